@@ -1,0 +1,45 @@
+"""One error tree for tickindex; ``retriable`` says whether trying again can help."""
+
+from __future__ import annotations
+
+
+class TickIndexError(Exception):
+    """Base of every error tickindex raises on purpose.
+
+    Attributes
+    ----------
+    retriable : bool
+        True when the same operation may succeed later (a broker hiccup), False when the input
+        itself is wrong and must be fixed.
+    """
+
+    retriable: bool = False
+
+
+class ReferenceDataError(TickIndexError):
+    """A reference data file (indices, composition) is unusable.
+
+    Parameters
+    ----------
+    path : str
+        The file.
+    line : int | None
+        1-based line number in that file, None when the problem is the file as a whole.
+    problem : str
+        What is wrong, in words a user can act on.
+    """
+
+    def __init__(self, path: str, line: int | None, problem: str) -> None:
+        self.path = path
+        self.line = line
+        self.problem = problem
+        where = f"{path}:{line}" if line is not None else path
+        super().__init__(f"{where}: {problem}")
+
+
+class TickInputError(TickIndexError):
+    """A tick source (file or stream) cannot be read at all (as opposed to one bad tick)."""
+
+
+class CappingError(TickIndexError):
+    """A weight cap cannot be met (too few constituents for the cap)."""

@@ -1,0 +1,214 @@
+"""Readers for the opening composition files index providers publish.
+
+Indices file, header ``index,name,prev_close_level,weight_cap`` (empty cap = uncapped).
+Composition file, header ``index,security,issued_shares,faf,cap_factor,prev_close``, one row per
+(index, constituent); ``cap_factor`` is empty for capped indices (computed) and defaults to 1
+for uncapped ones. Every problem is reported as a ``ReferenceDataError`` naming file and line.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import CappingError, ReferenceDataError
+from engine.universe import IndexSpec, Membership, Universe, build_universe
+
+INDICES_HEADER = ("index", "name", "prev_close_level", "weight_cap")
+COMPOSITION_HEADER = ("index", "security", "issued_shares", "faf", "cap_factor", "prev_close")
+
+
+def load_universe(indices_path: str | Path, composition_path: str | Path) -> Universe:
+    """Read and validate an indices file and a composition file.
+
+    Parameters
+    ----------
+    indices_path, composition_path : str or Path
+        CSV files in the formats described in this module.
+
+    Returns
+    -------
+    Universe
+
+    Raises
+    ------
+    ReferenceDataError
+        Naming the file, the line and the problem.
+    """
+    specs, spec_lines = _read_indices(Path(indices_path))
+    rows = _read_composition(Path(composition_path), specs)
+    securities = sorted({row.security for row in rows})
+    security_ids = {code: i for i, code in enumerate(securities)}
+    prev_close = np.empty(len(securities), dtype=np.float64)
+    for row in rows:
+        prev_close[security_ids[row.security]] = row.prev_close
+    index_ids = {spec.code: i for i, spec in enumerate(specs)}
+    membership = Membership(
+        index=np.array([index_ids[r.index] for r in rows], dtype=np.int32),
+        security=np.array([security_ids[r.security] for r in rows], dtype=np.int32),
+        issued_shares=np.array([r.issued_shares for r in rows], dtype=np.float64),
+        faf=np.array([r.faf for r in rows], dtype=np.float64),
+        cap_factor=np.array([r.cap_factor for r in rows], dtype=np.float64),
+    )
+    members_per_index = np.bincount(membership.index, minlength=len(specs))
+    for index_id in np.flatnonzero(members_per_index == 0):
+        code = specs[index_id].code
+        raise ReferenceDataError(
+            str(indices_path), spec_lines[code], f"index {code} has no constituents"
+        )
+    try:
+        return build_universe(specs, securities, prev_close, membership)
+    except CappingError as exc:
+        raise ReferenceDataError(str(composition_path), None, str(exc)) from exc
+
+
+@dataclass(frozen=True)
+class _CompositionRow:
+    index: str
+    security: str
+    issued_shares: float
+    faf: float
+    cap_factor: float
+    prev_close: float
+
+
+def _rows(path: Path, header: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise ReferenceDataError(str(path), None, f"cannot open: {exc.strerror}") from exc
+    with handle:
+        reader = csv.reader(handle)
+        first = next(reader, None)
+        if first is None:
+            raise ReferenceDataError(str(path), None, "empty file, expected a header row")
+        found = tuple(column.strip() for column in first)
+        if found[: len(header)] != header:
+            raise ReferenceDataError(
+                str(path), 1, f"header must start with {','.join(header)}, got {','.join(found)}"
+            )
+        for values in reader:
+            if not any(value.strip() for value in values):
+                continue
+            if len(values) < len(header):
+                raise ReferenceDataError(
+                    str(path),
+                    reader.line_num,
+                    f"expected {len(header)} columns, got {len(values)}",
+                )
+            yield reader.line_num, {
+                name: value.strip() for name, value in zip(header, values, strict=False)
+            }
+
+
+def _number(path: Path, line: int, column: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ReferenceDataError(
+            str(path), line, f"{column} is not a number: {text!r}"
+        ) from None
+    if not math.isfinite(value):
+        raise ReferenceDataError(str(path), line, f"{column} must be finite, got {text!r}")
+    return value
+
+
+def _positive(path: Path, line: int, column: str, text: str) -> float:
+    value = _number(path, line, column, text)
+    if value <= 0:
+        raise ReferenceDataError(str(path), line, f"{column} must be positive, got {text}")
+    return value
+
+
+def _read_indices(path: Path) -> tuple[list[IndexSpec], dict[str, int]]:
+    specs: list[IndexSpec] = []
+    lines: dict[str, int] = {}
+    for line, row in _rows(path, INDICES_HEADER):
+        code = row["index"]
+        if not code:
+            raise ReferenceDataError(str(path), line, "index code is empty")
+        if code in lines:
+            raise ReferenceDataError(
+                str(path), line, f"duplicate index {code} (first on line {lines[code]})"
+            )
+        level = _positive(path, line, "prev_close_level", row["prev_close_level"])
+        cap: float | None = None
+        if row["weight_cap"]:
+            cap = _positive(path, line, "weight_cap", row["weight_cap"])
+            if cap > 1:
+                raise ReferenceDataError(
+                    str(path), line, f"weight_cap must be a fraction in (0, 1], got {cap}"
+                )
+        lines[code] = line
+        specs.append(IndexSpec(code=code, name=row["name"], prev_close_level=level, weight_cap=cap))
+    if not specs:
+        raise ReferenceDataError(str(path), None, "no indices defined")
+    return specs, lines
+
+
+def _read_composition(path: Path, specs: list[IndexSpec]) -> list[_CompositionRow]:
+    by_code = {spec.code: spec for spec in specs}
+    seen: dict[tuple[str, str], int] = {}
+    price_seen: dict[str, tuple[float, int]] = {}
+    rows: list[_CompositionRow] = []
+    for line, row in _rows(path, COMPOSITION_HEADER):
+        code, security = row["index"], row["security"]
+        spec = by_code.get(code)
+        if spec is None:
+            raise ReferenceDataError(str(path), line, f"unknown index {code!r}")
+        if not security:
+            raise ReferenceDataError(str(path), line, "security code is empty")
+        if (code, security) in seen:
+            raise ReferenceDataError(
+                str(path),
+                line,
+                f"duplicate row for {code}/{security} (first on line {seen[code, security]})",
+            )
+        seen[code, security] = line
+        shares = _positive(path, line, "issued_shares", row["issued_shares"])
+        faf = _number(path, line, "faf", row["faf"])
+        if not 0 < faf <= 1:
+            raise ReferenceDataError(str(path), line, f"faf must be in (0, 1], got {faf}")
+        price = _positive(path, line, "prev_close", row["prev_close"])
+        if security in price_seen and price_seen[security][0] != price:
+            earlier, earlier_line = price_seen[security]
+            raise ReferenceDataError(
+                str(path),
+                line,
+                f"conflicting prev_close for {security}: {price} here, "
+                f"{earlier} on line {earlier_line}",
+            )
+        price_seen.setdefault(security, (price, line))
+        rows.append(
+            _CompositionRow(
+                index=code,
+                security=security,
+                issued_shares=shares,
+                faf=faf,
+                cap_factor=_cap_factor(path, line, spec, row["cap_factor"]),
+                prev_close=price,
+            )
+        )
+    if not rows:
+        raise ReferenceDataError(str(path), None, "no constituents defined")
+    return rows
+
+
+def _cap_factor(path: Path, line: int, spec: IndexSpec, text: str) -> float:
+    if spec.weight_cap is not None:
+        if text:
+            raise ReferenceDataError(
+                str(path),
+                line,
+                f"cap_factor must be empty for {spec.code}: it has a weight_cap of "
+                f"{spec.weight_cap} and its cap factors are computed",
+            )
+        return math.nan
+    if not text:
+        return 1.0
+    return _positive(path, line, "cap_factor", text)

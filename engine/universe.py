@@ -1,0 +1,180 @@
+"""The reference data of an index family: indices, constituents, weights and divisors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from engine.capping import cap_factors
+
+UNKNOWN_SECURITY = -1
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """One index as published in an indices file.
+
+    Parameters
+    ----------
+    code : str
+        Index code, e.g. ``HSI``.
+    name : str
+        Display name.
+    prev_close_level : float
+        Previous closing level; today's divisor is set so that the level at previous closing
+        prices equals it.
+    weight_cap : float | None
+        Maximum constituent weight as a fraction, None when uncapped.
+    """
+
+    code: str
+    name: str
+    prev_close_level: float
+    weight_cap: float | None = None
+
+
+@dataclass(frozen=True)
+class Membership:
+    """Membership rows as parallel arrays, one element per (index, constituent).
+
+    ``cap_factor`` holds NaN where the index is capped and the factor is to be computed.
+    """
+
+    index: NDArray[np.int32]
+    security: NDArray[np.int32]
+    issued_shares: NDArray[np.float64]
+    faf: NDArray[np.float64]
+    cap_factor: NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Universe:
+    """An immutable, validated index family, ready for the calculator.
+
+    Securities and indices are numbered by their position in ``securities`` and ``indices``.
+    A security in several indices has one price (``prev_close``) shared by all of them.
+
+    Attributes
+    ----------
+    indices : tuple of IndexSpec
+        The indices, in file order.
+    securities : tuple of str
+        Security codes, sorted; position is the security id.
+    prev_close : ndarray of float64
+        Previous close per security id.
+    membership : Membership
+        One row per (index, constituent), cap factors resolved (no NaN).
+    divisors : ndarray of float64
+        Divisor per index: sum(prev_close x IS x FAF x CF) / prev_close_level.
+    """
+
+    indices: tuple[IndexSpec, ...]
+    securities: tuple[str, ...]
+    prev_close: NDArray[np.float64]
+    membership: Membership
+    divisors: NDArray[np.float64]
+    _security_ids: dict[str, int] = field(init=False, repr=False, compare=False)
+    _index_ids: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_security_ids", {c: i for i, c in enumerate(self.securities)})
+        object.__setattr__(self, "_index_ids", {s.code: i for i, s in enumerate(self.indices)})
+
+    @property
+    def index_codes(self) -> tuple[str, ...]:
+        """Index codes in id order."""
+        return tuple(spec.code for spec in self.indices)
+
+    def index_id(self, code: str) -> int:
+        """Id of the index ``code``; raises KeyError when unknown."""
+        return self._index_ids[code]
+
+    def security_id(self, code: str) -> int:
+        """Id of security ``code``, or ``UNKNOWN_SECURITY`` (-1)."""
+        return self._security_ids.get(code, UNKNOWN_SECURITY)
+
+    def security_ids(self, codes: Sequence[str] | NDArray[np.str_]) -> NDArray[np.int64]:
+        """Ids of many security codes at once, ``UNKNOWN_SECURITY`` (-1) for unknown codes.
+
+        Looks each distinct code up once, so the cost is one ``np.unique`` plus the number of
+        distinct codes, not one dictionary call per tick.
+        """
+        if len(codes) == 0:
+            return np.empty(0, dtype=np.int64)
+        distinct, inverse = np.unique(np.asarray(codes), return_inverse=True)
+        lookup = np.fromiter(
+            (self._security_ids.get(str(c), UNKNOWN_SECURITY) for c in distinct),
+            dtype=np.int64,
+            count=distinct.size,
+        )
+        return lookup[inverse.reshape(-1)]
+
+    def weights(self) -> NDArray[np.float64]:
+        """IS x FAF x CF per membership row (capitalisation per unit of price)."""
+        m = self.membership
+        return m.issued_shares * m.faf * m.cap_factor
+
+
+def build_universe(
+    indices: Sequence[IndexSpec],
+    securities: Sequence[str],
+    prev_close: NDArray[np.float64],
+    membership: Membership,
+) -> Universe:
+    """Resolve cap factors and divisors and return the ready ``Universe``.
+
+    Parameters
+    ----------
+    indices : sequence of IndexSpec
+        The indices; membership ``index`` values are positions in this sequence.
+    securities : sequence of str
+        Security codes, sorted; membership ``security`` values are positions in it.
+    prev_close : ndarray of float64
+        Previous close per security.
+    membership : Membership
+        Rows with NaN cap factors for capped indices.
+
+    Returns
+    -------
+    Universe
+    """
+    factors = membership.cap_factor.copy()
+    for index_id, spec in enumerate(indices):
+        if spec.weight_cap is None:
+            continue
+        rows = np.flatnonzero(membership.index == index_id)
+        ffmc = (
+            prev_close[membership.security[rows]]
+            * membership.issued_shares[rows]
+            * membership.faf[rows]
+        )
+        factors[rows] = cap_factors(ffmc, spec.weight_cap)
+    resolved = Membership(
+        index=membership.index,
+        security=membership.security,
+        issued_shares=membership.issued_shares,
+        faf=membership.faf,
+        cap_factor=factors,
+    )
+    return Universe(
+        indices=tuple(indices),
+        securities=tuple(securities),
+        prev_close=prev_close,
+        membership=resolved,
+        divisors=compute_divisors(indices, prev_close, resolved),
+    )
+
+
+def compute_divisors(
+    indices: Sequence[IndexSpec], prices: NDArray[np.float64], membership: Membership
+) -> NDArray[np.float64]:
+    """Divisor per index so that the level at ``prices`` equals each index's previous close."""
+    weights = membership.issued_shares * membership.faf * membership.cap_factor
+    capitalisation = np.bincount(
+        membership.index, weights=prices[membership.security] * weights, minlength=len(indices)
+    )
+    levels = np.array([spec.prev_close_level for spec in indices], dtype=np.float64)
+    return capitalisation / levels
