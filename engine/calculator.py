@@ -149,7 +149,8 @@ class IndexCalculator:
     def recompute_levels(self) -> NDArray[np.float64]:
         """Full recompute of every level from prices, weights and divisors, O(memberships)."""
         contribution = self._prices[self._member_security] * self._level_weights
-        return np.bincount(self._member_index, weights=contribution, minlength=self._n_indices)
+        levels = np.bincount(self._member_index, weights=contribution, minlength=self._n_indices)
+        return levels.astype(np.float64, copy=False)
 
     # -- the hot path -------------------------------------------------------------------------
 
@@ -210,9 +211,7 @@ class IndexCalculator:
             seq=self._seq[members].copy(),
         )
 
-    def _apply_batch(
-        self, sec: NDArray[np.intp], px: NDArray[np.float64]
-    ) -> LevelUpdates | None:
+    def _apply_batch(self, sec: NDArray[np.intp], px: NDArray[np.float64]) -> LevelUpdates | None:
         """Vectorised batch; returns None (state untouched) when precision is at risk."""
         n = sec.size
         # 1. previous price of each tick
@@ -269,6 +268,4 @@ class IndexCalculator:
         self._prices[sorted_sec[ends]] = sorted_px[ends]
         self._seq[seg_index] += seg_len
         self._levels = self.recompute_levels()
-        return LevelUpdates(
-            tick=pair_tick, index=pair_index.astype(np.int32), level=level, seq=seq
-        )
+        return LevelUpdates(tick=pair_tick, index=pair_index.astype(np.int32), level=level, seq=seq)

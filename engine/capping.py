@@ -38,7 +38,7 @@ def capped_weights(free_float_caps: NDArray[np.float64], cap: float) -> NDArray[
         raise CappingError(f"weight cap must be in (0, 1], got {cap}")
     if cap * n < 1.0 - _TOLERANCE:
         raise CappingError(f"a cap of {cap} cannot be met by {n} constituents")
-    weights = free_float_caps / free_float_caps.sum()
+    weights: NDArray[np.float64] = free_float_caps / free_float_caps.sum()
     capped = np.zeros(n, dtype=bool)
     while True:
         breaching = ~capped & (weights > cap * (1.0 + _TOLERANCE))
@@ -77,6 +77,6 @@ def cap_factors(free_float_caps: NDArray[np.float64], cap: float) -> NDArray[np.
     raw = weights / free_float_caps
     # Every uncapped name has the same weight per unit of capitalisation; scale by that.
     scale = raw.max()
-    factors = raw / scale
+    factors: NDArray[np.float64] = raw / scale
     factors[np.isclose(factors, 1.0, rtol=1e-12, atol=0.0)] = 1.0
     return factors

@@ -101,18 +101,17 @@ def _rows(path: Path, header: tuple[str, ...]) -> Iterator[tuple[int, dict[str, 
                     reader.line_num,
                     f"expected {len(header)} columns, got {len(values)}",
                 )
-            yield reader.line_num, {
-                name: value.strip() for name, value in zip(header, values, strict=False)
-            }
+            yield (
+                reader.line_num,
+                {name: value.strip() for name, value in zip(header, values, strict=False)},
+            )
 
 
 def _number(path: Path, line: int, column: str, text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise ReferenceDataError(
-            str(path), line, f"{column} is not a number: {text!r}"
-        ) from None
+        raise ReferenceDataError(str(path), line, f"{column} is not a number: {text!r}") from None
     if not math.isfinite(value):
         raise ReferenceDataError(str(path), line, f"{column} must be finite, got {text!r}")
     return value

@@ -40,9 +40,7 @@ def scalar_capped_weights(caps: list[float], cap: float) -> list[float]:
             fixed[i] = True
         free = 1.0 - cap * sum(fixed)
         rest = math.fsum(c for c, f in zip(caps, fixed, strict=True) if not f)
-        weights = [
-            cap if f else free * c / rest for c, f in zip(caps, fixed, strict=True)
-        ]
+        weights = [cap if f else free * c / rest for c, f in zip(caps, fixed, strict=True)]
 
 
 def scalar_cap_factors(caps: list[float], cap: float) -> list[float]:

@@ -82,10 +82,10 @@ proc_args() {
 # kafka.Kafka process; removes a stale pid file.
 running_pid() {
   [[ -f $PID_FILE ]] || return 1
-  local pid
+  local pid args
   pid=$(<"$PID_FILE")
   if [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null \
-    && proc_args "$pid" | grep -q 'kafka\.Kafka'; then
+    && args=$(proc_args "$pid") && [[ $args == *kafka.Kafka* ]]; then
     printf '%s\n' "$pid"
     return 0
   fi
@@ -123,7 +123,8 @@ ensure_lib() {
   local tmp=$RUN_DIR/lib.tmp
   rm -rf "$tmp"
   if ! mvn -q -B -f "$POM" dependency:copy-dependencies \
-      -DincludeScope=runtime -DoutputDirectory="$tmp"; then
+      -DincludeScope=runtime -DoutputDirectory="$tmp" >"$LOG_DIR/maven.out" 2>&1; then
+    cat "$LOG_DIR/maven.out" >&2
     rm -rf "$tmp"
     die "Maven could not resolve the Kafka jars"
   fi
@@ -270,7 +271,9 @@ cmd_start() {
       local size
       size=$(wc -c <"$LOG_FILE")
       ((size >= offset)) || offset=0 # log rolled over
-      if tail -c "+$((offset + 1))" "$LOG_FILE" | grep -q 'Kafka Server started'; then
+      # grep -c, not -q: an early exit would SIGPIPE tail and, under
+      # pipefail, turn a match into a failure.
+      if tail -c "+$((offset + 1))" "$LOG_FILE" | grep -c 'Kafka Server started' >/dev/null; then
         log "running pid $pid on $HOST:$PORT (ready in $((SECONDS - t0))s)"
         return 0
       fi

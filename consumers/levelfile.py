@@ -1,0 +1,105 @@
+"""Level files: CSV (``ts,index,level,seq,security``) or JSON Lines, full float precision."""
+
+from __future__ import annotations
+
+import gzip
+import sys
+from pathlib import Path
+from types import TracebackType
+from typing import IO, cast
+
+import msgspec
+import numpy as np
+
+from engine.columns import LevelColumns
+from engine.errors import TickInputError
+from engine.universe import Universe
+
+CSV_HEADER = "ts,index,level,seq,security"
+
+
+class LevelRecord(msgspec.Struct, frozen=True):
+    """One published level as written to a JSON Lines file."""
+
+    ts: int
+    index: str
+    level: float
+    seq: int
+    security: str
+
+
+class LevelFileWriter:
+    """A ``LevelSink`` writing every level it receives to a CSV or JSON Lines file.
+
+    Levels are written with Python's shortest round-trip float repr, so reading the file back
+    gives the exact same float64 values.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file (``.csv``, ``.jsonl``, optionally ``.gz``), or ``-`` for CSV on stdout.
+    universe : Universe
+        Turns index and security ids back into codes.
+    """
+
+    def __init__(self, path: str | Path, universe: Universe) -> None:
+        name = str(path).lower().removesuffix(".gz")
+        self.format = "jsonl" if name.endswith((".jsonl", ".ndjson")) else "csv"
+        if str(path) != "-" and not name.endswith((".csv", ".jsonl", ".ndjson")):
+            raise TickInputError(f"{path}: unknown level file type, expected .csv or .jsonl")
+        self._index_codes = np.array(universe.index_codes, dtype=object)
+        self._security_codes = np.array(universe.securities, dtype=object)
+        self._encoder = msgspec.json.Encoder()
+        self._handle: IO[bytes]
+        if str(path) == "-":
+            self._handle = sys.stdout.buffer
+            self._owned = False
+        else:
+            # The writer owns the file until close(); it is itself the context manager.
+            if str(path).lower().endswith(".gz"):
+                self._handle = cast(IO[bytes], gzip.open(path, "wb"))  # noqa: SIM115
+            else:
+                self._handle = open(path, "wb")  # noqa: SIM115
+            self._owned = True
+        if self.format == "csv":
+            self._handle.write(CSV_HEADER.encode() + b"\n")
+
+    def write(self, levels: LevelColumns) -> None:
+        """Append one batch of levels."""
+        if len(levels) == 0:
+            return
+        ts = levels.ts_event.tolist()
+        index = self._index_codes[levels.index].tolist()
+        level = levels.level.tolist()
+        seq = levels.seq.tolist()
+        security = self._security_codes[levels.security].tolist()
+        if self.format == "csv":
+            rows = map(repr, level)
+            text = "".join(
+                f"{t},{i},{lv},{q},{s}\n"
+                for t, i, lv, q, s in zip(ts, index, rows, seq, security, strict=True)
+            )
+            self._handle.write(text.encode())
+        else:
+            records = [
+                LevelRecord(t, i, lv, q, s)
+                for t, i, lv, q, s in zip(ts, index, level, seq, security, strict=True)
+            ]
+            self._handle.write(self._encoder.encode_lines(records))
+
+    def close(self) -> None:
+        """Flush, and close the file unless it is stdout."""
+        self._handle.flush()
+        if self._owned:
+            self._handle.close()
+
+    def __enter__(self) -> LevelFileWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,1 @@
+"""The ``tickindex`` command line."""

@@ -1,0 +1,125 @@
+"""The synchronous processing chain shared by replay, the embedded run and the live service.
+
+screen -> calculator -> (conflate) -> sink. Rejected ticks go to a reject sink with their
+reason; nothing is dropped silently and a bad tick never stops the chain.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from engine.calculator import IndexCalculator
+from engine.columns import LevelColumns, TickColumns
+from engine.conflation import Conflator
+from engine.screening import RejectReason, count_reasons, screen_ticks
+
+
+class LevelSink(Protocol):
+    """Receives published levels, batch by batch, in tick order."""
+
+    def write(self, levels: LevelColumns) -> None:
+        """Take one batch of levels."""
+
+
+class RejectSink(Protocol):
+    """Receives rejected ticks with a ``RejectReason`` code per tick."""
+
+    def reject(self, ticks: TickColumns, reasons: NDArray[np.uint8]) -> None:
+        """Take one batch of rejected ticks."""
+
+
+@dataclass
+class PipelineStats:
+    """Running totals of one pipeline."""
+
+    ticks_in: int = 0
+    ticks_applied: int = 0
+    levels_out: int = 0
+    batches: int = 0
+    rejected: Counter[RejectReason] = field(default_factory=Counter)
+
+    @property
+    def ticks_rejected(self) -> int:
+        """All rejected ticks, whatever the reason."""
+        return sum(self.rejected.values())
+
+
+class IndexPipeline:
+    """Screens, applies and publishes batches of ticks.
+
+    Parameters
+    ----------
+    calculator : IndexCalculator
+        The engine state; the pipeline is its only writer.
+    sink : LevelSink
+        Where levels go.
+    rejects : RejectSink, optional
+        Where rejected ticks go; they are always counted in ``stats``.
+    conflate_ns : int, optional
+        When given, at most one level per index per this many nanoseconds of event time.
+    """
+
+    def __init__(
+        self,
+        calculator: IndexCalculator,
+        sink: LevelSink,
+        *,
+        rejects: RejectSink | None = None,
+        conflate_ns: int | None = None,
+    ) -> None:
+        self.calculator = calculator
+        self.sink = sink
+        self.rejects = rejects
+        self.conflator = Conflator(conflate_ns) if conflate_ns else None
+        self.stats = PipelineStats()
+        self._n_securities = len(calculator.universe.securities)
+
+    def process(self, ticks: TickColumns) -> LevelColumns:
+        """Apply one batch; returns the levels handed to the sink (after conflation)."""
+        self.stats.ticks_in += len(ticks)
+        self.stats.batches += 1
+        reasons = screen_ticks(self._n_securities, ticks.security, ticks.price)
+        accepted = reasons == RejectReason.ACCEPTED
+        if not accepted.all():
+            self.stats.rejected.update(count_reasons(reasons))
+            rejected = ~accepted
+            if self.rejects is not None:
+                self.rejects.reject(ticks.take(rejected), reasons[rejected])
+            ticks = ticks.take(accepted)
+        self.stats.ticks_applied += len(ticks)
+        updates = self.calculator.apply(ticks.security, ticks.price)
+        levels = LevelColumns(
+            ts_event=ticks.ts_event[updates.tick],
+            index=updates.index,
+            level=updates.level,
+            seq=updates.seq,
+            security=ticks.security[updates.tick],
+        )
+        if self.conflator is not None:
+            levels = self.conflator.push(levels)
+        self._publish(levels)
+        return levels
+
+    def close(self) -> LevelColumns:
+        """End of stream: release levels still held by conflation."""
+        levels = self.conflator.flush() if self.conflator is not None else LevelColumns.empty()
+        self._publish(levels)
+        return levels
+
+    def run(self, batches: Iterable[TickColumns]) -> PipelineStats:
+        """Process every batch, then close; returns the totals."""
+        for batch in batches:
+            self.process(batch)
+        self.close()
+        return self.stats
+
+    def _publish(self, levels: LevelColumns) -> None:
+        if len(levels):
+            self.stats.levels_out += len(levels)
+            self.sink.write(levels)

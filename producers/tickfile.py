@@ -1,0 +1,207 @@
+"""Historical tick files (CSV or JSON Lines, optionally gzipped) read as column batches.
+
+CSV: header with at least ``ts,security,price`` in any order; extra columns (``volume``,
+``seq``...) are ignored. JSON Lines: one object per line with the same keys. ``ts`` is integer
+nanoseconds since the epoch or ISO-8601 with offset. Rows that cannot be read (wrong number of
+columns, bad JSON, bad timestamp) are skipped and counted with the line number of the first few;
+unknown securities and bad prices are passed on to be rejected by screening.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import os
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, cast
+
+import msgspec
+import numpy as np
+
+from engine.columns import TickColumns
+from engine.errors import TickInputError
+from engine.screening import RejectReason
+from engine.universe import Universe
+from producers.timestamps import BAD_TIMESTAMP, parse_timestamps
+
+REQUIRED_COLUMNS = ("ts", "security", "price")
+MAX_EXAMPLES = 10
+
+ProgressCallback = Callable[[int, int], None]
+
+
+class TickRecord(msgspec.Struct, frozen=True):
+    """One tick of a JSON Lines file; unknown keys are ignored."""
+
+    ts: int | str
+    security: str
+    price: float | str
+
+
+@dataclass
+class ReadStats:
+    """What a reader saw: rows read, rows it could not read (by reason) and unknown codes."""
+
+    rows: int = 0
+    skipped: Counter[RejectReason] = field(default_factory=Counter)
+    unknown_codes: Counter[str] = field(default_factory=Counter)
+    examples: list[str] = field(default_factory=list)
+
+    def note(self, reason: RejectReason, line: int, detail: str) -> None:
+        """Count one unreadable row and keep the first few as examples."""
+        self.skipped[reason] += 1
+        if len(self.examples) < MAX_EXAMPLES:
+            self.examples.append(f"line {line}: {reason.label}: {detail}")
+
+
+def tick_file_format(path: str | Path) -> str:
+    """``csv`` or ``jsonl`` from the file name (a ``.gz`` suffix is allowed)."""
+    name = str(path).lower().removesuffix(".gz")
+    if name.endswith(".csv"):
+        return "csv"
+    if name.endswith((".jsonl", ".ndjson")):
+        return "jsonl"
+    raise TickInputError(
+        f"{path}: unknown tick file type, expected .csv or .jsonl (optionally .gz)"
+    )
+
+
+class TickFileReader:
+    """Iterates a tick file as ``TickColumns`` batches of roughly ``chunk_bytes`` each.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file; ``.csv``, ``.jsonl``, either optionally ``.gz``.
+    universe : Universe
+        Resolves security codes (unknown codes get id -1 and are counted in ``stats``).
+    chunk_bytes : int
+        Approximate bytes of input per batch.
+    progress : callable, optional
+        Called as ``progress(bytes_done, bytes_total)`` after each batch.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        universe: Universe,
+        *,
+        chunk_bytes: int = 4 << 20,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.format = tick_file_format(path)
+        self.universe = universe
+        self.chunk_bytes = chunk_bytes
+        self.progress = progress
+        self.stats = ReadStats()
+        try:
+            self.size = os.path.getsize(self.path)
+        except OSError as exc:
+            raise TickInputError(f"{path}: cannot open: {exc.strerror}") from exc
+
+    def __iter__(self) -> Iterator[TickColumns]:
+        with self.path.open("rb") as raw:
+            handle = (
+                cast(IO[bytes], gzip.GzipFile(fileobj=raw)) if self.path.suffix == ".gz" else raw
+            )
+            chunks = self._csv(handle) if self.format == "csv" else self._jsonl(handle)
+            for batch in chunks:
+                if self.progress is not None:
+                    self.progress(raw.tell(), self.size)
+                if len(batch):
+                    yield batch
+
+    def _lines(self, handle: IO[bytes]) -> Iterator[tuple[int, list[bytes]]]:
+        first_line = 1
+        while lines := handle.readlines(self.chunk_bytes):
+            yield first_line, lines
+            first_line += len(lines)
+
+    def _csv(self, handle: IO[bytes]) -> Iterator[TickColumns]:
+        header_line = handle.readline().decode("utf-8-sig")
+        header = [name.strip() for name in next(csv.reader([header_line]), [])]
+        missing = [name for name in REQUIRED_COLUMNS if name not in header]
+        if missing:
+            raise TickInputError(
+                f"{self.path}:1: header lacks {','.join(missing)} "
+                f"(needs {','.join(REQUIRED_COLUMNS)}, got {','.join(header) or 'nothing'})"
+            )
+        ts_col, sec_col, px_col = (header.index(name) for name in REQUIRED_COLUMNS)
+        width = len(header)
+        for first_line, lines in self._lines(handle):
+            rows = list(csv.reader(line.decode("utf-8") for line in lines))
+            ts: list[str] = []
+            codes: list[str] = []
+            prices: list[str] = []
+            lines_kept: list[int] = []
+            for offset, row in enumerate(rows):
+                if len(row) == width:
+                    ts.append(row[ts_col])
+                    codes.append(row[sec_col].strip())
+                    prices.append(row[px_col])
+                    lines_kept.append(first_line + 1 + offset)
+                elif row and any(cell.strip() for cell in row):
+                    self.stats.note(
+                        RejectReason.UNDECODABLE,
+                        first_line + 1 + offset,
+                        f"expected {width} columns, got {len(row)}",
+                    )
+            yield self._columns(ts, codes, prices, lines_kept)
+
+    def _jsonl(self, handle: IO[bytes]) -> Iterator[TickColumns]:
+        decoder = msgspec.json.Decoder(list[TickRecord])
+        single = msgspec.json.Decoder(TickRecord)
+        for first_line, lines in self._lines(handle):
+            numbered = [(first_line + i, line) for i, line in enumerate(lines) if line.strip()]
+            try:
+                records = decoder.decode(b"[" + b",".join(line for _, line in numbered) + b"]")
+                kept = [number for number, _ in numbered]
+            except msgspec.DecodeError:
+                records, kept = [], []
+                for number, line in numbered:
+                    try:
+                        records.append(single.decode(line))
+                        kept.append(number)
+                    except msgspec.DecodeError as exc:
+                        self.stats.note(RejectReason.UNDECODABLE, number, str(exc))
+            yield self._columns(
+                [r.ts for r in records],
+                [r.security for r in records],
+                [str(r.price) for r in records],
+                kept,
+            )
+
+    def _columns(
+        self, ts: list[str] | list[int | str], codes: list[str], prices: list[str], lines: list[int]
+    ) -> TickColumns:
+        self.stats.rows += len(ts)
+        stamps = parse_timestamps(ts)
+        bad = np.flatnonzero(stamps == BAD_TIMESTAMP)
+        for position in bad:
+            self.stats.note(RejectReason.BAD_TIMESTAMP, lines[position], repr(ts[position]))
+        security = self.universe.security_ids(codes)
+        unknown = np.flatnonzero(security < 0)
+        if unknown.size:
+            self.stats.unknown_codes.update(codes[i] for i in unknown)
+        columns = TickColumns(stamps, security, _parse_prices(prices))
+        if bad.size:
+            columns = columns.take(stamps != BAD_TIMESTAMP)
+        return columns
+
+
+def _parse_prices(values: list[str]) -> np.ndarray[tuple[int], np.dtype[np.float64]]:
+    """Floats; text that is not a number becomes NaN so screening rejects it as a bad price."""
+    try:
+        return np.array(values, dtype=np.float64)
+    except ValueError:
+        out = np.empty(len(values), dtype=np.float64)
+        for position, text in enumerate(values):
+            try:
+                out[position] = float(text)
+            except ValueError:
+                out[position] = np.nan
+        return out

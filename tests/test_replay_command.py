@@ -1,0 +1,157 @@
+"""``tickindex replay`` and ``tickindex weights`` end to end through the command line."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.builtin import builtin_files, load_builtin_universe
+from engine.cli.main import main
+from engine.universe import Universe
+from producers.simulator import MarketSimulator
+from tests.scalar_reference import RefIndex, RefRow, ScalarIndexModel
+
+START_NS = 1_795_138_200_000_000_000
+
+
+def _reference_model(universe: Universe) -> ScalarIndexModel:
+    indices_path, composition_path = builtin_files()
+    with indices_path.open() as handle:
+        indices = [
+            RefIndex(r["index"], float(r["prev_close_level"]), float(r["weight_cap"] or "nan"))
+            if r["weight_cap"]
+            else RefIndex(r["index"], float(r["prev_close_level"]))
+            for r in csv.DictReader(handle)
+        ]
+    with composition_path.open() as handle:
+        rows = [
+            RefRow(
+                r["index"],
+                r["security"],
+                float(r["issued_shares"]),
+                float(r["faf"]),
+                float(r["cap_factor"]) if r["cap_factor"] else None,
+                float(r["prev_close"]),
+            )
+            for r in csv.DictReader(handle)
+        ]
+    return ScalarIndexModel(indices, rows)
+
+
+def _write_ticks(path: Path, universe: Universe, n: int, seed: int) -> list[tuple[int, str, float]]:
+    ticks = MarketSimulator(universe, seed, start_ns=START_NS).next_batch(n)
+    rows = [
+        (int(t), universe.securities[int(s)], float(p))
+        for t, s, p in zip(ticks.ts_event, ticks.security, ticks.price, strict=True)
+    ]
+    with path.open("w") as handle:
+        handle.write("ts,security,price,volume\n")
+        handle.writelines(f"{t},{s},{p!r},100\n" for t, s, p in rows)
+    return rows
+
+
+def test_replay_equals_scalar_reference_tick_by_tick(tmp_path: Path) -> None:
+    universe = load_builtin_universe()
+    ticks = _write_ticks(tmp_path / "ticks.csv", universe, 3000, seed=11)
+    out = tmp_path / "levels.csv"
+    assert main(["replay", "--ticks", str(tmp_path / "ticks.csv"), "--out", str(out)]) == 0
+    model = _reference_model(universe)
+    expected = [(ts, code, level) for ts, sec, px in ticks for code, level in model.tick(sec, px)]
+    with out.open() as handle:
+        reader = csv.reader(handle)
+        assert next(reader)[:3] == ["ts", "index", "level"]
+        got = [(int(r[0]), r[1], float(r[2])) for r in reader]
+    assert [g[:2] for g in got] == [e[:2] for e in expected]
+    worst = max(abs(g[2] - e[2]) / e[2] for g, e in zip(got, expected, strict=True))
+    assert worst <= 1e-12
+
+
+def test_replay_skips_and_reports_bad_ticks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ticks = tmp_path / "ticks.csv"
+    ticks.write_text(
+        "ts,security,price\n1,0700,400\n2,XXXX,1\n3,0700,nan\n4,0700,0\n5,0005,-2\nbad,0005,60\n"
+        "6,0005,60\n"
+    )
+    out = tmp_path / "levels.jsonl"
+    assert main(["replay", "--ticks", str(ticks), "--out", str(out), "--no-progress"]) == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {r["ts"] for r in records} == {1, 6}
+    assert all(set(r) == {"ts", "index", "level", "seq", "security"} for r in records)
+    err = capsys.readouterr().err
+    assert "applied 2" in err and "skipped 5" in err
+    for label in ("unknown_security", "non_finite_price", "non_positive_price", "bad_timestamp"):
+        assert label in err
+    assert "XXXX" in err and "line 7: bad_timestamp" in err
+
+
+def test_replay_conflation_keeps_last_level_per_interval(tmp_path: Path) -> None:
+    ticks = tmp_path / "ticks.csv"
+    second = 1_000_000_000
+    ticks.write_text(
+        "ts,security,price\n"
+        f"{0},0005,60\n{1 * second},0005,61\n{2 * second},0005,62\n{int(2.5 * second)},0005,63\n"
+        f"{5 * second},0700,400\n"
+    )
+    full, conflated = tmp_path / "full.csv", tmp_path / "conflated.csv"
+    assert main(["replay", "--ticks", str(ticks), "--out", str(full)]) == 0
+    assert (
+        main(["replay", "--ticks", str(ticks), "--out", str(conflated), "--conflate-ms", "2000"])
+        == 0
+    )
+    rows = list(csv.DictReader(full.open()))
+    kept = list(csv.DictReader(conflated.open()))
+    hsi = [r for r in kept if r["index"] == "HSI"]
+    assert [int(r["ts"]) for r in hsi] == [1 * second, int(2.5 * second), 5 * second]
+    by_key = {(r["ts"], r["index"]): r["level"] for r in rows}
+    assert all(by_key[r["ts"], r["index"]] == r["level"] for r in kept)
+
+
+def test_replay_bad_reference_file_is_an_error_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    indices = tmp_path / "indices.csv"
+    indices.write_text("index,name,prev_close_level,weight_cap\nX,X,100,\n")
+    composition = tmp_path / "composition.csv"
+    composition.write_text(
+        "index,security,issued_shares,faf,cap_factor,prev_close\nX,A,100,1.5,,10\n"
+    )
+    (tmp_path / "t.csv").write_text("ts,security,price\n")
+    code = main(
+        [
+            "replay",
+            "--indices",
+            str(indices),
+            "--composition",
+            str(composition),
+            "--ticks",
+            str(tmp_path / "t.csv"),
+            "--out",
+            str(tmp_path / "o.csv"),
+        ]
+    )
+    assert code == 2
+    assert f"{composition}:2: faf must be in (0, 1]" in capsys.readouterr().err
+
+
+def test_weights_command_matches_capping(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["weights", "--index", "HSI"]) == 0
+    rows = list(csv.DictReader(capsys.readouterr().out.splitlines()))
+    weights = np.array([float(r["weight"]) for r in rows])
+    factors = np.array([float(r["cap_factor"]) for r in rows])
+    assert {r["index"] for r in rows} == {"HSI"}
+    assert math.isclose(weights.sum(), 1.0, rel_tol=1e-12)
+    assert weights.max() <= 0.08 * (1 + 1e-9)
+    assert (factors[weights < 0.08 * (1 - 1e-9)] == 1.0).all()
+    assert list(weights) == sorted(weights, reverse=True)
+
+
+def test_weights_unknown_index(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["weights", "--index", "NOPE"]) == 2
+    assert "unknown index 'NOPE'" in capsys.readouterr().err

@@ -1,0 +1,111 @@
+"""Tick file reading: formats, timestamps, bad rows skipped and counted with line numbers."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.builtin import load_builtin_universe
+from engine.errors import TickInputError
+from engine.screening import RejectReason
+from engine.universe import Universe
+from producers.tickfile import TickFileReader, tick_file_format
+from producers.timestamps import BAD_TIMESTAMP, parse_timestamp, parse_timestamps
+
+
+@pytest.fixture(scope="module")
+def universe() -> Universe:
+    return load_builtin_universe()
+
+
+def test_iso_timestamps_with_offsets_and_nanoseconds() -> None:
+    assert parse_timestamp("2026-11-20T09:30:00+08:00") == 1_795_138_200_000_000_000
+    assert parse_timestamp("2026-11-20T01:30:00Z") == 1_795_138_200_000_000_000
+    assert parse_timestamp("2026-11-20T01:30:00.000000123Z") == 1_795_138_200_000_000_123
+    assert parse_timestamp("2026-11-20T01:30:00.5+00:00") == 1_795_138_200_500_000_000
+    assert parse_timestamp(" 1795138200000000000 ") == 1_795_138_200_000_000_000
+
+
+def test_timestamp_without_offset_is_refused() -> None:
+    with pytest.raises(ValueError, match="no UTC offset"):
+        parse_timestamp("2026-11-20T09:30:00")
+
+
+def test_vectorised_timestamps_mark_bad_values() -> None:
+    out = parse_timestamps(["5", "2026-11-20T01:30:00Z", "yesterday", "5"])
+    assert out.tolist() == [5, 1_795_138_200_000_000_000, BAD_TIMESTAMP, 5]
+
+
+def test_file_format_from_name() -> None:
+    assert tick_file_format("a/ticks.CSV") == "csv"
+    assert tick_file_format("ticks.jsonl.gz") == "jsonl"
+    with pytest.raises(TickInputError, match="unknown tick file type"):
+        tick_file_format("ticks.parquet")
+
+
+def _read(
+    path: Path, universe: Universe
+) -> tuple[TickFileReader, list[int], list[str], list[float]]:
+    reader = TickFileReader(path, universe, chunk_bytes=64)
+    batches = list(reader)
+    ts = np.concatenate([b.ts_event for b in batches]).tolist()
+    codes = [universe.securities[s] if s >= 0 else "?" for b in batches for s in b.security]
+    prices = np.concatenate([b.price for b in batches]).tolist()
+    return reader, ts, codes, prices
+
+
+def test_csv_any_column_order_extra_columns_and_bad_rows(
+    tmp_path: Path, universe: Universe
+) -> None:
+    path = tmp_path / "ticks.csv"
+    path.write_text(
+        "volume,price,security,ts,seq\n"
+        "100,400.2,0700,1000,1\n"
+        "5,abc,0005,1001,2\n"
+        "5,60.1,NOPE,1002,3\n"
+        "oops\n"
+        "7,61.0,0005,2026-11-20T01:30:00Z,4\n"
+        "7,61.0,0005,half past nine,5\n"
+        "\n"
+    )
+    reader, ts, codes, prices = _read(path, universe)
+    assert ts == [1000, 1001, 1002, 1_795_138_200_000_000_000]
+    assert codes == ["0700", "0005", "?", "0005"]
+    assert prices[0] == 400.2 and np.isnan(prices[1]) and prices[3] == 61.0
+    assert reader.stats.rows == 5
+    assert reader.stats.skipped == {RejectReason.UNDECODABLE: 1, RejectReason.BAD_TIMESTAMP: 1}
+    assert reader.stats.unknown_codes == {"NOPE": 1}
+    assert any(e.startswith("line 5: undecodable") for e in reader.stats.examples)
+    assert any(e.startswith("line 7: bad_timestamp") for e in reader.stats.examples)
+
+
+def test_csv_without_required_columns_is_a_clear_error(tmp_path: Path, universe: Universe) -> None:
+    path = tmp_path / "ticks.csv"
+    path.write_text("time,code,px\n1,0700,1.0\n")
+    with pytest.raises(TickInputError, match=r"ticks.csv:1: header lacks ts,security,price"):
+        list(TickFileReader(path, universe))
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path, universe: Universe) -> None:
+    with pytest.raises(TickInputError, match="cannot open"):
+        TickFileReader(tmp_path / "none.csv", universe)
+
+
+def test_jsonl_gzipped_with_a_broken_line(tmp_path: Path, universe: Universe) -> None:
+    path = tmp_path / "ticks.jsonl.gz"
+    with gzip.open(path, "wb") as handle:
+        handle.write(
+            b'{"ts": 1, "security": "0700", "price": 400.0, "volume": 3}\n'
+            b'{"ts": "2026-11-20T09:30:00+08:00", "security": "0005", "price": 61.5}\n'
+            b'{"ts": 3, "security": "0005"\n'
+            b'{"ts": 4, "security": "0005", "price": 62}\n'
+        )
+    reader, ts, codes, prices = _read(path, universe)
+    assert ts == [1, 1_795_138_200_000_000_000, 4]
+    assert codes == ["0700", "0005", "0005"]
+    assert prices == [400.0, 61.5, 62.0]
+    assert reader.stats.skipped == {RejectReason.UNDECODABLE: 1}
+    assert reader.stats.examples[0].startswith("line 3: undecodable")
