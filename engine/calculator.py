@@ -146,6 +146,21 @@ class IndexCalculator:
         view.flags.writeable = False
         return view
 
+    def restore(
+        self, prices: NDArray[np.float64], divisors: NDArray[np.float64], seq: NDArray[np.int64]
+    ) -> None:
+        """Replace the state with a checkpoint's (arrays sized for this universe)."""
+        if (
+            prices.shape != self._prices.shape
+            or divisors.shape != self._divisors.shape
+            or seq.shape != self._seq.shape
+        ):
+            raise ValueError("checkpoint arrays do not fit this universe")
+        self._prices = prices.astype(np.float64, copy=True)
+        self._divisors = divisors.astype(np.float64, copy=True)
+        self._seq = seq.astype(np.int64, copy=True)
+        self._refresh_level_weights()
+
     def recompute_levels(self) -> NDArray[np.float64]:
         """Full recompute of every level from prices, weights and divisors, O(memberships)."""
         contribution = self._prices[self._member_security] * self._level_weights
@@ -232,6 +247,10 @@ class IndexCalculator:
         counts = self._member_count[sec]
         first_pair = np.cumsum(counts) - counts
         n_pairs = int(first_pair[-1] + counts[-1])
+        if n_pairs == 0:
+            ends = np.append(starts[1:] - 1, n - 1)
+            self._prices[sorted_sec[ends]] = sorted_px[ends]
+            return LevelUpdates.empty()
         pair_rank = np.arange(n_pairs, dtype=np.int64)
         pair_tick = np.repeat(np.arange(n, dtype=np.int64), counts)
         member = pair_rank + np.repeat(self._member_start[sec] - first_pair, counts)

@@ -20,28 +20,55 @@ class TickColumns:
         Security id in the universe, -1 when the code is unknown.
     price : ndarray of float64
         Traded price; may be NaN or non-positive (screening rejects those).
+    seq : ndarray of int64, optional
+        Per-security sequence number, -1 where absent; None when the source has none at all.
+    origin : ndarray of int64, optional
+        Where each tick came from, opaque to the engine (a file line, the position of its Kafka
+        message in a fetch), so rejected ticks can be traced back.
     """
 
     ts_event: NDArray[np.int64]
     security: NDArray[np.int64]
     price: NDArray[np.float64]
+    seq: NDArray[np.int64] | None = None
+    origin: NDArray[np.int64] | None = None
 
     def __len__(self) -> int:
         return int(self.ts_event.size)
 
     def take(self, rows: NDArray[np.intp] | NDArray[np.bool_]) -> TickColumns:
         """The ticks selected by an index array or boolean mask, order kept."""
-        return TickColumns(self.ts_event[rows], self.security[rows], self.price[rows])
+        return TickColumns(
+            self.ts_event[rows],
+            self.security[rows],
+            self.price[rows],
+            None if self.seq is None else self.seq[rows],
+            None if self.origin is None else self.origin[rows],
+        )
+
+    def slice(self, start: int, stop: int) -> TickColumns:
+        """Ticks ``start`` to ``stop`` (views, no copy)."""
+        return TickColumns(
+            self.ts_event[start:stop],
+            self.security[start:stop],
+            self.price[start:stop],
+            None if self.seq is None else self.seq[start:stop],
+            None if self.origin is None else self.origin[start:stop],
+        )
 
     @staticmethod
     def concat(parts: list[TickColumns]) -> TickColumns:
-        """Join batches in order."""
+        """Join batches in order; optional columns survive only if every part has them."""
         if not parts:
             return TickColumns.empty()
+        seqs = [p.seq for p in parts]
+        origins = [p.origin for p in parts]
         return TickColumns(
             np.concatenate([p.ts_event for p in parts]),
             np.concatenate([p.security for p in parts]),
             np.concatenate([p.price for p in parts]),
+            None if any(q is None for q in seqs) else np.concatenate(seqs),
+            None if any(o is None for o in origins) else np.concatenate(origins),
         )
 
     @staticmethod

@@ -42,4 +42,14 @@ class TickInputError(TickIndexError):
 
 
 class CappingError(TickIndexError):
-    """A weight cap cannot be met (too few constituents for the cap)."""
+    """A weight cap cannot be met (too few constituents for the cap).
+
+    Attributes
+    ----------
+    index_code : str | None
+        The index whose cap fails, when known.
+    """
+
+    def __init__(self, message: str, index_code: str | None = None) -> None:
+        self.index_code = index_code
+        super().__init__(message)

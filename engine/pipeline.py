@@ -18,6 +18,7 @@ from engine.calculator import IndexCalculator
 from engine.columns import LevelColumns, TickColumns
 from engine.conflation import Conflator
 from engine.screening import RejectReason, count_reasons, screen_ticks
+from engine.sequencing import SequenceGuard
 
 
 class LevelSink(Protocol):
@@ -76,15 +77,19 @@ class IndexPipeline:
         self.calculator = calculator
         self.sink = sink
         self.rejects = rejects
-        self.conflator = Conflator(conflate_ns) if conflate_ns else None
+        self.conflator = Conflator(conflate_ns) if conflate_ns is not None else None
         self.stats = PipelineStats()
         self._n_securities = len(calculator.universe.securities)
+        self.sequence_guard = SequenceGuard(self._n_securities)
 
     def process(self, ticks: TickColumns) -> LevelColumns:
         """Apply one batch; returns the levels handed to the sink (after conflation)."""
         self.stats.ticks_in += len(ticks)
         self.stats.batches += 1
         reasons = screen_ticks(self._n_securities, ticks.security, ticks.price)
+        if ticks.seq is not None:
+            valid = np.flatnonzero(reasons == RejectReason.ACCEPTED)
+            reasons[valid] = self.sequence_guard.screen(ticks.security[valid], ticks.seq[valid])
         accepted = reasons == RejectReason.ACCEPTED
         if not accepted.all():
             self.stats.rejected.update(count_reasons(reasons))

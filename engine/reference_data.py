@@ -64,7 +64,8 @@ def load_universe(indices_path: str | Path, composition_path: str | Path) -> Uni
     try:
         return build_universe(specs, securities, prev_close, membership)
     except CappingError as exc:
-        raise ReferenceDataError(str(composition_path), None, str(exc)) from exc
+        line = spec_lines.get(exc.index_code or "")
+        raise ReferenceDataError(str(indices_path), line, f"weight_cap: {exc}") from exc
 
 
 @dataclass(frozen=True)

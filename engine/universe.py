@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -9,6 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from engine.capping import cap_factors
+from engine.errors import CappingError
 
 UNKNOWN_SECURITY = -1
 
@@ -112,6 +114,17 @@ class Universe:
         )
         return lookup[inverse.reshape(-1)]
 
+    def fingerprint(self) -> str:
+        """SHA-256 of the reference data: tells whether a checkpoint belongs to this universe."""
+        digest = hashlib.sha256()
+        for spec in self.indices:
+            digest.update(repr((spec.code, spec.prev_close_level, spec.weight_cap)).encode())
+        digest.update("\x00".join(self.securities).encode())
+        m = self.membership
+        for array in (self.prev_close, m.index, m.security, m.issued_shares, m.faf, m.cap_factor):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()
+
     def weights(self) -> NDArray[np.float64]:
         """IS x FAF x CF per membership row (capitalisation per unit of price)."""
         m = self.membership
@@ -151,7 +164,10 @@ def build_universe(
             * membership.issued_shares[rows]
             * membership.faf[rows]
         )
-        factors[rows] = cap_factors(ffmc, spec.weight_cap)
+        try:
+            factors[rows] = cap_factors(ffmc, spec.weight_cap)
+        except CappingError as exc:
+            raise CappingError(f"index {spec.code}: {exc}", index_code=spec.code) from exc
     resolved = Membership(
         index=membership.index,
         security=membership.security,

@@ -7,10 +7,10 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from engine.cli import bench, replay, run, weights
+from engine.cli import bench, replay, run, serve, weights
 from engine.errors import TickIndexError
 
-COMMANDS: tuple[ModuleType, ...] = (run, replay, weights, bench)
+COMMANDS: tuple[ModuleType, ...] = (run, serve, replay, weights, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--out", required=True, help="level file (.csv/.jsonl), - for stdout")
     parser.add_argument(
         "--conflate-ms",
-        type=int,
+        type=_positive_int,
         default=None,
         metavar="N",
         help="at most one level per index per N ms of event time (Hang Seng: 2000)",
@@ -38,6 +38,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     progress.add_argument("--progress", dest="progress", action="store_true", default=None)
     progress.add_argument("--no-progress", dest="progress", action="store_false")
     parser.set_defaults(handler=replay_command)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of milliseconds, got {text}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -74,7 +81,7 @@ def replay_command(args: argparse.Namespace) -> int:
     show_progress = sys.stderr.isatty() if args.progress is None else args.progress
     bar = ProgressBar("replay") if show_progress else None
     reader = TickFileReader(args.ticks, universe, progress=bar)
-    conflate_ns = args.conflate_ms * 1_000_000 if args.conflate_ms else None
+    conflate_ns = args.conflate_ms * 1_000_000 if args.conflate_ms is not None else None
     started = time.perf_counter()
     with LevelFileWriter(args.out, universe) as writer:
         pipeline = IndexPipeline(IndexCalculator(universe), writer, conflate_ns=conflate_ns)

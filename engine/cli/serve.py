@@ -1,0 +1,100 @@
+"""``tickindex serve``: the live Kafka service (flags, env ``TICKINDEX_*`` and a config file)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+import typing
+from importlib import metadata
+
+import msgspec
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``serve`` sub-command, one flag per ``ServiceConfig`` field."""
+    from engine.live.config import ServiceConfig
+
+    parser = sub.add_parser(
+        "serve",
+        help="consume ticks from Kafka, publish index levels",
+        description="The live service. Settings come from defaults < --config FILE (TOML/JSON) "
+        "< TICKINDEX_<SETTING> environment variables < flags.",
+    )
+    parser.add_argument("--config", help="TOML or JSON file of settings")
+    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    hints = typing.get_type_hints(ServiceConfig)
+    defaults = ServiceConfig()
+    for field in ServiceConfig.__struct_fields__:
+        choices = typing.get_args(hints[field]) if typing.get_origin(hints[field]) else None
+        literal = choices if choices and all(isinstance(c, str) for c in choices) else None
+        parser.add_argument(
+            f"--{field.replace('_', '-')}",
+            dest=field,
+            default=None,
+            choices=literal,
+            help=f"default {getattr(defaults, field)!r}",
+        )
+    parser.set_defaults(handler=serve_command)
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    """Run the service until SIGTERM/SIGINT; exit 0 after a clean drain."""
+    from engine.live.config import ServiceConfig, load_config
+
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    overrides = {field: getattr(args, field) for field in ServiceConfig.__struct_fields__}
+    config = load_config(args.config, os.environ, overrides)
+    return asyncio.run(serve(config))
+
+
+async def serve(config: msgspec.Struct) -> int:
+    """Start metrics, topics and the service; stop cleanly on SIGTERM or SIGINT."""
+    from prometheus_client import CollectorRegistry
+
+    from engine.builtin import load_universe_or_builtin
+    from engine.live.config import ServiceConfig
+    from engine.live.metrics import ServiceMetrics, start_metrics_server
+    from engine.live.service import IndexService
+    from engine.live.topics import ensure_topics
+
+    assert isinstance(config, ServiceConfig)
+    universe = load_universe_or_builtin(config.indices, config.composition)
+    registry = CollectorRegistry()
+    metrics = ServiceMetrics(registry, universe.index_codes, version=_version())
+    server = None
+    if config.metrics_port >= 0:
+        server = start_metrics_server(registry, config.metrics_host, config.metrics_port)
+        logging.getLogger(__name__).info(
+            "metrics on http://%s:%d/metrics", config.metrics_host, server.port
+        )
+    await ensure_topics(config)
+    service = IndexService(config, universe, metrics)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, service.request_stop)
+    try:
+        await service.run()
+    finally:
+        if server is not None:
+            server.stop()
+    logging.getLogger(__name__).info(
+        "stopped cleanly: %d ticks in, %d levels out",
+        service.pipeline.stats.ticks_in,
+        service.pipeline.stats.levels_out,
+    )
+    return 0
+
+
+def _version() -> str:
+    try:
+        return metadata.version("tickindex")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"

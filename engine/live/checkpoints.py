@@ -1,0 +1,59 @@
+"""Engine checkpoints on a compacted Kafka topic, keyed by shard."""
+
+from __future__ import annotations
+
+import msgspec
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from engine.live.codec import OutgoingMessage
+from engine.live.config import ServiceConfig
+from engine.state import EngineState
+
+
+class CheckpointStore:
+    """Writes and reads this shard's ``EngineState`` on the state topic.
+
+    Reads use ``read_committed``, so in exactly-once mode only checkpoints whose transaction
+    committed (together with their levels and input offsets) are ever restored.
+    """
+
+    def __init__(self, config: ServiceConfig) -> None:
+        self.config = config
+        self._encoder = msgspec.msgpack.Encoder()
+        self._decoder = msgspec.msgpack.Decoder(EngineState)
+
+    def message(self, state: EngineState) -> OutgoingMessage:
+        """The message that stores ``state``."""
+        return OutgoingMessage(
+            self.config.state_topic, self.config.checkpoint_key, self._encoder.encode(state)
+        )
+
+    async def load(self) -> EngineState | None:
+        """The latest committed checkpoint of this shard, None when there is none."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.config.bootstrap,
+            isolation_level="read_committed",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        try:
+            partitions = consumer.partitions_for_topic(self.config.state_topic)
+            if not partitions:
+                await consumer.topics()
+                partitions = consumer.partitions_for_topic(self.config.state_topic) or set()
+            assigned = [TopicPartition(self.config.state_topic, p) for p in sorted(partitions)]
+            if not assigned:
+                return None
+            consumer.assign(assigned)
+            await consumer.seek_to_beginning(*assigned)
+            end = await consumer.end_offsets(assigned)
+            latest: bytes | None = None
+            while any(await consumer.position(tp) < end[tp] for tp in assigned):
+                fetched = await consumer.getmany(*assigned, timeout_ms=1000)
+                for records in fetched.values():
+                    for record in records:
+                        if record.key == self.config.checkpoint_key:
+                            latest = record.value
+            return None if latest is None else self._decoder.decode(latest)
+        finally:
+            await consumer.stop()

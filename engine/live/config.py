@@ -1,0 +1,148 @@
+"""Service configuration: defaults, then a config file, then environment, then flags."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from engine.errors import TickIndexError
+
+ENV_PREFIX = "TICKINDEX_"
+
+
+class ConfigError(TickIndexError):
+    """The configuration is invalid (unknown key, wrong type, bad value)."""
+
+
+class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Every setting of ``tickindex serve``.
+
+    Attributes
+    ----------
+    bootstrap : str
+        Kafka bootstrap servers, ``host:port[,host:port]``.
+    tick_topic, level_topic, dead_letter_topic, state_topic : str
+        Input ticks; published levels (keyed by index code); rejected ticks with the reason;
+        compacted engine checkpoints.
+    group_id : str
+        Consumer group whose offsets are committed.
+    shard : str
+        Names this instance's transactional id and checkpoint key; one universe, one shard.
+    delivery : {"at-least-once", "exactly-once"}
+        Commit protocol (see ``engine.live.service``).
+    wire_format : {"json", "msgpack"}
+        Encoding of tick and level messages.
+    level_messages : {"batch", "single"}
+        One ``index_levels`` message per index per batch, or one ``index_level`` per level.
+    max_batch_ticks : int
+        Most messages taken from Kafka per engine batch (``getmany`` max_records).
+    poll_timeout_ms : int
+        How long ``getmany`` waits for the first message.
+    max_in_flight_batches : int
+        At-least-once: batches whose levels may await acknowledgement before fetching pauses.
+    checkpoint_interval_ms : int
+        At-least-once: time between checkpoints (exactly-once checkpoints every transaction).
+    start_from : {"earliest", "latest"}
+        Where to start reading when there is no checkpoint.
+    tick_partitions : int
+        Partitions of the tick topic when the service creates it.
+    metrics_host, metrics_port : str, int
+        Prometheus endpoint; port 0 picks a free port, -1 disables it.
+    indices, composition : str or None
+        Reference data files; None for the built-in Hang Seng family.
+    linger_ms : int
+        Producer linger.
+    """
+
+    bootstrap: str = "127.0.0.1:9092"
+    tick_topic: str = "ticks"
+    level_topic: str = "index-levels"
+    dead_letter_topic: str = "ticks-dead-letter"
+    state_topic: str = "tickindex-state"
+    group_id: str = "tickindex"
+    shard: str = "0"
+    delivery: Literal["at-least-once", "exactly-once"] = "at-least-once"
+    wire_format: Literal["json", "msgpack"] = "json"
+    level_messages: Literal["batch", "single"] = "batch"
+    max_batch_ticks: int = 20_000
+    poll_timeout_ms: int = 2
+    max_in_flight_batches: int = 8
+    checkpoint_interval_ms: int = 1000
+    start_from: Literal["earliest", "latest"] = "earliest"
+    tick_partitions: int = 1
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9464
+    indices: str | None = None
+    composition: str | None = None
+    linger_ms: int = 1
+
+    def __post_init__(self) -> None:
+        positive = ("max_batch_ticks", "max_in_flight_batches", "tick_partitions")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if (self.indices is None) != (self.composition is None):
+            raise ValueError("give both indices and composition, or neither")
+
+    @property
+    def transactional_id(self) -> str:
+        """One transactional id per shard: a restarted shard fences its previous incarnation."""
+        return f"tickindex-{self.group_id}-{self.shard}"
+
+    @property
+    def checkpoint_key(self) -> bytes:
+        """Key of this shard's checkpoints on the compacted state topic."""
+        return f"{self.group_id}/{self.shard}".encode()
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from exc
+    try:
+        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid {path.suffix.lstrip('.') or 'JSON'}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a table of settings")
+    return data
+
+
+def load_config(
+    file: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> ServiceConfig:
+    """Merge settings: defaults < config file (TOML or JSON) < ``TICKINDEX_*`` env < overrides.
+
+    Raises
+    ------
+    ConfigError
+        Naming the offending setting and where it came from.
+    """
+    merged: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    if file is not None:
+        for key, value in _read_file(Path(file)).items():
+            merged[key], sources[key] = value, str(file)
+    fields = set(ServiceConfig.__struct_fields__)
+    for name, value in (env or {}).items():
+        key = name.removeprefix(ENV_PREFIX).lower()
+        if name.startswith(ENV_PREFIX) and key in fields:
+            merged[key], sources[key] = value, f"${name}"
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            merged[key], sources[key] = value, f"--{key.replace('_', '-')}"
+    try:
+        return msgspec.convert(merged, ServiceConfig, strict=False)
+    except msgspec.ValidationError as exc:
+        where = ", ".join(f"{k} from {v}" for k, v in sources.items() if k in str(exc))
+        raise ConfigError(f"invalid configuration: {exc}" + (f" ({where})" if where else "")) from exc
+    except ValueError as exc:
+        raise ConfigError(f"invalid configuration: {exc}") from exc

@@ -1,0 +1,345 @@
+"""The live service: Kafka ticks -> engine batches -> Kafka levels, with checkpoints.
+
+Commit order, at-least-once (default)::
+
+    fetch a batch (getmany) -> screen + apply (one engine call) -> send levels and dead letters
+    -> every checkpoint interval: wait until every level sent so far is acknowledged
+       -> send the checkpoint (engine state + next input offsets) and wait for its ack
+       -> commit the consumer group offsets (for lag monitoring)
+
+Outputs are always flushed before the state that follows them is saved, so a crash loses
+nothing: the restart restores the last checkpoint, seeks the input to the offsets stored in it and
+recomputes the same levels with the same per-index ``seq`` (duplicates, never gaps; subscribers
+drop them by ``(index, seq)``). Batches whose levels await acknowledgement are bounded by
+``max_in_flight_batches``; when that many are pending, fetching pauses until the oldest is acked.
+
+Commit order, exactly-once::
+
+    begin transaction -> fetch, screen + apply -> send levels, dead letters and the checkpoint
+    -> send the input offsets to the transaction -> commit transaction
+
+Levels, checkpoint and input offsets become visible together or not at all; restart restores
+the last committed checkpoint (read_committed) and seeks to its offsets, so a ``read_committed``
+subscriber sees every level exactly once. One transactional id per shard fences a zombie
+predecessor. The engine itself is the same synchronous code as offline replay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from engine.calculator import IndexCalculator
+from engine.columns import LevelColumns, TickColumns
+from engine.live.checkpoints import CheckpointStore
+from engine.live.codec import (
+    DecodedFetch,
+    LevelEncoder,
+    OutgoingMessage,
+    Record,
+    TickDecoder,
+    dead_letters,
+    source_of,
+)
+from engine.live.config import ServiceConfig
+from engine.live.metrics import ServiceMetrics
+from engine.pipeline import IndexPipeline
+from engine.screening import RejectReason
+from engine.state import capture_state, restore_state
+from engine.universe import Universe
+from engine.wire import WireCodec
+
+log = logging.getLogger(__name__)
+
+
+class _Discard:
+    """Levels are taken from ``IndexPipeline.process``'s return value instead."""
+
+    def write(self, levels: LevelColumns) -> None:
+        del levels
+
+
+class _RejectBuffer:
+    def __init__(self) -> None:
+        self.ticks: list[TickColumns] = []
+        self.reasons: list[np.ndarray[tuple[int], np.dtype[np.uint8]]] = []
+
+    def reject(self, ticks: TickColumns, reasons: np.ndarray[tuple[int], np.dtype[np.uint8]]) -> None:
+        self.ticks.append(ticks)
+        self.reasons.append(reasons)
+
+    def take(self) -> tuple[TickColumns, np.ndarray[tuple[int], np.dtype[np.uint8]]]:
+        ticks = TickColumns.concat(self.ticks)
+        reasons = np.concatenate(self.reasons) if self.reasons else np.empty(0, dtype=np.uint8)
+        self.ticks.clear()
+        self.reasons.clear()
+        return ticks, reasons
+
+
+@dataclass
+class _InFlight:
+    futures: list[asyncio.Future[object]]
+
+
+class IndexService:
+    """Consumes ticks, publishes levels; ``run()`` until ``request_stop()``.
+
+    Parameters
+    ----------
+    config : ServiceConfig
+        Settings.
+    universe : Universe
+        Reference data.
+    metrics : ServiceMetrics
+        Metrics on the caller's registry.
+    """
+
+    def __init__(self, config: ServiceConfig, universe: Universe, metrics: ServiceMetrics) -> None:
+        self.config = config
+        self.universe = universe
+        self.metrics = metrics
+        codec = WireCodec(config.wire_format)
+        self.decoder = TickDecoder(universe, codec)
+        self.encoder = LevelEncoder(
+            universe, codec, config.level_topic, batched=config.level_messages == "batch"
+        )
+        self.calculator = IndexCalculator(universe)
+        self._rejects = _RejectBuffer()
+        self.pipeline = IndexPipeline(self.calculator, _Discard(), rejects=self._rejects)
+        self.checkpoints = CheckpointStore(config)
+        self.ready = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._next_offsets: dict[TopicPartition, int] = {}
+        self._in_flight: deque[_InFlight] = deque()
+        self._last_checkpoint = 0.0
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._partitions: list[TopicPartition] = []
+        self._exactly_once = config.delivery == "exactly-once"
+
+    def request_stop(self) -> None:
+        """Finish the current batch, flush, checkpoint, commit and return from ``run``."""
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Serve until ``request_stop()``; raises on unrecoverable Kafka errors."""
+        await self._start()
+        try:
+            self.ready.set()
+            log.info(
+                "serving %s -> %s (%s), %d partitions",
+                self.config.tick_topic,
+                self.config.level_topic,
+                self.config.delivery,
+                len(self._partitions),
+            )
+            while not self._stop.is_set():
+                await self._step()
+            await self._finish()
+        finally:
+            await self._close()
+
+    # -- start and stop ------------------------------------------------------------------------
+
+    async def _start(self) -> None:
+        cfg = self.config
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=cfg.bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=cfg.linger_ms,
+            max_batch_size=1 << 20,
+            transactional_id=cfg.transactional_id if self._exactly_once else None,
+        )
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=cfg.bootstrap,
+            group_id=cfg.group_id,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            auto_offset_reset=cfg.start_from,
+            max_partition_fetch_bytes=8 << 20,
+            fetch_max_bytes=64 << 20,
+        )
+        await self._producer.start()
+        await self._consumer.start()
+        await self._consumer.topics()
+        partitions = self._consumer.partitions_for_topic(cfg.tick_topic) or set()
+        self._partitions = [TopicPartition(cfg.tick_topic, p) for p in sorted(partitions)]
+        if not self._partitions:
+            raise RuntimeError(f"tick topic {cfg.tick_topic!r} does not exist")
+        self._consumer.assign(self._partitions)
+        state = await self.checkpoints.load()
+        if state is not None:
+            restore_state(self.calculator, self.pipeline.sequence_guard, state)
+            log.info("restored checkpoint taken at %d ns", state.ts_checkpoint)
+        for tp in self._partitions:
+            offset = None if state is None else state.offsets.get(f"{tp.topic}:{tp.partition}")
+            if offset is not None:
+                self._consumer.seek(tp, offset)
+                self._next_offsets[tp] = offset
+            elif cfg.start_from == "earliest":
+                await self._consumer.seek_to_beginning(tp)
+            else:
+                await self._consumer.seek_to_end(tp)
+        self._last_checkpoint = time.monotonic()
+        self.metrics.set_index_state(self.calculator.levels, self.calculator.divisors)
+
+    async def _finish(self) -> None:
+        if not self._exactly_once:
+            await self._checkpoint()
+
+    async def _close(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+        if self._producer is not None:
+            await self._producer.stop()
+
+    # -- one batch -----------------------------------------------------------------------------
+
+    async def _step(self) -> None:
+        assert self._consumer is not None
+        fetched = await self._consumer.getmany(
+            timeout_ms=self.config.poll_timeout_ms, max_records=self.config.max_batch_ticks
+        )
+        records: list[Record] = [r for tp in sorted(fetched) for r in fetched[tp]]
+        if not records:
+            if not self._exactly_once and self._checkpoint_due():
+                await self._checkpoint()
+            return
+        if self._exactly_once:
+            await self._transactional_batch(records)
+        else:
+            await self._send(self._process(records))
+            if len(self._in_flight) >= self.config.max_in_flight_batches:
+                await self._apply_backpressure()
+            if self._checkpoint_due():
+                await self._checkpoint()
+
+    def _process(self, records: Sequence[Record]) -> list[OutgoingMessage]:
+        """Engine work for one fetch (synchronous): decode, screen, apply, encode."""
+        started = time.perf_counter()
+        for record in records:
+            self._next_offsets[TopicPartition(record.topic, record.partition)] = record.offset + 1
+        fetch = self.decoder.decode(records)
+        applied_before = self.pipeline.stats.ticks_applied
+        levels = self.pipeline.process(fetch.ticks)
+        ts_published = time.time_ns()
+        messages = self.encoder.encode(levels, ts_published)
+        rejected, reasons = self._rejects.take()
+        counts = _reject_counts(reasons, len(fetch.undecodable))
+        if counts:
+            messages.extend(self._dead_letters(fetch, rejected, reasons, counts))
+        self.metrics.record_batch(
+            consumed=len(fetch.ticks) + len(fetch.undecodable),
+            applied=self.pipeline.stats.ticks_applied - applied_before,
+            rejected=counts,
+            levels_per_index=np.bincount(levels.index, minlength=len(self.universe.indices)),
+            processing_seconds=time.perf_counter() - started,
+            event_to_publish_seconds=(ts_published - levels.ts_event) / 1e9,
+        )
+        self.metrics.set_index_state(self.calculator.levels, self.calculator.divisors)
+        self.metrics.set_consumer_lag(self._lag())
+        return messages
+
+    def _dead_letters(
+        self,
+        fetch: DecodedFetch,
+        rejected: TickColumns,
+        reasons: np.ndarray[tuple[int], np.dtype[np.uint8]],
+        counts: dict[str, int],
+    ) -> list[OutgoingMessage]:
+        letters = dead_letters(fetch, rejected, reasons, self.config.dead_letter_topic)
+        if fetch.undecodable:
+            first = fetch.records[fetch.undecodable[0][0]]
+        else:
+            assert rejected.origin is not None
+            first = fetch.records[int(fetch.message[rejected.origin[0]])]
+        log.warning(
+            "dead-lettered %d ticks (%s), first from %s",
+            len(letters),
+            ", ".join(f"{k}={v}" for k, v in sorted(counts.items())),
+            source_of(first),
+        )
+        self.metrics.record_dead_letters(counts)
+        return letters
+
+    async def _send(self, messages: Sequence[OutgoingMessage]) -> None:
+        assert self._producer is not None
+        futures = [
+            await self._producer.send(m.topic, m.value, key=m.key, headers=m.headers or None)
+            for m in messages
+        ]
+        self._in_flight.append(_InFlight(futures))
+
+    async def _apply_backpressure(self) -> None:
+        """Pause fetching while the oldest batches' levels await acknowledgement."""
+        assert self._consumer is not None
+        self._consumer.pause(*self._partitions)
+        try:
+            while len(self._in_flight) >= self.config.max_in_flight_batches // 2 + 1:
+                await asyncio.gather(*self._in_flight.popleft().futures)
+        finally:
+            self._consumer.resume(*self._partitions)
+
+    async def _transactional_batch(self, records: Sequence[Record]) -> None:
+        assert self._producer is not None
+        async with self._producer.transaction():
+            messages = self._process(records)
+            messages.append(self._checkpoint_message())
+            await self._send(messages)
+            self._in_flight.clear()
+            offsets = dict(self._next_offsets)
+            await self._producer.send_offsets_to_transaction(offsets, self.config.group_id)
+        self.metrics.checkpoint_written(time.time())
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    def _checkpoint_due(self) -> bool:
+        elapsed_ms = (time.monotonic() - self._last_checkpoint) * 1000
+        return elapsed_ms >= self.config.checkpoint_interval_ms
+
+    def _checkpoint_message(self) -> OutgoingMessage:
+        offsets = {f"{tp.topic}:{tp.partition}": o for tp, o in self._next_offsets.items()}
+        state = capture_state(
+            self.calculator, self.pipeline.sequence_guard, offsets, time.time_ns()
+        )
+        return self.checkpoints.message(state)
+
+    async def _checkpoint(self) -> None:
+        """At-least-once: flush every pending output, then save state, then commit offsets."""
+        assert self._producer is not None and self._consumer is not None
+        while self._in_flight:
+            await asyncio.gather(*self._in_flight.popleft().futures)
+        message = self._checkpoint_message()
+        await (await self._producer.send(message.topic, message.value, key=message.key))
+        if self._next_offsets:
+            await self._consumer.commit(dict(self._next_offsets))
+        self._last_checkpoint = time.monotonic()
+        self.metrics.checkpoint_written(time.time())
+
+    def _lag(self) -> dict[tuple[str, int], int]:
+        assert self._consumer is not None
+        lag = {}
+        for tp, offset in self._next_offsets.items():
+            highwater = self._consumer.highwater(tp)
+            if highwater is not None:
+                lag[tp.topic, tp.partition] = max(0, highwater - offset)
+        return lag
+
+
+def _reject_counts(
+    reasons: np.ndarray[tuple[int], np.dtype[np.uint8]], undecodable: int
+) -> dict[str, int]:
+    """Rejected ticks per reason label for one batch."""
+    counts = {RejectReason.UNDECODABLE.label: undecodable} if undecodable else {}
+    codes, totals = np.unique(reasons, return_counts=True)
+    for code, total in zip(codes.tolist(), totals.tolist(), strict=True):
+        counts[RejectReason(code).label] = total
+    return counts

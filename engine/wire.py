@@ -1,0 +1,115 @@
+"""Wire formats (msgspec), version 1. JSON by default so any Kafka client can read and write them.
+
+Every message carries a ``type`` tag so one decoder handles every kind on a topic:
+
+- ``tick``: one trade, ``{"type":"tick","security":"0700","price":401.2,"ts_event":...}``
+  with optional ``seq`` (per-security sequence number) and ``volume``;
+- ``tick_batch``: many ticks in one message, as columns (high-rate feeds and replay);
+- ``index_level``: one published level of one index;
+- ``index_levels``: the levels one index took over one engine batch, as columns (the service's
+  default output: one message per index per batch, keyed by index code).
+
+Timestamps are integer nanoseconds since the Unix epoch. Fields are only ever added with
+defaults; ``tests/data/wire_v1`` holds saved payloads that must keep decoding.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+WireFormat = Literal["json", "msgpack"]
+
+
+class Tick(msgspec.Struct, tag="tick", frozen=True, omit_defaults=True):
+    """One trade of one security."""
+
+    security: str
+    price: float
+    ts_event: int
+    seq: int | None = None
+    volume: float | None = None
+
+
+class TickBatch(msgspec.Struct, tag="tick_batch", frozen=True, omit_defaults=True):
+    """Many ticks in event order, as parallel columns of equal length."""
+
+    security: list[str]
+    price: list[float]
+    ts_event: list[int]
+    seq: list[int] | None = None
+    volume: list[float] | None = None
+
+
+class IndexLevel(msgspec.Struct, tag="index_level", frozen=True):
+    """One level of one index.
+
+    ``change`` is level minus the previous close; ``seq`` is the index's sequence number (1, 2,
+    ... without gaps), so a subscriber drops duplicates by ``(index, seq)``.
+    """
+
+    index: str
+    level: float
+    change: float
+    ts_event: int
+    ts_published: int
+    seq: int
+
+
+class IndexLevels(msgspec.Struct, tag="index_levels", frozen=True):
+    """Consecutive levels of one index from one engine batch, as columns.
+
+    Row i is the level after the tick at ``ts_event[i]``, with sequence number ``seq[i]``
+    (consecutive unless conflated); ``change`` is against ``prev_close``.
+    """
+
+    index: str
+    prev_close: float
+    level: list[float]
+    ts_event: list[int]
+    seq: list[int]
+    ts_published: int
+
+
+TickMessage = Tick | TickBatch
+LevelMessage = IndexLevel | IndexLevels
+
+
+class WireCodec:
+    """Encoders and decoders built once and reused, for one wire format.
+
+    Parameters
+    ----------
+    wire_format : {"json", "msgpack"}
+        The encoding of message values.
+    """
+
+    def __init__(self, wire_format: WireFormat = "json") -> None:
+        self.wire_format = wire_format
+        if wire_format == "json":
+            self._encoder: msgspec.json.Encoder | msgspec.msgpack.Encoder = msgspec.json.Encoder()
+            self.ticks: msgspec.json.Decoder[TickMessage] | msgspec.msgpack.Decoder[
+                TickMessage
+            ] = msgspec.json.Decoder(TickMessage)
+            self.levels: msgspec.json.Decoder[LevelMessage] | msgspec.msgpack.Decoder[
+                LevelMessage
+            ] = msgspec.json.Decoder(LevelMessage)
+        elif wire_format == "msgpack":
+            self._encoder = msgspec.msgpack.Encoder()
+            self.ticks = msgspec.msgpack.Decoder(TickMessage)
+            self.levels = msgspec.msgpack.Decoder(LevelMessage)
+        else:
+            raise ValueError(f"unknown wire format {wire_format!r}, expected json or msgpack")
+
+    def encode(self, message: msgspec.Struct) -> bytes:
+        """Bytes of one message."""
+        return self._encoder.encode(message)
+
+    def decode_tick(self, payload: bytes) -> TickMessage:
+        """One tick message; raises ``msgspec.DecodeError`` (or ValidationError) when malformed."""
+        return self.ticks.decode(payload)
+
+    def decode_level(self, payload: bytes) -> LevelMessage:
+        """One level message; raises ``msgspec.DecodeError`` when malformed."""
+        return self.levels.decode(payload)

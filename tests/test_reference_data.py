@@ -1,0 +1,200 @@
+"""Reading indices and composition files: good files load, every bad file names file and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.errors import ReferenceDataError
+from engine.reference_data import load_universe
+from engine.universe import Universe
+
+INDICES = """\
+index,name,prev_close_level,weight_cap
+HSI,Hang Seng Index,20000,
+CAP,Capped Index,5000,0.3
+"""
+
+# HSI: 10*1000*0.5 + 20*500*0.8*0.5 + 50*200*0.7 = 5000 + 4000 + 7000 = 16000 -> divisor 0.8.
+# CAP: free-float caps 20M, 30M, 10M, 5M capped at 30% -> CF .5625, .375, 1, 1
+#      -> 11.25M + 11.25M + 10M + 5M = 37.5M -> divisor 7500.
+COMPOSITION = """\
+index,security,issued_shares,faf,cap_factor,prev_close
+HSI,0005.HK,1000,0.5,,10
+HSI,0700.HK,500,0.8,0.5,20
+HSI,0941.HK,200,0.7,,50
+CAP,0005.HK,2000000,0.5,,10
+CAP,A,2000000,1,,10
+CAP,B,1000000,1.0,,30
+CAP,D,1000000,1,,5
+"""
+
+
+def write(tmp_path: Path, indices: str, composition: str) -> tuple[Path, Path]:
+    indices_path = tmp_path / "indices.csv"
+    composition_path = tmp_path / "composition.csv"
+    indices_path.write_text(indices, encoding="utf-8")
+    composition_path.write_text(composition, encoding="utf-8")
+    return indices_path, composition_path
+
+
+def load(tmp_path: Path, indices: str = INDICES, composition: str = COMPOSITION) -> Universe:
+    return load_universe(*write(tmp_path, indices, composition))
+
+
+def replace_line(text: str, line: int, new: str) -> str:
+    """Replace 1-based ``line`` of ``text`` (a line equal to "" deletes it)."""
+    lines = text.splitlines()
+    lines[line - 1 : line] = [new] if new else []
+    return "\n".join(lines) + "\n"
+
+
+def test_good_files_load(tmp_path: Path) -> None:
+    universe = load(tmp_path)
+    assert universe.index_codes == ("HSI", "CAP")
+    assert universe.securities == ("0005.HK", "0700.HK", "0941.HK", "A", "B", "D")
+    np.testing.assert_array_equal(universe.prev_close, [10.0, 20.0, 50.0, 10.0, 30.0, 5.0])
+    assert universe.indices[1].weight_cap == 0.3
+    assert universe.indices[0].weight_cap is None
+    assert universe.indices[0].name == "Hang Seng Index"
+    assert len(universe.membership.index) == 7
+    assert not np.isnan(universe.membership.cap_factor).any()
+
+
+def test_divisors_match_hand_computation(tmp_path: Path) -> None:
+    universe = load(tmp_path)
+    np.testing.assert_allclose(universe.divisors, [16000 / 20000, 37.5e6 / 5000], rtol=1e-14)
+
+
+def test_cap_factors_computed_for_capped_index_only(tmp_path: Path) -> None:
+    universe = load(tmp_path)
+    m = universe.membership
+    hsi = m.index == universe.index_id("HSI")
+    np.testing.assert_array_equal(m.cap_factor[hsi], [1.0, 0.5, 1.0])  # file value or default 1
+    cap = m.index == universe.index_id("CAP")
+    codes = [universe.securities[s] for s in m.security[cap]]
+    by_code = dict(zip(codes, m.cap_factor[cap].tolist(), strict=True))
+    assert by_code["A"] == pytest.approx(0.5625, rel=1e-12)
+    assert by_code["B"] == pytest.approx(0.375, rel=1e-12)
+    assert by_code["0005.HK"] == 1.0
+    assert by_code["D"] == 1.0
+
+
+def test_blank_lines_and_byte_order_mark_are_accepted(tmp_path: Path) -> None:
+    composition = COMPOSITION.replace("HSI,0700.HK", "\nHSI,0700.HK")
+    indices_path, composition_path = write(tmp_path, INDICES, composition)
+    indices_path.write_bytes(b"\xef\xbb\xbf" + INDICES.encode())
+    universe = load_universe(indices_path, composition_path)
+    np.testing.assert_allclose(universe.divisors, [0.8, 7500.0], rtol=1e-14)
+
+
+# (case id, file edited, its line, new line text, problem pattern). Files as above.
+BAD_FILES = [
+    ("unknown index", "composition", 3, "HSX,0700.HK,500,0.8,,20", r"unknown index 'HSX'"),
+    ("duplicate row", "composition", 4, "HSI,0005.HK,1000,0.5,,10", r"duplicate row.*line 2"),
+    ("duplicate index", "indices", 3, "HSI,Again,100,", r"duplicate index HSI.*line 2"),
+    ("faf zero", "composition", 3, "HSI,0700.HK,500,0,,20", r"faf must be in \(0, 1\]"),
+    ("faf above one", "composition", 3, "HSI,0700.HK,500,1.2,,20", r"faf must be in \(0, 1\]"),
+    ("zero shares", "composition", 3, "HSI,0700.HK,0,0.8,,20", r"issued_shares must be positive"),
+    ("negative shares", "composition", 3, "HSI,0700.HK,-5,0.8,,20", r"issued_shares must be"),
+    ("zero price", "composition", 4, "HSI,0941.HK,200,0.7,,0", r"prev_close must be positive"),
+    ("negative price", "composition", 4, "HSI,0941.HK,200,0.7,,-1", r"prev_close must be"),
+    ("text shares", "composition", 3, "HSI,0700.HK,lots,0.8,,20", r"issued_shares is not a numb"),
+    ("text faf", "composition", 3, "HSI,0700.HK,500,high,,20", r"faf is not a number: 'high'"),
+    ("nan price", "composition", 3, "HSI,0700.HK,500,0.8,,nan", r"prev_close must be finite"),
+    ("text level", "indices", 2, "HSI,Hang Seng,big,", r"prev_close_level is not a number"),
+    ("text cap", "indices", 3, "CAP,Capped,5000,thirty", r"weight_cap is not a number"),
+    ("conflicting prev_close", "composition", 5, "CAP,0005.HK,2000000,0.5,,10.5", r"conflicting"),
+    ("wrong composition header", "composition", 1, "index,code,shares,faf,cf,px", r"header"),
+    ("wrong indices header", "indices", 1, "code,name,level,cap", r"header must start with"),
+    ("cap factor on capped index", "composition", 6, "CAP,A,2000000,1,0.9,10", r"must be empty"),
+    ("weight cap above one", "indices", 3, "CAP,Capped,5000,1.5", r"weight_cap must be a fraction"),
+    ("weight cap zero", "indices", 3, "CAP,Capped,5000,0", r"weight_cap must be positive"),
+    ("short row", "composition", 3, "HSI,0700.HK,500", r"expected 6 columns, got 3"),
+    ("zero cap factor", "composition", 3, "HSI,0700.HK,500,0.8,0,20", r"cap_factor must be"),
+]
+
+
+@pytest.mark.parametrize(
+    ("which", "line", "new", "problem"),
+    [case[1:] for case in BAD_FILES],
+    ids=[case[0] for case in BAD_FILES],
+)
+def test_bad_file_names_file_line_and_problem(
+    tmp_path: Path, which: str, line: int, new: str, problem: str
+) -> None:
+    indices, composition = INDICES, COMPOSITION
+    if which == "indices":
+        indices = replace_line(indices, line, new)
+    else:
+        composition = replace_line(composition, line, new)
+    indices_path, composition_path = write(tmp_path, indices, composition)
+    with pytest.raises(ReferenceDataError, match=problem) as caught:
+        load_universe(indices_path, composition_path)
+    path = str(indices_path if which == "indices" else composition_path)
+    exc = caught.value
+    assert exc.path == path
+    assert exc.line == line
+    assert str(exc) == f"{path}:{line}: {exc.problem}"
+    assert str(exc).startswith(path)
+
+
+def test_line_numbers_count_blank_lines(tmp_path: Path) -> None:
+    composition = COMPOSITION.replace("HSI,0941.HK,200,0.7,,50", "\n\nHSI,0941.HK,200,0.7,,-50")
+    indices_path, composition_path = write(tmp_path, INDICES, composition)
+    with pytest.raises(ReferenceDataError, match="prev_close must be positive") as caught:
+        load_universe(indices_path, composition_path)
+    assert caught.value.line == 6
+    assert str(caught.value).startswith(f"{composition_path}:6: ")
+
+
+def test_index_with_no_constituents_names_its_line(tmp_path: Path) -> None:
+    indices = INDICES + "EMPTY,No Members,1000,\n"
+    indices_path, composition_path = write(tmp_path, indices, COMPOSITION)
+    with pytest.raises(ReferenceDataError, match="EMPTY has no constituents") as caught:
+        load_universe(indices_path, composition_path)
+    assert caught.value.path == str(indices_path)
+    assert caught.value.line == 4
+    assert str(caught.value).startswith(f"{indices_path}:4: ")
+
+
+@pytest.mark.parametrize("which", ["indices", "composition"])
+def test_missing_file(tmp_path: Path, which: str) -> None:
+    indices_path, composition_path = write(tmp_path, INDICES, COMPOSITION)
+    missing = indices_path if which == "indices" else composition_path
+    missing.unlink()
+    with pytest.raises(ReferenceDataError, match="cannot open") as caught:
+        load_universe(indices_path, composition_path)
+    assert caught.value.path == str(missing)
+    assert caught.value.line is None
+    assert str(caught.value).startswith(str(missing))
+
+
+@pytest.mark.parametrize("which", ["indices", "composition"])
+def test_header_only_file(tmp_path: Path, which: str) -> None:
+    indices, composition = INDICES, COMPOSITION
+    if which == "indices":
+        indices = INDICES.splitlines()[0] + "\n"
+    else:
+        composition = COMPOSITION.splitlines()[0] + "\n"
+    indices_path, composition_path = write(tmp_path, indices, composition)
+    with pytest.raises(ReferenceDataError, match=r"no (indices|constituents) defined") as caught:
+        load_universe(indices_path, composition_path)
+    path = indices_path if which == "indices" else composition_path
+    assert str(caught.value).startswith(str(path))
+
+
+def test_infeasible_cap_names_index_file_and_line(tmp_path: Path) -> None:
+    """A 30% cap cannot be met by 3 names; the error must say which index and where."""
+    composition = replace_line(COMPOSITION, 8, "")  # CAP keeps 0005.HK, A and B
+    indices_path, composition_path = write(tmp_path, INDICES, composition)
+    with pytest.raises(ReferenceDataError, match="cannot be met") as caught:
+        load_universe(indices_path, composition_path)
+    exc = caught.value
+    assert exc.path in (str(indices_path), str(composition_path))
+    assert str(exc).startswith(exc.path)
+    assert "CAP" in exc.problem, f"the message does not say which index: {exc}"
+    # The weight_cap that cannot be met is on line 3 of the indices file.
+    assert exc.line is not None, f"the message names no line: {exc}"
