@@ -61,14 +61,14 @@ class TickColumns:
         """Join batches in order; optional columns survive only if every part has them."""
         if not parts:
             return TickColumns.empty()
-        seqs = [p.seq for p in parts]
-        origins = [p.origin for p in parts]
+        seqs = [p.seq for p in parts if p.seq is not None]
+        origins = [p.origin for p in parts if p.origin is not None]
         return TickColumns(
             np.concatenate([p.ts_event for p in parts]),
             np.concatenate([p.security for p in parts]),
             np.concatenate([p.price for p in parts]),
-            None if any(q is None for q in seqs) else np.concatenate(seqs),
-            None if any(o is None for o in origins) else np.concatenate(origins),
+            np.concatenate(seqs) if len(seqs) == len(parts) else None,
+            np.concatenate(origins) if len(origins) == len(parts) else None,
         )
 
     @staticmethod

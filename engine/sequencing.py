@@ -69,5 +69,7 @@ class SequenceGuard:
         reasons[order] = sorted_reasons
 
         ends = np.append(starts[1:], n) - 1
-        self.last_seq[sorted_sec[ends]] = values[running[ends + run_id[ends] + 1] - run_id[ends] * span]
+        self.last_seq[sorted_sec[ends]] = values[
+            running[ends + run_id[ends] + 1] - run_id[ends] * span
+        ]
         return reasons

@@ -89,12 +89,12 @@ class WireCodec:
         self.wire_format = wire_format
         if wire_format == "json":
             self._encoder: msgspec.json.Encoder | msgspec.msgpack.Encoder = msgspec.json.Encoder()
-            self.ticks: msgspec.json.Decoder[TickMessage] | msgspec.msgpack.Decoder[
-                TickMessage
-            ] = msgspec.json.Decoder(TickMessage)
-            self.levels: msgspec.json.Decoder[LevelMessage] | msgspec.msgpack.Decoder[
-                LevelMessage
-            ] = msgspec.json.Decoder(LevelMessage)
+            self.ticks: msgspec.json.Decoder[TickMessage] | msgspec.msgpack.Decoder[TickMessage] = (
+                msgspec.json.Decoder(TickMessage)
+            )
+            self.levels: (
+                msgspec.json.Decoder[LevelMessage] | msgspec.msgpack.Decoder[LevelMessage]
+            ) = msgspec.json.Decoder(LevelMessage)
         elif wire_format == "msgpack":
             self._encoder = msgspec.msgpack.Encoder()
             self.ticks = msgspec.msgpack.Decoder(TickMessage)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import socket
 
 import numpy as np
 import pytest
@@ -11,6 +13,38 @@ from engine.universe import IndexSpec, Membership, Universe, build_universe
 from tests.scalar_reference import RefIndex, RefRow
 
 SEED = int(os.environ.get("TICKINDEX_TEST_SEED", "20261121"))
+REQUIRE_REAL_PARTS = os.environ.get("TICKINDEX_REQUIRE_KAFKA") == "1"
+
+
+def missing_real_part(what: str) -> None:
+    """Fail when CI requires the real parts (TICKINDEX_REQUIRE_KAFKA=1), else skip."""
+    if REQUIRE_REAL_PARTS:
+        pytest.fail(f"{what} (TICKINDEX_REQUIRE_KAFKA=1: real parts are required)")
+    pytest.skip(what)
+
+
+def require_tool(name: str) -> str:
+    """Path of an outside tool (promtool, kcat, prometheus); fails in CI when missing."""
+    path = shutil.which(name)
+    if path is None:
+        missing_real_part(f"{name} is not installed (deploy/install-system-deps.sh installs it)")
+        raise AssertionError("unreachable")
+    return path
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> str:
+    """The broker tests/run.sh started (or KAFKA_BOOTSTRAP); fails in CI when unreachable."""
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+    host, _, port = bootstrap.split(",")[0].rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=2):
+            pass
+    except OSError as exc:
+        missing_real_part(
+            f"no Kafka broker at {bootstrap}: {exc} (bash deploy/kafka/kafka.sh start)"
+        )
+    return bootstrap
 
 
 def pytest_report_header() -> str:

@@ -44,7 +44,7 @@ def test_matches_brute_force_on_random_streams() -> None:
     rng = np.random.default_rng(SEED)
     print(f"seed {SEED}")
     for _ in range(200):
-        guard, last = SequenceGuard(5), {}
+        guard, last = SequenceGuard(5), dict[int, int]()
         for _ in range(4):
             n = int(rng.integers(1, 40))
             security = rng.integers(0, 5, n)

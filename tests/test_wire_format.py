@@ -36,8 +36,12 @@ def test_saved_v1_levels() -> None:
     codec = WireCodec("json")
     single = codec.decode_level((SAVED / "index_level.json").read_bytes())
     assert single == IndexLevel(
-        "HSI", 25812.345678901234, 12.345678901234, 1_795_138_200_123_456_789,
-        1_795_138_200_125_000_000, 1001,
+        "HSI",
+        25812.345678901234,
+        12.345678901234,
+        1_795_138_200_123_456_789,
+        1_795_138_200_125_000_000,
+        1001,
     )
     batch = codec.decode_level((SAVED / "index_levels.json").read_bytes())
     assert isinstance(batch, IndexLevels)
@@ -73,8 +77,13 @@ def test_json_is_plain_and_tagged() -> None:
 
 def test_malformed_payloads_raise_decode_errors() -> None:
     codec = WireCodec("json")
-    for payload in (b"", b"{", b'{"type":"quote"}', b'{"type":"tick","security":"X"}',
-                    b'{"type":"tick","security":"X","price":"abc","ts_event":1}'):
+    for payload in (
+        b"",
+        b"{",
+        b'{"type":"quote"}',
+        b'{"type":"tick","security":"X"}',
+        b'{"type":"tick","security":"X","price":"abc","ts_event":1}',
+    ):
         with pytest.raises((msgspec.DecodeError, msgspec.ValidationError)):
             codec.decode_tick(payload)
 

@@ -11,13 +11,17 @@ import sys
 import typing
 from importlib import metadata
 
-import msgspec
+from prometheus_client import CollectorRegistry
+
+from engine.builtin import load_universe_or_builtin
+from engine.live.config import ServiceConfig, load_config
+from engine.live.metrics import ServiceMetrics, start_metrics_server
+from engine.live.service import IndexService
+from engine.live.topics import ensure_topics
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``serve`` sub-command, one flag per ``ServiceConfig`` field."""
-    from engine.live.config import ServiceConfig
-
     parser = sub.add_parser(
         "serve",
         help="consume ticks from Kafka, publish index levels",
@@ -43,8 +47,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def serve_command(args: argparse.Namespace) -> int:
     """Run the service until SIGTERM/SIGINT; exit 0 after a clean drain."""
-    from engine.live.config import ServiceConfig, load_config
-
     logging.basicConfig(
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -55,17 +57,8 @@ def serve_command(args: argparse.Namespace) -> int:
     return asyncio.run(serve(config))
 
 
-async def serve(config: msgspec.Struct) -> int:
+async def serve(config: ServiceConfig) -> int:
     """Start metrics, topics and the service; stop cleanly on SIGTERM or SIGINT."""
-    from prometheus_client import CollectorRegistry
-
-    from engine.builtin import load_universe_or_builtin
-    from engine.live.config import ServiceConfig
-    from engine.live.metrics import ServiceMetrics, start_metrics_server
-    from engine.live.service import IndexService
-    from engine.live.topics import ensure_topics
-
-    assert isinstance(config, ServiceConfig)
     universe = load_universe_or_builtin(config.indices, config.composition)
     registry = CollectorRegistry()
     metrics = ServiceMetrics(registry, universe.index_codes, version=_version())

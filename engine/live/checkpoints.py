@@ -28,8 +28,14 @@ class CheckpointStore:
             self.config.state_topic, self.config.checkpoint_key, self._encoder.encode(state)
         )
 
-    async def load(self) -> EngineState | None:
-        """The latest committed checkpoint of this shard, None when there is none."""
+    async def load(self, partitions: set[int]) -> EngineState | None:
+        """The latest committed checkpoint of this shard, None when there is none.
+
+        Parameters
+        ----------
+        partitions : set of int
+            Partitions of the state topic.
+        """
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.config.bootstrap,
             isolation_level="read_committed",
@@ -37,10 +43,6 @@ class CheckpointStore:
         )
         await consumer.start()
         try:
-            partitions = consumer.partitions_for_topic(self.config.state_topic)
-            if not partitions:
-                await consumer.topics()
-                partitions = consumer.partitions_for_topic(self.config.state_topic) or set()
             assigned = [TopicPartition(self.config.state_topic, p) for p in sorted(partitions)]
             if not assigned:
                 return None
@@ -48,7 +50,7 @@ class CheckpointStore:
             await consumer.seek_to_beginning(*assigned)
             end = await consumer.end_offsets(assigned)
             latest: bytes | None = None
-            while any(await consumer.position(tp) < end[tp] for tp in assigned):
+            while [tp for tp in assigned if await consumer.position(tp) < end[tp]]:
                 fetched = await consumer.getmany(*assigned, timeout_ms=1000)
                 for records in fetched.values():
                     for record in records:

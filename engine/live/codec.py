@@ -103,8 +103,10 @@ class TickDecoder:
                 positions.append(-1)
                 continue
             size = len(message.security)
-            if len(message.price) != size or len(message.ts_event) != size or (
-                message.seq is not None and len(message.seq) != size
+            if (
+                len(message.price) != size
+                or len(message.ts_event) != size
+                or (message.seq is not None and len(message.seq) != size)
             ):
                 undecodable.append((position, "tick_batch columns differ in length"))
                 continue

@@ -143,6 +143,8 @@ def load_config(
         return msgspec.convert(merged, ServiceConfig, strict=False)
     except msgspec.ValidationError as exc:
         where = ", ".join(f"{k} from {v}" for k, v in sources.items() if k in str(exc))
-        raise ConfigError(f"invalid configuration: {exc}" + (f" ({where})" if where else "")) from exc
+        raise ConfigError(
+            f"invalid configuration: {exc}" + (f" ({where})" if where else "")
+        ) from exc
     except ValueError as exc:
         raise ConfigError(f"invalid configuration: {exc}") from exc

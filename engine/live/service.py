@@ -71,7 +71,9 @@ class _RejectBuffer:
         self.ticks: list[TickColumns] = []
         self.reasons: list[np.ndarray[tuple[int], np.dtype[np.uint8]]] = []
 
-    def reject(self, ticks: TickColumns, reasons: np.ndarray[tuple[int], np.dtype[np.uint8]]) -> None:
+    def reject(
+        self, ticks: TickColumns, reasons: np.ndarray[tuple[int], np.dtype[np.uint8]]
+    ) -> None:
         self.ticks.append(ticks)
         self.reasons.append(reasons)
 
@@ -127,12 +129,14 @@ class IndexService:
     def request_stop(self) -> None:
         """Finish the current batch, flush, checkpoint, commit and return from ``run``."""
         self._stop.set()
+        self.metrics.set_up("stopping")
 
     async def run(self) -> None:
         """Serve until ``request_stop()``; raises on unrecoverable Kafka errors."""
         await self._start()
         try:
             self.ready.set()
+            self.metrics.set_up("running")
             log.info(
                 "serving %s -> %s (%s), %d partitions",
                 self.config.tick_topic,
@@ -169,13 +173,10 @@ class IndexService:
         )
         await self._producer.start()
         await self._consumer.start()
-        await self._consumer.topics()
-        partitions = self._consumer.partitions_for_topic(cfg.tick_topic) or set()
+        partitions = await self._producer.partitions_for(cfg.tick_topic)
         self._partitions = [TopicPartition(cfg.tick_topic, p) for p in sorted(partitions)]
-        if not self._partitions:
-            raise RuntimeError(f"tick topic {cfg.tick_topic!r} does not exist")
         self._consumer.assign(self._partitions)
-        state = await self.checkpoints.load()
+        state = await self.checkpoints.load(await self._producer.partitions_for(cfg.state_topic))
         if state is not None:
             restore_state(self.calculator, self.pipeline.sequence_guard, state)
             log.info("restored checkpoint taken at %d ns", state.ts_checkpoint)
