@@ -1,4 +1,4 @@
-"""Putting ticks on a Kafka topic fast: single ``tick`` or ``tick_batch`` messages, keyed by security.
+"""Putting ticks on a Kafka topic fast: single ``tick`` or ``tick_batch`` messages by security.
 
 Ticks of one security always land on the same partition (murmur2 of the security code, the
 Java client's default), so per-security order holds whatever the partition count. Messages are
