@@ -97,12 +97,13 @@ class TickPublisher:
 
     async def _send_singles(self, ticks: TickColumns, partition: int) -> None:
         encode = self.codec.encode
-        seqs: Sequence[int] = (
-            ticks.seq.tolist() if ticks.seq is not None else [NO_SEQ] * len(ticks)
-        )
+        seqs: Sequence[int] = ticks.seq.tolist() if ticks.seq is not None else [NO_SEQ] * len(ticks)
         batch = self.producer.create_batch()
         for security, price, ts, seq in zip(
-            ticks.security.tolist(), ticks.price.tolist(), ticks.ts_event.tolist(), seqs,
+            ticks.security.tolist(),
+            ticks.price.tolist(),
+            ticks.ts_event.tolist(),
+            seqs,
             strict=True,
         ):
             value = encode(
