@@ -2,8 +2,9 @@
 
 Indices file, header ``index,name,prev_close_level,weight_cap`` (empty cap = uncapped).
 Composition file, header ``index,security,issued_shares,faf,cap_factor,prev_close``, one row per
-(index, constituent); ``cap_factor`` is empty for capped indices (computed) and defaults to 1
-for uncapped ones. Every problem is reported as a ``ReferenceDataError`` naming file and line.
+(index, constituent). ``cap_factor`` on an uncapped index defaults to 1. On a capped index it is
+empty on every row (computed from the weight cap at previous closing prices) or given on every
+row (factors carried between reviews, as an end-of-day roll writes them). Every problem is reported as a ``ReferenceDataError`` naming file and line.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ class _CompositionRow:
     faf: float
     cap_factor: float
     prev_close: float
+    line: int
 
 
 def _rows(path: Path, header: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
@@ -192,23 +194,34 @@ def _read_composition(path: Path, specs: list[IndexSpec]) -> list[_CompositionRo
                 faf=faf,
                 cap_factor=_cap_factor(path, line, spec, row["cap_factor"]),
                 prev_close=price,
+                line=line,
             )
         )
     if not rows:
         raise ReferenceDataError(str(path), None, "no constituents defined")
+    _check_carried_cap_factors(path, specs, rows)
     return rows
 
 
-def _cap_factor(path: Path, line: int, spec: IndexSpec, text: str) -> float:
-    if spec.weight_cap is not None:
-        if text:
+def _check_carried_cap_factors(
+    path: Path, specs: list[IndexSpec], rows: list[_CompositionRow]
+) -> None:
+    for spec in specs:
+        if spec.weight_cap is None:
+            continue
+        own = [row for row in rows if row.index == spec.code]
+        computed = math.isnan(own[0].cap_factor)
+        odd = next((r for r in own if math.isnan(r.cap_factor) != computed), None)
+        if odd is not None:
             raise ReferenceDataError(
                 str(path),
-                line,
-                f"cap_factor must be empty for {spec.code}: it has a weight_cap of "
-                f"{spec.weight_cap} and its cap factors are computed",
+                odd.line,
+                f"cap_factor must be given on every row of {spec.code} or on none "
+                f"(it has a weight_cap of {spec.weight_cap})",
             )
-        return math.nan
+
+
+def _cap_factor(path: Path, line: int, spec: IndexSpec, text: str) -> float:
     if not text:
-        return 1.0
+        return math.nan if spec.weight_cap is not None else 1.0
     return _positive(path, line, "cap_factor", text)

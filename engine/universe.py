@@ -156,9 +156,9 @@ def build_universe(
     """
     factors = membership.cap_factor.copy()
     for index_id, spec in enumerate(indices):
-        if spec.weight_cap is None:
-            continue
         rows = np.flatnonzero(membership.index == index_id)
+        if spec.weight_cap is None or not np.isnan(factors[rows]).any():
+            continue
         ffmc = (
             prev_close[membership.security[rows]]
             * membership.issued_shares[rows]

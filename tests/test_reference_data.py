@@ -109,7 +109,13 @@ BAD_FILES = [
     ("conflicting prev_close", "composition", 5, "CAP,0005.HK,2000000,0.5,,10.5", r"conflicting"),
     ("wrong composition header", "composition", 1, "index,code,shares,faf,cf,px", r"header"),
     ("wrong indices header", "indices", 1, "code,name,level,cap", r"header must start with"),
-    ("cap factor on capped index", "composition", 6, "CAP,A,2000000,1,0.9,10", r"must be empty"),
+    (
+        "cap factor on one row of a capped index",
+        "composition",
+        6,
+        "CAP,A,2000000,1,0.9,10",
+        r"cap_factor must be given on every row of CAP or on none",
+    ),
     ("weight cap above one", "indices", 3, "CAP,Capped,5000,1.5", r"weight_cap must be a fraction"),
     ("weight cap zero", "indices", 3, "CAP,Capped,5000,0", r"weight_cap must be positive"),
     ("short row", "composition", 3, "HSI,0700.HK,500", r"expected 6 columns, got 3"),
@@ -198,3 +204,18 @@ def test_infeasible_cap_names_index_file_and_line(tmp_path: Path) -> None:
     assert "CAP" in exc.problem, f"the message does not say which index: {exc}"
     # The weight_cap that cannot be met is on line 3 of the indices file.
     assert exc.line is not None, f"the message names no line: {exc}"
+
+
+def test_capped_index_with_carried_cap_factors_uses_them(tmp_path: Path) -> None:
+    carried = {"0005.HK": "0.9", "A": "0.8", "B": "1", "D": "1"}
+    lines = []
+    for line in COMPOSITION.splitlines():
+        fields = line.split(",")
+        if fields[0] == "CAP":
+            fields[4] = carried[fields[1]]
+        lines.append(",".join(fields))
+    universe = load_universe(*write(tmp_path, INDICES, "\n".join(lines) + "\n"))
+    rows = universe.membership.index == universe.index_id("CAP")
+    security = [universe.securities[s] for s in universe.membership.security[rows]]
+    factors = dict(zip(security, universe.membership.cap_factor[rows].tolist(), strict=True))
+    assert factors == {"0005.HK": 0.9, "A": 0.8, "B": 1.0, "D": 1.0}
