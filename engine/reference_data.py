@@ -4,7 +4,8 @@ Indices file, header ``index,name,prev_close_level,weight_cap`` (empty cap = unc
 Composition file, header ``index,security,issued_shares,faf,cap_factor,prev_close``, one row per
 (index, constituent). ``cap_factor`` on an uncapped index defaults to 1. On a capped index it is
 empty on every row (computed from the weight cap at previous closing prices) or given on every
-row (factors carried between reviews, as an end-of-day roll writes them). Every problem is reported as a ``ReferenceDataError`` naming file and line.
+row (factors carried between reviews, as an end-of-day roll writes them).
+Every problem is reported as a ``ReferenceDataError`` naming file and line.
 """
 
 from __future__ import annotations
