@@ -146,6 +146,26 @@ class IndexCalculator:
         view.flags.writeable = False
         return view
 
+    def rebase(
+        self, universe: Universe, prices: NDArray[np.float64], divisors: NDArray[np.float64]
+    ) -> None:
+        """Switch to new reference data at a maintenance event.
+
+        The indices stay the same and existing securities keep their ids (new ones are
+        appended); per-index sequence numbers carry on.
+        """
+        old = self.universe
+        if universe.index_codes != old.index_codes:
+            raise ValueError("an event cannot change the set of indices")
+        if universe.securities[: len(old.securities)] != old.securities:
+            raise ValueError("security ids must be kept: new securities are appended")
+        self.universe = universe
+        self._n_securities = len(universe.securities)
+        self._security_key = np.uint16 if self._n_securities <= 1 << 16 else np.int64
+        self._prices = prices.astype(np.float64, copy=True)
+        self._divisors = divisors.astype(np.float64, copy=True)
+        self._set_membership(universe.weights())
+
     def restore(
         self, prices: NDArray[np.float64], divisors: NDArray[np.float64], seq: NDArray[np.int64]
     ) -> None:

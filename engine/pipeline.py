@@ -6,8 +6,9 @@ reason; nothing is dropped silently and a bad tick never stops the chain.
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -17,6 +18,8 @@ from numpy.typing import NDArray
 from engine.calculator import IndexCalculator
 from engine.columns import LevelColumns, TickColumns
 from engine.conflation import Conflator
+from engine.events import IndexEvent
+from engine.maintenance import DivisorChange, EventError, apply_event, describe
 from engine.screening import RejectReason, count_reasons, screen_ticks
 from engine.sequencing import SequenceGuard
 
@@ -35,6 +38,13 @@ class RejectSink(Protocol):
         """Take one batch of rejected ticks."""
 
 
+class AuditSink(Protocol):
+    """Receives every divisor change caused by a maintenance event."""
+
+    def record(self, changes: Sequence[DivisorChange]) -> None:
+        """Take the changes of one event."""
+
+
 @dataclass
 class PipelineStats:
     """Running totals of one pipeline."""
@@ -44,6 +54,8 @@ class PipelineStats:
     levels_out: int = 0
     batches: int = 0
     rejected: Counter[RejectReason] = field(default_factory=Counter)
+    events_applied: int = 0
+    events_failed: list[str] = field(default_factory=list)
 
     @property
     def ticks_rejected(self) -> int:
@@ -64,6 +76,8 @@ class IndexPipeline:
         Where rejected ticks go; they are always counted in ``stats``.
     conflate_ns : int, optional
         When given, at most one level per index per this many nanoseconds of event time.
+    audit : AuditSink, optional
+        Where divisor changes of maintenance events go.
     """
 
     def __init__(
@@ -73,20 +87,74 @@ class IndexPipeline:
         *,
         rejects: RejectSink | None = None,
         conflate_ns: int | None = None,
+        audit: AuditSink | None = None,
     ) -> None:
         self.calculator = calculator
         self.sink = sink
         self.rejects = rejects
         self.conflator = Conflator(conflate_ns) if conflate_ns is not None else None
+        self.audit = audit
         self.stats = PipelineStats()
-        self._n_securities = len(calculator.universe.securities)
-        self.sequence_guard = SequenceGuard(self._n_securities)
+        self.sequence_guard = SequenceGuard(len(calculator.universe.securities))
+        self._events: list[IndexEvent] = []
+
+    @property
+    def pending_events(self) -> tuple[IndexEvent, ...]:
+        """Scheduled events not applied yet, in effective-time order."""
+        return tuple(self._events)
+
+    def schedule(self, events: Iterable[IndexEvent]) -> None:
+        """Queue maintenance events; each is applied before the first tick at or after its time."""
+        for event in events:
+            keys = [queued.effective for queued in self._events]
+            self._events.insert(bisect.bisect_right(keys, event.effective), event)
+
+    def apply_due_events(self, now_ns: int) -> None:
+        """Apply every scheduled event effective at or before ``now_ns`` (e.g. at the open)."""
+        while self._events and self._events[0].effective <= now_ns:
+            self._apply_event(self._events.pop(0))
 
     def process(self, ticks: TickColumns) -> LevelColumns:
-        """Apply one batch; returns the levels handed to the sink (after conflation)."""
+        """Apply one batch; returns the levels handed to the sink (after conflation).
+
+        Scheduled events falling inside the batch split it: ticks before an event's effective
+        time are applied, then the event, then the rest.
+        """
+        parts = []
+        start = 0
+        while self._events and start < len(ticks):
+            later = np.flatnonzero(ticks.ts_event[start:] >= self._events[0].effective)
+            if later.size == 0:
+                break
+            cut = start + int(later[0])
+            if cut > start:
+                parts.append(self._process_ticks(ticks.slice(start, cut)))
+            self._apply_event(self._events.pop(0))
+            start = cut
+        if start == 0:
+            return self._process_ticks(ticks)
+        parts.append(self._process_ticks(ticks.slice(start, len(ticks))))
+        return LevelColumns.concat(parts)
+
+    def _apply_event(self, event: IndexEvent) -> None:
+        try:
+            changes = apply_event(self.calculator, event)
+        except EventError as exc:
+            self.stats.events_failed.append(f"{describe(event)} at {event.effective}: {exc}")
+            return
+        self.stats.events_applied += 1
+        grown = len(self.calculator.universe.securities) - self.sequence_guard.last_seq.size
+        if grown:
+            self.sequence_guard.extend(grown)
+        if self.audit is not None:
+            self.audit.record(changes)
+
+    def _process_ticks(self, ticks: TickColumns) -> LevelColumns:
         self.stats.ticks_in += len(ticks)
         self.stats.batches += 1
-        reasons = screen_ticks(self._n_securities, ticks.security, ticks.price)
+        reasons = screen_ticks(
+            len(self.calculator.universe.securities), ticks.security, ticks.price
+        )
         if ticks.seq is not None:
             valid = np.flatnonzero(reasons == RejectReason.ACCEPTED)
             reasons[valid] = self.sequence_guard.screen(ticks.security[valid], ticks.seq[valid])

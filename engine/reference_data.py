@@ -1,6 +1,8 @@
 """Readers for the opening composition files index providers publish.
 
-Indices file, header ``index,name,prev_close_level,weight_cap`` (empty cap = uncapped).
+Indices file, header ``index,name,prev_close_level,weight_cap`` (empty cap = uncapped), with
+optional columns ``return_type`` (price, gross or net), ``underlying`` (the price index a total
+return index follows; it has no composition rows of its own) and ``withholding_rate`` (net).
 Composition file, header ``index,security,issued_shares,faf,cap_factor,prev_close``, one row per
 (index, constituent). ``cap_factor`` on an uncapped index defaults to 1. On a capped index it is
 empty on every row (computed from the weight cap at previous closing prices) or given on every
@@ -15,6 +17,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +61,8 @@ def load_universe(indices_path: str | Path, composition_path: str | Path) -> Uni
         cap_factor=np.array([r.cap_factor for r in rows], dtype=np.float64),
     )
     members_per_index = np.bincount(membership.index, minlength=len(specs))
-    for index_id in np.flatnonzero(members_per_index == 0):
+    derived = np.array([spec.underlying is not None for spec in specs])
+    for index_id in np.flatnonzero((members_per_index == 0) & ~derived):
         code = specs[index_id].code
         raise ReferenceDataError(
             str(indices_path), spec_lines[code], f"index {code} has no constituents"
@@ -107,7 +111,7 @@ def _rows(path: Path, header: tuple[str, ...]) -> Iterator[tuple[int, dict[str, 
                 )
             yield (
                 reader.line_num,
-                {name: value.strip() for name, value in zip(header, values, strict=False)},
+                {name: value.strip() for name, value in zip(found, values, strict=False)},
             )
 
 
@@ -148,10 +152,48 @@ def _read_indices(path: Path) -> tuple[list[IndexSpec], dict[str, int]]:
                     str(path), line, f"weight_cap must be a fraction in (0, 1], got {cap}"
                 )
         lines[code] = line
-        specs.append(IndexSpec(code=code, name=row["name"], prev_close_level=level, weight_cap=cap))
+        specs.append(
+            IndexSpec(
+                code=code,
+                name=row["name"],
+                prev_close_level=level,
+                weight_cap=cap,
+                **_return_columns(path, line, row),
+            )
+        )
     if not specs:
         raise ReferenceDataError(str(path), None, "no indices defined")
+    price_indices = {spec.code for spec in specs if spec.return_type == "price"}
+    for spec in specs:
+        if spec.underlying is not None and spec.underlying not in price_indices:
+            raise ReferenceDataError(
+                str(path),
+                lines[spec.code],
+                f"underlying {spec.underlying!r} of {spec.code} is not a price index in this file",
+            )
     return specs, lines
+
+
+def _return_columns(path: Path, line: int, row: dict[str, str]) -> dict[str, Any]:
+    """The optional total return columns of an indices row."""
+    return_type = row.get("return_type") or "price"
+    underlying = row.get("underlying") or None
+    if return_type not in ("price", "gross", "net"):
+        raise ReferenceDataError(
+            str(path), line, f"return_type must be price, gross or net, got {return_type!r}"
+        )
+    if (return_type == "price") != (underlying is None):
+        raise ReferenceDataError(
+            str(path), line, "a gross or net index needs an underlying, a price index has none"
+        )
+    withholding = 0.0
+    if row.get("withholding_rate"):
+        withholding = _number(path, line, "withholding_rate", row["withholding_rate"])
+        if not 0.0 <= withholding < 1.0:
+            raise ReferenceDataError(
+                str(path), line, f"withholding_rate must be in [0, 1), got {withholding}"
+            )
+    return {"return_type": return_type, "underlying": underlying, "withholding_rate": withholding}
 
 
 def _read_composition(path: Path, specs: list[IndexSpec]) -> list[_CompositionRow]:
@@ -164,6 +206,13 @@ def _read_composition(path: Path, specs: list[IndexSpec]) -> list[_CompositionRo
         spec = by_code.get(code)
         if spec is None:
             raise ReferenceDataError(str(path), line, f"unknown index {code!r}")
+        if spec.underlying is not None:
+            raise ReferenceDataError(
+                str(path),
+                line,
+                f"{code} is a {spec.return_type} total return index of {spec.underlying}: "
+                "it takes its constituents from there and has no rows of its own",
+            )
         if not security:
             raise ReferenceDataError(str(path), line, "security code is empty")
         if (code, security) in seen:

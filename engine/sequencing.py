@@ -27,6 +27,10 @@ class SequenceGuard:
     def __init__(self, n_securities: int) -> None:
         self.last_seq = np.full(n_securities, NO_SEQ, dtype=np.int64)
 
+    def extend(self, count: int) -> None:
+        """Make room for ``count`` securities appended to the universe."""
+        self.last_seq = np.append(self.last_seq, np.full(count, NO_SEQ, dtype=np.int64))
+
     def screen(self, security: NDArray[np.int64], seq: NDArray[np.int64]) -> NDArray[np.uint8]:
         """Reason code per tick (0 = in order) and advance the high-water marks.
 

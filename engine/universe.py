@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -13,6 +14,8 @@ from engine.capping import cap_factors
 from engine.errors import CappingError
 
 UNKNOWN_SECURITY = -1
+
+ReturnType = Literal["price", "gross", "net"]
 
 
 @dataclass(frozen=True)
@@ -30,12 +33,29 @@ class IndexSpec:
         prices equals it.
     weight_cap : float | None
         Maximum constituent weight as a fraction, None when uncapped.
+    return_type : {"price", "gross", "net"}
+        Price index, or total return index reinvesting ordinary dividends gross or net of
+        withholding tax.
+    underlying : str | None
+        For a total return index: the price index whose constituents and weights it uses.
+    withholding_rate : float
+        Net total return: withholding tax rate on dividends (a dividend event may override it).
     """
 
     code: str
     name: str
     prev_close_level: float
     weight_cap: float | None = None
+    return_type: ReturnType = "price"
+    underlying: str | None = None
+    withholding_rate: float = 0.0
+
+    @property
+    def reinvested_fraction(self) -> float:
+        """Share of an ordinary dividend the index reinvests: 0 price, 1 gross, 1 - tax net."""
+        if self.return_type == "price":
+            return 0.0
+        return 1.0 if self.return_type == "gross" else 1.0 - self.withholding_rate
 
 
 @dataclass(frozen=True)
@@ -50,6 +70,42 @@ class Membership:
     issued_shares: NDArray[np.float64]
     faf: NDArray[np.float64]
     cap_factor: NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return int(self.index.size)
+
+    def take(self, rows: NDArray[np.intp] | NDArray[np.bool_]) -> Membership:
+        """The selected rows."""
+        return Membership(
+            self.index[rows],
+            self.security[rows],
+            self.issued_shares[rows],
+            self.faf[rows],
+            self.cap_factor[rows],
+        )
+
+    def replace(self, **columns: NDArray[np.generic]) -> Membership:
+        """A copy with some columns replaced."""
+        values = {
+            "index": self.index,
+            "security": self.security,
+            "issued_shares": self.issued_shares,
+            "faf": self.faf,
+            "cap_factor": self.cap_factor,
+        }
+        values.update(columns)
+        return Membership(**values)  # type: ignore[arg-type]
+
+    @staticmethod
+    def concat(parts: Sequence[Membership]) -> Membership:
+        """Rows of every part, in order."""
+        return Membership(
+            np.concatenate([p.index for p in parts]).astype(np.int32),
+            np.concatenate([p.security for p in parts]).astype(np.int32),
+            np.concatenate([p.issued_shares for p in parts]),
+            np.concatenate([p.faf for p in parts]),
+            np.concatenate([p.cap_factor for p in parts]),
+        )
 
 
 @dataclass(frozen=True)
@@ -66,11 +122,15 @@ class Universe:
     securities : tuple of str
         Security codes, sorted; position is the security id.
     prev_close : ndarray of float64
-        Previous close per security id.
+        Previous close (reference price) per security id; NaN for a security known only from
+        an event and not priced yet.
     membership : Membership
-        One row per (index, constituent), cap factors resolved (no NaN).
+        One row per (index, constituent), cap factors resolved (no NaN), total return indices
+        included (copies of their underlying's rows).
     divisors : ndarray of float64
         Divisor per index: sum(prev_close x IS x FAF x CF) / prev_close_level.
+    declared : Membership
+        The rows as declared for price indices (what corporate actions and reviews edit).
     """
 
     indices: tuple[IndexSpec, ...]
@@ -78,6 +138,7 @@ class Universe:
     prev_close: NDArray[np.float64]
     membership: Membership
     divisors: NDArray[np.float64]
+    declared: Membership
     _security_ids: dict[str, int] = field(init=False, repr=False, compare=False)
     _index_ids: dict[str, int] = field(init=False, repr=False, compare=False)
 
@@ -148,7 +209,8 @@ def build_universe(
     prev_close : ndarray of float64
         Previous close per security.
     membership : Membership
-        Rows with NaN cap factors for capped indices.
+        Rows of price indices; NaN cap factors on a capped index are computed from its weight
+        cap at ``prev_close``. Total return indices get their underlying's rows.
 
     Returns
     -------
@@ -168,19 +230,21 @@ def build_universe(
             factors[rows] = cap_factors(ffmc, spec.weight_cap)
         except CappingError as exc:
             raise CappingError(f"index {spec.code}: {exc}", index_code=spec.code) from exc
-    resolved = Membership(
-        index=membership.index,
-        security=membership.security,
-        issued_shares=membership.issued_shares,
-        faf=membership.faf,
-        cap_factor=factors,
-    )
+    declared = membership.replace(cap_factor=factors)
+    codes = [spec.code for spec in indices]
+    derived = []
+    for k, spec in enumerate(indices):
+        if spec.underlying is not None:
+            copied = declared.take(declared.index == codes.index(spec.underlying))
+            derived.append(copied.replace(index=np.full(len(copied), k, dtype=np.int32)))
+    resolved = Membership.concat([declared, *derived]) if derived else declared
     return Universe(
         indices=tuple(indices),
         securities=tuple(securities),
         prev_close=prev_close,
         membership=resolved,
         divisors=compute_divisors(indices, prev_close, resolved),
+        declared=declared,
     )
 
 

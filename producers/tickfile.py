@@ -25,7 +25,7 @@ from engine.columns import TickColumns
 from engine.errors import TickInputError
 from engine.screening import RejectReason
 from engine.universe import Universe
-from producers.timestamps import BAD_TIMESTAMP, parse_timestamps
+from engine.timestamps import BAD_TIMESTAMP, parse_timestamps
 
 REQUIRED_COLUMNS = ("ts", "security", "price")
 MAX_EXAMPLES = 10

@@ -13,7 +13,7 @@ from engine.errors import TickInputError
 from engine.screening import RejectReason
 from engine.universe import Universe
 from producers.tickfile import TickFileReader, tick_file_format
-from producers.timestamps import BAD_TIMESTAMP, parse_timestamp, parse_timestamps
+from engine.timestamps import BAD_TIMESTAMP, parse_timestamp, parse_timestamps
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,335 @@
+"""Applying maintenance events with divisor adjustments that keep levels continuous.
+
+An event edits the declared composition and the reference prices; the universe is rebuilt and
+every affected index gets the divisor that keeps its level at the moment of the event
+unchanged: new divisor = capitalisation after / level before. The one event that moves levels
+by design is the ordinary cash dividend: a price index takes the price fall, a gross total
+return index reinvests the dividend (continuous), a net one reinvests it after withholding tax.
+Every divisor change is returned as an audit record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from engine.calculator import IndexCalculator
+from engine.errors import TickIndexError
+from engine.events import (
+    AddConstituent,
+    BonusIssue,
+    CashDividend,
+    Consolidation,
+    DeleteConstituent,
+    FafChange,
+    IndexEvent,
+    ReplaceConstituent,
+    Review,
+    RightsIssue,
+    SharesChange,
+    SpecialDividend,
+    StockSplit,
+)
+from engine.universe import Membership, Universe, build_universe
+
+
+class EventError(TickIndexError):
+    """An event cannot be applied (unknown security or index, non-positive price, ...)."""
+
+
+@dataclass(frozen=True)
+class DivisorChange:
+    """One audit record: an index's divisor changed because of an event."""
+
+    index: str
+    ts: int
+    old_divisor: float
+    new_divisor: float
+    level: float
+    cause: str
+
+
+@dataclass
+class _Edit:
+    """The event's changes, gathered before the universe is rebuilt."""
+
+    securities: list[str]
+    prices: NDArray[np.float64]
+    declared: Membership
+    touched: set[int]
+    dividend: tuple[int, float, float | None] | None = None
+
+
+def describe(event: IndexEvent) -> str:
+    """Short cause text for the audit log, e.g. ``stock_split 0700 ratio=2.0``."""
+    parts = [
+        f"{name}={getattr(event, name)}"
+        for name in event.__struct_fields__
+        if name not in ("effective", "rows") and getattr(event, name) is not None
+    ]
+    tag = event.__struct_config__.tag
+    return " ".join([str(tag), *parts])
+
+
+def apply_event(calculator: IndexCalculator, event: IndexEvent) -> list[DivisorChange]:
+    """Apply one event to the calculator's state; returns the divisor changes it caused.
+
+    Raises
+    ------
+    EventError
+        When the event does not fit the current composition; nothing is changed then.
+    """
+    universe = calculator.universe
+    before = calculator.levels.copy()
+    old_divisors = calculator.divisors.copy()
+    edit = _Edit(
+        securities=list(universe.securities),
+        prices=calculator.prices.copy(),
+        declared=universe.declared,
+        touched=set(),
+    )
+    _EDITORS[type(event)](edit, universe, event)
+    if np.any(~(edit.prices[list(edit.touched)] > 0)):
+        raise EventError(f"{describe(event)}: the adjusted price must stay positive")
+    try:
+        rebuilt = build_universe(
+            universe.indices, edit.securities, edit.prices.copy(), edit.declared
+        )
+    except TickIndexError as exc:
+        raise EventError(f"{describe(event)}: {exc}") from exc
+    capitalisation = _capitalisation(rebuilt, edit.prices)
+    affected = np.unique(
+        rebuilt.membership.index[np.isin(rebuilt.membership.security, list(edit.touched))]
+    )
+    affected = np.union1d(affected, _changed_indices(universe, rebuilt)).astype(np.intp)
+    target = before.copy()
+    if edit.dividend is not None:
+        target = _dividend_targets(rebuilt, edit, before, old_divisors, capitalisation)
+        reinvesting = np.array([spec.return_type != "price" for spec in rebuilt.indices])
+        affected = affected[reinvesting[affected]]
+    divisors = old_divisors.copy()
+    divisors[affected] = capitalisation[affected] / target[affected]
+    calculator.rebase(rebuilt, edit.prices, divisors)
+    cause = describe(event)
+    return [
+        DivisorChange(
+            index=rebuilt.indices[k].code,
+            ts=event.effective,
+            old_divisor=float(old_divisors[k]),
+            new_divisor=float(divisors[k]),
+            level=float(calculator.levels[k]),
+            cause=cause,
+        )
+        for k in affected.tolist()
+    ]
+
+
+def _capitalisation(universe: Universe, prices: NDArray[np.float64]) -> NDArray[np.float64]:
+    m = universe.membership
+    caps = np.bincount(
+        m.index, weights=prices[m.security] * universe.weights(), minlength=len(universe.indices)
+    )
+    return caps.astype(np.float64, copy=False)
+
+
+def _changed_indices(old: Universe, new: Universe) -> NDArray[np.int32]:
+    """Indices whose rows (members or weights) differ between two universes."""
+
+    def rows(u: Universe) -> set[tuple[int, int, float]]:
+        m = u.membership
+        weights = u.weights()
+        return set(zip(m.index.tolist(), m.security.tolist(), weights.tolist(), strict=True))
+
+    changed = rows(old) ^ rows(new)
+    return np.array(sorted({index for index, _, _ in changed}), dtype=np.int32)
+
+
+def _dividend_targets(
+    universe: Universe,
+    edit: _Edit,
+    before: NDArray[np.float64],
+    old_divisors: NDArray[np.float64],
+    capitalisation: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """Levels after an ordinary dividend: the reinvested part of it is added back per index."""
+    assert edit.dividend is not None
+    security, amount, override = edit.dividend
+    m = universe.membership
+    holds = m.security == security
+    paid = np.bincount(
+        m.index[holds], weights=amount * universe.weights()[holds], minlength=len(universe.indices)
+    )
+    reinvested = np.array(
+        [
+            1.0 - override
+            if override is not None and spec.return_type == "net"
+            else spec.reinvested_fraction
+            for spec in universe.indices
+        ]
+    )
+    capitalisation_before = before * old_divisors
+    target: NDArray[np.float64] = (
+        before * (capitalisation + reinvested * paid) / capitalisation_before
+    )
+    return target
+
+
+def _security(edit: _Edit, code: str) -> int:
+    try:
+        return edit.securities.index(code)
+    except ValueError:
+        raise EventError(f"unknown security {code!r}") from None
+
+
+def _rows_of(edit: _Edit, security: int, index: int | None = None) -> NDArray[np.bool_]:
+    rows: NDArray[np.bool_] = edit.declared.security == security
+    if index is not None:
+        rows &= edit.declared.index == index
+    if not rows.any():
+        raise EventError(f"security {edit.securities[security]!r} is in no index")
+    return rows
+
+
+def _scale_shares(edit: _Edit, security: int, shares: float, price: float) -> None:
+    rows = _rows_of(edit, security)
+    issued = edit.declared.issued_shares.copy()
+    issued[rows] *= shares
+    edit.declared = edit.declared.replace(issued_shares=issued)
+    edit.prices[security] *= price
+    edit.touched.add(security)
+
+
+def _split(edit: _Edit, universe: Universe, event: IndexEvent) -> None:
+    assert isinstance(event, StockSplit | Consolidation | BonusIssue)
+    factor = {StockSplit: event.ratio, Consolidation: 1.0 / event.ratio}.get(
+        type(event), 1.0 + event.ratio
+    )
+    if not factor > 0:
+        raise EventError(f"{describe(event)}: ratio must be positive")
+    _scale_shares(edit, _security(edit, event.security), factor, 1.0 / factor)
+
+
+def _rights(edit: _Edit, universe: Universe, event: IndexEvent) -> None:
+    assert isinstance(event, RightsIssue)
+    security = _security(edit, event.security)
+    cum = edit.prices[security]
+    held, new = event.per_held, event.new_shares
+    terp = (held * cum + new * event.subscription_price) / (held + new)
+    _scale_shares(edit, security, (held + new) / held, terp / cum)
+
+
+def _cash(edit: _Edit, universe: Universe, event: IndexEvent) -> None:
+    assert isinstance(event, SpecialDividend | CashDividend)
+    security = _security(edit, event.security)
+    _rows_of(edit, security)
+    edit.prices[security] -= event.amount
+    edit.touched.add(security)
+    if isinstance(event, CashDividend):
+        edit.dividend = (security, event.amount, event.withholding_rate)
+
+
+def _shares(edit: _Edit, universe: Universe, event: IndexEvent) -> None:
+    assert isinstance(event, SharesChange)
+    security = _security(edit, event.security)
+    issued = edit.declared.issued_shares.copy()
+    issued[_rows_of(edit, security)] = event.issued_shares
+    edit.declared = edit.declared.replace(issued_shares=issued)
+    edit.touched.add(security)
+
+
+def _faf(edit: _Edit, universe: Universe, event: IndexEvent) -> None:
+    assert isinstance(event, FafChange)
+    security = _security(edit, event.security)
+    index = None if event.index is None else _index(universe, event.index)
+    faf = edit.declared.faf.copy()
+    faf[_rows_of(edit, security, index)] = event.faf
+    edit.declared = edit.declared.replace(faf=faf)
+    edit.touched.add(security)
+
+
+def _index(universe: Universe, code: str) -> int:
+    if code not in universe.index_codes:
+        raise EventError(f"unknown index {code!r}")
+    index = universe.index_id(code)
+    if universe.indices[index].underlying is not None:
+        raise EventError(f"{code} follows {universe.indices[index].underlying}: change that")
+    return index
+
+
+def _ensure_security(edit: _Edit, code: str, price: float | None) -> int:
+    if code not in edit.securities:
+        edit.securities.append(code)
+        edit.prices = np.append(edit.prices, np.nan)
+    security = edit.securities.index(code)
+    if price is not None:
+        edit.prices[security] = price
+    if not edit.prices[security] > 0:
+        raise EventError(f"security {code!r} has no price yet: give one in the event")
+    return security
+
+
+def _add_rows(
+    edit: _Edit, index: int, security: int, *, shares: float, faf: float, cf: float
+) -> None:
+    if np.any((edit.declared.index == index) & (edit.declared.security == security)):
+        raise EventError(f"security {edit.securities[security]!r} is already a constituent")
+    row = Membership(
+        np.array([index], dtype=np.int32),
+        np.array([security], dtype=np.int32),
+        np.array([shares]),
+        np.array([faf]),
+        np.array([cf]),
+    )
+    edit.declared = Membership.concat([edit.declared, row])
+    edit.touched.add(security)
+
+
+def _delete_row(edit: _Edit, index: int, security: int) -> None:
+    rows = (edit.declared.index == index) & (edit.declared.security == security)
+    if not rows.any():
+        raise EventError(f"security {edit.securities[security]!r} is not a constituent")
+    edit.declared = edit.declared.take(~rows)
+
+
+def _add(edit: _Edit, universe: Universe, event: IndexEvent) -> None:
+    assert isinstance(event, AddConstituent | ReplaceConstituent)
+    index = _index(universe, event.index)
+    if isinstance(event, ReplaceConstituent):
+        _delete_row(edit, index, _security(edit, event.old_security))
+    security = _ensure_security(edit, event.security, event.price)
+    _add_rows(edit, index, security, shares=event.issued_shares, faf=event.faf, cf=event.cap_factor)
+
+
+def _delete(edit: _Edit, universe: Universe, event: IndexEvent) -> None:
+    assert isinstance(event, DeleteConstituent)
+    _delete_row(edit, _index(universe, event.index), _security(edit, event.security))
+
+
+def _review(edit: _Edit, universe: Universe, event: IndexEvent) -> None:
+    assert isinstance(event, Review)
+    reviewed = sorted({_index(universe, row.index) for row in event.rows})
+    edit.declared = edit.declared.take(~np.isin(edit.declared.index, reviewed))
+    for row in event.rows:
+        index = universe.index_id(row.index)
+        security = _ensure_security(edit, row.security, row.price)
+        capped = universe.indices[index].weight_cap is not None
+        factor = row.cap_factor if row.cap_factor is not None else (np.nan if capped else 1.0)
+        _add_rows(edit, index, security, shares=row.issued_shares, faf=row.faf, cf=float(factor))
+
+
+_EDITORS = {
+    StockSplit: _split,
+    Consolidation: _split,
+    BonusIssue: _split,
+    RightsIssue: _rights,
+    SpecialDividend: _cash,
+    CashDividend: _cash,
+    SharesChange: _shares,
+    FafChange: _faf,
+    AddConstituent: _add,
+    ReplaceConstituent: _add,
+    DeleteConstituent: _delete,
+    Review: _review,
+}
