@@ -87,7 +87,7 @@ class FafChange(_Event, tag="faf_change", frozen=True):
 
 
 class AddConstituent(_Event, tag="add_constituent", frozen=True):
-    """``security`` joins ``index``; ``price`` is needed when it has not traded yet."""
+    """``security`` joins ``index``; ``price`` seeds its price when it has not traded yet."""
 
     index: str
     security: str
@@ -105,7 +105,7 @@ class DeleteConstituent(_Event, tag="delete_constituent", frozen=True):
 
 
 class ReplaceConstituent(_Event, tag="replace_constituent", frozen=True):
-    """``security`` replaces ``old_security`` in ``index``."""
+    """``security`` replaces ``old_security`` in ``index`` (``price`` as for an addition)."""
 
     index: str
     old_security: str

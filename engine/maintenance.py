@@ -263,7 +263,8 @@ def _ensure_security(edit: _Edit, code: str, price: float | None) -> int:
         edit.securities.append(code)
         edit.prices = np.append(edit.prices, np.nan)
     security = edit.securities.index(code)
-    if price is not None:
+    # A security already trading keeps its market price; the event's price only seeds new ones.
+    if price is not None and np.isnan(edit.prices[security]):
         edit.prices[security] = price
     if not edit.prices[security] > 0:
         raise EventError(f"security {code!r} has no price yet: give one in the event")
@@ -283,7 +284,6 @@ def _add_rows(
         np.array([cf]),
     )
     edit.declared = Membership.concat([edit.declared, row])
-    edit.touched.add(security)
 
 
 def _delete_row(edit: _Edit, index: int, security: int) -> None:

@@ -103,6 +103,16 @@ class IndexPipeline:
         """Scheduled events not applied yet, in effective-time order."""
         return tuple(self._events)
 
+    def register_securities(self, codes: Iterable[str]) -> None:
+        """Give ids to securities that events will add, before their ticks arrive."""
+        calculator = self.calculator
+        grown = calculator.universe.with_securities(list(codes))
+        added = len(grown.securities) - len(calculator.universe.securities)
+        if added:
+            prices = np.append(calculator.prices, np.full(added, np.nan))
+            calculator.rebase(grown, prices, calculator.divisors)
+            self.sequence_guard.extend(added)
+
     def schedule(self, events: Iterable[IndexEvent]) -> None:
         """Queue maintenance events; each is applied before the first tick at or after its time."""
         for event in events:

@@ -19,6 +19,7 @@ class RejectReason(enum.IntEnum):
     OUT_OF_ORDER_SEQ = 5
     DUPLICATE_SEQ = 6
     BAD_TIMESTAMP = 7
+    INVALID_EVENT = 8
 
     @property
     def label(self) -> str:

@@ -5,15 +5,26 @@ from __future__ import annotations
 import msgspec
 import numpy as np
 
-from engine.calculator import IndexCalculator
 from engine.errors import TickIndexError
-from engine.sequencing import SequenceGuard
+from engine.events import IndexEvent
+from engine.pipeline import IndexPipeline
+from engine.universe import Membership, build_universe
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 
 class StateMismatchError(TickIndexError):
     """A checkpoint was taken on other reference data than the one loaded now."""
+
+
+class DeclaredRows(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The declared composition (price indices) after maintenance events, as columns."""
+
+    index: list[int]
+    security: list[int]
+    issued_shares: list[float]
+    faf: list[float]
+    cap_factor: list[float]
 
 
 class EngineState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -22,9 +33,9 @@ class EngineState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     Attributes
     ----------
     universe_fingerprint : str
-        Which reference data the state belongs to (``Universe.fingerprint()``).
+        Which reference files the run started from (``Universe.fingerprint()`` of them).
     prices : list of float
-        Last price per security id.
+        Last price per security id (NaN: not priced yet).
     divisors : list of float
         Divisor per index id.
     index_seq : list of int
@@ -35,6 +46,12 @@ class EngineState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         Next input offset per ``topic:partition`` (filled by the live service).
     ts_checkpoint : int
         Wall-clock nanoseconds when the checkpoint was taken.
+    securities : list of str
+        Every security code by id, including those events appended.
+    declared : DeclaredRows or None
+        The composition after maintenance events; None while it is the files' one.
+    pending_events : list of IndexEvent
+        Events received but not effective yet.
     version : int
         Format version of this structure.
     """
@@ -46,44 +63,88 @@ class EngineState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     last_tick_seq: list[int]
     offsets: dict[str, int] = {}
     ts_checkpoint: int = 0
+    securities: list[str] = []
+    declared: DeclaredRows | None = None
+    pending_events: list[IndexEvent] = []
     version: int = STATE_VERSION
 
 
 def capture_state(
-    calculator: IndexCalculator,
-    guard: SequenceGuard,
+    pipeline: IndexPipeline,
+    base_fingerprint: str,
     offsets: dict[str, int] | None = None,
     ts_checkpoint: int = 0,
 ) -> EngineState:
-    """Snapshot of a calculator and its sequence guard."""
+    """Snapshot of a pipeline: calculator state, sequence guard, composition, pending events.
+
+    Parameters
+    ----------
+    pipeline : IndexPipeline
+        The running pipeline.
+    base_fingerprint : str
+        Fingerprint of the universe loaded from the reference files at start.
+    offsets : dict, optional
+        Next input offsets to store with the state.
+    ts_checkpoint : int
+        Wall-clock time of the snapshot, ns.
+    """
+    calculator = pipeline.calculator
+    universe = calculator.universe
+    declared = None
+    if universe.fingerprint() != base_fingerprint:
+        m = universe.declared
+        declared = DeclaredRows(
+            m.index.tolist(),
+            m.security.tolist(),
+            m.issued_shares.tolist(),
+            m.faf.tolist(),
+            m.cap_factor.tolist(),
+        )
     return EngineState(
-        universe_fingerprint=calculator.universe.fingerprint(),
+        universe_fingerprint=base_fingerprint,
         prices=calculator.prices.tolist(),
         divisors=calculator.divisors.tolist(),
         index_seq=calculator.seq.tolist(),
-        last_tick_seq=guard.last_seq.tolist(),
+        last_tick_seq=pipeline.sequence_guard.last_seq.tolist(),
         offsets=dict(offsets or {}),
         ts_checkpoint=ts_checkpoint,
+        securities=list(universe.securities),
+        declared=declared,
+        pending_events=list(pipeline.pending_events),
     )
 
 
-def restore_state(calculator: IndexCalculator, guard: SequenceGuard, state: EngineState) -> None:
-    """Put a snapshot back into a calculator built on the same universe.
+def restore_state(pipeline: IndexPipeline, state: EngineState) -> None:
+    """Put a snapshot back into a pipeline freshly built on the same reference files.
 
     Raises
     ------
     StateMismatchError
-        When the snapshot was taken on different reference data.
+        When the snapshot was taken on different reference files.
     """
-    expected = calculator.universe.fingerprint()
+    calculator = pipeline.calculator
+    universe = calculator.universe
+    expected = universe.fingerprint()
     if state.universe_fingerprint != expected:
         raise StateMismatchError(
             f"checkpoint belongs to reference data {state.universe_fingerprint[:12]}, "
             f"loaded reference data is {expected[:12]}"
         )
-    calculator.restore(
-        prices=np.array(state.prices, dtype=np.float64),
-        divisors=np.array(state.divisors, dtype=np.float64),
-        seq=np.array(state.index_seq, dtype=np.int64),
-    )
-    guard.last_seq[:] = np.array(state.last_tick_seq, dtype=np.int64)
+    prices = np.array(state.prices, dtype=np.float64)
+    divisors = np.array(state.divisors, dtype=np.float64)
+    grown = universe.with_securities(state.securities[len(universe.securities) :])
+    if state.declared is not None:
+        d = state.declared
+        declared = Membership(
+            np.array(d.index, dtype=np.int32),
+            np.array(d.security, dtype=np.int32),
+            np.array(d.issued_shares),
+            np.array(d.faf),
+            np.array(d.cap_factor),
+        )
+        grown = build_universe(grown.indices, grown.securities, prices.copy(), declared)
+    calculator.rebase(grown, prices, divisors)
+    calculator.restore(prices=prices, divisors=divisors, seq=np.array(state.index_seq))
+    guard = pipeline.sequence_guard
+    guard.last_seq = np.array(state.last_tick_seq, dtype=np.int64)
+    pipeline.schedule(state.pending_events)

@@ -186,6 +186,24 @@ class Universe:
             digest.update(np.ascontiguousarray(array).tobytes())
         return digest.hexdigest()
 
+    def with_securities(self, codes: Sequence[str]) -> Universe:
+        """This universe with unknown ``codes`` appended (no index, no price until they trade).
+
+        Registering the securities that events will add keeps every security id stable from
+        the start, so readers and writers resolve codes once.
+        """
+        new = [code for code in dict.fromkeys(codes) if code not in self._security_ids]
+        if not new:
+            return self
+        return Universe(
+            indices=self.indices,
+            securities=(*self.securities, *new),
+            prev_close=np.append(self.prev_close, np.full(len(new), np.nan)),
+            membership=self.membership,
+            divisors=self.divisors,
+            declared=self.declared,
+        )
+
     def weights(self) -> NDArray[np.float64]:
         """IS x FAF x CF per membership row (capitalisation per unit of price)."""
         m = self.membership

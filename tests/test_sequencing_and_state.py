@@ -8,9 +8,13 @@ import pytest
 
 from engine.builtin import load_builtin_universe
 from engine.calculator import IndexCalculator
+from engine.columns import LevelColumns, TickColumns
+from engine.events import AddConstituent, IndexEvent, SharesChange, StockSplit
+from engine.pipeline import IndexPipeline
 from engine.screening import RejectReason
 from engine.sequencing import NO_SEQ, SequenceGuard
 from engine.state import EngineState, StateMismatchError, capture_state, restore_state
+from engine.universe import Universe
 from tests.conftest import SEED, random_rows, universe_from_rows
 
 DUP, OOO = RejectReason.DUPLICATE_SEQ, RejectReason.OUT_OF_ORDER_SEQ
@@ -54,36 +58,80 @@ def test_matches_brute_force_on_random_streams() -> None:
             assert guard.last_seq.tolist() == [last.get(s, NO_SEQ) for s in range(5)]
 
 
-def test_checkpoint_round_trip_resumes_identically() -> None:
+class _Collect:
+    def __init__(self) -> None:
+        self.batches: list[LevelColumns] = []
+
+    def write(self, levels: LevelColumns) -> None:
+        self.batches.append(levels)
+
+
+def _pipeline(universe: Universe) -> tuple[IndexPipeline, _Collect]:
+    sink = _Collect()
+    return IndexPipeline(IndexCalculator(universe), sink), sink
+
+
+def _ticks(universe: Universe, n: int, rng: np.random.Generator) -> TickColumns:
+    security = rng.integers(0, len(universe.securities), n)
+    price = universe.prev_close[security] * np.exp(rng.normal(0, 0.01, n))
+    seq = np.arange(n, dtype=np.int64)
+    return TickColumns(np.arange(n, dtype=np.int64) * 1000, security, price, seq)
+
+
+def _resume_matches_straight_run(universe: Universe, events: list[IndexEvent]) -> None:
     rng = np.random.default_rng(SEED)
-    universe = universe_from_rows(*random_rows(rng, 30, 4))
-    n = len(universe.securities)
-    security = rng.integers(0, n, 2000)
-    price = universe.prev_close[security] * np.exp(rng.normal(0, 0.01, 2000))
-    straight = IndexCalculator(universe)
-    straight_levels = straight.apply(security, price)
+    print(f"seed {SEED}")
+    ticks = _ticks(universe, 2000, rng)
+    straight, straight_sink = _pipeline(universe)
+    straight.schedule(events)
+    straight.process(ticks)
 
-    first, guard = IndexCalculator(universe), SequenceGuard(n)
-    head = first.apply(security[:1000], price[:1000])
-    guard.screen(security[:3], np.array([1, 2, 3]))
-    payload = msgspec.msgpack.encode(capture_state(first, guard, {"ticks:0": 1000}, 7))
-    state = msgspec.msgpack.decode(payload, type=EngineState)
-    assert state.offsets == {"ticks:0": 1000} and state.ts_checkpoint == 7
+    first, first_sink = _pipeline(universe)
+    first.schedule(events)
+    first.process(ticks.slice(0, 1000))
+    state = capture_state(first, universe.fingerprint(), {"ticks:0": 1000}, 7)
+    decoded = msgspec.msgpack.decode(msgspec.msgpack.encode(state), type=EngineState)
+    assert decoded.offsets == {"ticks:0": 1000} and decoded.ts_checkpoint == 7
 
-    resumed, resumed_guard = IndexCalculator(universe), SequenceGuard(n)
-    restore_state(resumed, resumed_guard, state)
-    tail = resumed.apply(security[1000:], price[1000:])
-    assert np.array_equal(resumed_guard.last_seq, guard.last_seq)
-    combined_level = np.concatenate([head.level, tail.level])
-    combined_seq = np.concatenate([head.seq, tail.seq])
-    np.testing.assert_allclose(combined_level, straight_levels.level, rtol=1e-13)
-    assert np.array_equal(combined_seq, straight_levels.seq)
+    resumed, resumed_sink = _pipeline(universe)
+    restore_state(resumed, decoded)
+    resumed.process(ticks.slice(1000, 2000))
+    assert np.array_equal(resumed.sequence_guard.last_seq, straight.sequence_guard.last_seq)
+    assert resumed.calculator.universe.securities == straight.calculator.universe.securities
+    combined = LevelColumns.concat(first_sink.batches + resumed_sink.batches)
+    expected = LevelColumns.concat(straight_sink.batches)
+    np.testing.assert_allclose(combined.level, expected.level, rtol=1e-13)
+    assert np.array_equal(combined.seq, expected.seq)
+    assert np.array_equal(combined.index, expected.index)
+
+
+def test_checkpoint_round_trip_resumes_identically() -> None:
+    universe = universe_from_rows(*random_rows(np.random.default_rng(SEED), 30, 4))
+    _resume_matches_straight_run(universe, [])
+
+
+def test_checkpoint_keeps_applied_and_pending_events() -> None:
+    universe = universe_from_rows(*random_rows(np.random.default_rng(SEED), 30, 4))
+    member = universe.securities[int(universe.membership.security[0])]
+    index = universe.indices[int(universe.membership.index[0])].code
+    events: list[IndexEvent] = [
+        StockSplit(effective=500_000, security=member, ratio=2.0),
+        AddConstituent(
+            effective=600_000,
+            index=index,
+            security="NEW1",
+            issued_shares=1e8,
+            faf=0.5,
+            price=12.0,
+        ),
+        SharesChange(effective=1_500_000, security=member, issued_shares=5e8),
+    ]
+    _resume_matches_straight_run(universe, events)
 
 
 def test_checkpoint_of_other_reference_data_is_refused() -> None:
     rng = np.random.default_rng(SEED)
     other = universe_from_rows(*random_rows(rng, 10, 2))
-    state = capture_state(IndexCalculator(other), SequenceGuard(len(other.securities)))
-    builtin = load_builtin_universe()
+    state = capture_state(_pipeline(other)[0], other.fingerprint())
     with pytest.raises(StateMismatchError, match="checkpoint belongs to reference data"):
-        restore_state(IndexCalculator(builtin), SequenceGuard(len(builtin.securities)), state)
+        restore_state(_pipeline(load_builtin_universe())[0], state)

@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 
+from consumers.auditfile import AuditFileWriter
 from consumers.levelfile import LevelFileWriter
 from consumers.progress import ProgressBar
 from engine.calculator import IndexCalculator
 from engine.cli.common import add_universe_arguments, universe_from_args
+from engine.event_files import load_events
+from engine.events import securities_named
 from engine.pipeline import IndexPipeline, PipelineStats
 from engine.screening import RejectReason
 from producers.tickfile import ReadStats, TickFileReader
@@ -27,6 +31,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_universe_arguments(parser)
     parser.add_argument("--ticks", required=True, help="tick file: header ts,security,price")
     parser.add_argument("--out", required=True, help="level file (.csv/.jsonl), - for stdout")
+    parser.add_argument(
+        "--events", help="maintenance events file (.jsonl or .csv), applied at effective times"
+    )
+    parser.add_argument("--audit", help="write every divisor change to this CSV file")
     parser.add_argument(
         "--conflate-ms",
         type=_positive_int,
@@ -72,19 +80,29 @@ class ReplayReport:
                 detail = f" (codes: {top})"
             out.append(f"  skipped {count} {reason.label}{detail}")
         out.extend(f"  {example}" for example in self.read.examples)
+        if p.events_applied or p.events_failed:
+            out.append(f"events applied {p.events_applied}, failed {len(p.events_failed)}")
+            out.extend(f"  failed: {failure}" for failure in p.events_failed)
         return out
 
 
 def replay_command(args: argparse.Namespace) -> int:
     """Run a replay from parsed arguments; exit code 0 even when ticks were skipped."""
     universe = universe_from_args(args)
+    events = load_events(args.events) if args.events else []
+    universe = universe.with_securities([code for e in events for code in securities_named(e)])
     show_progress = sys.stderr.isatty() if args.progress is None else args.progress
     bar = ProgressBar("replay") if show_progress else None
     reader = TickFileReader(args.ticks, universe, progress=bar)
     conflate_ns = args.conflate_ms * 1_000_000 if args.conflate_ms is not None else None
     started = time.perf_counter()
-    with LevelFileWriter(args.out, universe) as writer:
-        pipeline = IndexPipeline(IndexCalculator(universe), writer, conflate_ns=conflate_ns)
+    with ExitStack() as stack:
+        writer = stack.enter_context(LevelFileWriter(args.out, universe))
+        audit = stack.enter_context(AuditFileWriter(args.audit)) if args.audit else None
+        pipeline = IndexPipeline(
+            IndexCalculator(universe), writer, conflate_ns=conflate_ns, audit=audit
+        )
+        pipeline.schedule(events)
         stats = pipeline.run(reader)
     if bar is not None:
         bar.finish()

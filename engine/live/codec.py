@@ -212,7 +212,7 @@ def dead_letters(
     several bad ticks is written once per bad tick, with its position in the batch).
     """
     out = [
-        _dead_letter(fetch.records[position], topic, RejectReason.UNDECODABLE, detail, None)
+        dead_letter(fetch.records[position], topic, RejectReason.UNDECODABLE, detail, None)
         for position, detail in fetch.undecodable
     ]
     if len(rejected) == 0 or rejected.origin is None:
@@ -228,13 +228,14 @@ def dead_letters(
         label = RejectReason(reason)
         detail = f"{label.label}: price {price!r}"
         position = None if within < 0 else within
-        out.append(_dead_letter(fetch.records[record_at], topic, label, detail, position))
+        out.append(dead_letter(fetch.records[record_at], topic, label, detail, position))
     return out
 
 
-def _dead_letter(
-    record: Record, topic: str, reason: RejectReason, detail: str, position: int | None
+def dead_letter(
+    record: Record, topic: str, reason: RejectReason, detail: str, position: int | None = None
 ) -> OutgoingMessage:
+    """A dead letter for ``record``: its key and bytes, reason and source in headers."""
     headers = [
         ("tickindex.reason", reason.label.encode()),
         ("tickindex.error", detail.encode()),

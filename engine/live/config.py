@@ -29,6 +29,8 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     tick_topic, level_topic, dead_letter_topic, state_topic : str
         Input ticks; published levels (keyed by index code); rejected ticks with the reason;
         compacted engine checkpoints.
+    control_topic, audit_topic : str
+        Maintenance events in (corporate actions, reviews); divisor changes out.
     group_id : str
         Consumer group whose offsets are committed.
     shard : str
@@ -64,6 +66,8 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     level_topic: str = "index-levels"
     dead_letter_topic: str = "ticks-dead-letter"
     state_topic: str = "tickindex-state"
+    control_topic: str = "tickindex-control"
+    audit_topic: str = "tickindex-divisor-audit"
     group_id: str = "tickindex"
     shard: str = "0"
     delivery: Literal["at-least-once", "exactly-once"] = "at-least-once"

@@ -49,6 +49,7 @@ from engine.live.codec import (
     source_of,
 )
 from engine.live.config import ServiceConfig
+from engine.live.control import AuditBuffer, ControlChannel
 from engine.live.metrics import ServiceMetrics
 from engine.pipeline import IndexPipeline
 from engine.screening import RejectReason
@@ -114,7 +115,12 @@ class IndexService:
         )
         self.calculator = IndexCalculator(universe)
         self._rejects = _RejectBuffer()
-        self.pipeline = IndexPipeline(self.calculator, _Discard(), rejects=self._rejects)
+        self._audit = AuditBuffer()
+        self.pipeline = IndexPipeline(
+            self.calculator, _Discard(), rejects=self._rejects, audit=self._audit
+        )
+        self.control = ControlChannel(self.pipeline, config.wire_format)
+        self._base_fingerprint = universe.fingerprint()
         self.checkpoints = CheckpointStore(config)
         self.ready = asyncio.Event()
         self._stop = asyncio.Event()
@@ -173,12 +179,16 @@ class IndexService:
         )
         await self._producer.start()
         await self._consumer.start()
-        partitions = await self._producer.partitions_for(cfg.tick_topic)
-        self._partitions = [TopicPartition(cfg.tick_topic, p) for p in sorted(partitions)]
+        self._partitions = [
+            TopicPartition(topic, p)
+            for topic in (cfg.control_topic, cfg.tick_topic)
+            for p in sorted(await self._producer.partitions_for(topic))
+        ]
         self._consumer.assign(self._partitions)
         state = await self.checkpoints.load(await self._producer.partitions_for(cfg.state_topic))
         if state is not None:
-            restore_state(self.calculator, self.pipeline.sequence_guard, state)
+            restore_state(self.pipeline, state)
+            self.decoder.universe = self.calculator.universe
             log.info("restored checkpoint taken at %d ns", state.ts_checkpoint)
         for tp in self._partitions:
             offset = None if state is None else state.offsets.get(f"{tp.topic}:{tp.partition}")
@@ -228,11 +238,21 @@ class IndexService:
         started = time.perf_counter()
         for record in records:
             self._next_offsets[TopicPartition(record.topic, record.partition)] = record.offset + 1
+        control = [r for r in records if r.topic == self.config.control_topic]
+        if control:
+            records = [r for r in records if r.topic != self.config.control_topic]
+        letters = self.control.receive(control, self.config.dead_letter_topic)
+        self.decoder.universe = self.calculator.universe
         fetch = self.decoder.decode(records)
         applied_before = self.pipeline.stats.ticks_applied
+        failed_before = len(self.pipeline.stats.events_failed)
         levels = self.pipeline.process(fetch.ticks)
         ts_published = time.time_ns()
         messages = self.encoder.encode(levels, ts_published)
+        messages.extend(letters)
+        messages.extend(self._audit.messages(self.config.audit_topic))
+        for failure in self.pipeline.stats.events_failed[failed_before:]:
+            log.error("maintenance event not applied: %s", failure)
         rejected, reasons = self._rejects.take()
         counts = _reject_counts(reasons, len(fetch.undecodable))
         if counts:
@@ -308,9 +328,7 @@ class IndexService:
 
     def _checkpoint_message(self) -> OutgoingMessage:
         offsets = {f"{tp.topic}:{tp.partition}": o for tp, o in self._next_offsets.items()}
-        state = capture_state(
-            self.calculator, self.pipeline.sequence_guard, offsets, time.time_ns()
-        )
+        state = capture_state(self.pipeline, self._base_fingerprint, offsets, time.time_ns())
         return self.checkpoints.message(state)
 
     async def _checkpoint(self) -> None:

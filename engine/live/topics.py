@@ -18,6 +18,8 @@ async def ensure_topics(config: ServiceConfig) -> None:
         NewTopic(config.tick_topic, config.tick_partitions, 1),
         NewTopic(config.level_topic, 1, 1),
         NewTopic(config.dead_letter_topic, 1, 1),
+        NewTopic(config.control_topic, 1, 1),
+        NewTopic(config.audit_topic, 1, 1),
         NewTopic(
             config.state_topic,
             1,
