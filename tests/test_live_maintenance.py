@@ -150,7 +150,7 @@ async def _read(bootstrap: str, topic: str) -> list[bytes]:
 
 async def _read_levels(bootstrap: str, topic: str) -> list[tuple[int, str, float, int]]:
     codec = WireCodec()
-    rows = []
+    rows: list[tuple[int, str, float, int]] = []
     for value in await _read(bootstrap, topic):
         message = codec.decode_level(value)
         assert isinstance(message, IndexLevels)
