@@ -257,9 +257,9 @@ def _check_carried_cap_factors(
     path: Path, specs: list[IndexSpec], rows: list[_CompositionRow]
 ) -> None:
     for spec in specs:
-        if spec.weight_cap is None:
-            continue
         own = [row for row in rows if row.index == spec.code]
+        if spec.weight_cap is None or not own:
+            continue
         computed = math.isnan(own[0].cap_factor)
         odd = next((r for r in own if math.isnan(r.cap_factor) != computed), None)
         if odd is not None:

@@ -19,7 +19,20 @@ from tests.scalar_reference import RefIndex, RefRow, ScalarIndexModel
 START_NS = 1_795_138_200_000_000_000
 
 
+def _total_return_variants() -> list[tuple[str, str, float]]:
+    """(code, underlying, prev close ratio) of the built-in total return indices."""
+    with builtin_files()[0].open() as handle:
+        rows = list(csv.DictReader(handle))
+    close = {r["index"]: float(r["prev_close_level"]) for r in rows}
+    return [
+        (r["index"], r["underlying"], close[r["index"]] / close[r["underlying"]])
+        for r in rows
+        if r["underlying"]
+    ]
+
+
 def _reference_model(universe: Universe) -> ScalarIndexModel:
+    """The scalar model of the built-in price indices."""
     indices_path, composition_path = builtin_files()
     with indices_path.open() as handle:
         indices = [
@@ -27,6 +40,7 @@ def _reference_model(universe: Universe) -> ScalarIndexModel:
             if r["weight_cap"]
             else RefIndex(r["index"], float(r["prev_close_level"]))
             for r in csv.DictReader(handle)
+            if not r["underlying"]
         ]
     with composition_path.open() as handle:
         rows = [
@@ -61,7 +75,17 @@ def test_replay_equals_scalar_reference_tick_by_tick(tmp_path: Path) -> None:
     out = tmp_path / "levels.csv"
     assert main(["replay", "--ticks", str(tmp_path / "ticks.csv"), "--out", str(out)]) == 0
     model = _reference_model(universe)
-    expected = [(ts, code, level) for ts, sec, px in ticks for code, level in model.tick(sec, px)]
+    variants = _total_return_variants()
+    expected = []
+    for ts, sec, px in ticks:
+        levels = dict(model.tick(sec, px))
+        expected.extend((ts, code, level) for code, level in levels.items())
+        # Without dividends a total return index moves in proportion with its underlying.
+        expected.extend(
+            (ts, code, levels[underlying] * ratio)
+            for code, underlying, ratio in variants
+            if underlying in levels
+        )
     with out.open() as handle:
         reader = csv.reader(handle)
         assert next(reader)[:3] == ["ts", "index", "level"]
