@@ -201,18 +201,41 @@ def _scale_shares(edit: _Edit, security: int, shares: float, price: float) -> No
     edit.touched.add(security)
 
 
+def _positive(event: IndexEvent, **values: float) -> None:
+    for name, value in values.items():
+        if not value > 0:
+            raise EventError(f"{describe(event)}: {name} must be positive, got {value}")
+
+
+def _check_row(event: IndexEvent, shares: float, faf: float, cap_factor: float) -> None:
+    """The same limits the composition file loader applies."""
+    _positive(event, issued_shares=shares)
+    if not 0 < faf <= 1:
+        raise EventError(f"{describe(event)}: faf must be in (0, 1], got {faf}")
+    if not (cap_factor > 0 or np.isnan(cap_factor)):
+        raise EventError(f"{describe(event)}: cap_factor must be positive, got {cap_factor}")
+
+
 def _split(edit: _Edit, universe: Universe, event: IndexEvent) -> None:
     assert isinstance(event, StockSplit | Consolidation | BonusIssue)
-    factor = {StockSplit: event.ratio, Consolidation: 1.0 / event.ratio}.get(
-        type(event), 1.0 + event.ratio
-    )
-    if not factor > 0:
-        raise EventError(f"{describe(event)}: ratio must be positive")
+    _positive(event, ratio=event.ratio)
+    if isinstance(event, StockSplit):
+        factor = event.ratio
+    elif isinstance(event, Consolidation):
+        factor = 1.0 / event.ratio
+    else:
+        factor = 1.0 + event.ratio
     _scale_shares(edit, _security(edit, event.security), factor, 1.0 / factor)
 
 
 def _rights(edit: _Edit, universe: Universe, event: IndexEvent) -> None:
     assert isinstance(event, RightsIssue)
+    _positive(
+        event,
+        new_shares=event.new_shares,
+        per_held=event.per_held,
+        subscription_price=event.subscription_price,
+    )
     security = _security(edit, event.security)
     cum = edit.prices[security]
     held, new = event.per_held, event.new_shares
@@ -222,31 +245,35 @@ def _rights(edit: _Edit, universe: Universe, event: IndexEvent) -> None:
 
 def _cash(edit: _Edit, universe: Universe, event: IndexEvent) -> None:
     assert isinstance(event, SpecialDividend | CashDividend)
+    _positive(event, amount=event.amount)
     security = _security(edit, event.security)
     _rows_of(edit, security)
     edit.prices[security] -= event.amount
     edit.touched.add(security)
     if isinstance(event, CashDividend):
-        edit.dividend = (security, event.amount, event.withholding_rate)
+        rate = event.withholding_rate
+        if rate is not None and not 0 <= rate < 1:
+            raise EventError(f"{describe(event)}: withholding_rate must be in [0, 1)")
+        edit.dividend = (security, event.amount, rate)
 
 
 def _shares(edit: _Edit, universe: Universe, event: IndexEvent) -> None:
     assert isinstance(event, SharesChange)
+    _positive(event, issued_shares=event.issued_shares)
     security = _security(edit, event.security)
     issued = edit.declared.issued_shares.copy()
     issued[_rows_of(edit, security)] = event.issued_shares
     edit.declared = edit.declared.replace(issued_shares=issued)
-    edit.touched.add(security)
 
 
 def _faf(edit: _Edit, universe: Universe, event: IndexEvent) -> None:
     assert isinstance(event, FafChange)
+    _check_row(event, 1.0, event.faf, 1.0)
     security = _security(edit, event.security)
     index = None if event.index is None else _index(universe, event.index)
     faf = edit.declared.faf.copy()
     faf[_rows_of(edit, security, index)] = event.faf
     edit.declared = edit.declared.replace(faf=faf)
-    edit.touched.add(security)
 
 
 def _index(universe: Universe, code: str) -> int:
@@ -267,7 +294,7 @@ def _ensure_security(edit: _Edit, code: str, price: float | None) -> int:
     if price is not None and np.isnan(edit.prices[security]):
         edit.prices[security] = price
     if not edit.prices[security] > 0:
-        raise EventError(f"security {code!r} has no price yet: give one in the event")
+        raise EventError(f"security {code!r} has no positive price: give one in the event")
     return security
 
 
@@ -295,6 +322,7 @@ def _delete_row(edit: _Edit, index: int, security: int) -> None:
 
 def _add(edit: _Edit, universe: Universe, event: IndexEvent) -> None:
     assert isinstance(event, AddConstituent | ReplaceConstituent)
+    _check_row(event, event.issued_shares, event.faf, event.cap_factor)
     index = _index(universe, event.index)
     if isinstance(event, ReplaceConstituent):
         _delete_row(edit, index, _security(edit, event.old_security))
@@ -304,18 +332,34 @@ def _add(edit: _Edit, universe: Universe, event: IndexEvent) -> None:
 
 def _delete(edit: _Edit, universe: Universe, event: IndexEvent) -> None:
     assert isinstance(event, DeleteConstituent)
-    _delete_row(edit, _index(universe, event.index), _security(edit, event.security))
+    index = _index(universe, event.index)
+    _delete_row(edit, index, _security(edit, event.security))
+    if not np.any(edit.declared.index == index):
+        raise EventError(f"{describe(event)}: an index cannot lose its last constituent")
 
 
 def _review(edit: _Edit, universe: Universe, event: IndexEvent) -> None:
     assert isinstance(event, Review)
     reviewed = sorted({_index(universe, row.index) for row in event.rows})
+    for index in reviewed:
+        spec = universe.indices[index]
+        given = {row.cap_factor is None for row in event.rows if row.index == spec.code}
+        if spec.weight_cap is not None and len(given) > 1:
+            raise EventError(
+                f"{describe(event)}: cap_factor must be given on every row of "
+                f"{spec.code} or on none"
+            )
+    prices: dict[str, float] = {}
+    for row in event.rows:
+        if row.price is not None and prices.setdefault(row.security, row.price) != row.price:
+            raise EventError(f"{describe(event)}: conflicting prices for {row.security}")
     edit.declared = edit.declared.take(~np.isin(edit.declared.index, reviewed))
     for row in event.rows:
         index = universe.index_id(row.index)
-        security = _ensure_security(edit, row.security, row.price)
         capped = universe.indices[index].weight_cap is not None
         factor = row.cap_factor if row.cap_factor is not None else (np.nan if capped else 1.0)
+        _check_row(event, row.issued_shares, row.faf, float(factor))
+        security = _ensure_security(edit, row.security, row.price)
         _add_rows(edit, index, security, shares=row.issued_shares, faf=row.faf, cf=float(factor))
 
 
