@@ -7,28 +7,22 @@ security gets its level after that tick, in tick order, with no Python loop over
    tick is its left neighbour in the run, or the stored price for the first of a run.
 2. Each tick expands into (tick, index) pairs through a CSR membership table; the pair's level
    change is price change x IS x FAF x CF / divisor ("level weight").
-3. A stable sort of the pairs by index and a segmented cumulative sum give each index's level
-   after each of its ticks.
-4. Prices are set to the last price of each security and levels are re-anchored from the arrays
-   (O(memberships)), so rounding never accumulates across batches.
-
-Summing changes can lose precision when a level collapses within a batch (a price crashing by
-orders of magnitude). A cheap bound flags that case and the batch is split until the levels
-are exact again; ordinary market data never takes that path.
+3. A stable sort of the pairs by index groups each index's changes in tick order; each index
+   adds them to its carried running level (``engine.accumulation``), with exact recomputes at
+   points fixed by the stream, so levels never depend on how the stream was cut into batches.
+4. Prices take the last price of each security.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from engine.accumulation import exact_sum, run_index
 from engine.universe import Universe
-
-# Largest (level + churn) / smallest level an index may see within one batch before the
-# summed changes could lose more than ~1e-13 relative precision; beyond it the batch is split.
-_CANCELLATION_GUARD = 8.0
 
 
 @dataclass(frozen=True)
@@ -110,11 +104,19 @@ class IndexCalculator:
         counts = np.bincount(m.security, minlength=self._n_securities)
         self._member_count = counts.astype(np.int64)
         self._member_start = (np.cumsum(counts) - counts).astype(np.int64)
+        by_index = np.lexsort((m.security, m.index))
+        self._by_index_weights = weights[by_index]
+        self._by_index_security = m.security[by_index].astype(np.intp)
+        self._by_index_index = m.index[by_index].astype(np.intp)
+        index_counts = np.bincount(m.index, minlength=self._n_indices)
+        self._index_start = np.concatenate(([0], np.cumsum(index_counts))).astype(np.intp)
         self._refresh_level_weights()
 
     def _refresh_level_weights(self) -> None:
         self._level_weights = self._weights / self._divisors[self._member_index]
+        self._by_index_level_weights = self._by_index_weights / self._divisors[self._by_index_index]
         self._levels = self.recompute_levels()
+        self._peaks = np.abs(self._levels)
 
     # -- read-only views of the state ---------------------------------------------------------
 
@@ -167,9 +169,18 @@ class IndexCalculator:
         self._set_membership(universe.weights())
 
     def restore(
-        self, prices: NDArray[np.float64], divisors: NDArray[np.float64], seq: NDArray[np.int64]
+        self,
+        prices: NDArray[np.float64],
+        divisors: NDArray[np.float64],
+        seq: NDArray[np.int64],
+        levels: NDArray[np.float64] | None = None,
+        peaks: NDArray[np.float64] | None = None,
     ) -> None:
-        """Replace the state with a checkpoint's (arrays sized for this universe)."""
+        """Replace the state with a checkpoint's (arrays sized for this universe).
+
+        ``levels`` and ``peaks`` are the running levels and their peaks; without them the
+        levels are recomputed, which is exact but may differ in the last bit from the run.
+        """
         if (
             prices.shape != self._prices.shape
             or divisors.shape != self._divisors.shape
@@ -180,12 +191,32 @@ class IndexCalculator:
         self._divisors = divisors.astype(np.float64, copy=True)
         self._seq = seq.astype(np.int64, copy=True)
         self._refresh_level_weights()
+        if levels is not None and peaks is not None:
+            self._levels = levels.astype(np.float64, copy=True)
+            self._peaks = peaks.astype(np.float64, copy=True)
+
+    @property
+    def peaks(self) -> NDArray[np.float64]:
+        """Largest level magnitude per index since its last exact recompute (for checkpoints)."""
+        view = self._peaks.view()
+        view.flags.writeable = False
+        return view
 
     def recompute_levels(self) -> NDArray[np.float64]:
-        """Full recompute of every level from prices, weights and divisors, O(memberships)."""
-        contribution = self._prices[self._member_security] * self._level_weights
-        levels = np.bincount(self._member_index, weights=contribution, minlength=self._n_indices)
-        return levels.astype(np.float64, copy=False)
+        """Exact recompute of every level from prices, weights and divisors (``math.fsum``)."""
+        return np.array(
+            [self._exact_level(k, self._prices) for k in range(self._n_indices)],
+            dtype=np.float64,
+        )
+
+    def _exact_level_after(self, index: int, prices_at: _PricesAt, tick: int) -> float:
+        rows = slice(self._index_start[index], self._index_start[index + 1])
+        members = self._by_index_security[rows]
+        return exact_sum(prices_at(members, tick), self._by_index_level_weights[rows])
+
+    def _exact_level(self, index: int, prices: NDArray[np.float64]) -> float:
+        rows = slice(self._index_start[index], self._index_start[index + 1])
+        return exact_sum(prices[self._by_index_security[rows]], self._by_index_level_weights[rows])
 
     # -- the hot path -------------------------------------------------------------------------
 
@@ -220,34 +251,9 @@ class IndexCalculator:
             raise ValueError("security id out of range; screen ticks before apply")
         if not np.all((px > 0.0) & (px < np.inf)):
             raise ValueError("prices must be finite and positive; screen ticks before apply")
-        return self._apply_valid(sec, px)
+        return self._apply_batch(sec, px)
 
-    def _apply_valid(self, sec: NDArray[np.intp], px: NDArray[np.float64]) -> LevelUpdates:
-        if sec.size == 1:
-            return self._apply_single(int(sec[0]), float(px[0]))
-        updates = self._apply_batch(sec, px)
-        if updates is not None:
-            return updates
-        half = sec.size // 2
-        head = self._apply_valid(sec[:half], px[:half])
-        tail = self._apply_valid(sec[half:], px[half:])
-        return LevelUpdates.concat([(0, head), (half, tail)])
-
-    def _apply_single(self, security: int, price: float) -> LevelUpdates:
-        start = self._member_start[security]
-        members = self._member_index[start : start + self._member_count[security]]
-        self._prices[security] = price
-        self._levels = self.recompute_levels()
-        self._seq[members] += 1
-        return LevelUpdates(
-            tick=np.zeros(members.size, dtype=np.int64),
-            index=members.astype(np.int32),
-            level=self._levels[members],
-            seq=self._seq[members].copy(),
-        )
-
-    def _apply_batch(self, sec: NDArray[np.intp], px: NDArray[np.float64]) -> LevelUpdates | None:
-        """Vectorised batch; returns None (state untouched) when precision is at risk."""
+    def _apply_batch(self, sec: NDArray[np.intp], px: NDArray[np.float64]) -> LevelUpdates:
         n = sec.size
         # 1. previous price of each tick
         order = np.argsort(sec.astype(self._security_key), kind="stable")
@@ -257,6 +263,7 @@ class IndexCalculator:
         run_start[0] = True
         np.not_equal(sorted_sec[1:], sorted_sec[:-1], out=run_start[1:])
         starts = np.flatnonzero(run_start)
+        ends = np.append(starts[1:] - 1, n - 1)
         previous = np.empty(n, dtype=np.float64)
         previous[1:] = sorted_px[:-1]
         previous[starts] = self._prices[sorted_sec[starts]]
@@ -268,7 +275,6 @@ class IndexCalculator:
         first_pair = np.cumsum(counts) - counts
         n_pairs = int(first_pair[-1] + counts[-1])
         if n_pairs == 0:
-            ends = np.append(starts[1:] - 1, n - 1)
             self._prices[sorted_sec[ends]] = sorted_px[ends]
             return LevelUpdates.empty()
         pair_rank = np.arange(n_pairs, dtype=np.int64)
@@ -277,34 +283,62 @@ class IndexCalculator:
         pair_index = self._member_index[member]
         delta = change[pair_tick] * self._level_weights[member]
 
-        # 3. segmented cumulative sum per index
+        # 3. per index, in tick order: sequence numbers and running levels
         by_index = np.argsort(pair_index, kind="stable")
         index_sorted = pair_index[by_index]
-        delta_sorted = delta[by_index]
-        running = np.cumsum(delta_sorted)
         seg_flag = np.empty(n_pairs, dtype=bool)
         seg_flag[0] = True
         np.not_equal(index_sorted[1:], index_sorted[:-1], out=seg_flag[1:])
         seg_start = np.flatnonzero(seg_flag)
         seg_len = np.diff(seg_start, append=n_pairs)
         seg_index = index_sorted[seg_start].astype(np.intp)
-        base = running[seg_start] - delta_sorted[seg_start]
-        start_level = self._levels[seg_index]
-        running -= np.repeat(base - start_level, seg_len)
+        seq_sorted = pair_rank + np.repeat(self._seq[seg_index] + 1 - seg_start, seg_len)
+        delta_sorted = delta[by_index]
+        tick_sorted = pair_tick[by_index]
+        level_sorted = np.empty(n_pairs, dtype=np.float64)
+        prices_at = _PricesAt(sorted_sec, order, sorted_px, self._prices)
+        bounds = np.append(seg_start, n_pairs).tolist()
+        for segment, index in enumerate(seg_index.tolist()):
+            lo, hi = bounds[segment], bounds[segment + 1]
+            level_sorted[lo:hi], self._levels[index], self._peaks[index] = run_index(
+                float(self._levels[index]),
+                float(self._peaks[index]),
+                delta_sorted[lo:hi],
+                seq=seq_sorted[lo:hi],
+                ticks=tick_sorted[lo:hi],
+                exact=partial(self._exact_level_after, index, prices_at),
+            )
 
-        churn = np.add.reduceat(np.abs(delta_sorted), seg_start)
-        lowest = np.minimum.reduceat(np.abs(running), seg_start)
-        if np.any(np.abs(start_level) + churn + np.abs(base) > _CANCELLATION_GUARD * lowest):
-            return None
-
-        level = np.empty(n_pairs, dtype=np.float64)
-        level[by_index] = running
-        seq = np.empty(n_pairs, dtype=np.int64)
-        seq[by_index] = pair_rank + np.repeat(self._seq[seg_index] + 1 - seg_start, seg_len)
-
-        # 4. commit: last price per security, sequence numbers, re-anchored levels
-        ends = np.append(starts[1:] - 1, n - 1)
+        # 4. commit: last price per security, sequence numbers
         self._prices[sorted_sec[ends]] = sorted_px[ends]
         self._seq[seg_index] += seg_len
-        self._levels = self.recompute_levels()
+        level = np.empty(n_pairs, dtype=np.float64)
+        level[by_index] = level_sorted
+        seq = np.empty(n_pairs, dtype=np.int64)
+        seq[by_index] = seq_sorted
         return LevelUpdates(tick=pair_tick, index=pair_index.astype(np.int32), level=level, seq=seq)
+
+
+class _PricesAt:
+    """Securities' prices just after a given tick of the batch (for exact recomputes)."""
+
+    def __init__(
+        self,
+        sorted_sec: NDArray[np.intp],
+        order: NDArray[np.intp],
+        sorted_px: NDArray[np.float64],
+        before: NDArray[np.float64],
+    ) -> None:
+        self._n = order.size
+        self._keys = sorted_sec.astype(np.int64) * self._n + order
+        self._sorted_sec = sorted_sec
+        self._sorted_px = sorted_px
+        self._before = before
+
+    def __call__(self, securities: NDArray[np.intp], tick: int) -> NDArray[np.float64]:
+        prices = self._before[securities]
+        last = np.searchsorted(self._keys, securities * self._n + tick, side="right") - 1
+        hit = last >= 0
+        hit[hit] = self._sorted_sec[last[hit]] == securities[hit]
+        prices[hit] = self._sorted_px[last[hit]]
+        return prices

@@ -52,6 +52,9 @@ class EngineState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         The composition after maintenance events; None while it is the files' one.
     pending_events : list of IndexEvent
         Events received but not effective yet.
+    levels, peaks : list of float
+        Running level per index and its peak since the last exact recompute; restoring them
+        makes the resumed run publish bitwise the levels an uninterrupted run would.
     version : int
         Format version of this structure.
     """
@@ -66,6 +69,8 @@ class EngineState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     securities: list[str] = []
     declared: DeclaredRows | None = None
     pending_events: list[IndexEvent] = []
+    levels: list[float] = []
+    peaks: list[float] = []
     version: int = STATE_VERSION
 
 
@@ -111,6 +116,8 @@ def capture_state(
         securities=list(universe.securities),
         declared=declared,
         pending_events=list(pipeline.pending_events),
+        levels=calculator.levels.tolist(),
+        peaks=calculator.peaks.tolist(),
     )
 
 
@@ -144,7 +151,13 @@ def restore_state(pipeline: IndexPipeline, state: EngineState) -> None:
         )
         grown = build_universe(grown.indices, grown.securities, prices.copy(), declared)
     calculator.rebase(grown, prices, divisors)
-    calculator.restore(prices=prices, divisors=divisors, seq=np.array(state.index_seq))
+    calculator.restore(
+        prices=prices,
+        divisors=divisors,
+        seq=np.array(state.index_seq),
+        levels=np.array(state.levels) if state.levels else None,
+        peaks=np.array(state.peaks) if state.peaks else None,
+    )
     guard = pipeline.sequence_guard
     guard.last_seq = np.array(state.last_tick_seq, dtype=np.int64)
     pipeline.schedule(state.pending_events)

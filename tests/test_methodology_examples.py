@@ -131,11 +131,13 @@ def test_price_away_and_back_restores_the_level() -> None:
     price = np.concatenate([away, universe.prev_close[moved[::-1]]])
     out = calc.apply(security, price)
     np.testing.assert_array_equal(calc.prices, universe.prev_close)
-    np.testing.assert_array_equal(calc.levels, start)  # same prices, same state, bit for bit
+    np.testing.assert_allclose(calc.levels, start, rtol=1e-13)  # same prices, same level
     # The last level each index published in the batch is its starting level again.
     ids, last = np.unique(out.index[::-1], return_index=True)
     np.testing.assert_allclose(out.level[::-1][last], start[ids], rtol=1e-13)
-    # A single security away and back inside one batch: exact.
+    # A single security away and back inside one batch: back to the start within rounding.
     sid = int(moved[0])
     out = calc.apply([sid, sid], [universe.prev_close[sid] * 1.37, universe.prev_close[sid]])
-    np.testing.assert_array_equal(out.level[out.tick == 1], start[out.index[out.tick == 1]])
+    np.testing.assert_allclose(
+        out.level[out.tick == 1], start[out.index[out.tick == 1]], rtol=1e-15
+    )

@@ -199,6 +199,9 @@ class IndexService:
                 await self._consumer.seek_to_beginning(tp)
             else:
                 await self._consumer.seek_to_end(tp)
+            # Every partition's position goes into checkpoints, also those that have not
+            # delivered a record yet: a restart must not fall back to start_from for them.
+            self._next_offsets[tp] = await self._consumer.position(tp)
         self._last_checkpoint = time.monotonic()
         self.metrics.set_index_state(self.calculator.levels, self.calculator.divisors)
 

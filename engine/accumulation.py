@@ -1,0 +1,100 @@
+"""Per-index running levels that depend only on the tick sequence, never on batch boundaries.
+
+Each index keeps a running level. A batch's level changes for one index are added to it one by
+one in tick order (``np.cumsum`` seeded with the carried value is exactly that sequential sum),
+so cutting the same tick stream into other batches gives bitwise the same levels. Rounding is
+bounded by exact recomputes (``math.fsum`` of price x level weight over the constituents) at
+points fixed by the stream itself:
+
+- every ``ANCHOR_EVERY``-th level of an index (by its sequence number), so error never
+  accumulates beyond that many additions;
+- where the level falls below ``1 / CANCELLATION_GUARD`` of the largest magnitude the running sum
+  has had since its last recompute (a price collapsing by orders of magnitude), since summed
+  changes would then lose relative precision. That peak is carried across batches too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+from numpy.typing import NDArray
+
+ANCHOR_EVERY = 8192
+CANCELLATION_GUARD = 8.0
+
+ExactLevel = Callable[[int], float]
+"""Exact level of the index just after the tick at the given batch position."""
+
+
+def exact_sum(prices: NDArray[np.float64], level_weights: NDArray[np.float64]) -> float:
+    """Correctly rounded sum of price x level weight (order-independent)."""
+    return math.fsum((prices * level_weights).tolist())
+
+
+def run_index(
+    start_level: float,
+    start_peak: float,
+    deltas: NDArray[np.float64],
+    *,
+    seq: NDArray[np.int64],
+    ticks: NDArray[np.int64],
+    exact: ExactLevel,
+) -> tuple[NDArray[np.float64], float, float]:
+    """Levels of one index over a batch, and its running level and peak to carry on.
+
+    Parameters
+    ----------
+    start_level, start_peak : float
+        Carried running level and the largest magnitude since the last exact recompute.
+    deltas : ndarray of float64
+        Level change of each of the index's pairs, in tick order.
+    seq : ndarray of int64
+        Sequence number of each pair's level.
+    ticks : ndarray of int64
+        Batch position of each pair's tick (for exact recomputes).
+    exact : callable
+        Exact level just after a given batch position.
+
+    Returns
+    -------
+    levels : ndarray of float64
+    level, peak : float
+        The running level and peak after the last pair.
+    """
+    m = deltas.size
+    out = np.empty(m, dtype=np.float64)
+    anchors = np.flatnonzero(seq % ANCHOR_EVERY == 0).tolist()
+    anchors.append(m)
+    value, peak = start_level, start_peak
+    start = 0
+    next_anchor = 0
+    while start < m:
+        while anchors[next_anchor] < start:
+            next_anchor += 1
+        stop = anchors[next_anchor]
+        if stop > start:
+            run = np.cumsum(np.concatenate(([value], deltas[start:stop])))
+            low, high = float(run.min()), float(run.max())
+            if low > 0 and max(high, peak) <= CANCELLATION_GUARD * low:
+                collapsed = np.empty(0, dtype=np.intp)
+                magnitude_end = max(high, peak)
+            else:
+                magnitude = np.maximum(np.maximum.accumulate(np.abs(run)), peak)
+                collapsed = np.flatnonzero(magnitude[:-1] > CANCELLATION_GUARD * np.abs(run[1:]))
+                magnitude_end = float(magnitude[-1])
+            if collapsed.size:
+                stop = start + int(collapsed[0])
+                out[start:stop] = run[1 : stop - start + 1]
+            else:
+                out[start:stop] = run[1:]
+                value, peak = float(run[-1]), magnitude_end
+                start = stop
+                continue
+        if stop < m:
+            value = exact(int(ticks[stop]))
+            peak = abs(value)
+            out[stop] = value
+        start = stop + 1
+    return out, value, peak
