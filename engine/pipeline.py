@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -76,6 +76,7 @@ class IndexPipeline:
         Where rejected ticks go; they are always counted in ``stats``.
     conflate_ns : int, optional
         When given, at most one level per index per this many nanoseconds of event time.
+        ``observers`` (callables) see every level before conflation (OHLC bars need them).
     audit : AuditSink, optional
         Where divisor changes of maintenance events go.
     """
@@ -96,6 +97,7 @@ class IndexPipeline:
         self.audit = audit
         self.stats = PipelineStats()
         self.sequence_guard = SequenceGuard(len(calculator.universe.securities))
+        self.observers: list[Callable[[LevelColumns], None]] = []
         self._events: list[IndexEvent] = []
 
     @property
@@ -170,10 +172,8 @@ class IndexPipeline:
             reasons[valid] = self.sequence_guard.screen(ticks.security[valid], ticks.seq[valid])
         accepted = reasons == RejectReason.ACCEPTED
         if not accepted.all():
-            self.stats.rejected.update(count_reasons(reasons))
             rejected = ~accepted
-            if self.rejects is not None:
-                self.rejects.reject(ticks.take(rejected), reasons[rejected])
+            self.reject(ticks.take(rejected), reasons[rejected])
             ticks = ticks.take(accepted)
         self.stats.ticks_applied += len(ticks)
         updates = self.calculator.apply(ticks.security, ticks.price)
@@ -184,10 +184,18 @@ class IndexPipeline:
             seq=updates.seq,
             security=ticks.security[updates.tick],
         )
+        for observe in self.observers:
+            observe(levels)
         if self.conflator is not None:
             levels = self.conflator.push(levels)
         self._publish(levels)
         return levels
+
+    def reject(self, ticks: TickColumns, reasons: NDArray[np.uint8]) -> None:
+        """Count ticks rejected (here or by a stage in front) and pass them to the reject sink."""
+        self.stats.rejected.update(count_reasons(reasons))
+        if self.rejects is not None and len(ticks):
+            self.rejects.reject(ticks, reasons)
 
     def close(self) -> LevelColumns:
         """End of stream: release levels still held by conflation."""

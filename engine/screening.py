@@ -20,6 +20,7 @@ class RejectReason(enum.IntEnum):
     DUPLICATE_SEQ = 6
     BAD_TIMESTAMP = 7
     INVALID_EVENT = 8
+    OUTSIDE_SESSION = 9
 
     @property
     def label(self) -> str:

@@ -7,8 +7,10 @@ import sys
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 
 from consumers.auditfile import AuditFileWriter
+from consumers.barsfile import BarsFileWriter
 from consumers.levelfile import LevelFileWriter
 from consumers.progress import ProgressBar
 from engine.calculator import IndexCalculator
@@ -17,6 +19,8 @@ from engine.event_files import load_events
 from engine.events import securities_named
 from engine.pipeline import IndexPipeline, PipelineStats
 from engine.screening import RejectReason
+from engine.sessions import TradingCalendar
+from engine.trading_day import SessionDriver
 from producers.tickfile import ReadStats, TickFileReader
 
 
@@ -35,6 +39,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--events", help="maintenance events file (.jsonl or .csv), applied at effective times"
     )
     parser.add_argument("--audit", help="write every divisor change to this CSV file")
+    parser.add_argument(
+        "--sessions",
+        action="store_true",
+        help="HKEX trading sessions: reject ticks outside them, keep daily OHLC, roll each day",
+    )
+    parser.add_argument(
+        "--calendar", help="holidays and half days, CSV date,kind (implies --sessions)"
+    )
+    parser.add_argument("--ohlc", help="write daily OHLC bars to this CSV (implies --sessions)")
+    parser.add_argument(
+        "--eod-dir",
+        help="at each day's close write the next day's indices.csv and composition.csv into "
+        "DIR/<next trading day>/ (implies --sessions)",
+    )
     parser.add_argument(
         "--conflate-ms",
         type=_positive_int,
@@ -103,7 +121,26 @@ def replay_command(args: argparse.Namespace) -> int:
             IndexCalculator(universe), writer, conflate_ns=conflate_ns, audit=audit
         )
         pipeline.schedule(events)
-        stats = pipeline.run(reader)
+        if args.sessions or args.calendar or args.ohlc or args.eod_dir:
+            calendar = (
+                TradingCalendar.from_csv(args.calendar) if args.calendar else TradingCalendar()
+            )
+            bars = (
+                stack.enter_context(BarsFileWriter(args.ohlc, universe.index_codes))
+                if args.ohlc
+                else None
+            )
+            driver = SessionDriver(
+                pipeline,
+                calendar,
+                bars=bars,
+                eod_dir=Path(args.eod_dir) if args.eod_dir else None,
+            )
+            stats = driver.run(reader)
+            for folder in driver.rolled:
+                print(f"next day's files: {folder}", file=sys.stderr)
+        else:
+            stats = pipeline.run(reader)
     if bar is not None:
         bar.finish()
     report = ReplayReport(reader.stats, stats, time.perf_counter() - started)
