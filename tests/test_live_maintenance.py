@@ -23,6 +23,8 @@ from engine.live.control import DivisorAudit
 from engine.live.metrics import ServiceMetrics
 from engine.live.service import IndexService
 from engine.live.topics import ensure_topics
+from engine.reference_data import load_universe
+from engine.screening import RejectReason
 from engine.universe import Universe
 from engine.wire import IndexLevels, WireCodec
 from producers.kafka_publisher import TickPublisher
@@ -205,3 +207,78 @@ def test_control_topic_events_equal_replay_with_events_file(
     }
     hsi = np.array([level for _, index, level, _ in expected if index == "HSI"])
     assert np.abs(np.diff(hsi) / hsi[:-1]).max() < 0.005, "a corporate action moved the HSI"
+
+
+async def _serve_sessions(
+    bootstrap: str, universe: Universe, ticks: TickColumns, eod_dir: Path
+) -> tuple[list[bytes], list[bytes], IndexService]:
+    run = uuid.uuid4().hex[:8]
+    config = load_config(
+        overrides={
+            "bootstrap": bootstrap,
+            "tick_topic": f"sess-ticks-{run}",
+            "level_topic": f"sess-levels-{run}",
+            "dead_letter_topic": f"sess-dlq-{run}",
+            "state_topic": f"sess-state-{run}",
+            "control_topic": f"sess-control-{run}",
+            "audit_topic": f"sess-audit-{run}",
+            "ohlc_topic": f"sess-ohlc-{run}",
+            "group_id": f"sess-{run}",
+            "metrics_port": -1,
+            "sessions": True,
+            "eod_dir": str(eod_dir),
+        }
+    )
+    await ensure_topics(config)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await producer.start()
+    try:
+        publisher = TickPublisher(producer, config.tick_topic, universe, WireCodec())
+        await publisher.publish(ticks)
+        await publisher.flush()
+    finally:
+        await producer.stop()
+    registry = CollectorRegistry()
+    service = IndexService(
+        config, universe, ServiceMetrics(registry, universe.index_codes, version="t")
+    )
+    task = asyncio.create_task(service.run())
+    deadline = time.monotonic() + 60
+    while service.pipeline.stats.ticks_in < len(ticks) and time.monotonic() < deadline:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.05)
+    service.request_stop()
+    await task
+    bars = await _read(bootstrap, config.ohlc_topic)
+    letters = await _read(bootstrap, config.dead_letter_topic)
+    return bars, letters, service
+
+
+@pytest.mark.kafka
+def test_live_sessions_reject_lunch_ticks_and_roll_at_the_next_day(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    print(f"seed {SEED}")
+    universe = load_builtin_universe()
+    morning = MarketSimulator(universe, SEED, start_ns=START_NS, rate=200).batch_for(10**10)
+    lunch_ns = START_NS + 3 * 3600 * 10**9  # 12:30 HKT
+    lunch = TickColumns(np.array([lunch_ns, lunch_ns + 1]), morning.security[:2], morning.price[:2])
+    next_day = TickColumns(
+        np.array([START_NS + 3 * 86_400 * 10**9]), morning.security[:1], morning.price[:1]
+    )
+    ticks = TickColumns.concat([morning, lunch, next_day])
+    bars, letters, service = asyncio.run(
+        _serve_sessions(kafka_bootstrap, universe, ticks, tmp_path / "eod")
+    )
+    assert service.pipeline.stats.rejected == {RejectReason.OUTSIDE_SESSION: 2}
+    assert len(letters) == 2
+    decoded = [msgspec.json.decode(bar) for bar in bars]
+    assert {bar["index"] for bar in decoded} == set(universe.index_codes)
+    assert {bar["date"] for bar in decoded} == {"2026-11-20"}
+    rolled = tmp_path / "eod" / "2026-11-23"
+    day2 = load_universe(rolled / "indices.csv", rolled / "composition.csv")
+    hsi = next(bar for bar in decoded if bar["index"] == "HSI")
+    assert day2.indices[day2.index_id("HSI")].prev_close_level == pytest.approx(
+        hsi["close"], rel=1e-12
+    )

@@ -33,10 +33,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     hints = typing.get_type_hints(ServiceConfig)
     defaults = ServiceConfig()
     for field in ServiceConfig.__struct_fields__:
+        flag = f"--{field.replace('_', '-')}"
+        if hints[field] is bool:
+            parser.add_argument(flag, dest=field, action="store_const", const=True, default=None)
+            continue
         choices = typing.get_args(hints[field]) if typing.get_origin(hints[field]) else None
         literal = choices if choices and all(isinstance(c, str) for c in choices) else None
         parser.add_argument(
-            f"--{field.replace('_', '-')}",
+            flag,
             dest=field,
             default=None,
             choices=literal,

@@ -31,6 +31,14 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
         compacted engine checkpoints.
     control_topic, audit_topic : str
         Maintenance events in (corporate actions, reviews); divisor changes out.
+    ohlc_topic : str
+        Daily open/high/low/close bars per index, published at each day's roll.
+    sessions : bool
+        HKEX trading sessions: ticks outside them are rejected, bars kept, days rolled.
+    calendar : str or None
+        Holidays and half days (CSV ``date,kind``); implies ``sessions``.
+    eod_dir : str or None
+        Folder for each next trading day's opening files; implies ``sessions``.
     group_id : str
         Consumer group whose offsets are committed.
     shard : str
@@ -68,6 +76,10 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     state_topic: str = "tickindex-state"
     control_topic: str = "tickindex-control"
     audit_topic: str = "tickindex-divisor-audit"
+    ohlc_topic: str = "tickindex-ohlc"
+    sessions: bool = False
+    calendar: str | None = None
+    eod_dir: str | None = None
     group_id: str = "tickindex"
     shard: str = "0"
     delivery: Literal["at-least-once", "exactly-once"] = "at-least-once"

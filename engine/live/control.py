@@ -9,6 +9,7 @@ import msgspec
 from engine.events import IndexEvent, securities_named
 from engine.live.codec import OutgoingMessage, Record, dead_letter
 from engine.maintenance import DivisorChange
+from engine.ohlc import OhlcBars
 from engine.pipeline import IndexPipeline
 from engine.screening import RejectReason
 from engine.wire import WireFormat
@@ -56,6 +57,39 @@ class AuditBuffer:
             for change in self.changes
         ]
         self.changes.clear()
+        return out
+
+
+class DailyBar(msgspec.Struct, frozen=True):
+    """One index's bar of one trading day, as published on the OHLC topic."""
+
+    date: str
+    index: str
+    open: float
+    high: float
+    low: float
+    close: float
+    count: int
+
+
+class BarsBuffer:
+    """A ``BarsSink`` holding finished days' bars until they are published."""
+
+    def __init__(self, index_codes: tuple[str, ...]) -> None:
+        self.index_codes = index_codes
+        self.pending: list[DailyBar] = []
+
+    def write_bars(self, bars: OhlcBars) -> None:
+        """Keep one day's bars."""
+        self.pending.extend(DailyBar(**record) for record in bars.records(self.index_codes))
+
+    def messages(self, topic: str) -> list[OutgoingMessage]:
+        """Bar messages keyed by index code, then forget them."""
+        encoder = msgspec.json.Encoder()
+        out = [
+            OutgoingMessage(topic, bar.index.encode(), encoder.encode(bar)) for bar in self.pending
+        ]
+        self.pending.clear()
         return out
 
 

@@ -32,6 +32,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -49,11 +50,13 @@ from engine.live.codec import (
     source_of,
 )
 from engine.live.config import ServiceConfig
-from engine.live.control import AuditBuffer, ControlChannel
+from engine.live.control import AuditBuffer, BarsBuffer, ControlChannel
 from engine.live.metrics import ServiceMetrics
 from engine.pipeline import IndexPipeline
 from engine.screening import RejectReason
+from engine.sessions import TradingCalendar
 from engine.state import capture_state, restore_state
+from engine.trading_day import SessionDriver
 from engine.universe import Universe
 from engine.wire import WireCodec
 
@@ -120,6 +123,14 @@ class IndexService:
             self.calculator, _Discard(), rejects=self._rejects, audit=self._audit
         )
         self.control = ControlChannel(self.pipeline, config.wire_format)
+        self._bars = BarsBuffer(universe.index_codes)
+        self.driver: SessionDriver | None = None
+        if config.sessions or config.calendar or config.eod_dir:
+            calendar = (
+                TradingCalendar.from_csv(config.calendar) if config.calendar else TradingCalendar()
+            )
+            eod_dir = Path(config.eod_dir) if config.eod_dir else None
+            self.driver = SessionDriver(self.pipeline, calendar, bars=self._bars, eod_dir=eod_dir)
         self._base_fingerprint = universe.fingerprint()
         self.checkpoints = CheckpointStore(config)
         self.ready = asyncio.Event()
@@ -249,11 +260,15 @@ class IndexService:
         fetch = self.decoder.decode(records)
         applied_before = self.pipeline.stats.ticks_applied
         failed_before = len(self.pipeline.stats.events_failed)
-        levels = self.pipeline.process(fetch.ticks)
+        if self.driver is not None:
+            levels = self.driver.process(fetch.ticks)
+        else:
+            levels = self.pipeline.process(fetch.ticks)
         ts_published = time.time_ns()
         messages = self.encoder.encode(levels, ts_published)
         messages.extend(letters)
         messages.extend(self._audit.messages(self.config.audit_topic))
+        messages.extend(self._bars.messages(self.config.ohlc_topic))
         for failure in self.pipeline.stats.events_failed[failed_before:]:
             log.error("maintenance event not applied: %s", failure)
         rejected, reasons = self._rejects.take()

@@ -20,6 +20,7 @@ async def ensure_topics(config: ServiceConfig) -> None:
         NewTopic(config.dead_letter_topic, 1, 1),
         NewTopic(config.control_topic, 1, 1),
         NewTopic(config.audit_topic, 1, 1),
+        NewTopic(config.ohlc_topic, 1, 1),
         NewTopic(
             config.state_topic,
             1,
