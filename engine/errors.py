@@ -53,3 +53,9 @@ class CappingError(TickIndexError):
     def __init__(self, message: str, index_code: str | None = None) -> None:
         self.index_code = index_code
         super().__init__(message)
+
+
+class BrokerError(TickIndexError):
+    """The Kafka broker cannot be reached or refused an operation; trying later may help."""
+
+    retriable = True

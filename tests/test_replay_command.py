@@ -76,7 +76,7 @@ def test_replay_equals_scalar_reference_tick_by_tick(tmp_path: Path) -> None:
     assert main(["replay", "--ticks", str(tmp_path / "ticks.csv"), "--out", str(out)]) == 0
     model = _reference_model(universe)
     variants = _total_return_variants()
-    expected = []
+    expected: list[tuple[int, str, float]] = []
     for ts, sec, px in ticks:
         levels = dict(model.tick(sec, px))
         expected.extend((ts, code, level) for code, level in levels.items())

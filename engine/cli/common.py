@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import AsyncIterator
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from engine.builtin import load_universe_or_builtin
-from engine.errors import ReferenceDataError
+from engine.errors import BrokerError, ReferenceDataError
 from engine.universe import Universe
 
 
@@ -22,3 +27,85 @@ def universe_from_args(args: argparse.Namespace) -> Universe:
         return load_universe_or_builtin(args.indices, args.composition)
     except ValueError as exc:
         raise ReferenceDataError("--indices/--composition", None, str(exc)) from exc
+
+
+DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+MAX_BATCH_TICKS = 10_000
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def batch_ticks(text: str) -> int:
+    """argparse type: 0 (one message per tick) to ``MAX_BATCH_TICKS``."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 0 <= value <= MAX_BATCH_TICKS:
+        raise argparse.ArgumentTypeError(f"must be 0 to {MAX_BATCH_TICKS:,d}, got {text}")
+    return value
+
+
+def add_kafka_arguments(parser: argparse.ArgumentParser, *, topic: str, what: str) -> None:
+    """``--bootstrap``, ``--topic`` and ``--wire-format``."""
+    parser.add_argument(
+        "--bootstrap",
+        default=DEFAULT_BOOTSTRAP,
+        metavar="HOST:PORT",
+        help=f"Kafka bootstrap servers (default: {DEFAULT_BOOTSTRAP})",
+    )
+    parser.add_argument("--topic", default=topic, help=f"{what} topic (default: {topic})")
+    parser.add_argument(
+        "--wire-format",
+        choices=("json", "msgpack"),
+        default="json",
+        help="message encoding (default: json)",
+    )
+
+
+def add_tick_message_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--batch-ticks``: single ``tick`` messages or ``tick_batch`` messages."""
+    parser.add_argument(
+        "--batch-ticks",
+        type=batch_ticks,
+        default=0,
+        metavar="N",
+        help="0: one tick message per tick (keyed by security, the default); N: tick_batch "
+        "messages of up to N ticks of one partition",
+    )
+
+
+@contextlib.asynccontextmanager
+async def kafka_producer(bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
+    """A started idempotent producer (acks=all), stopped on exit.
+
+    Raises
+    ------
+    BrokerError
+        When the broker cannot be reached.
+    """
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        max_batch_size=512 << 10,
+    )
+    try:
+        await producer.start()
+    except KafkaError as exc:
+        await producer.stop()
+        raise BrokerError(f"cannot connect to Kafka at {bootstrap}: {exc}") from exc
+    try:
+        yield producer
+    finally:
+        await producer.stop()

@@ -8,10 +8,20 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from engine.cli import bench, replay, run, serve, weights
+from engine.cli import bench, publish, record, replay, run, serve, simulate, watch, weights
 from engine.errors import TickIndexError
 
-COMMANDS: tuple[ModuleType, ...] = (run, serve, replay, weights, bench)
+COMMANDS: tuple[ModuleType, ...] = (
+    run,
+    serve,
+    simulate,
+    publish,
+    watch,
+    record,
+    replay,
+    weights,
+    bench,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,138 @@
+"""Level files rolled per trading day: ``levels-YYYY-MM-DD.csv`` (or ``.jsonl``) in a folder.
+
+A level goes to the file of the Hong Kong date of its ``ts_event`` (UTC+8, no daylight saving;
+``engine.sessions.TradingCalendar.trading_day``), whatever the day. Columns are those of
+``consumers.levelfile``: CSV ``ts,index,level,seq,security`` (or JSON Lines with those keys),
+``level`` in shortest round-trip repr. ``security`` is empty: the level topic does not carry the
+tick that moved a level. Within a batch, rows are written in event-time order. Files are
+appended to, so a restarted recorder continues the day's file (the header is written only to a
+new file); every batch is flushed before ``write`` returns.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from datetime import date
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Literal
+
+import msgspec
+import numpy as np
+
+from consumers.level_client import LevelBatch
+from consumers.levelfile import CSV_HEADER, LevelRecord
+from engine.sessions import TradingCalendar, day_date
+
+RecordFormat = Literal["csv", "jsonl"]
+MAX_OPEN_FILES = 3
+
+
+class DailyLevelRecorder:
+    """Appends batches of levels to one file per Hong Kong date.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Folder of the files (created if missing).
+    fmt : {"csv", "jsonl"}
+        File format.
+    prefix : str
+        File name prefix.
+    """
+
+    def __init__(
+        self,
+        out_dir: str | Path,
+        fmt: RecordFormat = "csv",
+        *,
+        prefix: str = "levels",
+    ) -> None:
+        if fmt not in ("csv", "jsonl"):
+            raise ValueError(f"unknown record format {fmt!r}, expected csv or jsonl")
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.format = fmt
+        self._calendar = TradingCalendar()
+        self.prefix = prefix
+        self.rows_written = 0
+        self.files: dict[date, Path] = {}
+        self._handles: OrderedDict[date, IO[bytes]] = OrderedDict()
+        self._encoder = msgspec.json.Encoder()
+
+    def path_for(self, day: date) -> Path:
+        """The file of one day, e.g. ``levels-2026-11-20.csv``."""
+        return self.out_dir / f"{self.prefix}-{day.isoformat()}.{self.format}"
+
+    def write(self, batch: LevelBatch) -> None:
+        """Append one batch, each level to its day's file, and flush.
+
+        Parameters
+        ----------
+        batch : LevelBatch
+            Levels (already deduplicated by the subscriber).
+        """
+        if len(batch) == 0:
+            return
+        ordered = batch.take(np.argsort(batch.ts_event, kind="stable"))
+        day_of_row = self._calendar.trading_day(ordered.ts_event)
+        codes = np.array(ordered.codes, dtype=object)
+        starts = np.flatnonzero(np.diff(day_of_row, prepend=-1))
+        ends = np.append(starts[1:], len(ordered))
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+            rows = slice(start, end)
+            handle = self._handle(day_date(int(day_of_row[start])))
+            handle.write(
+                self._encode(
+                    ordered.ts_event[rows].tolist(),
+                    codes[ordered.index[rows]].tolist(),
+                    ordered.level[rows].tolist(),
+                    ordered.seq[rows].tolist(),
+                )
+            )
+            handle.flush()
+            self.rows_written += end - start
+
+    def _encode(self, ts: list[int], index: list[str], level: list[float], seq: list[int]) -> bytes:
+        if self.format == "csv":
+            return "".join(
+                f"{t},{i},{lv!r},{q},\n" for t, i, lv, q in zip(ts, index, level, seq, strict=True)
+            ).encode()
+        records = [
+            LevelRecord(t, i, lv, q, "") for t, i, lv, q in zip(ts, index, level, seq, strict=True)
+        ]
+        return self._encoder.encode_lines(records)
+
+    def _handle(self, day: date) -> IO[bytes]:
+        handle = self._handles.get(day)
+        if handle is not None:
+            self._handles.move_to_end(day)
+            return handle
+        path = self.path_for(day)
+        new = not path.exists() or path.stat().st_size == 0
+        handle = path.open("ab")
+        if new and self.format == "csv":
+            handle.write(CSV_HEADER.encode() + b"\n")
+        self._handles[day] = handle
+        self.files[day] = path
+        if len(self._handles) > MAX_OPEN_FILES:
+            _, oldest = self._handles.popitem(last=False)
+            oldest.close()
+        return handle
+
+    def close(self) -> None:
+        """Close every open file."""
+        while self._handles:
+            _, handle = self._handles.popitem()
+            handle.close()
+
+    def __enter__(self) -> DailyLevelRecorder:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
