@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, cast
@@ -40,15 +41,24 @@ class LevelFileWriter:
         Output file (``.csv``, ``.jsonl``, optionally ``.gz``), or ``-`` for CSV on stdout.
     universe : Universe
         Turns index and security ids back into codes.
+    index_codes, security_codes : sequence of str, optional
+        Codes to use instead of the universe's (currency variants extend both).
     """
 
-    def __init__(self, path: str | Path, universe: Universe) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        universe: Universe,
+        *,
+        index_codes: Sequence[str] | None = None,
+        security_codes: Sequence[str] | None = None,
+    ) -> None:
         name = str(path).lower().removesuffix(".gz")
         self.format = "jsonl" if name.endswith((".jsonl", ".ndjson")) else "csv"
         if str(path) != "-" and not name.endswith((".csv", ".jsonl", ".ndjson")):
             raise TickInputError(f"{path}: unknown level file type, expected .csv or .jsonl")
-        self._index_codes = np.array(universe.index_codes, dtype=object)
-        self._security_codes = np.array(universe.securities, dtype=object)
+        self._index_codes = np.array(index_codes or universe.index_codes, dtype=object)
+        self._security_codes = np.array(security_codes or universe.securities, dtype=object)
         self._encoder = msgspec.json.Encoder()
         self._handle: IO[bytes]
         if str(path) == "-":

@@ -10,6 +10,7 @@ CORE_MODULES = [
     "engine.capping",
     "engine.columns",
     "engine.conflation",
+    "engine.currency",
     "engine.pipeline",
     "engine.reference_data",
     "engine.screening",

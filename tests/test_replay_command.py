@@ -179,3 +179,35 @@ def test_weights_command_matches_capping(capsys: pytest.CaptureFixture[str]) -> 
 def test_weights_unknown_index(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["weights", "--index", "NOPE"]) == 2
     assert "unknown index 'NOPE'" in capsys.readouterr().err
+
+
+def test_replay_with_a_usd_variant_of_the_hsi(tmp_path: Path) -> None:
+    """A constituent tick moves HSI, then HKDUSD goes 0.1285 -> 0.1280: HSI_USD follows both."""
+    universe = load_builtin_universe()
+    hsi = universe.index_id("HSI")
+    member = universe.securities[
+        int(universe.membership.security[universe.membership.index == hsi][0])
+    ]
+    ticks = tmp_path / "ticks.csv"
+    price = float(universe.prev_close[universe.security_id(member)]) * 1.01
+    ticks.write_text(f"ts,security,price\n10,{member},{price!r}\n")
+    (tmp_path / "fx.csv").write_text("ts,pair,rate\n20,HKDUSD,0.1280\n")
+    (tmp_path / "variants.csv").write_text(
+        "index,base_index,currency,fx_pair,prev_close_level,fx_prev_close\n"
+        "HSI_USD,HSI,USD,HKDUSD,3315.3,0.1285\n"
+    )
+    out = tmp_path / "levels.csv"
+    args = ["replay", "--ticks", str(ticks), "--out", str(out)]
+    assert (
+        main(
+            [*args, "--fx", str(tmp_path / "fx.csv"), "--variants", str(tmp_path / "variants.csv")]
+        )
+        == 0
+    )
+    rows = [r for r in csv.DictReader(out.open()) if r["index"] in ("HSI", "HSI_USD")]
+    hsi_level = float(rows[0]["level"])
+    usd = [float(r["level"]) for r in rows if r["index"] == "HSI_USD"]
+    assert [r["index"] for r in rows] == ["HSI", "HSI_USD", "HSI_USD"]
+    assert usd[0] == pytest.approx(hsi_level * 3315.3 / 25800, rel=1e-12)
+    assert usd[1] == pytest.approx(hsi_level * 3315.3 / 25800 * 0.1280 / 0.1285, rel=1e-12)
+    assert [r["seq"] for r in rows if r["index"] == "HSI_USD"] == ["1", "2"]

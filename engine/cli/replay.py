@@ -15,12 +15,15 @@ from consumers.levelfile import LevelFileWriter
 from consumers.progress import ProgressBar
 from engine.calculator import IndexCalculator
 from engine.cli.common import add_universe_arguments, universe_from_args
+from engine.currency import CurrencyTranslator
+from engine.errors import TickInputError
 from engine.event_files import load_events
 from engine.events import securities_named
-from engine.pipeline import IndexPipeline, PipelineStats
+from engine.pipeline import IndexPipeline, LevelSink, PipelineStats
 from engine.screening import RejectReason
 from engine.sessions import TradingCalendar
 from engine.trading_day import SessionDriver
+from producers.fxfile import CurrencySink, FxFeed, FxFileReader, load_variants
 from producers.tickfile import ReadStats, TickFileReader
 
 
@@ -39,6 +42,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--events", help="maintenance events file (.jsonl or .csv), applied at effective times"
     )
     parser.add_argument("--audit", help="write every divisor change to this CSV file")
+    parser.add_argument("--fx", help="FX tick file (ts,pair,rate) for currency variants")
+    parser.add_argument(
+        "--variants",
+        help="currency variants CSV: index,base_index,currency,fx_pair,prev_close_level,"
+        "fx_prev_close (needs --fx)",
+    )
     parser.add_argument(
         "--sessions",
         action="store_true",
@@ -114,11 +123,33 @@ def replay_command(args: argparse.Namespace) -> int:
     reader = TickFileReader(args.ticks, universe, progress=bar)
     conflate_ns = args.conflate_ms * 1_000_000 if args.conflate_ms is not None else None
     started = time.perf_counter()
+    if (args.fx is None) != (args.variants is None):
+        raise TickInputError("--fx and --variants go together")
     with ExitStack() as stack:
-        writer = stack.enter_context(LevelFileWriter(args.out, universe))
         audit = stack.enter_context(AuditFileWriter(args.audit)) if args.audit else None
+        sink: LevelSink
+        currency: CurrencySink | None = None
+        if args.variants:
+            variants = load_variants(args.variants, universe.index_codes)
+            translator = CurrencyTranslator(
+                variants, universe.index_codes, [s.prev_close_level for s in universe.indices]
+            )
+            writer = stack.enter_context(
+                LevelFileWriter(
+                    args.out,
+                    universe,
+                    index_codes=translator.index_codes,
+                    security_codes=translator.level_security_codes(universe.securities),
+                )
+            )
+            feed = FxFeed(FxFileReader(args.fx, translator))
+            # Variants need every base level: conflation moves behind the translation.
+            currency = CurrencySink(translator, writer, feed, conflate_ns=conflate_ns)
+            sink, conflate_ns = currency, None
+        else:
+            sink = writer = stack.enter_context(LevelFileWriter(args.out, universe))
         pipeline = IndexPipeline(
-            IndexCalculator(universe), writer, conflate_ns=conflate_ns, audit=audit
+            IndexCalculator(universe), sink, conflate_ns=conflate_ns, audit=audit
         )
         pipeline.schedule(events)
         if args.sessions or args.calendar or args.ohlc or args.eod_dir:
@@ -141,6 +172,14 @@ def replay_command(args: argparse.Namespace) -> int:
                 print(f"next day's files: {folder}", file=sys.stderr)
         else:
             stats = pipeline.run(reader)
+        if currency is not None:
+            currency.close()
+            fx = currency.translator.stats
+            print(
+                f"currency variants: {fx.levels_out} levels from {fx.fx_applied} FX ticks "
+                f"({sum(fx.fx_rejected.values())} FX ticks rejected)",
+                file=sys.stderr,
+            )
     if bar is not None:
         bar.finish()
     report = ReplayReport(reader.stats, stats, time.perf_counter() - started)

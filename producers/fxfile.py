@@ -1,0 +1,385 @@
+"""FX tick files and currency variant files, and the replay glue that merges FX into levels.
+
+FX tick files are CSV with a header containing ``ts,pair,rate`` in any order (extra columns
+ignored) or JSON Lines with the same keys, either optionally gzipped. ``ts`` is integer
+nanoseconds since the epoch or ISO-8601 with offset; ``pair`` is e.g. ``HKDUSD`` (``HKD/USD``
+and lower case are accepted) and ``rate`` units of the variant currency per unit of the index
+currency. Rows that cannot be used (wrong number of columns, bad JSON, bad timestamp, a pair no
+variant uses, a rate that is not a positive number) are skipped and counted, the first few
+with their line numbers, never fatal.
+
+Variants file: CSV ``index,base_index,currency,fx_pair,prev_close_level,fx_prev_close``, e.g.
+``HSI_USD,HSI,USD,HKDUSD,3315.3,0.1285``; problems stop with ``file:line: problem``.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import os
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, cast
+
+import msgspec
+import numpy as np
+from numpy.typing import NDArray
+
+from engine.columns import LevelColumns
+from engine.conflation import Conflator
+from engine.currency import (
+    CurrencyTranslator,
+    CurrencyVariant,
+    FxColumns,
+    FxRejectReason,
+    normalise_pair,
+)
+from engine.errors import ReferenceDataError, TickInputError
+from engine.pipeline import LevelSink
+from engine.reference_data import _positive, _rows
+from engine.timestamps import BAD_TIMESTAMP, parse_timestamps
+
+REQUIRED_COLUMNS = ("ts", "pair", "rate")
+VARIANTS_HEADER = (
+    *("index", "base_index", "currency", "fx_pair"),
+    *("prev_close_level", "fx_prev_close"),
+)
+MAX_EXAMPLES = 10
+_NEVER = int(np.iinfo(np.int64).min)
+_NO_TIMES = np.empty(0, dtype=np.int64)
+
+
+class FxRecord(msgspec.Struct, frozen=True):
+    """One FX tick of a JSON Lines file; unknown keys are ignored."""
+
+    ts: int | str
+    pair: str
+    rate: float | str
+
+
+@dataclass
+class FxReadStats:
+    """What a reader saw: rows read, rows skipped by reason, unknown pairs, first examples."""
+
+    rows: int = 0
+    skipped: Counter[FxRejectReason] = field(default_factory=Counter)
+    unknown_pairs: Counter[str] = field(default_factory=Counter)
+    examples: list[str] = field(default_factory=list)
+
+    def note(self, reason: FxRejectReason, line: int, detail: str) -> None:
+        """Count one skipped row and keep the first few as examples."""
+        self.skipped[reason] += 1
+        if len(self.examples) < MAX_EXAMPLES:
+            self.examples.append(f"line {line}: {reason.label}: {detail}")
+
+
+class FxFileReader:
+    """Iterates an FX tick file as ``FxColumns`` batches of roughly ``chunk_bytes`` each.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file; ``.csv``, ``.jsonl`` or ``.ndjson``, optionally ``.gz``.
+    translator : CurrencyTranslator
+        Resolves pair names to ids (``pair_ids``); ticks of pairs no variant uses are skipped.
+    chunk_bytes : int
+        Approximate bytes of input per batch.
+    progress : callable, optional
+        Called as ``progress(bytes_done, bytes_total)`` after each batch.
+
+    Notes
+    -----
+    ``origin`` of each tick is its line number in the file.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        translator: CurrencyTranslator,
+        *,
+        chunk_bytes: int = 1 << 20,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        name = str(path).lower().removesuffix(".gz")
+        if not name.endswith((".csv", ".jsonl", ".ndjson")):
+            raise TickInputError(f"{path}: unknown FX file type, expected .csv or .jsonl")
+        self.format = "csv" if name.endswith(".csv") else "jsonl"
+        self.translator = translator
+        self.chunk_bytes = chunk_bytes
+        self.progress = progress
+        self.stats = FxReadStats()
+        try:
+            self.size = os.path.getsize(self.path)
+        except OSError as exc:
+            raise TickInputError(f"{path}: cannot open: {exc.strerror}") from exc
+
+    def __iter__(self) -> Iterator[FxColumns]:
+        with self.path.open("rb") as raw:
+            handle = (
+                cast(IO[bytes], gzip.GzipFile(fileobj=raw)) if self.path.suffix == ".gz" else raw
+            )
+            chunks = self._csv(handle) if self.format == "csv" else self._jsonl(handle)
+            for batch in chunks:
+                if self.progress is not None:
+                    self.progress(raw.tell(), self.size)
+                if len(batch):
+                    yield batch
+
+    def _lines(self, handle: IO[bytes]) -> Iterator[tuple[int, list[bytes]]]:
+        first_line = 1
+        while lines := handle.readlines(self.chunk_bytes):
+            yield first_line, lines
+            first_line += len(lines)
+
+    def _csv(self, handle: IO[bytes]) -> Iterator[FxColumns]:
+        header = next(csv.reader([handle.readline().decode("utf-8-sig")]), [])
+        header = [name.strip() for name in header]
+        missing = [name for name in REQUIRED_COLUMNS if name not in header]
+        if missing:
+            raise TickInputError(
+                f"{self.path}:1: header lacks {','.join(missing)} "
+                f"(needs {','.join(REQUIRED_COLUMNS)}, got {','.join(header) or 'nothing'})"
+            )
+        ts_col, pair_col, rate_col = (header.index(name) for name in REQUIRED_COLUMNS)
+        for first_line, lines in self._lines(handle):
+            ts: list[str] = []
+            pairs: list[str] = []
+            rates: list[str] = []
+            kept: list[int] = []
+            for offset, row in enumerate(csv.reader(line.decode("utf-8") for line in lines)):
+                line = first_line + 1 + offset
+                if len(row) == len(header):
+                    ts.append(row[ts_col])
+                    pairs.append(row[pair_col])
+                    rates.append(row[rate_col])
+                    kept.append(line)
+                elif any(cell.strip() for cell in row):
+                    detail = f"expected {len(header)} columns, got {len(row)}"
+                    self.stats.note(FxRejectReason.UNDECODABLE, line, detail)
+            yield self._columns(ts, pairs, rates, kept)
+
+    def _jsonl(self, handle: IO[bytes]) -> Iterator[FxColumns]:
+        decoder = msgspec.json.Decoder(list[FxRecord])
+        single = msgspec.json.Decoder(FxRecord)
+        for first_line, lines in self._lines(handle):
+            numbered = [(first_line + i, line) for i, line in enumerate(lines) if line.strip()]
+            try:
+                records = decoder.decode(b"[" + b",".join(line for _, line in numbered) + b"]")
+                kept = [number for number, _ in numbered]
+            except msgspec.DecodeError:
+                records, kept = [], []
+                for number, line in numbered:
+                    try:
+                        records.append(single.decode(line))
+                        kept.append(number)
+                    except msgspec.DecodeError as exc:
+                        self.stats.note(FxRejectReason.UNDECODABLE, number, str(exc))
+            yield self._columns(
+                [r.ts for r in records], [r.pair for r in records], [r.rate for r in records], kept
+            )
+
+    def _columns(
+        self,
+        ts: Sequence[int | str],
+        pairs: list[str],
+        rates: Sequence[float | str],
+        lines: list[int],
+    ) -> FxColumns:
+        self.stats.rows += len(ts)
+        stamps = parse_timestamps(ts)
+        pair = self.translator.pair_ids(pairs)
+        rate = _parse_rates(rates)
+        reasons = np.zeros(len(ts), dtype=np.uint8)
+        reasons[~(rate > 0.0)] = FxRejectReason.NON_POSITIVE_RATE
+        reasons[~np.isfinite(rate)] = FxRejectReason.NON_FINITE_RATE
+        reasons[pair < 0] = FxRejectReason.UNKNOWN_PAIR
+        reasons[stamps == BAD_TIMESTAMP] = FxRejectReason.BAD_TIMESTAMP
+        shown: dict[FxRejectReason, Sequence[object]] = {
+            FxRejectReason.BAD_TIMESTAMP: ts,
+            FxRejectReason.UNKNOWN_PAIR: pairs,
+        }
+        for position in np.flatnonzero(reasons).tolist():
+            reason = FxRejectReason(int(reasons[position]))
+            value = shown.get(reason, rates)[position]
+            self.stats.note(reason, lines[position], repr(value))
+            if reason is FxRejectReason.UNKNOWN_PAIR:
+                self.stats.unknown_pairs[normalise_pair(pairs[position])] += 1
+        good = reasons == FxRejectReason.ACCEPTED
+        origin = np.array(lines, dtype=np.int64)
+        return FxColumns(stamps, pair, rate, origin).take(good)
+
+
+def _parse_rates(values: Sequence[float | str]) -> NDArray[np.float64]:
+    """Floats; text that is not a number becomes NaN (then skipped as a non-finite rate)."""
+    try:
+        return np.array(values, dtype=np.float64)
+    except ValueError:
+        out = np.empty(len(values), dtype=np.float64)
+        for position, value in enumerate(values):
+            try:
+                out[position] = float(value)
+            except ValueError:
+                out[position] = np.nan
+        return out
+
+
+def concat_fx(parts: Sequence[FxColumns]) -> FxColumns:
+    """Join FX batches in order; ``origin`` survives only if every part has it."""
+    if not parts:
+        return FxColumns.empty()
+    origins = [p.origin for p in parts if p.origin is not None]
+    return FxColumns(
+        np.concatenate([p.ts_event for p in parts]),
+        np.concatenate([p.pair for p in parts]),
+        np.concatenate([p.rate for p in parts]),
+        np.concatenate(origins) if len(origins) == len(parts) else None,
+    )
+
+
+class FxFeed:
+    """FX batches (e.g. an ``FxFileReader``) handed out in time slices that follow base levels.
+
+    The feed's clock is the running maximum of the ticks' timestamps, so a slice is always a
+    prefix of what is left; it reads ahead at most one batch past the requested time.
+
+    Parameters
+    ----------
+    batches : iterable of FxColumns
+        FX ticks in event order.
+    """
+
+    def __init__(self, batches: Iterable[FxColumns]) -> None:
+        self._batches = iter(batches)
+        self._held: list[FxColumns] = []
+        self._held_clock: list[NDArray[np.int64]] = []
+        self._clock = _NEVER
+        self._until = _NEVER
+        self._exhausted = False
+
+    def take_until(self, ts: int) -> FxColumns:
+        """FX ticks not taken yet with event time at or before ``ts`` (never less than before)."""
+        self._until = max(self._until, ts)
+        while not self._exhausted and self._clock <= self._until:
+            batch = next(self._batches, None)
+            if batch is None:
+                self._exhausted = True
+                break
+            clock = np.maximum.accumulate(np.maximum(batch.ts_event, self._clock))
+            self._clock = int(clock[-1]) if clock.size else self._clock
+            self._held.append(batch)
+            self._held_clock.append(clock)
+        held, clock = concat_fx(self._held), np.concatenate([_NO_TIMES, *self._held_clock])
+        cut = int(np.searchsorted(clock, self._until, "right"))
+        self._held, self._held_clock = [held.take(slice(cut, None))], [clock[cut:]]
+        return held.take(slice(0, cut))
+
+    def rest(self) -> FxColumns:
+        """Every FX tick not taken yet (end of stream)."""
+        remaining = [*self._held, *self._batches]
+        self._held, self._held_clock, self._exhausted = [], [], True
+        return concat_fx(remaining)
+
+
+class CurrencySink:
+    """A ``LevelSink`` that passes base levels on with their currency variants merged in.
+
+    Each batch of base levels takes the FX ticks up to its latest event time from the feed;
+    ``close()`` translates the FX ticks left after the last base level.
+
+    Parameters
+    ----------
+    translator : CurrencyTranslator
+        Makes the variant levels.
+    sink : LevelSink
+        Receives base and variant levels as one stream in event-time order.
+    fx : FxFeed
+        The FX ticks.
+    conflate_ns : int, optional
+        Conflate the merged stream (the pipeline must then not conflate).
+    """
+
+    def __init__(
+        self,
+        translator: CurrencyTranslator,
+        sink: LevelSink,
+        fx: FxFeed,
+        *,
+        conflate_ns: int | None = None,
+    ) -> None:
+        self.translator = translator
+        self.sink = sink
+        self.fx = fx
+        self.conflator = Conflator(conflate_ns) if conflate_ns is not None else None
+        self.levels_out = 0
+
+    def write(self, levels: LevelColumns) -> None:
+        """Take one batch of base levels (tick order, unconflated)."""
+        if len(levels):
+            fx = self.fx.take_until(int(levels.ts_event.max()))
+            self._publish(self.translator.translate_merged(levels, fx))
+
+    def close(self) -> None:
+        """End of stream: translate the FX ticks left, release conflated levels."""
+        self._publish(self.translator.translate_merged(LevelColumns.empty(), self.fx.rest()))
+        if self.conflator is not None:
+            self._deliver(self.conflator.flush())
+
+    def _publish(self, levels: LevelColumns) -> None:
+        self._deliver(self.conflator.push(levels) if self.conflator is not None else levels)
+
+    def _deliver(self, levels: LevelColumns) -> None:
+        if len(levels):
+            self.levels_out += len(levels)
+            self.sink.write(levels)
+
+
+def load_variants(
+    path: str | Path, index_codes: Sequence[str] | None = None
+) -> list[CurrencyVariant]:
+    """Read a variants file (CSV, header ``VARIANTS_HEADER``, extra columns after it ignored).
+
+    Parameters
+    ----------
+    path : str or Path
+        The CSV file.
+    index_codes : sequence of str, optional
+        The universe's index codes, to check ``base_index`` and code clashes line by line.
+
+    Returns
+    -------
+    list of CurrencyVariant
+
+    Raises
+    ------
+    ReferenceDataError
+        Naming file, line and problem (duplicate or clashing code, unknown base index,
+        non-positive close, a pair not quoting the variant currency, ...).
+    """
+    where = Path(path)
+    known = set(index_codes or ())
+    seen: dict[str, int] = {}
+    out = []
+    for line, row in _rows(where, VARIANTS_HEADER):
+        code, base, currency = row["index"], row["base_index"], row["currency"].upper()
+        pair = normalise_pair(row["fx_pair"])
+        problem = None
+        if not (code and base and currency and pair):
+            problem = "index, base_index, currency and fx_pair must not be empty"
+        elif code in seen:
+            problem = f"duplicate index {code} (first on line {seen[code]})"
+        elif code in known:
+            problem = f"index {code} is already an index of the universe"
+        elif index_codes is not None and base not in known:
+            problem = f"unknown base_index {base}"
+        elif not pair.endswith(currency):
+            problem = f"fx_pair {pair} must quote {currency} per unit of the index currency"
+        if problem is not None:
+            raise ReferenceDataError(str(where), line, problem)
+        seen[code] = line
+        level = _positive(where, line, "prev_close_level", row["prev_close_level"])
+        rate = _positive(where, line, "fx_prev_close", row["fx_prev_close"])
+        out.append(CurrencyVariant(code, base, currency, pair, level, rate))
+    return out
