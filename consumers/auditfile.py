@@ -5,14 +5,14 @@ from __future__ import annotations
 import csv
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 
+from consumers.closing import ClosingSink
 from engine.maintenance import DivisorChange
 
 AUDIT_HEADER = ("ts", "index", "old_divisor", "new_divisor", "level", "cause")
 
 
-class AuditFileWriter:
+class AuditFileWriter(ClosingSink):
     """An ``AuditSink`` appending every divisor change to a CSV file, full float precision."""
 
     def __init__(self, path: str | Path) -> None:
@@ -34,14 +34,3 @@ class AuditFileWriter:
     def close(self) -> None:
         """Close the file."""
         self._handle.close()
-
-    def __enter__(self) -> AuditFileWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()

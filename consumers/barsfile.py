@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from types import TracebackType
 
+from consumers.closing import ClosingSink
 from engine.ohlc import OhlcBars
 
 BARS_HEADER = ("date", "index", "open", "high", "low", "close", "count")
 
 
-class BarsFileWriter:
+class BarsFileWriter(ClosingSink):
     """A ``BarsSink`` appending each finished day's bars, full float precision."""
 
     def __init__(self, path: str | Path, index_codes: tuple[str, ...]) -> None:
@@ -31,14 +31,3 @@ class BarsFileWriter:
     def close(self) -> None:
         """Close the file."""
         self._handle.close()
-
-    def __enter__(self) -> BarsFileWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()

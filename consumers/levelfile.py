@@ -6,12 +6,12 @@ import gzip
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import IO, cast
 
 import msgspec
 import numpy as np
 
+from consumers.closing import ClosingSink
 from engine.columns import LevelColumns
 from engine.errors import TickInputError
 from engine.universe import Universe
@@ -29,7 +29,7 @@ class LevelRecord(msgspec.Struct, frozen=True):
     security: str
 
 
-class LevelFileWriter:
+class LevelFileWriter(ClosingSink):
     """A ``LevelSink`` writing every level it receives to a CSV or JSON Lines file.
 
     Levels are written with Python's shortest round-trip float repr, so reading the file back
@@ -102,14 +102,3 @@ class LevelFileWriter:
         self._handle.flush()
         if self._owned:
             self._handle.close()
-
-    def __enter__(self) -> LevelFileWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections import OrderedDict
 from datetime import date
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Literal
 
 import msgspec
 import numpy as np
 
+from consumers.closing import ClosingSink
 from consumers.level_client import LevelBatch
 from consumers.levelfile import CSV_HEADER, LevelRecord
 from engine.sessions import TradingCalendar, day_date
@@ -28,7 +28,7 @@ RecordFormat = Literal["csv", "jsonl"]
 MAX_OPEN_FILES = 3
 
 
-class DailyLevelRecorder:
+class DailyLevelRecorder(ClosingSink):
     """Appends batches of levels to one file per Hong Kong date.
 
     Parameters
@@ -125,14 +125,3 @@ class DailyLevelRecorder:
         while self._handles:
             _, handle = self._handles.popitem()
             handle.close()
-
-    def __enter__(self) -> DailyLevelRecorder:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()

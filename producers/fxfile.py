@@ -15,13 +15,11 @@ Variants file: CSV ``index,base_index,currency,fx_pair,prev_close_level,fx_prev_
 from __future__ import annotations
 
 import csv
-import gzip
-import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, cast
+from typing import IO
 
 import msgspec
 import numpy as np
@@ -40,6 +38,7 @@ from engine.errors import ReferenceDataError, TickInputError
 from engine.pipeline import LevelSink
 from engine.reference_data import _positive, _rows
 from engine.timestamps import BAD_TIMESTAMP, parse_timestamps
+from producers.chunked_file import ChunkedFileReader, ProgressCallback
 
 REQUIRED_COLUMNS = ("ts", "pair", "rate")
 VARIANTS_HEADER = (
@@ -75,7 +74,7 @@ class FxReadStats:
             self.examples.append(f"line {line}: {reason.label}: {detail}")
 
 
-class FxFileReader:
+class FxFileReader(ChunkedFileReader[FxColumns]):
     """Iterates an FX tick file as ``FxColumns`` batches of roughly ``chunk_bytes`` each.
 
     Parameters
@@ -94,45 +93,19 @@ class FxFileReader:
     ``origin`` of each tick is its line number in the file.
     """
 
+    what = "FX"
+
     def __init__(
         self,
         path: str | Path,
         translator: CurrencyTranslator,
         *,
         chunk_bytes: int = 1 << 20,
-        progress: Callable[[int, int], None] | None = None,
+        progress: ProgressCallback | None = None,
     ) -> None:
-        self.path = Path(path)
-        name = str(path).lower().removesuffix(".gz")
-        if not name.endswith((".csv", ".jsonl", ".ndjson")):
-            raise TickInputError(f"{path}: unknown FX file type, expected .csv or .jsonl")
-        self.format = "csv" if name.endswith(".csv") else "jsonl"
+        super().__init__(path, chunk_bytes=chunk_bytes, progress=progress)
         self.translator = translator
-        self.chunk_bytes = chunk_bytes
-        self.progress = progress
         self.stats = FxReadStats()
-        try:
-            self.size = os.path.getsize(self.path)
-        except OSError as exc:
-            raise TickInputError(f"{path}: cannot open: {exc.strerror}") from exc
-
-    def __iter__(self) -> Iterator[FxColumns]:
-        with self.path.open("rb") as raw:
-            handle = (
-                cast(IO[bytes], gzip.GzipFile(fileobj=raw)) if self.path.suffix == ".gz" else raw
-            )
-            chunks = self._csv(handle) if self.format == "csv" else self._jsonl(handle)
-            for batch in chunks:
-                if self.progress is not None:
-                    self.progress(raw.tell(), self.size)
-                if len(batch):
-                    yield batch
-
-    def _lines(self, handle: IO[bytes]) -> Iterator[tuple[int, list[bytes]]]:
-        first_line = 1
-        while lines := handle.readlines(self.chunk_bytes):
-            yield first_line, lines
-            first_line += len(lines)
 
     def _csv(self, handle: IO[bytes]) -> Iterator[FxColumns]:
         header = next(csv.reader([handle.readline().decode("utf-8-sig")]), [])

@@ -10,13 +10,11 @@ unknown securities and bad prices are passed on to be rejected by screening.
 from __future__ import annotations
 
 import csv
-import gzip
-import os
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, cast
+from typing import IO
 
 import msgspec
 import numpy as np
@@ -24,13 +22,12 @@ import numpy as np
 from engine.columns import TickColumns
 from engine.errors import TickInputError
 from engine.screening import RejectReason
-from engine.universe import Universe
 from engine.timestamps import BAD_TIMESTAMP, parse_timestamps
+from engine.universe import Universe
+from producers.chunked_file import ChunkedFileReader, ProgressCallback, file_format
 
 REQUIRED_COLUMNS = ("ts", "security", "price")
 MAX_EXAMPLES = 10
-
-ProgressCallback = Callable[[int, int], None]
 
 
 class TickRecord(msgspec.Struct, frozen=True):
@@ -59,17 +56,10 @@ class ReadStats:
 
 def tick_file_format(path: str | Path) -> str:
     """``csv`` or ``jsonl`` from the file name (a ``.gz`` suffix is allowed)."""
-    name = str(path).lower().removesuffix(".gz")
-    if name.endswith(".csv"):
-        return "csv"
-    if name.endswith((".jsonl", ".ndjson")):
-        return "jsonl"
-    raise TickInputError(
-        f"{path}: unknown tick file type, expected .csv or .jsonl (optionally .gz)"
-    )
+    return file_format(path, "tick")
 
 
-class TickFileReader:
+class TickFileReader(ChunkedFileReader[TickColumns]):
     """Iterates a tick file as ``TickColumns`` batches of roughly ``chunk_bytes`` each.
 
     Parameters
@@ -84,6 +74,8 @@ class TickFileReader:
         Called as ``progress(bytes_done, bytes_total)`` after each batch.
     """
 
+    what = "tick"
+
     def __init__(
         self,
         path: str | Path,
@@ -92,34 +84,9 @@ class TickFileReader:
         chunk_bytes: int = 4 << 20,
         progress: ProgressCallback | None = None,
     ) -> None:
-        self.path = Path(path)
-        self.format = tick_file_format(path)
+        super().__init__(path, chunk_bytes=chunk_bytes, progress=progress)
         self.universe = universe
-        self.chunk_bytes = chunk_bytes
-        self.progress = progress
         self.stats = ReadStats()
-        try:
-            self.size = os.path.getsize(self.path)
-        except OSError as exc:
-            raise TickInputError(f"{path}: cannot open: {exc.strerror}") from exc
-
-    def __iter__(self) -> Iterator[TickColumns]:
-        with self.path.open("rb") as raw:
-            handle = (
-                cast(IO[bytes], gzip.GzipFile(fileobj=raw)) if self.path.suffix == ".gz" else raw
-            )
-            chunks = self._csv(handle) if self.format == "csv" else self._jsonl(handle)
-            for batch in chunks:
-                if self.progress is not None:
-                    self.progress(raw.tell(), self.size)
-                if len(batch):
-                    yield batch
-
-    def _lines(self, handle: IO[bytes]) -> Iterator[tuple[int, list[bytes]]]:
-        first_line = 1
-        while lines := handle.readlines(self.chunk_bytes):
-            yield first_line, lines
-            first_line += len(lines)
 
     def _csv(self, handle: IO[bytes]) -> Iterator[TickColumns]:
         header_line = handle.readline().decode("utf-8-sig")
