@@ -8,11 +8,14 @@ from collections.abc import Callable, Iterator, Sized
 from pathlib import Path
 from typing import IO, Generic, TypeVar, cast
 
+import msgspec
+
 from engine.errors import TickInputError
 
 ProgressCallback = Callable[[int, int], None]
 
 BatchT = TypeVar("BatchT", bound=Sized)
+RecordT = TypeVar("RecordT")
 
 
 def file_format(path: str | Path, what: str) -> str:
@@ -71,6 +74,38 @@ class ChunkedFileReader(Generic[BatchT]):
         while lines := handle.readlines(self.chunk_bytes):
             yield first_line, lines
             first_line += len(lines)
+
+    def _json_records(
+        self,
+        handle: IO[bytes],
+        record_type: type[RecordT],
+        undecodable: Callable[[int, str], None],
+    ) -> Iterator[tuple[list[RecordT], list[int]]]:
+        """Decoded records of each chunk with their line numbers; bad lines go to ``undecodable``.
+
+        A chunk decodes as one JSON array (one C call); only a chunk with a bad line falls back
+        to line by line, to find it.
+        """
+        chunk_decoder = msgspec.json.Decoder(list[record_type])  # type: ignore[valid-type]
+        line_decoder = msgspec.json.Decoder(record_type)
+        for first_line, lines in self._lines(handle):
+            numbered = [(first_line + i, line) for i, line in enumerate(lines) if line.strip()]
+            try:
+                records: list[RecordT] = chunk_decoder.decode(
+                    b"[" + b",".join(line for _, line in numbered) + b"]"
+                )
+                yield records, [number for number, _ in numbered]
+                continue
+            except msgspec.DecodeError:
+                pass
+            records, kept = [], []
+            for number, line in numbered:
+                try:
+                    records.append(line_decoder.decode(line))
+                    kept.append(number)
+                except msgspec.DecodeError as exc:
+                    undecodable(number, str(exc))
+            yield records, kept
 
     def _csv(self, handle: IO[bytes]) -> Iterator[BatchT]:
         raise NotImplementedError

@@ -135,21 +135,10 @@ class FxFileReader(ChunkedFileReader[FxColumns]):
             yield self._columns(ts, pairs, rates, kept)
 
     def _jsonl(self, handle: IO[bytes]) -> Iterator[FxColumns]:
-        decoder = msgspec.json.Decoder(list[FxRecord])
-        single = msgspec.json.Decoder(FxRecord)
-        for first_line, lines in self._lines(handle):
-            numbered = [(first_line + i, line) for i, line in enumerate(lines) if line.strip()]
-            try:
-                records = decoder.decode(b"[" + b",".join(line for _, line in numbered) + b"]")
-                kept = [number for number, _ in numbered]
-            except msgspec.DecodeError:
-                records, kept = [], []
-                for number, line in numbered:
-                    try:
-                        records.append(single.decode(line))
-                        kept.append(number)
-                    except msgspec.DecodeError as exc:
-                        self.stats.note(FxRejectReason.UNDECODABLE, number, str(exc))
+        def undecodable(line: int, detail: str) -> None:
+            self.stats.note(FxRejectReason.UNDECODABLE, line, detail)
+
+        for records, kept in self._json_records(handle, FxRecord, undecodable):
             yield self._columns(
                 [r.ts for r in records], [r.pair for r in records], [r.rate for r in records], kept
             )

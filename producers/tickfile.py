@@ -120,21 +120,10 @@ class TickFileReader(ChunkedFileReader[TickColumns]):
             yield self._columns(ts, codes, prices, lines_kept)
 
     def _jsonl(self, handle: IO[bytes]) -> Iterator[TickColumns]:
-        decoder = msgspec.json.Decoder(list[TickRecord])
-        single = msgspec.json.Decoder(TickRecord)
-        for first_line, lines in self._lines(handle):
-            numbered = [(first_line + i, line) for i, line in enumerate(lines) if line.strip()]
-            try:
-                records = decoder.decode(b"[" + b",".join(line for _, line in numbered) + b"]")
-                kept = [number for number, _ in numbered]
-            except msgspec.DecodeError:
-                records, kept = [], []
-                for number, line in numbered:
-                    try:
-                        records.append(single.decode(line))
-                        kept.append(number)
-                    except msgspec.DecodeError as exc:
-                        self.stats.note(RejectReason.UNDECODABLE, number, str(exc))
+        def undecodable(line: int, detail: str) -> None:
+            self.stats.note(RejectReason.UNDECODABLE, line, detail)
+
+        for records, kept in self._json_records(handle, TickRecord, undecodable):
             yield self._columns(
                 [r.ts for r in records],
                 [r.security for r in records],
