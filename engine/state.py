@@ -5,12 +5,13 @@ from __future__ import annotations
 import msgspec
 import numpy as np
 
+from engine.currency import CurrencyState, CurrencyTranslator
 from engine.errors import TickIndexError
 from engine.events import IndexEvent
 from engine.pipeline import IndexPipeline
 from engine.universe import Membership, build_universe
 
-STATE_VERSION = 2
+STATE_VERSION = 3
 
 
 class StateMismatchError(TickIndexError):
@@ -55,6 +56,9 @@ class EngineState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     levels, peaks : list of float
         Running level per index and its peak since the last exact recompute; restoring them
         makes the resumed run publish bitwise the levels an uninterrupted run would.
+    currency : CurrencyState or None
+        The currency variants' translator (last rates and base levels, variant seq, clocks);
+        None when the run has no variants.
     version : int
         Format version of this structure.
     """
@@ -71,6 +75,7 @@ class EngineState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     pending_events: list[IndexEvent] = []
     levels: list[float] = []
     peaks: list[float] = []
+    currency: CurrencyState | None = None
     version: int = STATE_VERSION
 
 
@@ -79,6 +84,7 @@ def capture_state(
     base_fingerprint: str,
     offsets: dict[str, int] | None = None,
     ts_checkpoint: int = 0,
+    currency: CurrencyTranslator | None = None,
 ) -> EngineState:
     """Snapshot of a pipeline: calculator state, sequence guard, composition, pending events.
 
@@ -92,6 +98,8 @@ def capture_state(
         Next input offsets to store with the state.
     ts_checkpoint : int
         Wall-clock time of the snapshot, ns.
+    currency : CurrencyTranslator, optional
+        The currency variants' translator, snapshotted along.
     """
     calculator = pipeline.calculator
     universe = calculator.universe
@@ -118,6 +126,7 @@ def capture_state(
         pending_events=list(pipeline.pending_events),
         levels=calculator.levels.tolist(),
         peaks=calculator.peaks.tolist(),
+        currency=None if currency is None else currency.snapshot(),
     )
 
 
@@ -161,3 +170,36 @@ def restore_state(pipeline: IndexPipeline, state: EngineState) -> None:
     guard = pipeline.sequence_guard
     guard.last_seq = np.array(state.last_tick_seq, dtype=np.int64)
     pipeline.schedule(state.pending_events)
+
+
+def restore_currency(translator: CurrencyTranslator, state: EngineState) -> bool:
+    """Put a snapshot's currency state back into a translator freshly built on the same variants.
+
+    Parameters
+    ----------
+    translator : CurrencyTranslator
+        Built from the variants file and the universe, as when the snapshot was taken.
+    state : EngineState
+        The snapshot.
+
+    Returns
+    -------
+    bool
+        False when the snapshot has no currency state (the variants start from their previous
+        closes), True when it was restored.
+
+    Raises
+    ------
+    StateMismatchError
+        When the snapshot's variants are not the translator's (codes or sizes differ).
+    """
+    if state.currency is None:
+        return False
+    try:
+        translator.restore(state.currency)
+    except ValueError as exc:
+        raise StateMismatchError(
+            f"{exc}: checkpoint has variants {state.currency.variants}, "
+            f"configured are {[v.code for v in translator.variants]}"
+        ) from exc
+    return True

@@ -7,7 +7,10 @@ Every message carries a ``type`` tag so one decoder handles every kind on a topi
 - ``tick_batch``: many ticks in one message, as columns (high-rate feeds and replay);
 - ``index_level``: one published level of one index;
 - ``index_levels``: the levels one index took over one engine batch, as columns (the service's
-  default output: one message per index per batch, keyed by index code).
+  default output: one message per index per batch, keyed by index code);
+- ``fx_tick``: one FX rate, ``{"type":"fx_tick","pair":"HKDUSD","rate":0.1285,"ts_event":...}``
+  (units of the quote currency per unit of the base currency; the FX topic of currency variants);
+- ``fx_tick_batch``: many FX ticks in one message, as columns.
 
 Timestamps are integer nanoseconds since the Unix epoch. Fields are only ever added with
 defaults; ``tests/data/wire_v1`` holds saved payloads that must keep decoding.
@@ -72,8 +75,29 @@ class IndexLevels(msgspec.Struct, tag="index_levels", frozen=True):
     ts_published: int
 
 
+class FxTick(msgspec.Struct, tag="fx_tick", frozen=True):
+    """One FX rate of one currency pair.
+
+    ``pair`` names the pair as ``HKDUSD`` (``HKD/USD`` and lower case are accepted too);
+    ``rate`` is units of the second currency per unit of the first.
+    """
+
+    pair: str
+    rate: float
+    ts_event: int
+
+
+class FxTickBatch(msgspec.Struct, tag="fx_tick_batch", frozen=True):
+    """Many FX ticks in event order, as parallel columns of equal length."""
+
+    pair: list[str]
+    rate: list[float]
+    ts_event: list[int]
+
+
 TickMessage = Tick | TickBatch
 LevelMessage = IndexLevel | IndexLevels
+FxMessage = FxTick | FxTickBatch
 
 
 class WireCodec:
@@ -95,10 +119,14 @@ class WireCodec:
             self.levels: (
                 msgspec.json.Decoder[LevelMessage] | msgspec.msgpack.Decoder[LevelMessage]
             ) = msgspec.json.Decoder(LevelMessage)
+            self.fx: msgspec.json.Decoder[FxMessage] | msgspec.msgpack.Decoder[FxMessage] = (
+                msgspec.json.Decoder(FxMessage)
+            )
         elif wire_format == "msgpack":
             self._encoder = msgspec.msgpack.Encoder()
             self.ticks = msgspec.msgpack.Decoder(TickMessage)
             self.levels = msgspec.msgpack.Decoder(LevelMessage)
+            self.fx = msgspec.msgpack.Decoder(FxMessage)
         else:
             raise ValueError(f"unknown wire format {wire_format!r}, expected json or msgpack")
 
@@ -113,3 +141,7 @@ class WireCodec:
     def decode_level(self, payload: bytes) -> LevelMessage:
         """One level message; raises ``msgspec.DecodeError`` when malformed."""
         return self.levels.decode(payload)
+
+    def decode_fx(self, payload: bytes) -> FxMessage:
+        """One FX message; raises ``msgspec.DecodeError`` (or ValidationError) when malformed."""
+        return self.fx.decode(payload)

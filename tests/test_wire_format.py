@@ -8,7 +8,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from engine.wire import IndexLevel, IndexLevels, Tick, TickBatch, WireCodec
+from engine.wire import FxTick, FxTickBatch, IndexLevel, IndexLevels, Tick, TickBatch, WireCodec
 
 SAVED = Path(__file__).parent / "data" / "wire_v1"
 
@@ -57,6 +57,29 @@ def test_saved_v1_msgpack() -> None:
     assert isinstance(levels, IndexLevels) and levels.level == [5651.5, 5652.25]
 
 
+def test_saved_v1_fx_tick() -> None:
+    expected = FxTick("HKDUSD", 0.12853, 1_795_138_200_123_456_789)
+    assert WireCodec("json").decode_fx((SAVED / "fx_tick.json").read_bytes()) == expected
+    assert WireCodec("msgpack").decode_fx((SAVED / "fx_tick.msgpack").read_bytes()) == expected
+
+
+def test_saved_v1_fx_tick_batch() -> None:
+    batch = WireCodec("json").decode_fx((SAVED / "fx_tick_batch.json").read_bytes())
+    assert batch == FxTickBatch(
+        ["HKDUSD", "HKD/CNH", "hkdusd"],
+        [0.12853, 0.92114, 0.12855],
+        [1_795_138_200_000_000_001, 1_795_138_200_000_000_002, 1_795_138_200_000_000_003],
+    )
+
+
+def test_fx_and_tick_decoders_keep_to_their_own_kinds() -> None:
+    codec = WireCodec("json")
+    with pytest.raises(msgspec.ValidationError):
+        codec.decode_fx((SAVED / "tick.json").read_bytes())
+    with pytest.raises(msgspec.ValidationError):
+        codec.decode_tick((SAVED / "fx_tick.json").read_bytes())
+
+
 @pytest.mark.parametrize("wire_format", ["json", "msgpack"])
 def test_round_trip_is_exact(wire_format: str) -> None:
     codec = WireCodec(wire_format)  # type: ignore[arg-type]
@@ -68,6 +91,12 @@ def test_round_trip_is_exact(wire_format: str) -> None:
         assert codec.decode_tick(codec.encode(message)) == message
     level = IndexLevels("HSI", 25800.0, [25800.000000000004], [5], [9], 6)
     assert codec.decode_level(codec.encode(level)) == level
+    fx_messages = [
+        FxTick("HKDUSD", 0.1 + 0.2, 7),
+        FxTickBatch(["HKDUSD", "HKDCNH"], [0.12853000000000001, 0.92114], [8, 9]),
+    ]
+    for fx in fx_messages:
+        assert codec.decode_fx(codec.encode(fx)) == fx
 
 
 def test_json_is_plain_and_tagged() -> None:
@@ -86,6 +115,14 @@ def test_malformed_payloads_raise_decode_errors() -> None:
     ):
         with pytest.raises((msgspec.DecodeError, msgspec.ValidationError)):
             codec.decode_tick(payload)
+    for payload in (
+        b'{"type":"fx_tick","pair":"HKDUSD","rate":0.1285}',
+        b'{"type":"fx_tick","pair":"HKDUSD","rate":"0.1285","ts_event":1}',
+        b'{"type":"fx_tick","pair":"HKDUSD","rate":NaN,"ts_event":1}',
+        b'{"type":"fx_tick_batch","pair":["HKDUSD"],"rate":[0.1285]}',
+    ):
+        with pytest.raises((msgspec.DecodeError, msgspec.ValidationError)):
+            codec.decode_fx(payload)
 
 
 def test_unknown_wire_format() -> None:

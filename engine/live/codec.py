@@ -58,6 +58,27 @@ class DecodedFetch:
     undecodable: list[tuple[int, str]]
 
 
+class RejectBuffer:
+    """A ``RejectSink`` keeping the ticks the pipeline rejected in one batch, with reasons."""
+
+    def __init__(self) -> None:
+        self.ticks: list[TickColumns] = []
+        self.reasons: list[NDArray[np.uint8]] = []
+
+    def reject(self, ticks: TickColumns, reasons: NDArray[np.uint8]) -> None:
+        """Keep rejected ticks and their ``RejectReason`` codes."""
+        self.ticks.append(ticks)
+        self.reasons.append(reasons)
+
+    def take(self) -> tuple[TickColumns, NDArray[np.uint8]]:
+        """Everything kept since the last call (ticks, reason codes), then forget it."""
+        ticks = TickColumns.concat(self.ticks)
+        reasons = np.concatenate(self.reasons) if self.reasons else np.empty(0, dtype=np.uint8)
+        self.ticks.clear()
+        self.reasons.clear()
+        return ticks, reasons
+
+
 def source_of(record: Record) -> str:
     """``topic[partition]@offset``, how logs and dead letters name a message."""
     return f"{record.topic}[{record.partition}]@{record.offset}"
@@ -146,12 +167,25 @@ class LevelEncoder:
     batched : bool
         True: one ``index_levels`` message per index per batch; False: one ``index_level``
         message per level.
+    extra_indices : sequence of (str, float), optional
+        Indices numbered after the universe's (currency variants: id ``len(universe.indices)
+        + k``), as (code, previous close).
     """
 
-    def __init__(self, universe: Universe, codec: WireCodec, topic: str, *, batched: bool) -> None:
-        self.codes = universe.index_codes
+    def __init__(
+        self,
+        universe: Universe,
+        codec: WireCodec,
+        topic: str,
+        *,
+        batched: bool,
+        extra_indices: Sequence[tuple[str, float]] = (),
+    ) -> None:
+        self.codes = (*universe.index_codes, *(code for code, _ in extra_indices))
         self.keys = [code.encode() for code in self.codes]
-        self.prev_close = np.array([s.prev_close_level for s in universe.indices])
+        self.prev_close = np.array(
+            [s.prev_close_level for s in universe.indices] + [close for _, close in extra_indices]
+        )
         self.codec = codec
         self.topic = topic
         self.batched = batched
@@ -233,11 +267,35 @@ def dead_letters(
 
 
 def dead_letter(
-    record: Record, topic: str, reason: RejectReason, detail: str, position: int | None = None
+    record: Record,
+    topic: str,
+    reason: RejectReason | str,
+    detail: str,
+    position: int | None = None,
 ) -> OutgoingMessage:
-    """A dead letter for ``record``: its key and bytes, reason and source in headers."""
+    """A dead letter for ``record``: its key and bytes, reason and source in headers.
+
+    Parameters
+    ----------
+    record : Record
+        The rejected message.
+    topic : str
+        The dead-letter topic.
+    reason : RejectReason or str
+        Why: a tick ``RejectReason`` (its ``label`` is used) or a label of its own (FX ticks
+        use ``fx_<FxRejectReason.label>``).
+    detail : str
+        Human-readable error.
+    position : int, optional
+        Place of the bad item inside a batch message.
+
+    Returns
+    -------
+    OutgoingMessage
+    """
+    label = reason if isinstance(reason, str) else reason.label
     headers = [
-        ("tickindex.reason", reason.label.encode()),
+        ("tickindex.reason", label.encode()),
         ("tickindex.error", detail.encode()),
         ("tickindex.source", source_of(record).encode()),
         ("tickindex.source_topic", record.topic.encode()),

@@ -33,6 +33,13 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
         Maintenance events in (corporate actions, reviews); divisor changes out.
     ohlc_topic : str
         Daily open/high/low/close bars per index, published at each day's roll.
+    fx_topic : str
+        FX ticks (``fx_tick``/``fx_tick_batch``) for currency variants; read only with
+        ``variants``.
+    variants : str or None
+        Currency variants CSV (``index,base_index,currency,fx_pair,prev_close_level,
+        fx_prev_close``, as ``tickindex replay --variants``): each variant is published on the
+        level topic next to its base index. None: no variants, the FX topic is not read.
     sessions : bool
         HKEX trading sessions: ticks outside them are rejected, bars kept, days rolled.
     calendar : str or None
@@ -77,6 +84,8 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     control_topic: str = "tickindex-control"
     audit_topic: str = "tickindex-divisor-audit"
     ohlc_topic: str = "tickindex-ohlc"
+    fx_topic: str = "fx-ticks"
+    variants: str | None = None
     sessions: bool = False
     calendar: str | None = None
     eod_dir: str | None = None
@@ -104,6 +113,8 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
                 raise ValueError(f"{name} must be positive")
         if (self.indices is None) != (self.composition is None):
             raise ValueError("give both indices and composition, or neither")
+        if self.variants is not None and self.fx_topic in (self.tick_topic, self.control_topic):
+            raise ValueError("fx_topic must differ from tick_topic and control_topic")
 
     @property
     def transactional_id(self) -> str:

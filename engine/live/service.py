@@ -2,7 +2,8 @@
 
 Commit order, at-least-once (default)::
 
-    fetch a batch (getmany) -> screen + apply (one engine call) -> send levels and dead letters
+    fetch a batch (getmany) -> screen + apply (one engine call) -> [currency variants: merge the
+    batch's FX ticks with its base levels] -> send levels and dead letters
     -> every checkpoint interval: wait until every level sent so far is acknowledged
        -> send the checkpoint (engine state + next input offsets) and wait for its ack
        -> commit the consumer group offsets (for lag monitoring)
@@ -22,6 +23,9 @@ Levels, checkpoint and input offsets become visible together or not at all; rest
 the last committed checkpoint (read_committed) and seeks to its offsets, so a ``read_committed``
 subscriber sees every level exactly once. One transactional id per shard fences a zombie
 predecessor. The engine itself is the same synchronous code as offline replay.
+
+Currency variants (``variants`` set): the FX topic is read next to control and ticks, its
+offsets and the translator's state go into the same checkpoints (``engine.live.fx``).
 """
 
 from __future__ import annotations
@@ -45,17 +49,19 @@ from engine.live.codec import (
     LevelEncoder,
     OutgoingMessage,
     Record,
+    RejectBuffer,
     TickDecoder,
     dead_letters,
     source_of,
 )
 from engine.live.config import ServiceConfig
 from engine.live.control import AuditBuffer, BarsBuffer, ControlChannel
+from engine.live.fx import FxChannel
 from engine.live.metrics import ServiceMetrics
 from engine.pipeline import IndexPipeline
 from engine.screening import RejectReason
 from engine.sessions import TradingCalendar
-from engine.state import capture_state, restore_state
+from engine.state import capture_state, restore_currency, restore_state
 from engine.trading_day import SessionDriver
 from engine.universe import Universe
 from engine.wire import WireCodec
@@ -68,25 +74,6 @@ class _Discard:
 
     def write(self, levels: LevelColumns) -> None:
         del levels
-
-
-class _RejectBuffer:
-    def __init__(self) -> None:
-        self.ticks: list[TickColumns] = []
-        self.reasons: list[np.ndarray[tuple[int], np.dtype[np.uint8]]] = []
-
-    def reject(
-        self, ticks: TickColumns, reasons: np.ndarray[tuple[int], np.dtype[np.uint8]]
-    ) -> None:
-        self.ticks.append(ticks)
-        self.reasons.append(reasons)
-
-    def take(self) -> tuple[TickColumns, np.ndarray[tuple[int], np.dtype[np.uint8]]]:
-        ticks = TickColumns.concat(self.ticks)
-        reasons = np.concatenate(self.reasons) if self.reasons else np.empty(0, dtype=np.uint8)
-        self.ticks.clear()
-        self.reasons.clear()
-        return ticks, reasons
 
 
 @dataclass
@@ -113,11 +100,16 @@ class IndexService:
         self.metrics = metrics
         codec = WireCodec(config.wire_format)
         self.decoder = TickDecoder(universe, codec)
+        self.fx = FxChannel.from_config(config, universe)
         self.encoder = LevelEncoder(
-            universe, codec, config.level_topic, batched=config.level_messages == "batch"
+            universe,
+            codec,
+            config.level_topic,
+            batched=config.level_messages == "batch",
+            extra_indices=self.fx.extra_indices if self.fx is not None else (),
         )
         self.calculator = IndexCalculator(universe)
-        self._rejects = _RejectBuffer()
+        self._rejects = RejectBuffer()
         self._audit = AuditBuffer()
         self.pipeline = IndexPipeline(
             self.calculator, _Discard(), rejects=self._rejects, audit=self._audit
@@ -190,9 +182,10 @@ class IndexService:
         )
         await self._producer.start()
         await self._consumer.start()
+        topics = (cfg.control_topic, cfg.tick_topic) + ((cfg.fx_topic,) if self.fx else ())
         self._partitions = [
             TopicPartition(topic, p)
-            for topic in (cfg.control_topic, cfg.tick_topic)
+            for topic in topics
             for p in sorted(await self._producer.partitions_for(topic))
         ]
         self._consumer.assign(self._partitions)
@@ -200,6 +193,8 @@ class IndexService:
         if state is not None:
             restore_state(self.pipeline, state)
             self.decoder.universe = self.calculator.universe
+            if self.fx is not None and not restore_currency(self.fx.translator, state):
+                log.warning("checkpoint has no currency state: variants start from prev closes")
             log.info("restored checkpoint taken at %d ns", state.ts_checkpoint)
         for tp in self._partitions:
             offset = None if state is None else state.offsets.get(f"{tp.topic}:{tp.partition}")
@@ -256,6 +251,10 @@ class IndexService:
         if control:
             records = [r for r in records if r.topic != self.config.control_topic]
         letters = self.control.receive(control, self.config.dead_letter_topic)
+        fx_records: list[Record] = []
+        if self.fx is not None:
+            fx_records = [r for r in records if r.topic == self.config.fx_topic]
+            records = [r for r in records if r.topic != self.config.fx_topic]
         self.decoder.universe = self.calculator.universe
         fetch = self.decoder.decode(records)
         applied_before = self.pipeline.stats.ticks_applied
@@ -264,8 +263,14 @@ class IndexService:
             levels = self.driver.process(fetch.ticks)
         else:
             levels = self.pipeline.process(fetch.ticks)
+        published, fx_rejected = levels, {}
+        if self.fx is not None:
+            fx = self.fx.process(fx_records, levels)
+            published, fx_rejected = LevelColumns.concat([levels, fx.levels]), fx.rejected
+            letters.extend(fx.letters)
+            self.metrics.record_dead_letters(fx_rejected)
         ts_published = time.time_ns()
-        messages = self.encoder.encode(levels, ts_published)
+        messages = self.encoder.encode(published, ts_published)
         messages.extend(letters)
         messages.extend(self._audit.messages(self.config.audit_topic))
         messages.extend(self._bars.messages(self.config.ohlc_topic))
@@ -278,10 +283,10 @@ class IndexService:
         self.metrics.record_batch(
             consumed=len(fetch.ticks) + len(fetch.undecodable),
             applied=self.pipeline.stats.ticks_applied - applied_before,
-            rejected=counts,
+            rejected=counts | fx_rejected,
             levels_per_index=np.bincount(levels.index, minlength=len(self.universe.indices)),
             processing_seconds=time.perf_counter() - started,
-            event_to_publish_seconds=(ts_published - levels.ts_event) / 1e9,
+            event_to_publish_seconds=(ts_published - published.ts_event) / 1e9,
         )
         self.metrics.set_index_state(self.calculator.levels, self.calculator.divisors)
         self.metrics.set_consumer_lag(self._lag())
@@ -346,7 +351,10 @@ class IndexService:
 
     def _checkpoint_message(self) -> OutgoingMessage:
         offsets = {f"{tp.topic}:{tp.partition}": o for tp, o in self._next_offsets.items()}
-        state = capture_state(self.pipeline, self._base_fingerprint, offsets, time.time_ns())
+        translator = None if self.fx is None else self.fx.translator
+        state = capture_state(
+            self.pipeline, self._base_fingerprint, offsets, time.time_ns(), translator
+        )
         return self.checkpoints.message(state)
 
     async def _checkpoint(self) -> None:

@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 
 async def ensure_topics(config: ServiceConfig) -> None:
-    """Create the tick, level, dead-letter and state topics unless they exist."""
+    """Create the service's topics unless they exist (the FX topic only with ``variants``)."""
     wanted = [
         NewTopic(config.tick_topic, config.tick_partitions, 1),
         NewTopic(config.level_topic, 1, 1),
@@ -28,6 +28,8 @@ async def ensure_topics(config: ServiceConfig) -> None:
             topic_configs={"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"},
         ),
     ]
+    if config.variants is not None:
+        wanted.append(NewTopic(config.fx_topic, 1, 1))
     admin = AIOKafkaAdminClient(bootstrap_servers=config.bootstrap)
     await admin.start()
     try:
