@@ -160,20 +160,12 @@ class Universe:
         return self._security_ids.get(code, UNKNOWN_SECURITY)
 
     def security_ids(self, codes: Sequence[str] | NDArray[np.str_]) -> NDArray[np.int64]:
-        """Ids of many security codes at once, ``UNKNOWN_SECURITY`` (-1) for unknown codes.
-
-        Looks each distinct code up once, so the cost is one ``np.unique`` plus the number of
-        distinct codes, not one dictionary call per tick.
-        """
-        if len(codes) == 0:
-            return np.empty(0, dtype=np.int64)
-        distinct, inverse = np.unique(np.asarray(codes), return_inverse=True)
-        lookup = np.fromiter(
-            (self._security_ids.get(str(c), UNKNOWN_SECURITY) for c in distinct),
-            dtype=np.int64,
-            count=distinct.size,
+        """Ids of many security codes at once, ``UNKNOWN_SECURITY`` (-1) for unknown codes."""
+        # A dict lookup per code (~30 ns) beats sorting the codes with np.unique (~170 ns).
+        get = self._security_ids.get
+        return np.fromiter(
+            (get(str(code), UNKNOWN_SECURITY) for code in codes), dtype=np.int64, count=len(codes)
         )
-        return lookup[inverse.reshape(-1)]
 
     def fingerprint(self) -> str:
         """SHA-256 of the reference data: tells whether a checkpoint belongs to this universe."""

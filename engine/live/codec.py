@@ -16,6 +16,9 @@ from engine.sequencing import NO_SEQ
 from engine.universe import Universe
 from engine.wire import IndexLevel, IndexLevels, Tick, WireCodec
 
+MAX_LEVELS_PER_MESSAGE = 8192
+"""Largest ``index_levels`` message: about 360 KB of JSON."""
+
 
 class Record(Protocol):
     """The parts of an aiokafka ``ConsumerRecord`` the codec uses."""
@@ -201,17 +204,21 @@ class LevelEncoder:
         starts = np.flatnonzero(np.diff(grouped.index, prepend=-1))
         ends = np.append(starts[1:], len(grouped))
         out = []
-        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-            index = int(grouped.index[start])
-            message = IndexLevels(
-                index=self.codes[index],
-                prev_close=float(self.prev_close[index]),
-                level=grouped.level[start:end].tolist(),
-                ts_event=grouped.ts_event[start:end].tolist(),
-                seq=grouped.seq[start:end].tolist(),
-                ts_published=ts_published,
-            )
-            out.append(OutgoingMessage(self.topic, self.keys[index], self.codec.encode(message)))
+        for first, last in zip(starts.tolist(), ends.tolist(), strict=True):
+            index = int(grouped.index[first])
+            # Chunks keep every message well under Kafka's 1 MiB default, whatever the batch size.
+            for start in range(first, last, MAX_LEVELS_PER_MESSAGE):
+                end = min(start + MAX_LEVELS_PER_MESSAGE, last)
+                message = IndexLevels(
+                    index=self.codes[index],
+                    prev_close=float(self.prev_close[index]),
+                    level=grouped.level[start:end].tolist(),
+                    ts_event=grouped.ts_event[start:end].tolist(),
+                    seq=grouped.seq[start:end].tolist(),
+                    ts_published=ts_published,
+                )
+                encoded = self.codec.encode(message)
+                out.append(OutgoingMessage(self.topic, self.keys[index], encoded))
         return out
 
     def _singles(self, levels: LevelColumns, ts_published: int) -> list[OutgoingMessage]:

@@ -107,7 +107,12 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     linger_ms: int = 1
 
     def __post_init__(self) -> None:
-        positive = ("max_batch_ticks", "max_in_flight_batches", "tick_partitions")
+        positive = (
+            "max_batch_ticks",
+            "max_in_flight_batches",
+            "tick_partitions",
+            "poll_timeout_ms",
+        )
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")

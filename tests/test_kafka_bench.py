@@ -1,0 +1,97 @@
+"""``tickindex bench --kafka`` at a small size on the real broker: consistent figures, no timing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+
+from engine.cli.bench import format_kafka_result
+from engine.cli.main import main
+from engine.live.kafka_bench import KafkaBenchResult, LatencyFigures, ServiceFigures
+
+pytestmark = pytest.mark.kafka
+
+SIZES = {
+    "--messages": "5000",
+    "--batch-ticks": "20000",
+    "--ticks-per-message": "500",
+    "--latency-rate": "2000",
+    "--latency-seconds": "1.5",
+    "--warmup-seconds": "0.5",
+}
+
+
+async def _topics(bootstrap: str) -> set[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return set(await admin.list_topics())
+    finally:
+        await admin.close()
+
+
+def _check_service_run(run: dict[str, Any], ticks: int) -> None:
+    assert run["ticks"] == ticks
+    assert run["levels"] == run["published_levels"] == run["expected_levels"] > ticks
+    assert run["gaps"] == 0
+    assert 0 < run["ticks_per_s"] <= run["consumed_ticks_per_s"]
+    assert run["drain_ms"] >= 0
+
+
+def test_kafka_bench_small_run(kafka_bootstrap: str, capsys: pytest.CaptureFixture[str]) -> None:
+    sizes = [part for flag, value in SIZES.items() for part in (flag, value)]
+    args = ["bench", "--kafka", "--json", "--bootstrap", kafka_bootstrap, *sizes]
+    assert main([*args, "--latency-setting", "poll_timeout_ms=1"]) == 0
+    result = json.loads(capsys.readouterr().out)
+
+    assert result["n"] == result["raw_messages"] == 5000
+    assert result["raw_msgs_per_s"] > 0
+    _check_service_run(result["service"], 5000)
+    assert result["service_ticks_per_s"] == result["service"]["ticks_per_s"]
+    assert result["ratio"] == pytest.approx(
+        result["service_ticks_per_s"] / result["raw_msgs_per_s"]
+    )
+    _check_service_run(result["batch"], 20000)
+    assert result["batch_ticks_per_s"] == result["batch"]["ticks_per_s"]
+
+    latency = result["latency"]
+    assert latency["ticks"] == latency["service_ticks"] == 3000
+    assert latency["service_levels"] == latency["received_levels"] == latency["expected_levels"]
+    assert latency["gaps"] == 0
+    assert 0 < latency["measured_levels"] < latency["received_levels"]
+    for kind in ("publish", "receive"):
+        p50, p99, top = (latency[f"{kind}_{q}_ms"] for q in ("p50", "p99", "max"))
+        assert 0 < p50 <= p99 <= top
+    for q in ("p50", "p99", "max"):  # a level is received after it is published
+        assert latency[f"receive_{q}_ms"] >= latency[f"publish_{q}_ms"]
+    assert result["latency_p50_ms"] == latency["publish_p50_ms"]
+    assert result["latency_p99_ms"] == latency["publish_p99_ms"]
+
+    settings = result["settings"]
+    assert settings["latency_service"]["poll_timeout_ms"] == 1
+    assert settings["batch_service"]["max_batch_ticks"] == 10
+    runs = ("service", "batch_service", "latency_service")
+    for run in runs:
+        assert settings[run]["level_messages"] == "batch"
+        assert settings[run]["delivery"] == "at-least-once"
+        assert settings[run]["metrics_port"] == -1
+    topics = [{v for k, v in settings[run].items() if k.endswith("_topic")} for run in runs]
+    every = set.union(*topics)
+    assert len(every) == sum(len(t) for t in topics), "each run has its own topics"
+    assert not every & asyncio.run(_topics(kafka_bootstrap)), "the run's topics were deleted"
+
+    report = format_kafka_result(
+        KafkaBenchResult(
+            **result
+            | {
+                "service": ServiceFigures(**result["service"]),
+                "batch": ServiceFigures(**result["batch"]),
+                "latency": LatencyFigures(**latency),
+            }
+        )
+    )
+    assert "ratio" in report and "p99" in report and "seq gaps or duplicates 0" in report
