@@ -38,7 +38,7 @@ def run_index(
     start_peak: float,
     deltas: NDArray[np.float64],
     *,
-    seq: NDArray[np.int64],
+    first_seq: int,
     ticks: NDArray[np.int64],
     exact: ExactLevel,
 ) -> tuple[NDArray[np.float64], float, float]:
@@ -50,8 +50,8 @@ def run_index(
         Carried running level and the largest magnitude since the last exact recompute.
     deltas : ndarray of float64
         Level change of each of the index's pairs, in tick order.
-    seq : ndarray of int64
-        Sequence number of each pair's level.
+    first_seq : int
+        Sequence number of the first pair's level; the others follow consecutively.
     ticks : ndarray of int64
         Batch position of each pair's tick (for exact recomputes).
     exact : callable
@@ -65,8 +65,8 @@ def run_index(
     """
     m = deltas.size
     out = np.empty(m, dtype=np.float64)
-    anchors = np.flatnonzero(seq % ANCHOR_EVERY == 0).tolist()
-    anchors.append(m)
+    first_anchor = -first_seq % ANCHOR_EVERY
+    anchors = [*range(first_anchor, m, ANCHOR_EVERY), m]
     value, peak = start_level, start_peak
     start = 0
     next_anchor = 0

@@ -304,7 +304,7 @@ class IndexCalculator:
                 float(self._levels[index]),
                 float(self._peaks[index]),
                 delta_sorted[lo:hi],
-                seq=seq_sorted[lo:hi],
+                first_seq=int(seq_sorted[lo]),
                 ticks=tick_sorted[lo:hi],
                 exact=partial(self._exact_level_after, index, prices_at),
             )
