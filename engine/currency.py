@@ -7,13 +7,21 @@ currency (``HKDUSD`` ~ 0.1285); every level is computed afresh from the two late
 
     level_ccy(t) = level_base(t) x FX(t) x prev_close_ccy / (prev_close_base x FX_prev_close)
 
-Ordering. A batch's base levels (tick order) and FX ticks are merged by event time with
-``np.searchsorted``: a variant level follows every base level of its index (at the latest rate
-at or before that time) and every FX tick of its pair (with the latest base level strictly
-before it; at equal times FX ticks come first). Each stream's clock is the running maximum of
-its timestamps, carried across batches, so no stream is ever reordered. Batches must be cut
-consistently in time (``producers.fxfile.CurrencySink`` cuts files so; a live fetch is one
-time slice); a late FX tick applies from then on, rewriting nothing.
+Ordering. Base levels (tick order) and FX ticks are merged by event time with
+``np.searchsorted`` (``engine.currency_merge``): a variant level follows every base level of its
+index (at the latest rate at or before that time) and every FX tick of its pair (with the latest
+base level strictly before it; at equal times FX ticks come first). Each stream's clock is the
+running maximum of its timestamps, carried across batches, so no stream is ever reordered.
+
+Watermarks. A stream's watermark is its clock, or +infinity once the caller says the stream is
+caught up (nothing more to read for now; offline, always). Only the part of the merge that no
+later input can change is released: FX ticks with clocks at or before the base watermark, base
+levels with clocks strictly before the FX watermark (a later FX tick at the same time would
+come first), i.e. event times up to W = min(both watermarks). The rest waits in the translator
+(and its checkpoints) for a later batch, so any cutting of the two streams into batches gives
+the merge of the whole streams. At most one stream has rows waiting (the one running ahead).
+With both streams caught up, as offline, nothing waits; a late FX tick arriving after that
+applies from then on, rewriting nothing.
 
 Ids. Variant k is index id ``len(index_codes) + k`` with its own sequence numbers 1, 2, 3, ...
 ``security`` is the ticked security of a level its base moved, ``-1 - pair id`` if FX moved it.
@@ -26,16 +34,22 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import msgspec
 import numpy as np
 from numpy.typing import NDArray
 
 from engine.columns import LevelColumns
+from engine.currency_merge import (
+    BaseRows,
+    FxRows,
+    PendingBase,
+    PendingFx,
+    VariantMerger,
+    scatter,
+)
 
 _NEVER = int(np.iinfo(np.int64).min)
-_Ints = NDArray[np.intp]
 _Floats = NDArray[np.float64]
 
 
@@ -140,7 +154,11 @@ class CurrencyVariant:
 
 
 class CurrencyState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """A ``CurrencyTranslator`` checkpoint; ``last_base`` moves only for indices with variants."""
+    """A ``CurrencyTranslator`` checkpoint; ``last_base`` moves only for indices with variants.
+
+    ``base_clock`` and ``fx_clock`` are the streams' watermarks; ``pending_base`` and
+    ``pending_fx`` the rows waiting for the other stream (None when none wait).
+    """
 
     variants: list[str]
     last_fx: list[float]
@@ -148,6 +166,8 @@ class CurrencyState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     seq: list[int]
     base_clock: int
     fx_clock: int
+    pending_base: PendingBase | None = None
+    pending_fx: PendingFx | None = None
 
 
 @dataclass
@@ -177,6 +197,12 @@ class CurrencyTranslator:
     ------
     ValueError
         A duplicate code, an unknown base index, a bad close, a pair with two ``fx_prev_close``.
+
+    Notes
+    -----
+    Rows waiting for the other stream (module docstring) take 40 bytes each (a base level of
+    an index with variants, or an accepted FX tick) and about 30 in a MessagePack checkpoint;
+    ``pending`` counts them so a caller can stop reading the stream that runs ahead.
     """
 
     def __init__(
@@ -206,22 +232,28 @@ class CurrencyTranslator:
                 raise ValueError(f"variants disagree on fx_prev_close of {pair}")
         self.pairs = tuple(fx_prev)
         self._pair_ids = {pair: i for i, pair in enumerate(self.pairs)}
-        self._base = np.array([index_ids[v.base_index] for v in variants], dtype=np.intp)
-        self._pair = np.array([self._pair_ids[pair] for pair in pairs], dtype=np.intp)
+        base = np.array([index_ids[v.base_index] for v in variants], dtype=np.intp)
         ratio = [v.prev_close_level / v.fx_prev_close for v in self.variants]
-        self._factor = np.array(ratio, dtype=np.float64) / base_prev[self._base]
-        self._by_base = _Csr(self._base, len(self.base_codes))
-        self._by_pair = _Csr(self._pair, len(self.pairs))
-        self._last_fx = np.array(list(fx_prev.values()), dtype=np.float64)
-        self._last_base = base_prev.copy()
-        self._seq = np.zeros(len(self.variants), dtype=np.int64)
+        self._merger = VariantMerger(
+            base,
+            np.array([self._pair_ids[pair] for pair in pairs], dtype=np.intp),
+            np.array(ratio, dtype=np.float64) / base_prev[base],
+            np.array(list(fx_prev.values()), dtype=np.float64),
+            base_prev.copy(),
+        )
         self._base_clock = self._fx_clock = _NEVER
+        self._pending_base, self._pending_fx = BaseRows.empty(), FxRows.empty()
         self.stats = CurrencyStats()
 
     @property
     def index_codes(self) -> tuple[str, ...]:
         """Every index code by id: the universe's, then the variants'."""
         return (*self.base_codes, *(v.code for v in self.variants))
+
+    @property
+    def pending(self) -> tuple[int, int]:
+        """(base levels, FX ticks) waiting for the other stream's watermark."""
+        return len(self._pending_base), len(self._pending_fx)
 
     def pair_ids(self, names: Sequence[str]) -> NDArray[np.int64]:
         """Pair id per name (``normalise_pair`` applied), -1 for pairs no variant uses."""
@@ -236,40 +268,64 @@ class CurrencyTranslator:
         """
         return (*securities, *reversed(self.pairs))
 
-    def translate(self, base: LevelColumns, fx: FxColumns) -> LevelColumns:
-        """Variant levels of one batch, in event-time order.
+    def translate(
+        self,
+        base: LevelColumns,
+        fx: FxColumns,
+        *,
+        base_caught_up: bool = True,
+        fx_caught_up: bool = True,
+    ) -> LevelColumns:
+        """Variant levels released by one batch, in event-time order.
 
         Parameters
         ----------
         base : LevelColumns
             The (unconflated) base levels the pipeline published for the batch, tick order.
         fx : FxColumns
-            The FX ticks of the same time span; bad ones are counted in ``stats`` and ignored.
+            The batch's FX ticks; bad ones are counted in ``stats`` and ignored.
+        base_caught_up, fx_caught_up : bool
+            Whether the stream has nothing more to read for now: its watermark is then
+            +infinity instead of its clock. Both true (offline) releases everything.
 
         Returns
         -------
         LevelColumns
-            Ids ``len(index_codes) + k``; ``security`` as the module docstring describes.
+            Ids ``len(index_codes) + k``; ``security`` as the module docstring describes. Levels
+            of inputs held back by a previous call come first.
         """
-        return self._translate(base, fx)[0]
+        self._take_in(base, fx)
+        return self._release(base_caught_up, fx_caught_up)[0]
+
+    def releasable(self, *, base_caught_up: bool, fx_caught_up: bool) -> bool:
+        """Whether ``translate`` of nothing would release levels under these flags now."""
+        base, fx = self.pending
+        return bool((base_caught_up and fx) or (fx_caught_up and base))
 
     def translate_merged(self, base: LevelColumns, fx: FxColumns) -> LevelColumns:
-        """``base`` and its variant levels (see ``translate``) as one stream in event-time order.
+        """``base`` and its variant levels (``translate``, both streams caught up) merged.
 
         A level moved by a base level follows it; one moved by an FX tick precedes the base
-        levels at or after the tick's time.
+        levels at or after the tick's time; levels of inputs held back before come first.
         """
-        variants, before = self._translate(base, fx)
+        held = len(self._pending_base)
+        rows, clock = self._take_in(base, fx)
+        variants, source, released_fx = self._release(True, True)
+        position = np.concatenate([np.full(held, -1, np.intp), rows]) if held else rows
+        fx_before = np.searchsorted(clock, released_fx.clock, "left")  # batch levels before
+        before = np.concatenate([position + 1, fx_before])[source]
         n = len(base) + len(variants)
         at_v = before + np.arange(len(variants))
         at_b = np.arange(len(base)) + np.searchsorted(before, np.arange(len(base)), "right")
         names = ("ts_event", "index", "level", "seq", "security")
         return LevelColumns(
-            *(_scatter(n, at_b, getattr(base, c), at_v, getattr(variants, c)) for c in names)
+            *(scatter(n, at_b, getattr(base, c), at_v, getattr(variants, c)) for c in names)
         )
 
-    def _translate(self, base: LevelColumns, fx: FxColumns) -> tuple[LevelColumns, _Ints]:
-        """Variant levels and, per level, the number of base rows before it in the merge."""
+    def _take_in(
+        self, base: LevelColumns, fx: FxColumns
+    ) -> tuple[NDArray[np.intp], NDArray[np.int64]]:
+        """Queue a batch behind the pending rows; its rows with variants and its base clock."""
         n_index = len(self.base_codes)
         if len(base) and (int(base.index.min()) < 0 or int(base.index.max()) >= n_index):
             raise ValueError("base levels must belong to the universe's indices")
@@ -283,116 +339,57 @@ class CurrencyTranslator:
                 {FxRejectReason(r): c for r, c in enumerate(counts) if r and c}
             )
             fx = fx.take(accepted)
-        all_clock = np.maximum.accumulate(np.maximum(base.ts_event, self._base_clock))
+        clock = np.maximum.accumulate(np.maximum(base.ts_event, self._base_clock))
         f_clock = np.maximum.accumulate(np.maximum(fx.ts_event, self._fx_clock))
-        rows = np.flatnonzero(self._by_base.count[base.index] > 0)
-        b_index, b_level = base.index[rows].astype(np.intp), base.level[rows]
-        b_clock = all_clock[rows]
-        f_pair = fx.pair.astype(np.intp)
-        fx_before = np.searchsorted(f_clock, b_clock, "right")  # FX ticks at or before a level
-        base_before = np.searchsorted(b_clock, f_clock, "left")  # levels strictly before a tick
-        b_slot, f_slot = np.arange(rows.size) + fx_before, np.arange(len(fx)) + base_before
-        b_count, f_count = self._by_base.count[b_index], self._by_pair.count[f_pair]
-        counts = _scatter(rows.size + len(fx), b_slot, b_count, f_slot, f_count)
-        first = np.cumsum(counts) - counts
-        fx_by_pair, base_by_index = _Latest(f_pair, fx.rate), _Latest(b_index, b_level)
-        be, bv, b_at = self._by_base.expand(b_index, first[b_slot])
-        b_rate = fx_by_pair.before(self._pair[bv], fx_before[be], self._last_fx)
-        fe, fv, f_at = self._by_pair.expand(f_pair, first[f_slot])
-        f_base = base_by_index.before(self._base[fv], base_before[fe], self._last_base)
-        n = be.size + fe.size
-        variant = _scatter(n, b_at, bv, f_at, fv)
-        b_value = b_level[be] * b_rate * self._factor[bv]
-        level = _scatter(n, b_at, b_value, f_at, f_base * fx.rate[fe] * self._factor[fv])
-        ts = _scatter(n, b_at, base.ts_event[rows][be], f_at, fx.ts_event[fe])
-        security = _scatter(n, b_at, base.security[rows][be], f_at, -1 - f_pair[fe])
-        before = _scatter(n, b_at, rows[be] + 1, f_at, np.searchsorted(all_clock, f_clock)[fe])
-        seq = self._next_seq(variant)
-        fx_by_pair.commit(self._last_fx)
-        base_by_index.commit(self._last_base)
-        self._base_clock = int(all_clock[-1]) if all_clock.size else self._base_clock
+        rows = np.flatnonzero(self._merger.by_base.count[base.index] > 0)
+        at = base.index[rows].astype(np.intp)
+        new_base = BaseRows(
+            clock[rows], base.ts_event[rows], at, base.level[rows], base.security[rows]
+        )
+        new_fx = FxRows(f_clock, fx.ts_event, fx.pair.astype(np.intp), fx.rate)
+        self._pending_base = self._pending_base.then(new_base)
+        self._pending_fx = self._pending_fx.then(new_fx)
+        self._base_clock = int(clock[-1]) if clock.size else self._base_clock
         self._fx_clock = int(f_clock[-1]) if f_clock.size else self._fx_clock
-        self.stats.levels_out += n
-        index = (variant + n_index).astype(np.int32)
-        return LevelColumns(ts, index, level, seq, security), before
+        return rows, clock
 
-    def _next_seq(self, variant: NDArray[np.intp]) -> NDArray[np.int64]:
-        counts = np.bincount(variant, minlength=len(self.variants))
-        order = _stable_order(variant)
-        starts = np.cumsum(counts) - counts
-        seq = np.empty(variant.size, dtype=np.int64)
-        seq[order] = np.arange(variant.size) + np.repeat(self._seq + 1 - starts, counts)
-        self._seq += counts
-        return seq
+    def _release(
+        self, base_caught_up: bool, fx_caught_up: bool
+    ) -> tuple[LevelColumns, NDArray[np.intp], FxRows]:
+        """Merge what the watermarks allow: variant levels, their sources, the FX ticks used."""
+        fx_mark = None if fx_caught_up else self._fx_clock  # base levels wait at or after it
+        base_mark = None if base_caught_up else self._base_clock  # FX ticks wait after it
+        b, self._pending_base = self._pending_base.split(fx_mark, "left")
+        f, self._pending_fx = self._pending_fx.split(base_mark, "right")
+        levels, source = self._merger.merge(b, f)
+        self.stats.levels_out += len(levels)
+        return levels, source, f
 
     def snapshot(self) -> CurrencyState:
-        """The state to checkpoint: last rate per pair, last level per index, seq, clocks."""
-        codes = [v.code for v in self.variants]
-        fx, base, seq = self._last_fx.tolist(), self._last_base.tolist(), self._seq.tolist()
-        return CurrencyState(codes, fx, base, seq, self._base_clock, self._fx_clock)
+        """The state to checkpoint: rates, levels, seq, watermarks and the pending rows."""
+        m, b, f = self._merger, self._pending_base, self._pending_fx
+        return CurrencyState(
+            [v.code for v in self.variants],
+            m.last_fx.tolist(),
+            m.last_base.tolist(),
+            m.seq.tolist(),
+            self._base_clock,
+            self._fx_clock,
+            PendingBase(*b.lists()) if len(b) else None,
+            PendingFx(*f.lists()) if len(f) else None,
+        )
 
     def restore(self, state: CurrencyState) -> None:
         """Resume from ``snapshot()`` output; raises ValueError when it is another setup's."""
+        m = self._merger
         sizes = (len(state.last_fx), len(state.last_base), len(state.seq))
-        expected = (self._last_fx.size, self._last_base.size, self._seq.size)
+        expected = (m.last_fx.size, m.last_base.size, m.seq.size)
         if state.variants != [v.code for v in self.variants] or sizes != expected:
             raise ValueError("currency checkpoint does not fit these variants and indices")
-        self._last_fx = np.array(state.last_fx, dtype=np.float64)
-        self._last_base = np.array(state.last_base, dtype=np.float64)
-        self._seq = np.array(state.seq, dtype=np.int64)
+        base = BaseRows.from_state(state.pending_base, m.last_base.size)
+        fx = FxRows.from_state(state.pending_fx, m.last_fx.size)
+        m.last_fx[:] = state.last_fx
+        m.last_base[:] = state.last_base
+        m.seq[:] = state.seq
         self._base_clock, self._fx_clock = state.base_clock, state.fx_clock
-
-
-class _Csr:
-    """Members (variant ids) per owner (base index or pair), for expanding events into rows."""
-
-    def __init__(self, owner: NDArray[np.intp], n_owners: int) -> None:
-        self.members = np.argsort(owner, kind="stable").astype(np.intp)
-        self.count = np.bincount(owner, minlength=n_owners).astype(np.int64)
-        self.start = np.cumsum(self.count) - self.count
-
-    def expand(self, owner: _Ints, first_row: _Ints) -> tuple[_Ints, _Ints, _Ints]:
-        """Per output row: its event, its member and its row (event's first row + rank)."""
-        count = self.count[owner]
-        event = np.repeat(np.arange(owner.size), count)
-        rank = np.arange(event.size) - np.repeat(np.cumsum(count) - count, count)
-        member = self.members[np.repeat(self.start[owner], count) + rank]
-        return event, member, np.repeat(first_row, count) + rank
-
-
-def _scatter(n: int, at_a: _Ints, a: NDArray[Any], at_b: _Ints, b: NDArray[Any]) -> NDArray[Any]:
-    """An array of ``n`` values: ``a`` at positions ``at_a``, ``b`` at ``at_b``."""
-    out = np.empty(n, dtype=np.result_type(a, b))
-    out[at_a] = a
-    out[at_b] = b
-    return out
-
-
-class _Latest:
-    """One stream's events sorted (stably) by group: the latest value of a group at a point."""
-
-    def __init__(self, group: _Ints, value: _Floats) -> None:
-        self.group, self.value, self.n = group, value, group.size
-        self.order = _stable_order(group)
-        self.keys = group[self.order].astype(np.int64) * (self.n + 1) + self.order
-
-    def before(self, query: _Ints, limit: _Ints, carried: _Floats) -> _Floats:
-        """Per query: the last value of group ``query`` at a position below ``limit``."""
-        at = np.searchsorted(self.keys, query.astype(np.int64) * (self.n + 1) + limit) - 1
-        found = at >= 0
-        found[found] = self.group[self.order[at[found]]] == query[found]
-        out = carried[query]
-        out[found] = self.value[self.order[at[found]]]
-        return out
-
-    def commit(self, target: _Floats) -> None:
-        """``target[g]`` = the last value of group g, for every group of the batch."""
-        ordered = self.group[self.order]
-        last = np.flatnonzero(np.append(ordered[1:] != ordered[:-1], self.n > 0))
-        target[ordered[last]] = self.value[self.order[last]]
-
-
-def _stable_order(ids: _Ints) -> _Ints:
-    """``argsort(ids, kind="stable")``, as a radix sort when the ids fit 16 bits."""
-    small = ids.size == 0 or int(ids.max()) < 1 << 16
-    return np.argsort(ids.astype(np.uint16) if small else ids, kind="stable")
+        self._pending_base, self._pending_fx = base, fx

@@ -57,8 +57,8 @@ class EngineState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         Running level per index and its peak since the last exact recompute; restoring them
         makes the resumed run publish bitwise the levels an uninterrupted run would.
     currency : CurrencyState or None
-        The currency variants' translator (last rates and base levels, variant seq, clocks);
-        None when the run has no variants.
+        The currency variants' translator (last rates and base levels, variant seq, clocks,
+        inputs waiting for the other stream's watermark); None when the run has no variants.
     version : int
         Format version of this structure.
     """

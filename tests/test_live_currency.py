@@ -2,35 +2,32 @@
 broker, then the service on a real broker (FX ticks on their own topic).
 
 The reference of the broker tests is ``tickindex replay --fx --variants`` on the same ticks and
-FX ticks. The live merge is exact when each fetch is a consistent time slice of both streams
-(``engine.live.fx``), so the tests publish in phases that alternate the streams in event time
-(FX cluster, stock segment, FX cluster, ...) and wait until the service has consumed each phase:
-whatever the fetch boundaries, the level topic must then hold replay's levels bitwise, variant
-``seq`` included.
+FX ticks. These tests publish in phases that alternate the streams in event time (FX cluster,
+stock segment, FX cluster, ...) and wait until the service has consumed each phase (the steady
+state; ``test_live_currency_backlog`` publishes everything before the service starts): whatever
+the fetch boundaries, the level topic must hold replay's levels bitwise, variant ``seq``
+included.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import csv
 import math
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from itertools import pairwise
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import numpy as np
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry
 
 from engine.builtin import load_builtin_universe
 from engine.calculator import IndexCalculator
-from engine.cli.main import main
-from engine.columns import LevelColumns, TickColumns
-from engine.currency import CurrencyState, CurrencyTranslator, FxColumns
+from engine.columns import LevelColumns
+from engine.currency import CurrencyState, FxColumns
 from engine.live.codec import LevelEncoder
 from engine.live.config import ServiceConfig
 from engine.live.fx import FxChannel
@@ -39,35 +36,27 @@ from engine.live.service import IndexService
 from engine.live.topics import ensure_topics
 from engine.pipeline import IndexPipeline
 from engine.state import EngineState, StateMismatchError, capture_state, restore_currency
-from engine.universe import Universe
-from engine.wire import FxTick, FxTickBatch, IndexLevel, IndexLevels, Tick, WireCodec, WireFormat
-from producers.fxfile import load_variants
-from producers.kafka_publisher import TickPublisher
+from engine.wire import FxTick, FxTickBatch, IndexLevel, IndexLevels, WireCodec, WireFormat
 from tests.conftest import SEED
+from tests.live_currency_support import (
+    VARIANTS_CSV,
+    BadFx,
+    LiveRun,
+    assert_variants_complete,
+    bad_fx,
+    cluster_messages,
+    make_timeline,
+    replay_with_variants,
+    translator,
+    variant_config,
+)
 from tests.live_support import (
-    LevelRow,
     LiveTopics,
     TopicReader,
     assert_same_levels,
-    by_index,
     delete_topics,
     expand_levels,
-    send_raw,
-    simulate,
-    wait_until,
 )
-
-# HSI and HSCEI in USD share one pair; HSI in CNH uses another (prev closes of the built-in
-# universe: HSI 25800, HSCEI 9150).
-VARIANTS_CSV = (
-    "index,base_index,currency,fx_pair,prev_close_level,fx_prev_close\n"
-    "HSI_USD,HSI,USD,HKDUSD,3315.3,0.1285\n"
-    "HSCEI_USD,HSCEI,USD,HKDUSD,1175.775,0.1285\n"
-    "HSI_CNH,HSI,CNH,HKDCNH,23736.0,0.92\n"
-)
-VARIANT_CODES = ("HSI_USD", "HSCEI_USD", "HSI_CNH")
-FX_PER_CLUSTER = 8
-
 
 # -- without a broker: FX decoding, level encoding, checkpoints ---------------------------------
 
@@ -81,13 +70,6 @@ class FakeRecord:
     offset: int
     key: bytes | None
     value: bytes | None
-
-
-def translator(universe: Universe, variants_csv: str, folder: Path) -> CurrencyTranslator:
-    (folder / "variants.csv").write_text(variants_csv)
-    variants = load_variants(folder / "variants.csv", universe.index_codes)
-    closes = [spec.prev_close_level for spec in universe.indices]
-    return CurrencyTranslator(variants, universe.index_codes, closes)
 
 
 def test_fx_records_are_sorted_by_event_time_and_bad_ones_dead_lettered(tmp_path: Path) -> None:
@@ -185,209 +167,79 @@ class DropLevels:
         del levels
 
 
+class FakeConsumer:
+    """Positions, highwaters and pauses of an ``AIOKafkaConsumer`` (no fetch returns records)."""
+
+    def __init__(self, highwater: dict[TopicPartition, int | None]) -> None:
+        self.marks = highwater
+        self.paused: set[TopicPartition] = set()
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Any]]:
+        del timeout_ms, max_records
+        return {}
+
+    def highwater(self, tp: TopicPartition) -> int | None:
+        return self.marks[tp]
+
+    async def position(self, tp: TopicPartition) -> int:
+        del tp
+        return 5
+
+    def pause(self, *tps: TopicPartition) -> None:
+        self.paused.update(tps)
+
+    def resume(self, *tps: TopicPartition) -> None:
+        self.paused.difference_update(tps)
+
+
+class FakeProducer:
+    """Keeps what is sent; every send is acknowledged at once."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes]] = []
+
+    async def send(self, topic: str, value: bytes, **_: object) -> asyncio.Future[None]:
+        self.sent.append((topic, value))
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+
+async def test_waiting_levels_go_out_when_a_stream_catches_up_without_records(
+    tmp_path: Path,
+) -> None:
+    universe = load_builtin_universe()
+    (tmp_path / "variants.csv").write_text(VARIANTS_CSV)
+    config = ServiceConfig(variants=str(tmp_path / "variants.csv"), checkpoint_interval_ms=10**9)
+    registry = CollectorRegistry()
+    service = IndexService(
+        config, universe, ServiceMetrics(registry, universe.index_codes, version="test")
+    )
+    channel = service.fx
+    assert channel is not None
+    channel.max_pending = 1
+    ticks, fx = TopicPartition(config.tick_topic, 0), TopicPartition(config.fx_topic, 0)
+    consumer = FakeConsumer({ticks: 5, fx: None})  # FX not fetched yet: not caught up
+    producer = FakeProducer()
+    service._consumer, service._producer, service._partitions = consumer, producer, [ticks, fx]
+    hsi = LevelColumns(*(np.array(c) for c in ([7, 8], [0, 0], [25900.0, 26000.0], [1, 2], [0, 0])))
+    assert len(channel.translator.translate(hsi, FxColumns.empty(), fx_caught_up=False)) == 0
+
+    await service._step()  # nothing fetched, FX still unknown: the levels wait, ticks paused
+    assert producer.sent == [] and consumer.paused == {ticks}
+    assert channel.paused == {config.tick_topic: 1}
+    consumer.marks[fx] = 5  # FX at its highwater: caught up, though no record came
+    await service._step()
+    codec = WireCodec(config.wire_format)
+    out = [codec.decode_level(value) for topic, value in producer.sent]
+    assert [m.index for m in out] == ["HSI_USD", "HSI_CNH"]
+    assert [m.seq for m in out if isinstance(m, IndexLevels)] == [[1, 2], [1, 2]]
+    assert channel.translator.pending == (0, 0)
+    await service._step()
+    assert consumer.paused == set(), "ticks not resumed"
+
+
 # -- against a broker ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FxRow:
-    """One good FX tick as published (pair spelled as sent)."""
-
-    ts: int
-    pair: str
-    rate: float
-
-
-@dataclass(frozen=True)
-class BadFx:
-    """A bad FX message: key, value, expected dead-letter reason and batch position."""
-
-    key: bytes | None
-    value: bytes
-    reason: str
-    position: int | None = None
-
-
-@dataclass
-class Timeline:
-    """Stock tick segments and FX clusters, alternating in event time: FX, S, FX, S, ..., FX."""
-
-    segments: list[TickColumns]
-    clusters: list[list[FxRow]]
-
-    @property
-    def ticks(self) -> TickColumns:
-        return TickColumns.concat(self.segments)
-
-    @property
-    def fx(self) -> list[FxRow]:
-        return [row for cluster in self.clusters for row in cluster]
-
-
-def make_timeline(universe: Universe, n_ticks: int, n_segments: int, seed: int) -> Timeline:
-    """Seeded ticks cut into segments; between (and around) them clusters of FX ticks."""
-    ticks = simulate(universe, n_ticks, seed)
-    ts = ticks.ts_event
-    wide = np.flatnonzero(np.diff(ts) > 10 * FX_PER_CLUSTER)  # room for a cluster in the gap
-    cuts = [
-        int(wide[np.searchsorted(wide, n_ticks * k // n_segments)]) + 1
-        for k in range(1, n_segments)
-    ]
-    bounds = [0, *cuts, n_ticks]
-    segments = [ticks.slice(a, b) for a, b in pairwise(bounds)]
-    windows = [(int(ts[0]) - 10**6, int(ts[0]))]
-    windows += [(int(s.ts_event[-1]), int(n.ts_event[0])) for s, n in pairwise(segments)]
-    windows.append((int(ts[-1]), int(ts[-1]) + 10**6))
-    rng = np.random.default_rng(seed)
-    rates = {"HKDUSD": 0.1285, "HKDCNH": 0.92}
-    clusters = []
-    for lo, hi in windows:
-        cluster = []
-        for j in range(FX_PER_CLUSTER):
-            pair = str(rng.choice(list(rates)))
-            rates[pair] *= math.exp(rng.normal(0.0, 5e-4))
-            # Distinct stamps strictly inside the gap; a spelling replay and service normalise.
-            spelled = "hkd/usd" if pair == "HKDUSD" and j == 1 else pair
-            cluster.append(
-                FxRow(lo + (hi - lo) * (j + 1) // (FX_PER_CLUSTER + 1), spelled, rates[pair])
-            )
-        clusters.append(cluster)
-    return Timeline(segments, clusters)
-
-
-def cluster_messages(
-    cluster: list[FxRow], codec: WireCodec, bad: list[BadFx]
-) -> tuple[list[tuple[bytes | None, bytes]], list[BadFx | None]]:
-    """The cluster as FX messages (singles, a mixed batch with one bad tick, a batch), with
-    ``bad`` messages in the middle; per message, its ``BadFx`` (or None for a good one)."""
-    encode = codec.encode
-    out: list[tuple[tuple[bytes | None, bytes], BadFx | None]] = [
-        ((r.pair.encode(), encode(FxTick(r.pair, r.rate, r.ts))), None) for r in cluster[:2]
-    ]
-    out += [((b.key, b.value), b) for b in bad]
-    a, c = cluster[2], cluster[3]
-    mixed = encode(
-        FxTickBatch([a.pair, "EURUSD", c.pair], [a.rate, 1.08, c.rate], [a.ts, c.ts, c.ts])
-    )
-    out.append(((None, mixed), BadFx(None, mixed, "fx_unknown_pair", 1)))
-    rest = cluster[4:]
-    batch = FxTickBatch([r.pair for r in rest], [r.rate for r in rest], [r.ts for r in rest])
-    out.append(((None, encode(batch)), None))
-    return [m for m, _ in out], [b for _, b in out]
-
-
-def bad_fx(codec: WireCodec, ts: int) -> list[BadFx]:
-    """Every kind of bad FX message (none of them may move a variant)."""
-    encode = codec.encode
-    out = [
-        BadFx(None, b"\xc1 not an fx tick {", "fx_undecodable"),
-        BadFx(b"EURUSD", encode(FxTick("EURUSD", 1.08, ts)), "fx_unknown_pair"),
-        BadFx(b"HKDUSD", encode(FxTick("HKDUSD", 0.0, ts)), "fx_non_positive_rate"),
-        BadFx(b"HKDUSD", encode(FxTick("HKDUSD", -0.1285, ts)), "fx_non_positive_rate"),
-        BadFx(None, encode(FxTickBatch(["HKDUSD", "HKDUSD"], [0.13], [ts, ts])), "fx_undecodable"),
-        BadFx(b"0700", encode(Tick("0700", 401.2, ts)), "fx_undecodable"),  # a stock tick
-    ]
-    if codec.wire_format == "msgpack":
-        out += [
-            BadFx(b"HKDCNH", encode(FxTick("HKDCNH", r, ts)), "fx_non_finite_rate")
-            for r in (math.nan, math.inf, -math.inf)
-        ]
-    else:
-        nan = f'{{"type":"fx_tick","pair":"HKDCNH","rate":NaN,"ts_event":{ts}}}'.encode()
-        out.append(BadFx(b"HKDCNH", nan, "fx_undecodable"))
-    return out
-
-
-def replay_with_variants(universe: Universe, timeline: Timeline, folder: Path) -> list[LevelRow]:
-    """``tickindex replay --fx --variants`` on the timeline's good ticks and FX ticks."""
-    ticks, codes = timeline.ticks, universe.securities
-    (folder / "ticks.csv").write_text(
-        "ts,security,price\n"
-        + "".join(
-            f"{t},{codes[s]},{p!r}\n"
-            for t, s, p in zip(
-                ticks.ts_event.tolist(), ticks.security.tolist(), ticks.price.tolist(), strict=True
-            )
-        )
-    )
-    (folder / "fx.csv").write_text(
-        "ts,pair,rate\n" + "".join(f"{r.ts},{r.pair},{r.rate!r}\n" for r in timeline.fx)
-    )
-    argv = ["replay", "--ticks", str(folder / "ticks.csv"), "--out", str(folder / "levels.csv")]
-    argv += ["--fx", str(folder / "fx.csv"), "--variants", str(folder / "variants.csv")]
-    assert main([*argv, "--no-progress"]) == 0
-    with (folder / "levels.csv").open() as handle:
-        return [
-            LevelRow(r["index"], int(r["seq"]), int(r["ts"]), float(r["level"]))
-            for r in csv.DictReader(handle)
-        ]
-
-
-@dataclass
-class LiveRun:
-    """The service in-process, fed phase by phase (each phase consumed before the next)."""
-
-    config: ServiceConfig
-    universe: Universe
-    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
-    ticks_sent: int = 0
-    fx_sent: int = 0
-    fx_offsets: list[int] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        metrics = ServiceMetrics(self.registry, self.universe.index_codes, version="test")
-        self.service = IndexService(self.config, self.universe, metrics)
-        self.codec = WireCodec(self.config.wire_format)
-
-    def sample(self, name: str, **labels: str) -> float:
-        value = self.registry.get_sample_value(name, labels)
-        assert value is not None, f"no sample {name}{labels}"
-        return value
-
-    @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[IndexService]:
-        task = asyncio.create_task(self.service.run())
-
-        async def started() -> bool:
-            if task.done():
-                task.result()
-            return self.service.ready.is_set()
-
-        try:
-            await wait_until(started, "the service to start", 20)
-            yield self.service
-        finally:
-            self.service.request_stop()
-            try:
-                await asyncio.wait_for(task, timeout=20)
-            finally:
-                task.cancel()
-
-    async def stock(self, segment: TickColumns) -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=self.config.bootstrap, acks="all")
-        await producer.start()
-        try:
-            publisher = TickPublisher(producer, self.config.tick_topic, self.universe, self.codec)
-            await publisher.publish(segment)
-            await publisher.flush()
-        finally:
-            await producer.stop()
-        self.ticks_sent += len(segment)
-
-        async def consumed() -> bool:
-            return self.sample("tickindex_ticks_consumed_total") >= self.ticks_sent
-
-        await wait_until(consumed, f"{self.ticks_sent} ticks consumed")
-
-    async def fx(self, messages: list[tuple[bytes | None, bytes]]) -> None:
-        self.fx_offsets += await send_raw(self.config.bootstrap, self.config.fx_topic, messages)
-        self.fx_sent += len(messages)
-        channel = self.service.fx
-        assert channel is not None
-
-        async def consumed() -> bool:
-            return channel.received >= self.fx_sent
-
-        await wait_until(consumed, f"{self.fx_sent} FX messages consumed")
 
 
 @pytest.fixture
@@ -395,36 +247,6 @@ async def topics(kafka_bootstrap: str, request: pytest.FixtureRequest) -> AsyncI
     names = LiveTopics.unique(request.node.name)
     yield names
     await delete_topics(kafka_bootstrap, [*names.names, f"fx-{names.group}"])
-
-
-def variant_config(
-    topics: LiveTopics, bootstrap: str, folder: Path, **settings: object
-) -> ServiceConfig:
-    (folder / "variants.csv").write_text(VARIANTS_CSV)
-    return topics.config(
-        bootstrap,
-        fx_topic=f"fx-{topics.group}",
-        variants=str(folder / "variants.csv"),
-        max_batch_ticks=150,
-        **settings,
-    )
-
-
-def assert_variants_complete(got: list[LevelRow], timeline: Timeline) -> None:
-    """Every variant's seq runs 1..n without gaps; n = base levels + FX ticks of its pair."""
-    rows = by_index(got)
-    pairs = [r.pair.upper().replace("/", "") for r in timeline.fx]
-    moves = {
-        "HSI_USD": len(rows["HSI"]) + pairs.count("HKDUSD"),
-        "HSCEI_USD": len(rows["HSCEI"]) + pairs.count("HKDUSD"),
-        "HSI_CNH": len(rows["HSI"]) + pairs.count("HKDCNH"),
-    }
-    for code in VARIANT_CODES:
-        assert [r.seq for r in rows[code]] == list(range(1, moves[code] + 1)), code
-    # Independent of replay: the last HSI_USD level is the last HSI level at the last rate.
-    last_rate = next(r.rate for r in reversed(timeline.fx) if r.pair.upper() != "HKDCNH")
-    expected = rows["HSI"][-1].level * last_rate * 3315.3 / (0.1285 * 25800.0)
-    assert rows["HSI_USD"][-1].level == pytest.approx(expected, rel=1e-12)
 
 
 @pytest.mark.kafka

@@ -11,9 +11,9 @@ import pytest
 from engine.builtin import load_builtin_universe
 from engine.errors import TickInputError
 from engine.screening import RejectReason
+from engine.timestamps import BAD_TIMESTAMP, parse_timestamp, parse_timestamps
 from engine.universe import Universe
 from producers.tickfile import TickFileReader, tick_file_format
-from engine.timestamps import BAD_TIMESTAMP, parse_timestamp, parse_timestamps
 
 
 @pytest.fixture(scope="module")

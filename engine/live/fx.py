@@ -7,11 +7,25 @@ reason ``fx_<FxRejectReason.label>`` (``fx_undecodable``, ``fx_unknown_pair``,
 ``fx_non_finite_rate``, ``fx_non_positive_rate``, ``fx_bad_timestamp``), which is also their
 label on the rejection and dead-letter counters, apart from the ticks' own labels.
 
-Ordering. The translator merges base levels and FX ticks by event time within a fetch and
-carries each stream's clock across fetches, so the variants equal replay's whenever fetches are
-consistent time slices of both streams, as they are in steady state. While catching up on a
-backlog a fetch may hold FX ticks later than the next fetch's stock ticks; those base levels then
-convert at the newer rate (the translator rewrites nothing that was published).
+Ordering. The translator merges base levels and FX ticks by event time and releases only what
+no later input can change (``engine.currency``, watermarks): after each fetch ``observe`` notes
+whether each stream is caught up (the consumer's position at the highwater on all its partitions,
+the watermark then +infinity), and until it is, variant levels wait at the other stream's latest
+event time. So while both topics hold a backlog (startup, restart, lag) a fetch holding FX ticks
+later than the next fetch's stock ticks changes nothing: the variants equal replay's, whatever
+the fetch boundaries (given FX ticks in event-time order on the topic, as in replay's file).
+Base levels are published at once; only variant levels wait. With ``read_committed`` an open
+transaction on an input topic keeps it from being caught up until the transaction ends.
+
+Memory. Only the stream running ahead has rows waiting (40 bytes each in memory, about 30 in a
+checkpoint, which carries them). ``throttle`` pauses that stream's partitions while more than
+``max_pending`` rows wait, so at most ``max_pending`` plus one fetch's rows wait: a fetch of
+``max_batch_ticks`` records adds at most that many base levels times the indices with variants
+a tick moves, or that many FX messages times the FX ticks per message; the other stream is read
+meanwhile and never paused by this. A checkpoint has to fit the producer's request size (1 MiB
+by default): with the defaults (5,000 and 20,000), ticks moving one index with variants and one
+FX tick per message, the waiting rows take at most some 750 kB of it; with more indices with
+variants per tick or FX batch messages, lower ``max_batch_ticks`` accordingly.
 """
 
 from __future__ import annotations
@@ -23,6 +37,7 @@ from dataclasses import dataclass
 
 import msgspec
 import numpy as np
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from engine.columns import LevelColumns
 from engine.currency import CurrencyTranslator, FxColumns, FxRejectReason, screen_fx
@@ -35,6 +50,7 @@ from producers.fxfile import load_variants
 log = logging.getLogger(__name__)
 
 _INT64 = np.iinfo(np.int64)
+MAX_PENDING = 5_000
 
 
 def fx_reason_label(reason: FxRejectReason) -> str:
@@ -72,15 +88,41 @@ class FxChannel:
         Wire format of the FX topic.
     dead_letter_topic : str
         Where bad FX messages go.
+    tick_topic, fx_topic : str
+        The streams' topics, for ``observe`` and ``throttle``.
+    max_pending : int
+        Rows that may wait before ``throttle`` pauses the stream running ahead.
+
+    Attributes
+    ----------
+    base_caught_up, fx_caught_up : bool
+        The streams' state at the last ``observe`` (True before any: nothing waits).
+    paused : Counter of str
+        How often ``throttle`` paused each topic.
+    peak_pending : int
+        Most rows ever waiting after a fetch.
     """
 
     def __init__(
-        self, translator: CurrencyTranslator, codec: WireCodec, dead_letter_topic: str
+        self,
+        translator: CurrencyTranslator,
+        codec: WireCodec,
+        dead_letter_topic: str,
+        *,
+        tick_topic: str = "ticks",
+        fx_topic: str = "fx-ticks",
+        max_pending: int = MAX_PENDING,
     ) -> None:
         self.translator = translator
         self.codec = codec
         self.dead_letter_topic = dead_letter_topic
+        self.tick_topic, self.fx_topic = tick_topic, fx_topic
+        self.max_pending = max_pending
         self.received = 0
+        self.base_caught_up = self.fx_caught_up = True
+        self.paused: Counter[str] = Counter()
+        self.peak_pending = 0
+        self._held: str | None = None
 
     @classmethod
     def from_config(cls, config: ServiceConfig, universe: Universe) -> FxChannel | None:
@@ -96,12 +138,81 @@ class FxChannel:
         variants = load_variants(config.variants, universe.index_codes)
         closes = [spec.prev_close_level for spec in universe.indices]
         translator = CurrencyTranslator(variants, universe.index_codes, closes)
-        return cls(translator, WireCodec(config.wire_format), config.dead_letter_topic)
+        return cls(
+            translator,
+            WireCodec(config.wire_format),
+            config.dead_letter_topic,
+            tick_topic=config.tick_topic,
+            fx_topic=config.fx_topic,
+        )
 
     @property
     def extra_indices(self) -> list[tuple[str, float]]:
         """(code, previous close) of each variant, in index id order after the universe's."""
         return [(v.code, v.prev_close_level) for v in self.translator.variants]
+
+    async def observe(
+        self, consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition]
+    ) -> bool:
+        """After a fetch: note which streams are caught up (``base_caught_up``, ``fx_caught_up``).
+
+        A stream is caught up when the consumer's position is at the highwater of each of its
+        partitions (a partition not fetched yet has no highwater: not caught up).
+
+        Parameters
+        ----------
+        consumer : AIOKafkaConsumer
+            The service's consumer, right after ``getmany``.
+        partitions : sequence of TopicPartition
+            Every assigned partition (those of other topics are ignored).
+
+        Returns
+        -------
+        bool
+            Whether waiting variant levels can go out now, even if the fetch brought nothing.
+        """
+
+        async def caught_up(topic: str) -> bool:
+            for tp in partitions:
+                if tp.topic == topic:
+                    highwater = consumer.highwater(tp)
+                    if highwater is None or await consumer.position(tp) < highwater:
+                        return False
+            return True
+
+        self.base_caught_up = await caught_up(self.tick_topic)
+        self.fx_caught_up = await caught_up(self.fx_topic)
+        flags = {"base_caught_up": self.base_caught_up, "fx_caught_up": self.fx_caught_up}
+        return self.translator.releasable(**flags)
+
+    def throttle(self, consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition]) -> None:
+        """Before a fetch: pause the topic running ahead while too much of it waits, else resume.
+
+        Only one stream can have rows waiting, and they wait for the other one, which goes on.
+
+        Parameters
+        ----------
+        consumer : AIOKafkaConsumer
+            The service's consumer; the tick and FX partitions are paused or resumed.
+        partitions : sequence of TopicPartition
+            Every assigned partition (those of other topics are left alone).
+        """
+        base, fx = self.translator.pending
+        held = self.tick_topic if base > self.max_pending else None
+        held = self.fx_topic if fx > self.max_pending else held
+        if held != self._held:
+            if held is not None:
+                self.paused[held] += 1
+                log.info("%d base levels, %d FX ticks wait: pausing %s", base, fx, held)
+            else:
+                log.info("waiting rows below %d: resuming %s", self.max_pending, self._held)
+            self._held = held
+        for topic in (self.tick_topic, self.fx_topic):
+            tps = [tp for tp in partitions if tp.topic == topic]
+            if topic == held:
+                consumer.pause(*tps)
+            else:
+                consumer.resume(*tps)
 
     def process(self, records: Sequence[Record], levels: LevelColumns) -> FxOutput:
         """Decode one fetch's FX records and translate them with the fetch's base levels.
@@ -116,6 +227,7 @@ class FxChannel:
         Returns
         -------
         FxOutput
+            Variant levels up to the watermark (see ``observe``), earlier waiting ones first.
         """
         fx, letters, rejected = self.decode(records)
         if letters:
@@ -125,7 +237,10 @@ class FxChannel:
                 ", ".join(f"{k}={v}" for k, v in sorted(rejected.items())),
                 dict(letters[0].headers)["tickindex.source"].decode(),
             )
-        return FxOutput(self.translator.translate(levels, fx), letters, rejected)
+        flags = {"base_caught_up": self.base_caught_up, "fx_caught_up": self.fx_caught_up}
+        variants = self.translator.translate(levels, fx, **flags)
+        self.peak_pending = max(self.peak_pending, sum(self.translator.pending))
+        return FxOutput(variants, letters, rejected)
 
     def decode(
         self, records: Sequence[Record]

@@ -2,8 +2,8 @@
 
 Commit order, at-least-once (default)::
 
-    fetch a batch (getmany) -> screen + apply (one engine call) -> [currency variants: merge the
-    batch's FX ticks with its base levels] -> send levels and dead letters
+    fetch a batch (getmany) -> screen + apply (one engine call) -> [currency variants: merge FX
+    ticks and base levels up to the streams' event-time watermark] -> send levels, dead letters
     -> every checkpoint interval: wait until every level sent so far is acknowledged
        -> send the checkpoint (engine state + next input offsets) and wait for its ack
        -> commit the consumer group offsets (for lag monitoring)
@@ -25,7 +25,9 @@ subscriber sees every level exactly once. One transactional id per shard fences 
 predecessor. The engine itself is the same synchronous code as offline replay.
 
 Currency variants (``variants`` set): the FX topic is read next to control and ticks, its
-offsets and the translator's state go into the same checkpoints (``engine.live.fx``).
+offsets and the translator's state (with the inputs waiting for the other stream's watermark)
+go into the same checkpoints (``engine.live.fx``); a fetch without records still publishes
+variant levels when a stream has just caught up.
 """
 
 from __future__ import annotations
@@ -179,6 +181,9 @@ class IndexService:
             auto_offset_reset=cfg.start_from,
             max_partition_fetch_bytes=8 << 20,
             fetch_max_bytes=64 << 20,
+            # aiokafka keeps one fetch in flight per broker: a fetch for the quiet control topic
+            # would otherwise hold tick fetches for the broker's default 500 ms wait.
+            fetch_max_wait_ms=10,
         )
         await self._producer.start()
         await self._consumer.start()
@@ -225,11 +230,14 @@ class IndexService:
 
     async def _step(self) -> None:
         assert self._consumer is not None
+        if self.fx is not None:
+            self.fx.throttle(self._consumer, self._partitions)
         fetched = await self._consumer.getmany(
             timeout_ms=self.config.poll_timeout_ms, max_records=self.config.max_batch_ticks
         )
         records: list[Record] = [r for tp in sorted(fetched) for r in fetched[tp]]
-        if not records:
+        release = self.fx is not None and await self.fx.observe(self._consumer, self._partitions)
+        if not records and not release:
             if not self._exactly_once and self._checkpoint_due():
                 await self._checkpoint()
             return
