@@ -40,6 +40,7 @@ class CheckpointStore:
             bootstrap_servers=self.config.bootstrap,
             isolation_level="read_committed",
             enable_auto_commit=False,
+            max_partition_fetch_bytes=16 << 20,
         )
         await consumer.start()
         try:

@@ -68,6 +68,9 @@ from engine.trading_day import SessionDriver
 from engine.universe import Universe
 from engine.wire import WireCodec
 
+# Checkpoints can outgrow Kafka's 1 MiB default (large universes, currency rows waiting).
+MAX_MESSAGE_BYTES = 16 << 20
+
 log = logging.getLogger(__name__)
 
 
@@ -171,6 +174,7 @@ class IndexService:
             enable_idempotence=True,
             linger_ms=cfg.linger_ms,
             max_batch_size=1 << 20,
+            max_request_size=MAX_MESSAGE_BYTES,
             transactional_id=cfg.transactional_id if self._exactly_once else None,
         )
         self._consumer = AIOKafkaConsumer(
@@ -235,7 +239,12 @@ class IndexService:
         fetched = await self._consumer.getmany(
             timeout_ms=self.config.poll_timeout_ms, max_records=self.config.max_batch_ticks
         )
-        records: list[Record] = [r for tp in sorted(fetched) for r in fetched[tp]]
+        # Let aiokafka send the next fetch request before the synchronous engine work.
+        await asyncio.sleep(0)
+        records: dict[str, list[Record]] = {}
+        for tp in sorted(fetched):
+            self._next_offsets[tp] = fetched[tp][-1].offset + 1
+            records.setdefault(tp.topic, []).extend(fetched[tp])
         release = self.fx is not None and await self.fx.observe(self._consumer, self._partitions)
         if not records and not release:
             if not self._exactly_once and self._checkpoint_due():
@@ -250,19 +259,13 @@ class IndexService:
             if self._checkpoint_due():
                 await self._checkpoint()
 
-    def _process(self, records: Sequence[Record]) -> list[OutgoingMessage]:
+    def _process(self, by_topic: dict[str, list[Record]]) -> list[OutgoingMessage]:
         """Engine work for one fetch (synchronous): decode, screen, apply, encode."""
         started = time.perf_counter()
-        for record in records:
-            self._next_offsets[TopicPartition(record.topic, record.partition)] = record.offset + 1
-        control = [r for r in records if r.topic == self.config.control_topic]
-        if control:
-            records = [r for r in records if r.topic != self.config.control_topic]
+        control = by_topic.get(self.config.control_topic, [])
         letters = self.control.receive(control, self.config.dead_letter_topic)
-        fx_records: list[Record] = []
-        if self.fx is not None:
-            fx_records = [r for r in records if r.topic == self.config.fx_topic]
-            records = [r for r in records if r.topic != self.config.fx_topic]
+        fx_records = by_topic.get(self.config.fx_topic, []) if self.fx is not None else []
+        records = by_topic.get(self.config.tick_topic, [])
         self.decoder.universe = self.calculator.universe
         fetch = self.decoder.decode(records)
         applied_before = self.pipeline.stats.ticks_applied
@@ -340,7 +343,7 @@ class IndexService:
         finally:
             self._consumer.resume(*self._partitions)
 
-    async def _transactional_batch(self, records: Sequence[Record]) -> None:
+    async def _transactional_batch(self, records: dict[str, list[Record]]) -> None:
         assert self._producer is not None
         async with self._producer.transaction():
             messages = self._process(records)

@@ -25,7 +25,11 @@ async def ensure_topics(config: ServiceConfig) -> None:
             config.state_topic,
             1,
             1,
-            topic_configs={"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"},
+            topic_configs={
+                "cleanup.policy": "compact",
+                "min.compaction.lag.ms": "60000",
+                "max.message.bytes": str(16 << 20),
+            },
         ),
     ]
     if config.variants is not None:
