@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -56,9 +57,15 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(SEED)
 
 
-def universe_from_rows(indices: list[RefIndex], rows: list[RefRow]) -> Universe:
-    """Build an engine Universe from reference rows, without going through files."""
+def universe_from_rows(
+    indices: list[RefIndex], rows: list[RefRow], extra_specs: Sequence[IndexSpec] = ()
+) -> Universe:
+    """Build an engine Universe from reference rows, without going through files.
+
+    ``extra_specs`` (total return indices) follow the price indices and have no rows.
+    """
     specs = [IndexSpec(ix.code, ix.code, ix.prev_close_level, ix.weight_cap) for ix in indices]
+    specs += extra_specs
     securities = sorted({r.security for r in rows})
     sid = {s: i for i, s in enumerate(securities)}
     iid = {ix.code: i for i, ix in enumerate(indices)}

@@ -338,3 +338,20 @@ def final_state(universe: Universe, ticks: TickColumns) -> tuple[list[float], li
     ):
         prices[security], seqs[security] = price, seq
     return prices, seqs
+
+
+def dead_letters_by_source(
+    letters: Iterable[Any],
+) -> dict[str, tuple[str, bytes | None, bytes | None, int | None]]:
+    """Dead letters keyed by ``tickindex.source``: (reason, key, value, batch position)."""
+    out = {}
+    for letter in letters:
+        headers = {name: value.decode() for name, value in letter.headers}
+        position = headers.get("tickindex.batch_position")
+        out[headers["tickindex.source"]] = (
+            headers["tickindex.reason"],
+            letter.key,
+            letter.value,
+            None if position is None else int(position),
+        )
+    return out

@@ -16,8 +16,6 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
-
 from engine.events import (
     AddConstituent,
     BonusIssue,
@@ -33,7 +31,8 @@ from engine.events import (
     SpecialDividend,
     StockSplit,
 )
-from engine.universe import IndexSpec, Membership, Universe, build_universe
+from engine.universe import IndexSpec, Universe
+from tests.conftest import universe_from_rows
 from tests.scalar_reference import RefIndex, RefRow, ScalarIndexModel, scalar_cap_factors
 
 
@@ -360,23 +359,4 @@ def engine_universe(
         )
         for tr in total_return
     ]
-    securities = sorted({r.security for r in rows})
-    sid = {s: i for i, s in enumerate(securities)}
-    iid = {ix.code: i for i, ix in enumerate(indices)}
-    prev_close = np.zeros(len(securities))
-    for r in rows:
-        prev_close[sid[r.security]] = r.prev_close
-    capped = {ix.code for ix in indices if ix.weight_cap is not None}
-    membership = Membership(
-        index=np.array([iid[r.index] for r in rows], dtype=np.int32),
-        security=np.array([sid[r.security] for r in rows], dtype=np.int32),
-        issued_shares=np.array([r.issued_shares for r in rows]),
-        faf=np.array([r.faf for r in rows]),
-        cap_factor=np.array(
-            [
-                math.nan if r.index in capped else (1.0 if r.cap_factor is None else r.cap_factor)
-                for r in rows
-            ]
-        ),
-    )
-    return build_universe(specs, securities, prev_close, membership)
+    return universe_from_rows(indices, rows, specs[len(indices) :])

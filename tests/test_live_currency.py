@@ -54,6 +54,7 @@ from tests.live_support import (
     LiveTopics,
     TopicReader,
     assert_same_levels,
+    dead_letters_by_source,
     delete_topics,
     expand_levels,
 )
@@ -285,16 +286,7 @@ async def test_variants_equal_replay_bitwise_and_bad_fx_is_dead_lettered(
         for offset, b in zip(live.fx_offsets, sent, strict=True)
         if b is not None
     }
-    got_letters = {}
-    for letter in letters:
-        headers = {name: value.decode() for name, value in letter.headers}
-        position = headers.get("tickindex.batch_position")
-        got_letters[headers["tickindex.source"]] = (
-            headers["tickindex.reason"],
-            letter.key,
-            letter.value,
-            None if position is None else int(position),
-        )
+    got_letters = dead_letters_by_source(letters)
     assert len(letters) == len(expected_letters)
     assert got_letters == expected_letters
     for reason in {b.reason for b in sent if b is not None}:

@@ -30,6 +30,7 @@ from tests.live_support import (
     assert_same_keys,
     assert_same_levels,
     by_index,
+    dead_letters_by_source,
     delete_topics,
     engine_levels,
     final_state,
@@ -225,16 +226,7 @@ async def test_bad_ticks_are_dead_lettered_and_the_rest_goes_on(
         f"{topics.tick}[0]@{offset}": (reason, key, value, position)
         for offset, (key, value, reason, position) in zip(bad_offsets, bad, strict=True)
     }
-    got_letters = {}
-    for letter in letters:
-        headers = {name: value.decode() for name, value in letter.headers}
-        position = headers.get("tickindex.batch_position")
-        got_letters[headers["tickindex.source"]] = (
-            headers["tickindex.reason"],
-            letter.key,
-            letter.value,
-            None if position is None else int(position),
-        )
+    got_letters = dead_letters_by_source(letters)
     assert len(letters) == len(bad)
     assert got_letters == expected_letters
 
