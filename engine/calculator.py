@@ -330,13 +330,17 @@ class _PricesAt:
         before: NDArray[np.float64],
     ) -> None:
         self._n = order.size
-        self._keys = sorted_sec.astype(np.int64) * self._n + order
+        self._order = order
+        self._keys: NDArray[np.int64] | None = None
         self._sorted_sec = sorted_sec
         self._sorted_px = sorted_px
         self._before = before
 
     def __call__(self, securities: NDArray[np.intp], tick: int) -> NDArray[np.float64]:
         prices = self._before[securities]
+        # Built on first use only: most batches need no exact recompute at all.
+        if self._keys is None:
+            self._keys = self._sorted_sec.astype(np.int64) * self._n + self._order
         last = np.searchsorted(self._keys, securities * self._n + tick, side="right") - 1
         hit = last >= 0
         hit[hit] = self._sorted_sec[last[hit]] == securities[hit]
