@@ -25,8 +25,12 @@ import msgspec
 WireFormat = Literal["json", "msgpack"]
 
 
-class Tick(msgspec.Struct, tag="tick", frozen=True, omit_defaults=True):
-    """One trade of one security."""
+class Tick(msgspec.Struct, tag="tick", frozen=True, omit_defaults=True, gc=False):
+    """One trade of one security.
+
+    Untracked by the garbage collector (``gc=False``: its fields cannot form a cycle), so
+    decoding a fetch of single ticks does not set off collections.
+    """
 
     security: str
     price: float
@@ -137,6 +141,12 @@ class WireCodec:
     def decode_tick(self, payload: bytes) -> TickMessage:
         """One tick message; raises ``msgspec.DecodeError`` (or ValidationError) when malformed."""
         return self.ticks.decode(payload)
+
+    def decode_tick_lines(self, payload: bytes) -> list[TickMessage]:
+        """Newline-delimited JSON tick messages (JSON only); raises like ``decode_tick``."""
+        if not isinstance(self.ticks, msgspec.json.Decoder):
+            raise ValueError("decode_tick_lines needs the json wire format")
+        return self.ticks.decode_lines(payload)
 
     def decode_level(self, payload: bytes) -> LevelMessage:
         """One level message; raises ``msgspec.DecodeError`` when malformed."""

@@ -32,6 +32,7 @@ from engine.live.codec import LevelEncoder
 from engine.live.config import ServiceConfig
 from engine.live.fx import FxChannel
 from engine.live.metrics import ServiceMetrics
+from engine.live.output import KafkaOutput
 from engine.live.service import IndexService
 from engine.live.topics import ensure_topics
 from engine.pipeline import IndexPipeline
@@ -123,7 +124,7 @@ def test_level_encoder_knows_the_variants(tmp_path: Path) -> None:
     )
     assert levels.index.tolist() == [13, 14]  # HSI_USD, HSCEI_USD: after the 13 indices
     codec = WireCodec()
-    single = LevelEncoder(
+    single = LevelEncoder.for_universe(
         universe, codec, "levels", batched=False, extra_indices=channel.extra_indices
     )
     messages = single.encode(levels, 99)
@@ -222,7 +223,8 @@ async def test_waiting_levels_go_out_when_a_stream_catches_up_without_records(
     ticks, fx = TopicPartition(config.tick_topic, 0), TopicPartition(config.fx_topic, 0)
     consumer = FakeConsumer({ticks: 5, fx: None})  # FX not fetched yet: not caught up
     producer = FakeProducer()
-    service._consumer, service._producer, service._partitions = consumer, producer, [ticks, fx]
+    output = KafkaOutput([producer], service.encoder)
+    service._consumer, service._output, service._partitions = consumer, output, [ticks, fx]
     hsi = LevelColumns(*(np.array(c) for c in ([7, 8], [0, 0], [25900.0, 26000.0], [1, 2], [0, 0])))
     assert len(channel.translator.translate(hsi, FxColumns.empty(), fx_caught_up=False)) == 0
 

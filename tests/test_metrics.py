@@ -117,18 +117,16 @@ def test_record_batch_twice(metrics: ServiceMetrics, registry: CollectorRegistry
         consumed=120,
         applied=100,
         rejected={"unknown_security": 15, "undecodable": 5, "bad_timestamp": 0},
-        levels_per_index=np.array([3, 0, 2], dtype=np.int64),
         processing_seconds=0.004,
-        event_to_publish_seconds=latencies_1,
     )
+    metrics.record_published(np.array([3, 0, 2], dtype=np.int64), latencies_1)
     metrics.record_batch(
         consumed=7,
         applied=6,
         rejected={"unknown_security": 1},
-        levels_per_index=np.array([1, 1, 0], dtype=np.int64),
         processing_seconds=0.0002,
-        event_to_publish_seconds=latencies_2,
     )
+    metrics.record_published(np.array([1, 1, 0], dtype=np.int64), latencies_2)
     assert value(registry, "tickindex_ticks_consumed_total") == 127
     assert value(registry, "tickindex_ticks_applied_total") == 106
     rejected = {
@@ -154,27 +152,21 @@ def test_record_batch_twice(metrics: ServiceMetrics, registry: CollectorRegistry
 
 
 def test_bad_batch_records_nothing(metrics: ServiceMetrics, registry: CollectorRegistry) -> None:
-    bad_shape = np.array([1, 2], dtype=np.int64)
     with pytest.raises(ValueError, match="levels_per_index"):
-        metrics.record_batch(
-            consumed=3,
-            applied=3,
-            rejected={},
-            levels_per_index=bad_shape,
-            processing_seconds=0.001,
-            event_to_publish_seconds=np.zeros(3),
-        )
+        metrics.record_published(np.array([1, 2], dtype=np.int64), np.zeros(3))
+    with pytest.raises(ValueError, match="negative"):
+        metrics.record_published(np.array([1, -1, 0], dtype=np.int64), np.zeros(3))
     with pytest.raises(ValueError, match="negative"):
         metrics.record_batch(
             consumed=3,
             applied=3,
             rejected={"unknown_security": -1},
-            levels_per_index=np.zeros(len(CODES), dtype=np.int64),
             processing_seconds=0.001,
-            event_to_publish_seconds=np.zeros(3),
         )
     assert value(registry, "tickindex_ticks_consumed_total") == 0
     assert value(registry, "tickindex_batch_size_ticks_count") == 0
+    assert value(registry, f"{LATENCY}_count") == 0
+    assert value(registry, "tickindex_levels_published_total", index=CODES[0]) == 0
 
 
 def boundary_values(bounds: tuple[float, ...], rng: np.random.Generator) -> NDArray[np.float64]:
@@ -345,10 +337,9 @@ def scraped(metrics: ServiceMetrics, registry: CollectorRegistry) -> str:
         consumed=10,
         applied=9,
         rejected={"non_positive_price": 1},
-        levels_per_index=np.array([4, 2, 1], dtype=np.int64),
         processing_seconds=0.0015,
-        event_to_publish_seconds=np.linspace(0.0001, 0.2, 7),
     )
+    metrics.record_published(np.array([4, 2, 1], dtype=np.int64), np.linspace(0.0001, 0.2, 7))
     metrics.set_index_state(np.array([25800.0, 9100.0, 5600.0]), np.array([1e6, 2e6, 3e6]))
     metrics.set_consumer_lag({("ticks", 0): 3})
     metrics.checkpoint_written(time.time())

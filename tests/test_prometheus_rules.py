@@ -82,10 +82,9 @@ def exposed_names() -> frozenset[str]:
         consumed=3,
         applied=2,
         rejected={"unknown_security": 1},
-        levels_per_index=np.array([2, 1], dtype=np.int64),
         processing_seconds=0.001,
-        event_to_publish_seconds=np.array([0.01, 0.02, 0.03]),
     )
+    metrics.record_published(np.array([2, 1], dtype=np.int64), np.array([0.01, 0.02, 0.03]))
     metrics.record_dead_letters({"unknown_security": 1})
     metrics.set_consumer_lag({("ticks", 0): 5})
     metrics.checkpoint_written(time.time())

@@ -35,7 +35,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     for field in ServiceConfig.__struct_fields__:
         flag = f"--{field.replace('_', '-')}"
         if hints[field] is bool:
-            parser.add_argument(flag, dest=field, action="store_const", const=True, default=None)
+            parser.add_argument(
+                flag,
+                dest=field,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=f"default {getattr(defaults, field)!r}",
+            )
             continue
         choices = typing.get_args(hints[field]) if typing.get_origin(hints[field]) else None
         literal = choices if choices and all(isinstance(c, str) for c in choices) else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, cast
 
 import msgspec
 import numpy as np
@@ -14,7 +14,7 @@ from engine.columns import LevelColumns, TickColumns
 from engine.screening import RejectReason
 from engine.sequencing import NO_SEQ
 from engine.universe import Universe
-from engine.wire import IndexLevel, IndexLevels, Tick, WireCodec
+from engine.wire import IndexLevel, IndexLevels, Tick, TickMessage, WireCodec
 
 MAX_LEVELS_PER_MESSAGE = 8192
 """Largest ``index_levels`` message: about 360 KB of JSON."""
@@ -104,6 +104,55 @@ class TickDecoder:
 
     def decode(self, records: Sequence[Record]) -> DecodedFetch:
         """Decode every record; a bad one is listed in ``undecodable`` and the rest go on."""
+        values = [record.value for record in records]
+        messages = self._decode_at_once(values) if values else None
+        if messages is not None and set(map(type, messages)) == {Tick}:
+            return self._single_ticks(records, cast("list[Tick]", messages))
+        return self._one_by_one(records, values, messages)
+
+    def _decode_at_once(self, values: list[bytes | None]) -> list[TickMessage] | None:
+        """All values in one decoder call, or None when that cannot map messages to records.
+
+        JSON values joined by newlines decode as lines. That is exact only when no value is
+        empty or holds a newline itself (then each line is one whole record); otherwise, and on
+        any error, the caller decodes record by record to name the bad ones.
+        """
+        if self.codec.wire_format != "json" or not all(values):
+            return None
+        joined = b"\n".join(values)  # type: ignore[arg-type]  # all() excluded None
+        if joined.count(b"\n") != len(values) - 1:
+            return None
+        try:
+            messages = self.codec.decode_tick_lines(joined)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None
+        return messages if len(messages) == len(values) else None
+
+    def _single_ticks(self, records: Sequence[Record], ticks: list[Tick]) -> DecodedFetch:
+        """Columns of a fetch made only of ``tick`` messages (the high-rate case)."""
+        size = len(ticks)
+        return DecodedFetch(
+            records=records,
+            ticks=TickColumns(
+                ts_event=np.fromiter([t.ts_event for t in ticks], dtype=np.int64, count=size),
+                security=self.universe.security_ids([t.security for t in ticks]),
+                price=np.fromiter([t.price for t in ticks], dtype=np.float64, count=size),
+                seq=np.fromiter(
+                    [NO_SEQ if t.seq is None else t.seq for t in ticks], dtype=np.int64, count=size
+                ),
+                origin=np.arange(size, dtype=np.int64),
+            ),
+            message=np.arange(size, dtype=np.int64),
+            position_in_message=np.full(size, -1, dtype=np.int64),
+            undecodable=[],
+        )
+
+    def _one_by_one(
+        self,
+        records: Sequence[Record],
+        values: list[bytes | None],
+        decoded: list[TickMessage] | None,
+    ) -> DecodedFetch:
         codes: list[str] = []
         prices: list[float] = []
         stamps: list[int] = []
@@ -112,12 +161,15 @@ class TickDecoder:
         positions: list[int] = []
         undecodable: list[tuple[int, str]] = []
         decode = self.codec.decode_tick
-        for position, record in enumerate(records):
-            try:
-                message = decode(record.value or b"")
-            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                undecodable.append((position, str(exc)))
-                continue
+        for position, value in enumerate(values):
+            if decoded is not None:
+                message = decoded[position]
+            else:
+                try:
+                    message = decode(value or b"")
+                except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                    undecodable.append((position, str(exc)))
+                    continue
             if isinstance(message, Tick):
                 codes.append(message.security)
                 prices.append(message.price)
@@ -161,8 +213,10 @@ class LevelEncoder:
 
     Parameters
     ----------
-    universe : Universe
-        Index codes and previous closes.
+    codes : sequence of str
+        Index codes by index id.
+    prev_close : ndarray of float64
+        Previous close by index id (``change`` is against it).
     codec : WireCodec
         Wire format.
     topic : str
@@ -170,28 +224,42 @@ class LevelEncoder:
     batched : bool
         True: one ``index_levels`` message per index per batch; False: one ``index_level``
         message per level.
-    extra_indices : sequence of (str, float), optional
-        Indices numbered after the universe's (currency variants: id ``len(universe.indices)
-        + k``), as (code, previous close).
     """
 
     def __init__(
         self,
+        codes: Sequence[str],
+        prev_close: NDArray[np.float64],
+        codec: WireCodec,
+        topic: str,
+        *,
+        batched: bool,
+    ) -> None:
+        self.codes = tuple(codes)
+        self.keys = [code.encode() for code in self.codes]
+        self.prev_close = np.asarray(prev_close, dtype=np.float64)
+        self.codec = codec
+        self.topic = topic
+        self.batched = batched
+
+    @classmethod
+    def for_universe(
+        cls,
         universe: Universe,
         codec: WireCodec,
         topic: str,
         *,
         batched: bool,
         extra_indices: Sequence[tuple[str, float]] = (),
-    ) -> None:
-        self.codes = (*universe.index_codes, *(code for code, _ in extra_indices))
-        self.keys = [code.encode() for code in self.codes]
-        self.prev_close = np.array(
-            [s.prev_close_level for s in universe.indices] + [close for _, close in extra_indices]
-        )
-        self.codec = codec
-        self.topic = topic
-        self.batched = batched
+    ) -> LevelEncoder:
+        """The encoder of ``universe``'s indices, then ``extra_indices``.
+
+        ``extra_indices`` are numbered after the universe's (currency variants: id
+        ``len(universe.indices) + k``), as (code, previous close).
+        """
+        codes = (*universe.index_codes, *(code for code, _ in extra_indices))
+        closes = [s.prev_close_level for s in universe.indices] + [c for _, c in extra_indices]
+        return cls(codes, np.array(closes, dtype=np.float64), codec, topic, batched=batched)
 
     def encode(self, levels: LevelColumns, ts_published: int) -> list[OutgoingMessage]:
         """Messages for ``levels`` (in tick order); per-index order is kept within each key."""
@@ -199,22 +267,29 @@ class LevelEncoder:
             return []
         if not self.batched:
             return self._singles(levels, ts_published)
-        order = np.argsort(levels.index, kind="stable")
-        grouped = levels.take(order)
-        starts = np.flatnonzero(np.diff(grouped.index, prepend=-1))
-        ends = np.append(starts[1:], len(grouped))
+        # A 16-bit key makes numpy's stable sort a radix sort.
+        narrow = len(self.codes) <= np.iinfo(np.int16).max
+        order = np.argsort(levels.index.astype(np.int16 if narrow else np.int32), kind="stable")
+        index_of, level, ts_event, seq = (
+            levels.index[order],
+            levels.level[order],
+            levels.ts_event[order],
+            levels.seq[order],
+        )
+        starts = np.flatnonzero(np.diff(index_of, prepend=-1))
+        ends = np.append(starts[1:], len(order))
         out = []
         for first, last in zip(starts.tolist(), ends.tolist(), strict=True):
-            index = int(grouped.index[first])
+            index = int(index_of[first])
             # Chunks keep every message well under Kafka's 1 MiB default, whatever the batch size.
             for start in range(first, last, MAX_LEVELS_PER_MESSAGE):
                 end = min(start + MAX_LEVELS_PER_MESSAGE, last)
                 message = IndexLevels(
                     index=self.codes[index],
                     prev_close=float(self.prev_close[index]),
-                    level=grouped.level[start:end].tolist(),
-                    ts_event=grouped.ts_event[start:end].tolist(),
-                    seq=grouped.seq[start:end].tolist(),
+                    level=level[start:end].tolist(),
+                    ts_event=ts_event[start:end].tolist(),
+                    seq=seq[start:end].tolist(),
                     ts_published=ts_published,
                 )
                 encoded = self.codec.encode(message)

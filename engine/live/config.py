@@ -74,6 +74,12 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
         Reference data files; None for the built-in Hang Seng family.
     linger_ms : int
         Producer linger.
+    output_process : bool
+        Encode and produce levels in a child process (``engine.live.output_process``), so they
+        use a second core; False: in the service's own event loop.
+    level_producers : int
+        At-least-once: producer connections publishing levels (indices spread over them by id;
+        each index keeps its order). Exactly-once uses one transactional producer.
     """
 
     bootstrap: str = "127.0.0.1:9092"
@@ -105,6 +111,8 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     indices: str | None = None
     composition: str | None = None
     linger_ms: int = 1
+    output_process: bool = True
+    level_producers: int = 2
 
     def __post_init__(self) -> None:
         positive = (
@@ -112,6 +120,7 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
             "max_in_flight_batches",
             "tick_partitions",
             "poll_timeout_ms",
+            "level_producers",
         )
         for name in positive:
             if getattr(self, name) <= 0:

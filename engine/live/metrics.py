@@ -269,9 +269,7 @@ class ServiceMetrics:
         consumed: int,
         applied: int,
         rejected: Mapping[str, int],
-        levels_per_index: NDArray[np.int64],
         processing_seconds: float,
-        event_to_publish_seconds: NDArray[np.float64],
     ) -> None:
         """Record one processed batch (once per batch, never per tick).
 
@@ -283,29 +281,42 @@ class ServiceMetrics:
             Ticks applied to the engine.
         rejected : mapping of str to int
             Rejected ticks per ``RejectReason.label``; zero counts may be omitted.
-        levels_per_index : ndarray of int64
-            Levels published per index, aligned with ``index_codes``.
         processing_seconds : float
             Engine time spent on the batch.
+
+        Raises
+        ------
+        ValueError
+            On a negative count (nothing is recorded).
+        """
+        if consumed < 0 or applied < 0 or any(n < 0 for n in rejected.values()):
+            raise ValueError("tick counts must not be negative")
+        self._consumed.inc(consumed)
+        self._applied.inc(applied)
+        for reason, count in rejected.items():
+            if count:
+                self._rejected.labels(reason).inc(count)
+        self._batch_size.observe(consumed)
+        self._batch_seconds.observe(processing_seconds)
+
+    def record_published(
+        self, levels_per_index: NDArray[np.int64], event_to_publish_seconds: NDArray[np.float64]
+    ) -> None:
+        """Record one batch's levels once Kafka acknowledged them (once per batch).
+
+        Parameters
+        ----------
+        levels_per_index : ndarray of int64
+            Levels published per index, aligned with ``index_codes``.
         event_to_publish_seconds : ndarray of float64
             One latency per published level, in seconds.
 
         Raises
         ------
         ValueError
-            On a negative count or a wrongly shaped ``levels_per_index`` (nothing is recorded).
+            On a wrongly shaped or negative ``levels_per_index`` (nothing is recorded).
         """
-        if consumed < 0 or applied < 0 or any(n < 0 for n in rejected.values()):
-            raise ValueError("tick counts must not be negative")
-        published = self._index.checked_published(levels_per_index)
-        self._consumed.inc(consumed)
-        self._applied.inc(applied)
-        for reason, count in rejected.items():
-            if count:
-                self._rejected.labels(reason).inc(count)
-        self._index.add_published(published)
-        self._batch_size.observe(consumed)
-        self._batch_seconds.observe(processing_seconds)
+        self._index.add_published(self._index.checked_published(levels_per_index))
         self._latency.observe_many(event_to_publish_seconds)
 
     def record_dead_letters(self, by_reason: Mapping[str, int]) -> None:

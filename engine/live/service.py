@@ -13,11 +13,14 @@ nothing: the restart restores the last checkpoint, seeks the input to the offset
 recomputes the same levels with the same per-index ``seq`` (duplicates, never gaps; subscribers
 drop them by ``(index, seq)``). Batches whose levels await acknowledgement are bounded by
 ``max_in_flight_batches``; when that many are pending, fetching pauses until the oldest is acked.
+Outputs go through an output stage (``engine.live.output``), by default a child process that
+encodes and produces them on a second core (``engine.live.output_process``); it keeps this
+order, as it answers a checkpoint only once every batch before it is acknowledged.
 
 Commit order, exactly-once::
 
-    begin transaction -> fetch, screen + apply -> send levels, dead letters and the checkpoint
-    -> send the input offsets to the transaction -> commit transaction
+    fetch, screen + apply -> begin transaction -> send levels, dead letters and the checkpoint
+    -> send the input offsets to the transaction -> commit transaction -> next fetch
 
 Levels, checkpoint and input offsets become visible together or not at all; restart restores
 the last committed checkpoint (read_committed) and seeks to its offsets, so a ``read_committed``
@@ -37,11 +40,11 @@ import logging
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from engine.calculator import IndexCalculator
 from engine.columns import LevelColumns, TickColumns
@@ -60,6 +63,9 @@ from engine.live.config import ServiceConfig
 from engine.live.control import AuditBuffer, BarsBuffer, ControlChannel
 from engine.live.fx import FxChannel
 from engine.live.metrics import ServiceMetrics
+from engine.live.output import KafkaOutput, OutputStage, make_producers
+from engine.live.output_process import ProcessOutput
+from engine.live.topics import topic_partitions
 from engine.pipeline import IndexPipeline
 from engine.screening import RejectReason
 from engine.sessions import TradingCalendar
@@ -67,9 +73,6 @@ from engine.state import capture_state, restore_currency, restore_state
 from engine.trading_day import SessionDriver
 from engine.universe import Universe
 from engine.wire import WireCodec
-
-# Checkpoints can outgrow Kafka's 1 MiB default (large universes, currency rows waiting).
-MAX_MESSAGE_BYTES = 16 << 20
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +82,6 @@ class _Discard:
 
     def write(self, levels: LevelColumns) -> None:
         del levels
-
-
-@dataclass
-class _InFlight:
-    futures: list[asyncio.Future[object]]
 
 
 class IndexService:
@@ -106,7 +104,7 @@ class IndexService:
         codec = WireCodec(config.wire_format)
         self.decoder = TickDecoder(universe, codec)
         self.fx = FxChannel.from_config(config, universe)
-        self.encoder = LevelEncoder(
+        self.encoder = LevelEncoder.for_universe(
             universe,
             codec,
             config.level_topic,
@@ -133,10 +131,11 @@ class IndexService:
         self.ready = asyncio.Event()
         self._stop = asyncio.Event()
         self._next_offsets: dict[TopicPartition, int] = {}
-        self._in_flight: deque[_InFlight] = deque()
+        self._in_flight: deque[asyncio.Future[int]] = deque()
         self._last_checkpoint = 0.0
+        self._saving: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
-        self._producer: AIOKafkaProducer | None = None
+        self._output: OutputStage | None = None
         self._partitions: list[TopicPartition] = []
         self._exactly_once = config.delivery == "exactly-once"
 
@@ -147,8 +146,8 @@ class IndexService:
 
     async def run(self) -> None:
         """Serve until ``request_stop()``; raises on unrecoverable Kafka errors."""
-        await self._start()
         try:
+            await self._start()
             self.ready.set()
             self.metrics.set_up("running")
             log.info(
@@ -168,15 +167,10 @@ class IndexService:
 
     async def _start(self) -> None:
         cfg = self.config
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=cfg.bootstrap,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=cfg.linger_ms,
-            max_batch_size=1 << 20,
-            max_request_size=MAX_MESSAGE_BYTES,
-            transactional_id=cfg.transactional_id if self._exactly_once else None,
-        )
+        if cfg.output_process:
+            self._output = ProcessOutput(cfg, self.encoder)
+        else:
+            self._output = KafkaOutput(make_producers(cfg), self.encoder)
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=cfg.bootstrap,
             group_id=cfg.group_id,
@@ -189,16 +183,13 @@ class IndexService:
             # would otherwise hold tick fetches for the broker's default 500 ms wait.
             fetch_max_wait_ms=10,
         )
-        await self._producer.start()
+        await self._output.start()
         await self._consumer.start()
         topics = (cfg.control_topic, cfg.tick_topic) + ((cfg.fx_topic,) if self.fx else ())
-        self._partitions = [
-            TopicPartition(topic, p)
-            for topic in topics
-            for p in sorted(await self._producer.partitions_for(topic))
-        ]
+        partitions = await topic_partitions(cfg.bootstrap, (*topics, cfg.state_topic))
+        self._partitions = [TopicPartition(t, p) for t in topics for p in sorted(partitions[t])]
         self._consumer.assign(self._partitions)
-        state = await self.checkpoints.load(await self._producer.partitions_for(cfg.state_topic))
+        state = await self.checkpoints.load(partitions[cfg.state_topic])
         if state is not None:
             restore_state(self.pipeline, state)
             self.decoder.universe = self.calculator.universe
@@ -222,18 +213,23 @@ class IndexService:
 
     async def _finish(self) -> None:
         if not self._exactly_once:
-            await self._checkpoint()
+            await self._checkpoint(wait=True)
 
     async def _close(self) -> None:
+        if self._saving is not None and not self._saving.done():
+            self._saving.cancel()
+            await asyncio.gather(self._saving, return_exceptions=True)
         if self._consumer is not None:
             await self._consumer.stop()
-        if self._producer is not None:
-            await self._producer.stop()
+        if self._output is not None:
+            await self._output.close()
 
     # -- one batch -----------------------------------------------------------------------------
 
     async def _step(self) -> None:
         assert self._consumer is not None
+        if self._saving is not None and self._saving.done():
+            self._saving.result()  # a failed checkpoint stops the service
         if self.fx is not None:
             self.fx.throttle(self._consumer, self._partitions)
         fetched = await self._consumer.getmany(
@@ -253,14 +249,17 @@ class IndexService:
         if self._exactly_once:
             await self._transactional_batch(records)
         else:
-            await self._send(self._process(records))
+            await self._submit(*self._process(records))
             if len(self._in_flight) >= self.config.max_in_flight_batches:
                 await self._apply_backpressure()
             if self._checkpoint_due():
                 await self._checkpoint()
 
-    def _process(self, by_topic: dict[str, list[Record]]) -> list[OutgoingMessage]:
-        """Engine work for one fetch (synchronous): decode, screen, apply, encode."""
+    def _process(
+        self, by_topic: dict[str, list[Record]]
+    ) -> tuple[LevelColumns, list[OutgoingMessage]]:
+        """Engine work for one fetch (synchronous): decode, screen, apply; levels to publish and
+        the other messages (dead letters, divisor audit, bars)."""
         started = time.perf_counter()
         control = by_topic.get(self.config.control_topic, [])
         letters = self.control.receive(control, self.config.dead_letter_topic)
@@ -280,9 +279,7 @@ class IndexService:
             published, fx_rejected = LevelColumns.concat([levels, fx.levels]), fx.rejected
             letters.extend(fx.letters)
             self.metrics.record_dead_letters(fx_rejected)
-        ts_published = time.time_ns()
-        messages = self.encoder.encode(published, ts_published)
-        messages.extend(letters)
+        messages = letters
         messages.extend(self._audit.messages(self.config.audit_topic))
         messages.extend(self._bars.messages(self.config.ohlc_topic))
         for failure in self.pipeline.stats.events_failed[failed_before:]:
@@ -295,13 +292,11 @@ class IndexService:
             consumed=len(fetch.ticks) + len(fetch.undecodable),
             applied=self.pipeline.stats.ticks_applied - applied_before,
             rejected=counts | fx_rejected,
-            levels_per_index=np.bincount(levels.index, minlength=len(self.universe.indices)),
             processing_seconds=time.perf_counter() - started,
-            event_to_publish_seconds=(ts_published - published.ts_event) / 1e9,
         )
         self.metrics.set_index_state(self.calculator.levels, self.calculator.divisors)
         self.metrics.set_consumer_lag(self._lag())
-        return messages
+        return published, messages
 
     def _dead_letters(
         self,
@@ -325,13 +320,22 @@ class IndexService:
         self.metrics.record_dead_letters(counts)
         return letters
 
-    async def _send(self, messages: Sequence[OutgoingMessage]) -> None:
-        assert self._producer is not None
-        futures = [
-            await self._producer.send(m.topic, m.value, key=m.key, headers=m.headers or None)
-            for m in messages
-        ]
-        self._in_flight.append(_InFlight(futures))
+    async def _submit(self, levels: LevelColumns, messages: Sequence[OutgoingMessage]) -> None:
+        assert self._output is not None
+        acknowledged = await self._output.submit(levels, messages)
+        acknowledged.add_done_callback(partial(self._record_published, levels))
+        self._in_flight.append(acknowledged)
+
+    def _record_published(self, levels: LevelColumns, acknowledged: asyncio.Future[int]) -> None:
+        if not acknowledged.cancelled() and acknowledged.exception() is None:
+            self._published(levels, acknowledged.result())
+
+    def _published(self, levels: LevelColumns, ts_published: int) -> None:
+        base = len(self.universe.indices)  # currency variants are numbered after these
+        self.metrics.record_published(
+            np.bincount(levels.index, minlength=base)[:base],
+            (ts_published - levels.ts_event) / 1e9,
+        )
 
     async def _apply_backpressure(self) -> None:
         """Pause fetching while the oldest batches' levels await acknowledgement."""
@@ -339,19 +343,16 @@ class IndexService:
         self._consumer.pause(*self._partitions)
         try:
             while len(self._in_flight) >= self.config.max_in_flight_batches // 2 + 1:
-                await asyncio.gather(*self._in_flight.popleft().futures)
+                await self._in_flight.popleft()
         finally:
             self._consumer.resume(*self._partitions)
 
     async def _transactional_batch(self, records: dict[str, list[Record]]) -> None:
-        assert self._producer is not None
-        async with self._producer.transaction():
-            messages = self._process(records)
-            messages.append(self._checkpoint_message())
-            await self._send(messages)
-            self._in_flight.clear()
-            offsets = dict(self._next_offsets)
-            await self._producer.send_offsets_to_transaction(offsets, self.config.group_id)
+        assert self._output is not None
+        levels, messages = self._process(records)
+        messages.append(self._checkpoint_message())
+        offsets, group = dict(self._next_offsets), self.config.group_id
+        self._published(levels, await self._output.transaction(levels, messages, offsets, group))
         self.metrics.checkpoint_written(time.time())
 
     # -- checkpoints ---------------------------------------------------------------------------
@@ -368,16 +369,27 @@ class IndexService:
         )
         return self.checkpoints.message(state)
 
-    async def _checkpoint(self) -> None:
-        """At-least-once: flush every pending output, then save state, then commit offsets."""
-        assert self._producer is not None and self._consumer is not None
-        while self._in_flight:
-            await asyncio.gather(*self._in_flight.popleft().futures)
-        message = self._checkpoint_message()
-        await (await self._producer.send(message.topic, message.value, key=message.key))
-        if self._next_offsets:
-            await self._consumer.commit(dict(self._next_offsets))
+    async def _checkpoint(self, *, wait: bool = False) -> None:
+        """At-least-once: take the state now; save it once the outputs before it are acknowledged.
+
+        The saving (output flush, checkpoint, offset commit) runs beside the next batches; one
+        at a time, and its failure is raised here or by the next ``_step``.
+        """
+        if self._saving is not None:
+            if not (self._saving.done() or wait):
+                return  # the previous one is still saving: try again after the next batch
+            await self._saving
         self._last_checkpoint = time.monotonic()
+        message, offsets = self._checkpoint_message(), dict(self._next_offsets)
+        self._saving = asyncio.create_task(self._save(message, offsets))
+        if wait:
+            await self._saving
+
+    async def _save(self, message: OutgoingMessage, offsets: dict[TopicPartition, int]) -> None:
+        assert self._output is not None and self._consumer is not None
+        await self._output.checkpoint(message)
+        if offsets:
+            await self._consumer.commit(offsets)
         self.metrics.checkpoint_written(time.time())
 
     def _lag(self) -> dict[tuple[str, int], int]:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Sequence
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from engine.errors import BrokerError
 from engine.live.config import ServiceConfig
+
+_METADATA_ATTEMPTS = 50
 
 log = logging.getLogger(__name__)
 
@@ -47,3 +52,30 @@ async def ensure_topics(config: ServiceConfig) -> None:
             log.info("created topics %s", ", ".join(t.name for t in missing))
     finally:
         await admin.close()
+
+
+async def topic_partitions(bootstrap: str, topics: Sequence[str]) -> dict[str, set[int]]:
+    """Partition numbers of each of ``topics``; waits a few seconds for new topics to settle.
+
+    Raises
+    ------
+    BrokerError
+        When a topic does not exist (or has no leaders) after about five seconds.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        for _ in range(_METADATA_ATTEMPTS):
+            described = await admin.describe_topics(list(topics))
+            found = {
+                t["topic"]: {p["partition"] for p in t["partitions"]}
+                for t in described
+                if t["error_code"] == 0 and t["partitions"]
+            }
+            missing = [topic for topic in topics if topic not in found]
+            if not missing:
+                return found
+            await asyncio.sleep(0.1)
+    finally:
+        await admin.close()
+    raise BrokerError(f"topics {', '.join(missing)} not available on {bootstrap}")
