@@ -47,6 +47,8 @@ _REPLY = struct.Struct("<BQqI")
 _SUBMIT, _CHECKPOINT, _TRANSACTION, _CLOSE = 1, 2, 3, 4
 _READY, _DONE, _FAILED = 0, 1, 2
 _STREAM_LIMIT = 16 << 20
+_SOCKET_BUFFER_BYTES = 16 << 20
+_DIRECT_SEND_BYTES = 256 << 10
 _EXIT_SECONDS = 30.0
 
 log = logging.getLogger(__name__)
@@ -220,23 +222,43 @@ class ProcessOutput:
 
 
 class _RequestSender:
-    """Writes requests to the child from a thread of its own.
+    """Writes requests to the child: at once when the socket takes them, else from a thread.
 
-    The socket copy runs without the GIL, beside the engine; an event-loop transport would
-    only move a socket buffer's worth (about 200 KiB) each time the busy loop came round. The
-    queue holds at most the service's ``max_in_flight_batches`` batches (it waits on their
-    answers before fetching more), so it needs no bound of its own.
+    A small request (a quiet market's batch) goes in one non-blocking send from the event loop:
+    no thread hand-off, whose GIL wait (up to the 5 ms switch interval while the engine
+    computes) would show in latency. A large one, or what did not fit, is copied by the thread
+    without the GIL, beside the engine, into a socket buffer asked to be large (the kernel caps
+    it at ``net.core.wmem_max``); later requests queue behind it, so order holds. The queue
+    holds at most the service's ``max_in_flight_batches`` batches (it waits on their answers
+    before fetching more), so it needs no bound of its own.
     """
 
     def __init__(self, sock: socket.socket) -> None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SOCKET_BUFFER_BYTES)
         self._sock = sock
-        self._queue: queue.SimpleQueue[list[bytes | memoryview] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[bytes | memoryview | None] = queue.SimpleQueue()
+        self._backlog = 0
+        self._lock = threading.Lock()
         self.error: OSError | None = None
         self._thread = threading.Thread(target=self._run, name="tickindex-output-sender")
         self._thread.start()
 
     def send(self, parts: list[bytes | memoryview]) -> None:
-        self._queue.put(parts)
+        data: bytes | memoryview = b"".join(parts)
+        with self._lock:
+            if self._backlog == 0 and self.error is None and len(data) <= _DIRECT_SEND_BYTES:
+                try:
+                    sent = self._sock.send(data, socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    sent = 0
+                except OSError as exc:  # the child died: its replies' end reports it
+                    self.error = exc
+                    return
+                if sent == len(data):
+                    return
+                data = memoryview(data)[sent:]
+            self._backlog += 1
+        self._queue.put(data)
 
     def close(self) -> None:
         """Send what is queued, then close the socket (blocking)."""
@@ -245,13 +267,14 @@ class _RequestSender:
         self._sock.close()
 
     def _run(self) -> None:
-        while (parts := self._queue.get()) is not None:
+        while (data := self._queue.get()) is not None:
             if self.error is None:
                 try:
-                    for part in parts:
-                        self._sock.sendall(part)
+                    self._sock.sendall(data)
                 except OSError as exc:  # the child died: its replies' end reports it
                     self.error = exc
+            with self._lock:
+                self._backlog -= 1
 
 
 async def _read_reply(reader: asyncio.StreamReader) -> tuple[int, int, int, OutputProcessError]:
