@@ -322,6 +322,8 @@ class IndexService:
 
     async def _submit(self, levels: LevelColumns, messages: Sequence[OutgoingMessage]) -> None:
         assert self._output is not None
+        while self._in_flight and self._in_flight[0].done():
+            self._in_flight.popleft().result()  # a failed send stops the service
         acknowledged = await self._output.submit(levels, messages)
         acknowledged.add_done_callback(partial(self._record_published, levels))
         self._in_flight.append(acknowledged)
