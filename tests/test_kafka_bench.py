@@ -39,7 +39,7 @@ def _check_service_run(run: dict[str, Any], ticks: int) -> None:
     assert run["levels"] == run["published_levels"] == run["expected_levels"] > ticks
     assert run["gaps"] == 0
     assert 0 < run["ticks_per_s"] <= run["consumed_ticks_per_s"]
-    assert run["drain_ms"] >= 0
+    assert run["drain_ms"] >= 0 and run["stop_ms"] >= 0
 
 
 def test_kafka_bench_small_run(kafka_bootstrap: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -166,7 +166,8 @@ def format_kafka_result(result: KafkaBenchResult) -> str:
             f"{result.raw_msgs_per_s:>12,.0f} msgs/s",
             f"service     : {s.ticks:>9,} ticks {result.service_ticks_per_s:>12,.0f} ticks/s, "
             f"ratio {result.ratio:.2f} of raw ({s.consumed_ticks_per_s:,.0f} ticks/s to the last "
-            f"tick consumed, then {s.drain_ms:.0f} ms to drain and stop)",
+            f"tick consumed, then {s.drain_ms:.0f} ms until every level is acknowledged and the "
+            f"checkpoint saved; {s.stop_ms:.0f} ms more to close, not timed)",
             f"batch       : {b.ticks:>9,} ticks {result.batch_ticks_per_s:>12,.0f} ticks/s in "
             f"tick_batch messages of {run['ticks_per_message']:,} ticks",
             f"latency     : {lat.ticks:>9,} ticks at {run['latency_rate']:,.0f}/s, "

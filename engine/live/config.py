@@ -80,6 +80,9 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     level_producers : int
         At-least-once: producer connections publishing levels (indices spread over them by id;
         each index keeps its order). Exactly-once uses one transactional producer.
+    tune_gc : bool
+        While serving, freeze the start-up heap out of garbage collections and collect young
+        objects less often (``engine.live.gc_policy``).
     """
 
     bootstrap: str = "127.0.0.1:9092"
@@ -113,6 +116,7 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     linger_ms: int = 1
     output_process: bool = True
     level_producers: int = 2
+    tune_gc: bool = True
 
     def __post_init__(self) -> None:
         positive = (

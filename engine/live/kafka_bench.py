@@ -3,9 +3,11 @@
 One run on fresh topics (deleted afterwards); inputs are published beforehand, never timed.
 Raw: ``getmany`` (the service's fetch settings and ``max_records``) over N single-tick messages,
 counting only. Service: ``IndexService`` in-process (at-least-once, batched level messages) on
-that topic, timed from ``ready`` until ``run()`` returns after ``request_stop()``, called once
-every tick is consumed: so every level is acknowledged, and one final checkpoint, commit and
-shutdown are included (``drain_ms``). Batch: the same with ``tick_batch`` messages. Latency (run
+that topic, timed from ``ready`` until ``drained`` after ``request_stop()``, called once every
+tick is consumed: so every level is acknowledged and one final checkpoint saved and offsets
+committed (``drain_ms``: after the last tick consumed). Closing the connections and the output
+process after that (``stop_ms``) is shutdown, reported but not timed, as the raw consumer's
+``stop()`` is not either. Batch: the same with ``tick_batch`` messages. Latency (run
 first, on an idle broker): another process publishes single ticks at a steady rate,
 ``ts_event`` = wall time at send, and reads the levels: per level, event to publish
 (``ts_published - ts_event``) and to receive, after a warm-up.
@@ -86,6 +88,7 @@ class ServiceFigures:
     ticks_per_s: float
     consumed_ticks_per_s: float
     drain_ms: float
+    stop_ms: float
     levels: int
     published_levels: int
     expected_levels: int
@@ -271,17 +274,19 @@ async def _time_service(
 ) -> ServiceFigures:
     """Time the service from ready until it consumed every tick and drained on stop."""
     service, task, started = await _start_service(config, universe)
+    service.drained = drained = _Stamped()
     await _until(task, lambda: service.pipeline.stats.ticks_in >= len(ticks))
     consumed = time.perf_counter() - started
     service.request_stop()
     await task
-    seconds = time.perf_counter() - started
+    seconds, stopped = drained.at - started, time.perf_counter() - drained.at
     await (reader := _LevelReader(keep_times=False)).read(config, to_end=True)
     stats, weights = service.pipeline.stats, levels_per_security(universe)
     expected = int(weights[ticks.security].sum())
     return ServiceFigures(
         stats.ticks_in, stats.ticks_in / seconds, stats.ticks_in / consumed,
-        (seconds - consumed) * 1e3, stats.levels_out, reader.levels, expected, reader.gaps,
+        (seconds - consumed) * 1e3, stopped * 1e3, stats.levels_out, reader.levels, expected,
+        reader.gaps,
     )  # fmt: skip
 
 

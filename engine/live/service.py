@@ -61,7 +61,9 @@ from engine.live.codec import (
 )
 from engine.live.config import ServiceConfig
 from engine.live.control import AuditBuffer, BarsBuffer, ControlChannel
+from engine.live.fetch import use_fetched_records
 from engine.live.fx import FxChannel
+from engine.live.gc_policy import serving_gc
 from engine.live.metrics import ServiceMetrics
 from engine.live.output import KafkaOutput, OutputStage, make_producers
 from engine.live.output_process import ProcessOutput
@@ -129,6 +131,7 @@ class IndexService:
         self._base_fingerprint = universe.fingerprint()
         self.checkpoints = CheckpointStore(config)
         self.ready = asyncio.Event()
+        self.drained = asyncio.Event()  # after stop: every level acknowledged, checkpoint saved
         self._stop = asyncio.Event()
         self._next_offsets: dict[TopicPartition, int] = {}
         self._in_flight: deque[asyncio.Future[int]] = deque()
@@ -157,9 +160,11 @@ class IndexService:
                 self.config.delivery,
                 len(self._partitions),
             )
-            while not self._stop.is_set():
-                await self._step()
+            with serving_gc(self.config.tune_gc):
+                while not self._stop.is_set():
+                    await self._step()
             await self._finish()
+            self.drained.set()
         finally:
             await self._close()
 
@@ -185,6 +190,7 @@ class IndexService:
         )
         await self._output.start()
         await self._consumer.start()
+        use_fetched_records(self._consumer)
         topics = (cfg.control_topic, cfg.tick_topic) + ((cfg.fx_topic,) if self.fx else ())
         partitions = await topic_partitions(cfg.bootstrap, (*topics, cfg.state_topic))
         self._partitions = [TopicPartition(t, p) for t in topics for p in sorted(partitions[t])]
