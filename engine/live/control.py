@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import msgspec
 
 from engine.events import IndexEvent, securities_named
-from engine.live.codec import OutgoingMessage, Record, dead_letter
+from engine.live.codec import OutgoingMessage, Record
+from engine.live.dead_letters import dead_letter
 from engine.maintenance import DivisorChange
 from engine.ohlc import OhlcBars
 from engine.pipeline import IndexPipeline

@@ -41,8 +41,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from engine.columns import LevelColumns
 from engine.currency import CurrencyTranslator, FxColumns, FxRejectReason, screen_fx
-from engine.live.codec import OutgoingMessage, Record, dead_letter
+from engine.live.codec import OutgoingMessage, Record
 from engine.live.config import ServiceConfig
+from engine.live.dead_letters import dead_letter
 from engine.universe import Universe
 from engine.wire import FxTick, WireCodec
 from producers.fxfile import load_variants

@@ -2,15 +2,16 @@
 
 One run on fresh topics (deleted afterwards); inputs are published beforehand, never timed.
 Raw: ``getmany`` (the service's fetch settings and ``max_records``) over N single-tick messages,
-counting only. Service: ``IndexService`` in-process (at-least-once, batched level messages) on
-that topic, timed from ``ready`` until ``drained`` after ``request_stop()``, called once every
-tick is consumed: so every level is acknowledged and one final checkpoint saved and offsets
-committed (``drain_ms``: after the last tick consumed). Closing the connections and the output
-process after that (``stop_ms``) is shutdown, reported but not timed, as the raw consumer's
-``stop()`` is not either. Batch: the same with ``tick_batch`` messages. Latency (run
-first, on an idle broker): another process publishes single ticks at a steady rate,
-``ts_event`` = wall time at send, and reads the levels: per level, event to publish
-(``ts_published - ts_event``) and to receive, after a warm-up.
+counting only; then again under the service's garbage-collector settings. Service:
+``IndexService`` in-process (at-least-once, batched level messages) on that topic, timed from
+``ready`` until ``drained`` after ``request_stop()``, called once every tick is consumed: so
+every level is acknowledged, one final checkpoint saved and offsets committed (``drain_ms``:
+after the last tick consumed). Closing the connections and the output process after that
+(``stop_ms``) is shutdown, reported but not timed, as the raw consumer's ``stop()`` is not
+either. Batch: the same with ``tick_batch`` messages. Latency (run first, on an idle broker):
+another process publishes single ticks at a steady rate, ``ts_event`` = wall time at send, and
+reads the levels: per level, event to publish (``ts_published - ts_event``) and to receive,
+after a warm-up.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from prometheus_client import CollectorRegistry
 from engine.builtin import load_universe_or_builtin
 from engine.columns import TickColumns
 from engine.live.config import ServiceConfig
+from engine.live.gc_policy import serving_gc
 from engine.live.metrics import ServiceMetrics
 from engine.live.service import IndexService
 from engine.live.topics import ensure_topics
@@ -116,11 +118,16 @@ class LatencyFigures:
 
 @dataclass(frozen=True)
 class KafkaBenchResult:
-    """Headline figures (``ratio`` = service / raw), the runs' details and the settings used."""
+    """Headline figures (``ratio`` = service / raw), the runs' details and the settings used.
+
+    ``raw_gc_msgs_per_s``: the raw consumer again, under the garbage-collector settings the
+    service runs with (``engine.live.gc_policy``), for comparison.
+    """
 
     n: int
     raw_messages: int
     raw_msgs_per_s: float
+    raw_gc_msgs_per_s: float
     service_ticks_per_s: float
     ratio: float
     batch_ticks_per_s: float
@@ -381,6 +388,8 @@ async def run_kafka_bench(settings: KafkaBenchSettings, universe: Universe) -> K
         ticks = simulator.next_batch(settings.ticks)
         await _publish(single, universe, ticks, 0)
         raw_messages, raw_seconds = await _raw_consume(single, settings.ticks)
+        with serving_gc():
+            raw_gc_messages, raw_gc_seconds = await _raw_consume(single, settings.ticks)
         served = await _time_service(single, universe, ticks)
         many = simulator.next_batch(settings.batch_ticks)
         await _publish(batch, universe, many, settings.ticks_per_message)
@@ -398,7 +407,8 @@ async def run_kafka_bench(settings: KafkaBenchSettings, universe: Universe) -> K
     used = {"service": single, "batch_service": batch, "latency_service": paced}
     settings_used = asdict(settings) | {k: msgspec.structs.asdict(c) for k, c in used.items()}
     return KafkaBenchResult(
-        settings.ticks, raw_messages, raw, served.ticks_per_s, served.ticks_per_s / raw,
+        settings.ticks, raw_messages, raw, raw_gc_messages / raw_gc_seconds,
+        served.ticks_per_s, served.ticks_per_s / raw,
         batched.ticks_per_s, latency.publish_p50_ms, latency.publish_p99_ms,
         served, batched, latency, settings_used,
     )  # fmt: skip

@@ -47,20 +47,12 @@ import numpy as np
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from engine.calculator import IndexCalculator
-from engine.columns import LevelColumns, TickColumns
+from engine.columns import LevelColumns
 from engine.live.checkpoints import CheckpointStore
-from engine.live.codec import (
-    DecodedFetch,
-    LevelEncoder,
-    OutgoingMessage,
-    Record,
-    RejectBuffer,
-    TickDecoder,
-    dead_letters,
-    source_of,
-)
+from engine.live.codec import LevelEncoder, OutgoingMessage, Record, RejectBuffer, TickDecoder
 from engine.live.config import ServiceConfig
 from engine.live.control import AuditBuffer, BarsBuffer, ControlChannel
+from engine.live.dead_letters import fetch_dead_letters, reject_counts
 from engine.live.fetch import use_fetched_records
 from engine.live.fx import FxChannel
 from engine.live.gc_policy import serving_gc
@@ -69,7 +61,6 @@ from engine.live.output import KafkaOutput, OutputStage, make_producers
 from engine.live.output_process import ProcessOutput
 from engine.live.topics import topic_partitions
 from engine.pipeline import IndexPipeline
-from engine.screening import RejectReason
 from engine.sessions import TradingCalendar
 from engine.state import capture_state, restore_currency, restore_state
 from engine.trading_day import SessionDriver
@@ -151,16 +142,16 @@ class IndexService:
         """Serve until ``request_stop()``; raises on unrecoverable Kafka errors."""
         try:
             await self._start()
-            self.ready.set()
-            self.metrics.set_up("running")
-            log.info(
-                "serving %s -> %s (%s), %d partitions",
-                self.config.tick_topic,
-                self.config.level_topic,
-                self.config.delivery,
-                len(self._partitions),
-            )
             with serving_gc(self.config.tune_gc):
+                self.ready.set()
+                self.metrics.set_up("running")
+                log.info(
+                    "serving %s -> %s (%s), %d partitions",
+                    self.config.tick_topic,
+                    self.config.level_topic,
+                    self.config.delivery,
+                    len(self._partitions),
+                )
                 while not self._stop.is_set():
                     await self._step()
             await self._finish()
@@ -291,9 +282,11 @@ class IndexService:
         for failure in self.pipeline.stats.events_failed[failed_before:]:
             log.error("maintenance event not applied: %s", failure)
         rejected, reasons = self._rejects.take()
-        counts = _reject_counts(reasons, len(fetch.undecodable))
+        counts = reject_counts(reasons, len(fetch.undecodable))
         if counts:
-            messages.extend(self._dead_letters(fetch, rejected, reasons, counts))
+            topic = self.config.dead_letter_topic
+            messages.extend(fetch_dead_letters(fetch, rejected, reasons, counts, topic))
+            self.metrics.record_dead_letters(counts)
         self.metrics.record_batch(
             consumed=len(fetch.ticks) + len(fetch.undecodable),
             applied=self.pipeline.stats.ticks_applied - applied_before,
@@ -303,28 +296,6 @@ class IndexService:
         self.metrics.set_index_state(self.calculator.levels, self.calculator.divisors)
         self.metrics.set_consumer_lag(self._lag())
         return published, messages
-
-    def _dead_letters(
-        self,
-        fetch: DecodedFetch,
-        rejected: TickColumns,
-        reasons: np.ndarray[tuple[int], np.dtype[np.uint8]],
-        counts: dict[str, int],
-    ) -> list[OutgoingMessage]:
-        letters = dead_letters(fetch, rejected, reasons, self.config.dead_letter_topic)
-        if fetch.undecodable:
-            first = fetch.records[fetch.undecodable[0][0]]
-        else:
-            assert rejected.origin is not None
-            first = fetch.records[int(fetch.message[rejected.origin[0]])]
-        log.warning(
-            "dead-lettered %d ticks (%s), first from %s",
-            len(letters),
-            ", ".join(f"{k}={v}" for k, v in sorted(counts.items())),
-            source_of(first),
-        )
-        self.metrics.record_dead_letters(counts)
-        return letters
 
     async def _submit(self, levels: LevelColumns, messages: Sequence[OutgoingMessage]) -> None:
         assert self._output is not None
@@ -408,14 +379,3 @@ class IndexService:
             if highwater is not None:
                 lag[tp.topic, tp.partition] = max(0, highwater - offset)
         return lag
-
-
-def _reject_counts(
-    reasons: np.ndarray[tuple[int], np.dtype[np.uint8]], undecodable: int
-) -> dict[str, int]:
-    """Rejected ticks per reason label for one batch."""
-    counts = {RejectReason.UNDECODABLE.label: undecodable} if undecodable else {}
-    codes, totals = np.unique(reasons, return_counts=True)
-    for code, total in zip(codes.tolist(), totals.tolist(), strict=True):
-        counts[RejectReason(code).label] = total
-    return counts
