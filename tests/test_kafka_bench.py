@@ -11,7 +11,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from engine.cli.bench import format_kafka_result
 from engine.cli.main import main
-from engine.live.kafka_bench import KafkaBenchResult, LatencyFigures, ServiceFigures
+from engine.live.kafka_bench_figures import KafkaBenchResult, LatencyFigures, ServiceFigures
 
 pytestmark = pytest.mark.kafka
 

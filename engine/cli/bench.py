@@ -12,7 +12,8 @@ from typing import Any
 from engine.benchmark import CoreBenchResult, run_core_benchmark
 from engine.cli.common import add_universe_arguments, universe_from_args
 from engine.live.config import ConfigError, ServiceConfig, load_config
-from engine.live.kafka_bench import KafkaBenchResult, KafkaBenchSettings, run_kafka_bench
+from engine.live.kafka_bench import run_kafka_bench
+from engine.live.kafka_bench_figures import KafkaBenchResult, KafkaBenchSettings
 from producers.simulator import MarketSimulator
 
 BENCH_START_NS = 1_795_138_200_000_000_000  # 2026-11-20 09:30 HKT
