@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from engine.accumulation import exact_sum, run_index
+from engine.ordering import stable_order
 from engine.universe import Universe
 
 
@@ -88,7 +89,6 @@ class IndexCalculator:
         self.universe = universe
         self._n_securities = len(universe.securities)
         self._n_indices = len(universe.indices)
-        self._security_key = np.uint16 if self._n_securities <= 1 << 16 else np.int64
         self._prices = universe.prev_close.astype(np.float64, copy=True)
         self._divisors = universe.divisors.astype(np.float64, copy=True)
         self._seq = np.zeros(self._n_indices, dtype=np.int64)
@@ -163,7 +163,6 @@ class IndexCalculator:
             raise ValueError("security ids must be kept: new securities are appended")
         self.universe = universe
         self._n_securities = len(universe.securities)
-        self._security_key = np.uint16 if self._n_securities <= 1 << 16 else np.int64
         self._prices = prices.astype(np.float64, copy=True)
         self._divisors = divisors.astype(np.float64, copy=True)
         self._set_membership(universe.weights())
@@ -256,7 +255,7 @@ class IndexCalculator:
     def _apply_batch(self, sec: NDArray[np.intp], px: NDArray[np.float64]) -> LevelUpdates:
         n = sec.size
         # 1. previous price of each tick
-        order = np.argsort(sec.astype(self._security_key), kind="stable")
+        order = stable_order(sec, self._n_securities)
         sorted_sec = sec[order]
         sorted_px = px[order]
         run_start = np.empty(n, dtype=bool)

@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from engine.columns import LevelColumns
+from engine.ordering import stable_order
 
 _Ints = NDArray[np.intp]
 _Floats = NDArray[np.float64]
@@ -202,7 +203,7 @@ class VariantMerger:
 
     def _next_seq(self, variant: _Ints) -> _Times:
         counts = np.bincount(variant, minlength=self.seq.size)
-        order = _stable_order(variant)
+        order = stable_order(variant)
         starts = np.cumsum(counts) - counts
         seq = np.empty(variant.size, dtype=np.int64)
         seq[order] = np.arange(variant.size) + np.repeat(self.seq + 1 - starts, counts)
@@ -240,7 +241,7 @@ class _Latest:
 
     def __init__(self, group: _Ints, value: _Floats) -> None:
         self.group, self.value, self.n = group, value, group.size
-        self.order = _stable_order(group)
+        self.order = stable_order(group)
         self.keys = group[self.order].astype(np.int64) * (self.n + 1) + self.order
 
     def before(self, query: _Ints, limit: _Ints, carried: _Floats) -> _Floats:
@@ -257,9 +258,3 @@ class _Latest:
         ordered = self.group[self.order]
         last = np.flatnonzero(np.append(ordered[1:] != ordered[:-1], self.n > 0))
         target[ordered[last]] = self.value[self.order[last]]
-
-
-def _stable_order(ids: _Ints) -> _Ints:
-    """``argsort(ids, kind="stable")``, as a radix sort when the ids fit 16 bits."""
-    small = ids.size == 0 or int(ids.max()) < 1 << 16
-    return np.argsort(ids.astype(np.uint16) if small else ids, kind="stable")

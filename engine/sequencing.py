@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from engine.ordering import stable_order
 from engine.screening import RejectReason
 
 NO_SEQ = -1
@@ -45,7 +46,7 @@ class SequenceGuard:
         reasons = np.zeros(n, dtype=np.uint8)
         if n == 0:
             return reasons
-        order = np.argsort(security, kind="stable")
+        order = stable_order(security, self.last_seq.size)
         sorted_sec = security[order]
         sorted_seq = seq[order]
         run_start = np.empty(n, dtype=bool)

@@ -11,6 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from engine.columns import LevelColumns, TickColumns
+from engine.ordering import stable_order
 from engine.sequencing import NO_SEQ
 from engine.universe import Universe
 from engine.wire import IndexLevel, IndexLevels, Tick, TickMessage, WireCodec
@@ -266,9 +267,7 @@ class LevelEncoder:
             return []
         if not self.batched:
             return self._singles(levels, ts_published)
-        # A 16-bit key makes numpy's stable sort a radix sort.
-        narrow = len(self.codes) <= np.iinfo(np.int16).max
-        order = np.argsort(levels.index.astype(np.int16 if narrow else np.int32), kind="stable")
+        order = stable_order(levels.index, len(self.codes))
         index_of, level, ts_event, seq = (
             levels.index[order],
             levels.level[order],

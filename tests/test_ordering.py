@@ -1,0 +1,18 @@
+"""``stable_order`` is numpy's stable argsort, whatever the id width."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.ordering import stable_order
+
+
+@pytest.mark.parametrize("high", [1, 400, 1 << 16, (1 << 16) + 1, 1 << 40])
+@pytest.mark.parametrize("with_bound", [False, True])
+def test_stable_order_equals_stable_argsort(
+    rng: np.random.Generator, high: int, with_bound: bool
+) -> None:
+    ids = rng.integers(0, high, size=int(rng.integers(0, 5000)), dtype=np.int64)
+    got = stable_order(ids, high if with_bound else None)
+    np.testing.assert_array_equal(got, np.argsort(ids, kind="stable"))
