@@ -35,6 +35,7 @@ from engine.columns import LevelColumns
 from engine.errors import TickIndexError
 from engine.live.codec import LevelEncoder, OutgoingMessage
 from engine.live.config import ServiceConfig
+from engine.live.gc_policy import serving_gc
 from engine.live.output import KafkaOutput, make_producers
 from engine.wire import WireCodec
 
@@ -336,7 +337,8 @@ async def _serve(
         return
     _reply(writer, _READY, 0, 0, None)
     try:
-        await _handle_requests(reader, writer, output)
+        with serving_gc(config.tune_gc):
+            await _handle_requests(reader, writer, output)
     finally:
         await output.close()
         writer.close()
