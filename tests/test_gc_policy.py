@@ -22,6 +22,18 @@ def test_serving_freezes_the_start_up_heap_and_restores_the_settings_after() -> 
     assert gc.get_freeze_count() == 0
 
 
+def test_overlapping_scopes_ending_out_of_order_restore_the_first_settings() -> None:
+    before = gc.get_threshold()
+    first, second = serving_gc(), serving_gc()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert gc.get_threshold()[0] == SERVING_THRESHOLD  # the second service still runs
+    second.__exit__(None, None, None)
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
+
+
 def test_cycles_made_while_serving_are_still_collected() -> None:
     with serving_gc():
         first = weakref.ref(_Node())

@@ -19,9 +19,20 @@ SERVING_THRESHOLD = 50_000
 """Net tracked allocations between young collections while serving (CPython's default: 700)."""
 
 
+class _Scopes:
+    """Services running in this process (the collector is process-wide), and the settings
+    found when the first of them started."""
+
+    active = 0
+    saved: tuple[int, int, int] = (700, 10, 10)
+
+
 @contextmanager
 def serving_gc(enabled: bool = True) -> Iterator[None]:
     """Freeze the heap built so far and collect young objects less often, until exit.
+
+    Overlapping scopes (several services in one process, ending in any order) share the
+    policy: the first applies it, the last restores what the first found.
 
     Parameters
     ----------
@@ -31,12 +42,16 @@ def serving_gc(enabled: bool = True) -> Iterator[None]:
     if not enabled:
         yield
         return
-    before = gc.get_threshold()
+    if _Scopes.active == 0:
+        _Scopes.saved = gc.get_threshold()
+        gc.set_threshold(SERVING_THRESHOLD, *_Scopes.saved[1:])
+    _Scopes.active += 1
     gc.collect()
     gc.freeze()
-    gc.set_threshold(SERVING_THRESHOLD, *before[1:])
     try:
         yield
     finally:
-        gc.set_threshold(*before)
-        gc.unfreeze()
+        _Scopes.active -= 1
+        if _Scopes.active == 0:
+            gc.set_threshold(*_Scopes.saved)
+            gc.unfreeze()
