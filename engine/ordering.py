@@ -15,9 +15,10 @@ def stable_order(ids: NDArray[np.integer], bound: int | None = None) -> NDArray[
     Parameters
     ----------
     ids : ndarray of int
-        Non-negative ids.
+        Ids in ``[0, bound)``: validated ones (a negative id or one at or over ``bound`` would
+        wrap around in 16 bits and sort out of place).
     bound : int, optional
-        Every id is below it (a universe's security count, say): saves a pass over ``ids``.
+        Every id is below it (a universe's security count, say); None: ``max(ids) + 1``.
     """
     if bound is None:
         bound = int(ids.max()) + 1 if ids.size else 0

@@ -10,7 +10,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from engine.live.fetch import FetchedRecord, use_fetched_records
+from engine.live.fetch import FetchedRecord, _FetchResults, use_fetched_records
 from tests.live_support import delete_topics
 
 Row = tuple[str, int, int, bytes | None, bytes | None]
@@ -98,6 +98,22 @@ async def test_an_unstarted_consumer_keeps_consumer_records_with_a_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     consumer = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:1")
-    with caplog.at_level(logging.WARNING, logger="engine.live.fetch"):
-        assert not use_fetched_records(consumer)
+    try:
+        with caplog.at_level(logging.WARNING, logger="engine.live.fetch"):
+            assert not use_fetched_records(consumer)
+    finally:
+        await consumer.stop()
     assert "stay aiokafka ConsumerRecords" in caplog.text
+
+
+def test_a_fetch_result_without_room_for_the_builder_is_kept_as_it_is() -> None:
+    class Slotted:
+        __slots__ = ()
+
+    class Result:
+        def __init__(self) -> None:
+            self._partition_records = Slotted()
+
+    stored, result = _FetchResults(), Result()
+    stored[TopicPartition("ticks", 0)] = result  # aiokafka's ConsumerRecords stay in use
+    assert stored[TopicPartition("ticks", 0)] is result

@@ -20,7 +20,7 @@
 #   KAFKA_PORT             client listener port (default 9092)
 #   KAFKA_CONTROLLER_PORT  KRaft controller port (default 9093)
 #   KAFKA_HEAP_OPTS        heap flags (default: -Xmx1g -Xms1g, as kafka-server-start.sh)
-#   KAFKA_JVM_PERFORMANCE_OPTS  GC flags (default: kafka-run-class.sh's G1 settings)
+#   KAFKA_JVM_PERFORMANCE_OPTS  GC flags (default: kafka-run-class.sh's G1 settings; empty: none)
 #   KAFKA_OPTS             extra JVM flags
 #   KAFKA_START_TIMEOUT    seconds to wait for "Kafka Server started" (90)
 #   KAFKA_STOP_TIMEOUT     seconds to wait after SIGTERM before SIGKILL (30)
@@ -163,7 +163,7 @@ java_base() {
   read -r -a heap <<<"${KAFKA_HEAP_OPTS:--Xmx1g -Xms1g}"
   # Kafka's own defaults: a fixed heap and short G1 pauses keep the broker's stalls, which
   # land directly in event-to-publish latency, to a few milliseconds.
-  read -r -a performance <<<"${KAFKA_JVM_PERFORMANCE_OPTS:--XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+  read -r -a performance <<<"${KAFKA_JVM_PERFORMANCE_OPTS--XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
 -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -XX:MaxInlineLevel=15}"
   read -r -a extra <<<"${KAFKA_OPTS:-}"
   JAVA_CMD=("$JAVA" "${heap[@]}" "${performance[@]}" "${extra[@]}"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib
 import logging
 from collections import OrderedDict
+from contextlib import suppress
 from typing import Any
 
 import msgspec
@@ -51,7 +52,8 @@ class _FetchResults(OrderedDict[TopicPartition, Any]):
     def __setitem__(self, tp: TopicPartition, result: Any) -> None:
         records = getattr(result, "_partition_records", None)
         if records is not None:
-            records._consumer_record = _fetched_record
+            with suppress(AttributeError):  # no instance attributes: ConsumerRecords it is
+                records._consumer_record = _fetched_record
         super().__setitem__(tp, result)
 
 

@@ -32,7 +32,9 @@ def serving_gc(enabled: bool = True) -> Iterator[None]:
     """Freeze the heap built so far and collect young objects less often, until exit.
 
     Overlapping scopes (several services in one process, ending in any order) share the
-    policy: the first applies it, the last restores what the first found.
+    policy: the first applies it, the last restores what the first found and unfreezes the heap
+    (also objects frozen before by someone else). Start-up objects that become cyclic garbage
+    while serving are only collected after that.
 
     Parameters
     ----------
@@ -46,9 +48,9 @@ def serving_gc(enabled: bool = True) -> Iterator[None]:
         _Scopes.saved = gc.get_threshold()
         gc.set_threshold(SERVING_THRESHOLD, *_Scopes.saved[1:])
     _Scopes.active += 1
-    gc.collect()
-    gc.freeze()
     try:
+        gc.collect()
+        gc.freeze()
         yield
     finally:
         _Scopes.active -= 1

@@ -2,13 +2,13 @@
 
 One run on fresh topics (deleted afterwards); inputs are published beforehand, never timed.
 Raw: ``getmany`` (the service's fetch settings and ``max_records``) over N single-tick messages,
-counting only; then again under the service's garbage-collector settings. Service:
-``IndexService`` in-process (at-least-once, batched level messages) on that topic, timed from
-``ready`` until ``drained`` after ``request_stop()``, called once every tick is consumed: so
-every level is acknowledged, one final checkpoint saved and offsets committed (``drain_ms``:
-after the last tick consumed). Closing the connections and the output process after that
-(``stop_ms``) is shutdown, reported but not timed, as the raw consumer's ``stop()`` is not
-either. Batch: the same with ``tick_batch`` messages. Latency (run first, on an idle broker):
+counting only (timed after a first read under the service's garbage-collector settings, also
+reported). Service: ``IndexService`` in-process (at-least-once, batched level messages) on that
+topic, timed from ``ready`` until ``drained`` after ``request_stop()``, called once every tick
+is consumed: so every level is acknowledged, one final checkpoint saved and offsets committed
+(``drain_ms``: after the last tick consumed). Closing the connections and the output process
+after that (``stop_ms``) is shutdown, reported but not timed, as the raw consumer's ``stop()``
+is not either. Batch: the same with ``tick_batch`` messages. Latency (run first, on an idle broker):
 another process publishes single ticks at a steady rate, ``ts_event`` = wall time at send, and
 reads the levels: per level, event to publish (``ts_published - ts_event``) and to receive,
 after a warm-up.
@@ -128,6 +128,7 @@ async def _consumer(bootstrap: str, topic: str, partitions: int = 1) -> Any:
         isolation_level="read_committed",
         max_partition_fetch_bytes=8 << 20,
         fetch_max_bytes=64 << 20,
+        fetch_max_wait_ms=10,
     )
     await consumer.start()
     consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
@@ -303,9 +304,10 @@ async def run_kafka_bench(settings: KafkaBenchSettings, universe: Universe) -> K
         simulator = MarketSimulator(universe, settings.seed, start_ns=START_NS)
         ticks = simulator.next_batch(settings.ticks)
         await _publish(single, universe, ticks, 0)
-        raw_messages, raw_seconds = await _raw_consume(single, settings.ticks)
+        # The headline raw run goes second, on the topic the first has read once already.
         with serving_gc():
             raw_gc_messages, raw_gc_seconds = await _raw_consume(single, settings.ticks)
+        raw_messages, raw_seconds = await _raw_consume(single, settings.ticks)
         served = await _time_service(single, universe, ticks)
         many = simulator.next_batch(settings.batch_ticks)
         await _publish(batch, universe, many, settings.ticks_per_message)

@@ -335,9 +335,9 @@ async def _serve(
         await writer.drain()
         writer.close()
         return
-    _reply(writer, _READY, 0, 0, None)
     try:
         with serving_gc(config.tune_gc):
+            _reply(writer, _READY, 0, 0, None)
             await _handle_requests(reader, writer, output)
     finally:
         await output.close()

@@ -154,8 +154,8 @@ class IndexService:
                 )
                 while not self._stop.is_set():
                     await self._step()
-            await self._finish()
-            self.drained.set()
+                await self._finish()
+                self.drained.set()
         finally:
             await self._close()
 
