@@ -3,11 +3,8 @@ ticks and FX ticks, the replay reference and the service run in-process."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import csv
 import math
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
@@ -15,19 +12,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 from aiokafka import AIOKafkaProducer
-from prometheus_client import CollectorRegistry
 
 from engine.cli.main import main
 from engine.columns import TickColumns
 from engine.currency import CurrencyTranslator
 from engine.live.config import ServiceConfig
-from engine.live.metrics import ServiceMetrics
-from engine.live.service import IndexService
 from engine.universe import Universe
 from engine.wire import FxTick, FxTickBatch, Tick, WireCodec
 from producers.fxfile import load_variants
 from producers.kafka_publisher import TickPublisher
 from tests.live_support import (
+    InProcessService,
     LevelRow,
     LiveTopics,
     by_index,
@@ -190,44 +185,12 @@ def replay_with_variants(universe: Universe, timeline: Timeline, folder: Path) -
 
 
 @dataclass
-class LiveRun:
+class LiveRun(InProcessService):
     """The service in-process, fed phase by phase (each phase consumed before the next)."""
 
-    config: ServiceConfig
-    universe: Universe
-    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     ticks_sent: int = 0
     fx_sent: int = 0
     fx_offsets: list[int] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        metrics = ServiceMetrics(self.registry, self.universe.index_codes, version="test")
-        self.service = IndexService(self.config, self.universe, metrics)
-        self.codec = WireCodec(self.config.wire_format)
-
-    def sample(self, name: str, **labels: str) -> float:
-        value = self.registry.get_sample_value(name, labels)
-        assert value is not None, f"no sample {name}{labels}"
-        return value
-
-    @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[IndexService]:
-        task = asyncio.create_task(self.service.run())
-
-        async def started() -> bool:
-            if task.done():
-                task.result()
-            return self.service.ready.is_set()
-
-        try:
-            await wait_until(started, "the service to start", 20)
-            yield self.service
-        finally:
-            self.service.request_stop()
-            try:
-                await asyncio.wait_for(task, timeout=20)
-            finally:
-                task.cancel()
 
     async def stock(self, segment: TickColumns) -> None:
         producer = AIOKafkaProducer(bootstrap_servers=self.config.bootstrap, acks="all")

@@ -15,18 +15,21 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from prometheus_client import CollectorRegistry
 
 from engine.calculator import IndexCalculator
 from engine.cli.main import main
 from engine.columns import LevelColumns, TickColumns
 from engine.live.config import ServiceConfig
+from engine.live.metrics import ServiceMetrics
+from engine.live.service import IndexService
 from engine.pipeline import IndexPipeline
 from engine.universe import Universe
 from engine.wire import IndexLevel, WireCodec
@@ -193,6 +196,53 @@ async def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+@dataclass
+class InProcessService:
+    """``IndexService`` in this event loop, on a fresh metrics registry."""
+
+    config: ServiceConfig
+    universe: Universe
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        metrics = ServiceMetrics(self.registry, self.universe.index_codes, version="test")
+        self.service = IndexService(self.config, self.universe, metrics)
+        self.codec = WireCodec(self.config.wire_format)
+
+    def sample(self, name: str, **labels: str) -> float:
+        value = self.registry.get_sample_value(name, labels)
+        assert value is not None, f"no sample {name}{labels}"
+        return value
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[IndexService]:
+        """Run the service in a task; stop it (drain, checkpoint) on exit."""
+        task = asyncio.create_task(self.service.run())
+        try:
+
+            async def started() -> bool:
+                if task.done():
+                    task.result()  # raises what stopped the service
+                return self.service.ready.is_set()
+
+            await wait_until(started, "the service to start", 20)
+            yield self.service
+        finally:
+            self.service.request_stop()
+            try:
+                await asyncio.wait_for(task, timeout=20)
+            finally:
+                task.cancel()
+
+    async def wait_consumed(self, count: int, timeout: float = 30.0) -> None:
+        """Until ``tickindex_ticks_consumed_total`` reaches ``count``."""
+
+        async def consumed() -> bool:
+            return self.sample("tickindex_ticks_consumed_total") >= count
+
+        await wait_until(consumed, f"{count} ticks consumed", timeout)
 
 
 @contextlib.asynccontextmanager

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pytest
-from prometheus_client import CollectorRegistry
 
 from engine.builtin import load_builtin_universe
 from engine.calculator import IndexCalculator
 from engine.columns import TickColumns
 from engine.live.codec import DecodedFetch, Record, TickDecoder
-from engine.live.config import ServiceConfig
-from engine.live.metrics import REASON_LABELS, ServiceMetrics
+from engine.live.metrics import REASON_LABELS
 from engine.live.output_process import OutputProcessError, ProcessOutput
 from engine.live.service import IndexService
 from engine.live.topics import ensure_topics
@@ -26,6 +22,7 @@ from engine.universe import Universe
 from engine.wire import Tick, TickBatch, WireCodec, WireFormat
 from tests.conftest import SEED
 from tests.live_support import (
+    InProcessService,
     LiveTopics,
     TopicReader,
     assert_same_keys,
@@ -60,52 +57,13 @@ class RecordingDecoder(TickDecoder):
         return fetch
 
 
-@dataclass
-class InProcessService:
-    """``IndexService`` on a fresh registry with a recording decoder."""
-
-    config: ServiceConfig
-    universe: Universe
-    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+class RecordingService(InProcessService):
+    """The shared harness with a decoder that keeps every fetch it decoded."""
 
     def __post_init__(self) -> None:
-        metrics = ServiceMetrics(self.registry, self.universe.index_codes, version="test")
-        self.service = IndexService(self.config, self.universe, metrics)
-        self.decoder = RecordingDecoder(self.universe, WireCodec(self.config.wire_format))
+        super().__post_init__()
+        self.decoder = RecordingDecoder(self.universe, self.codec)
         self.service.decoder = self.decoder
-
-    def sample(self, name: str, **labels: str) -> float:
-        value = self.registry.get_sample_value(name, labels)
-        assert value is not None, f"no sample {name}{labels}"
-        return value
-
-    @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[IndexService]:
-        """Run the service in a task; stop it (drain, checkpoint) on exit."""
-        task = asyncio.create_task(self.service.run())
-        try:
-
-            async def started() -> bool:
-                if task.done():
-                    task.result()  # raises what stopped the service
-                return self.service.ready.is_set()
-
-            await wait_until(started, "the service to start", 20)
-            yield self.service
-        finally:
-            self.service.request_stop()
-            try:
-                await asyncio.wait_for(task, timeout=20)
-            finally:
-                task.cancel()
-
-    async def wait_consumed(self, count: int, timeout: float = 30.0) -> None:
-        """Until ``tickindex_ticks_consumed_total`` reaches ``count``."""
-
-        async def consumed() -> bool:
-            return self.sample("tickindex_ticks_consumed_total") >= count
-
-        await wait_until(consumed, f"{count} ticks consumed", timeout)
 
 
 @pytest.fixture
@@ -146,7 +104,7 @@ async def test_service_levels_equal_replay_bitwise(
     ) as publisher:
         await publisher.publish(ticks)
         await publisher.flush()
-    live = InProcessService(config, universe)
+    live = RecordingService(config, universe)
     async with live.running():
         await live.wait_consumed(len(ticks))
     got = await read_levels(kafka_bootstrap, topics.level)
@@ -225,7 +183,7 @@ async def test_bad_ticks_are_dead_lettered_and_the_rest_goes_on(
     config = topics.config(kafka_bootstrap, wire_format=wire_format, max_batch_ticks=50)
     await ensure_topics(config)
     offsets = await send_raw(kafka_bootstrap, topics.tick, stream)
-    live = InProcessService(config, universe)
+    live = RecordingService(config, universe)
     bad_offsets = offsets[len(before) : len(before) + len(bad)]
     consumed = len(ticks) + len(bad)  # the mixed tick_batch: two good ticks, one bad
     async with live.running():
@@ -261,7 +219,7 @@ async def test_three_partitions_keep_per_security_order_and_every_seq(
     config = topics.config(kafka_bootstrap, tick_partitions=3, max_batch_ticks=500)
     await ensure_topics(config)
     assert await partitions_of(kafka_bootstrap, topics.tick) == [0, 1, 2]
-    live = InProcessService(config, universe)
+    live = RecordingService(config, universe)
     async with live.running():
         async with tick_publisher(kafka_bootstrap, topics.tick, universe) as publisher:
             for start in range(0, len(ticks), 500):
@@ -313,7 +271,7 @@ async def test_a_dead_output_process_stops_the_service_with_a_clear_error(
     universe = load_builtin_universe()
     config = topics.config(kafka_bootstrap)
     await ensure_topics(config)
-    live = InProcessService(config, universe)
+    live = RecordingService(config, universe)
     task = asyncio.create_task(live.service.run())
     try:
         await wait_until(lambda: _ready(live.service, task), "the service to start", 20)
