@@ -266,7 +266,7 @@ async def publish_ticks(bootstrap: str, topic: str, universe: Universe, ticks: T
 
 
 async def send_raw(
-    bootstrap: str, topic: str, messages: Sequence[tuple[bytes | None, bytes]]
+    bootstrap: str, topic: str, messages: Sequence[tuple[bytes | None, bytes | None]]
 ) -> list[int]:
     """Send (key, value) messages in order to partition 0; returns their offsets."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)

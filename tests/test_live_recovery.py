@@ -6,9 +6,7 @@ The reference is always ``tickindex replay`` on the same ticks (the uninterrupte
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
 from collections.abc import AsyncIterator
 from itertools import pairwise
 from pathlib import Path
@@ -21,7 +19,6 @@ from engine.live.topics import ensure_topics
 from engine.wire import WireCodec
 from tests.conftest import SEED
 from tests.live_support import (
-    REPO,
     LevelRow,
     LiveTopics,
     TopicReader,
@@ -40,45 +37,10 @@ from tests.live_support import (
     tick_publisher,
     wait_until,
 )
+from tests.serve_process import ServeProcess
 
 pytestmark = pytest.mark.kafka
 JSON = WireCodec("json")
-
-
-class ServeProcess:
-    """One ``tickindex serve`` subprocess (output in ``log``), killed on leaving ``with``."""
-
-    def __init__(self, argv: list[str], log: Path) -> None:
-        self.log = log
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TICKINDEX_")}
-        with log.open("wb") as handle:
-            self.proc = subprocess.Popen(
-                argv, stdout=handle, stderr=subprocess.STDOUT, cwd=REPO, env=env
-            )
-
-    def __enter__(self) -> ServeProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    async def wait_serving(self, timeout: float = 20.0) -> None:
-        async def serving() -> bool:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"serve exited {self.proc.returncode}:\n{self.output()}")
-            return " serving " in self.output()
-
-        await wait_until(serving, "the service to start", timeout)
-
-    async def stop(self, signum: int, timeout: float = 15.0) -> int:
-        """Send ``signum`` and wait for the exit code."""
-        self.proc.send_signal(signum)
-        return await asyncio.to_thread(self.proc.wait, timeout)
 
 
 @pytest.fixture
