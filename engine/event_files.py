@@ -40,12 +40,11 @@ def load_sourced_events(path: str | Path) -> list[PendingEvent]:
     reported as ``FILE:LINE: ...`` (``FailedEvent``).
     """
     source = Path(path)
-    text = _read_text(source)
     name = source.name.lower()
     if name.endswith((".jsonl", ".ndjson")):
-        events = _from_jsonl(source, text)
+        events = _from_jsonl(source, _read_text(source))
     elif name.endswith(".csv"):
-        events = _from_csv(source, text)
+        events = _from_csv(source, _read_text(source))
     else:
         raise ReferenceDataError(str(path), None, "events file must be .jsonl or .csv")
     return sorted(

@@ -90,7 +90,8 @@ def apply_event(calculator: IndexCalculator, event: IndexEvent) -> list[DivisorC
         declared=universe.declared,
         touched=set(),
     )
-    _EDITORS[type(event)](edit, universe, event)
+    with np.errstate(all="ignore"):  # an overflow is refused below, as a non-finite result
+        _EDITORS[type(event)](edit, universe, event)
     touched = edit.prices[list(edit.touched)]
     if np.any(~(touched > 0)) or not np.isfinite(touched).all():
         raise EventError(f"{describe(event)}: the adjusted price must stay positive and finite")
