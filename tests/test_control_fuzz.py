@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 from engine.builtin import load_builtin_universe
 from engine.calculator import IndexCalculator
 from engine.columns import LevelColumns
+from engine.errors import ReferenceDataError
+from engine.event_files import load_sourced_events
 from engine.events import (
     MAX_CODE_LENGTH,
     MAX_PRICE,
@@ -230,3 +232,44 @@ def test_json_control_messages_decode_to_valid_events_or_dead_letters(payload: A
 @given(payloads)
 def test_msgpack_control_messages_decode_to_valid_events_or_dead_letters(payload: Any) -> None:
     _check(payload, "msgpack")
+
+
+# -- events files (the same structs, read by ``tickindex replay --events``) ---------------------
+
+csv_cells = st.one_of(
+    st.text(max_size=12),
+    hostile_numbers.map(str),
+    st.sampled_from(["", "stock_split", "review", "0700", "HSI", "nan", "1e308", "9" * 30]),
+)
+
+
+@st.composite
+def events_files(draw: st.DrawFn) -> tuple[str, bytes]:
+    kind = draw(st.sampled_from(["jsonl", "csv", "bytes"]))
+    if kind == "jsonl":
+        lines = draw(st.lists(st.one_of(shaped_events(), near_events, json_values), max_size=5))
+        body = b"\n".join(_encode(line, "json") or b"" for line in lines)
+        return "events.jsonl", body
+    if kind == "csv":
+        header = draw(st.lists(st.sampled_from([*FIELDS[:-1], "type", "bogus"]), max_size=8))
+        rows = draw(st.lists(st.lists(csv_cells, max_size=10), max_size=5))
+        lines = [",".join(header), *(",".join(row) for row in rows)]
+        return "events.csv", "\n".join(lines).encode()
+    return draw(st.sampled_from(["events.jsonl", "events.csv"])), draw(st.binary(max_size=300))
+
+
+@FUZZ
+@given(events_files())
+def test_events_files_load_valid_events_or_name_file_and_line(
+    tmp_path_factory: Any, file: tuple[str, bytes]
+) -> None:
+    name, data = file
+    path = tmp_path_factory.mktemp("fuzz") / name
+    path.write_bytes(data)
+    try:
+        events = load_sourced_events(path)
+    except ReferenceDataError as exc:
+        assert str(exc).startswith(str(path))
+    else:
+        assert all(_in_range(pending.event) for pending in events)
+        assert all(p.origin and p.origin.source.startswith(f"{path}:") for p in events)
