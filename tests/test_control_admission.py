@@ -21,6 +21,8 @@ from engine.live.fetch import FetchedRecord
 from engine.live.metrics import ServiceMetrics
 from engine.pipeline import IndexPipeline
 from engine.state import EngineState, capture_state, restore_state
+from producers.simulator import MarketSimulator
+from tests.conftest import SEED
 
 T = 1_795_138_200_000_000_000
 SECOND = 10**9
@@ -275,3 +277,17 @@ def test_config_and_metrics_of_the_limits() -> None:
         registry.get_sample_value("tickindex_dead_letters_total", {"reason": "invalid_event"}) == 3
     )
     assert registry.get_sample_value("tickindex_pending_events") == 6
+
+
+def test_registering_securities_mid_stream_keeps_levels_bitwise() -> None:
+    universe = load_builtin_universe()
+    ticks = MarketSimulator(universe, SEED, start_ns=T).next_batch(20_000)
+    first, second = ticks.slice(0, 10_000), ticks.slice(10_000, 20_000)
+    plain = IndexPipeline(IndexCalculator(universe), _Discard())
+    registering = IndexPipeline(IndexCalculator(universe), _Discard())
+    plain.process(first)
+    registering.process(first)
+    registering.register_securities([f"NEW{k}" for k in range(100)])
+    np.testing.assert_array_equal(registering.calculator.levels, plain.calculator.levels)
+    expected, got = plain.process(second), registering.process(second)
+    np.testing.assert_array_equal(got.level, expected.level)
