@@ -89,7 +89,7 @@ def test_valid_events_are_scheduled_with_their_source_record() -> None:
     [
         (b'{"type":"stock_split","effective":1,"security":"0700","ratio":1e308}', "$.ratio"),
         (b"\xff\xfe", "undecodable event"),
-        (b"[" * 1000 + b"]" * 1000, "undecodable event"),
+        (b"[" * 1000 + b"]" * 1000, "invalid event: Expected `object`, got `array`"),
         (b"", "undecodable event"),
         (_split(security="NOPE"), "unknown security 'NOPE'"),
         (

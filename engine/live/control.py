@@ -171,6 +171,9 @@ class ControlChannel:
         for record in records:
             try:
                 event = self._decoder.decode(record.value or b"")
+            except msgspec.ValidationError as exc:
+                letters.append(_letter(record, dead_letter_topic, f"invalid event: {exc}"))
+                continue
             except (msgspec.MsgspecError, RecursionError, ValueError, OverflowError) as exc:
                 letters.append(_letter(record, dead_letter_topic, f"undecodable event: {exc}"))
                 continue
@@ -199,14 +202,16 @@ class ControlChannel:
         if introduced:
             pipeline.register_securities(introduced)  # once per fetch, not per event
         if letters:
-            log.warning("refused %d control events, first: %s", len(letters), _first(letters))
+            log.warning("refused %d control events, first: %s", len(letters), _describe(letters[0]))
         return letters
 
     def failed_letters(self, since: int, dead_letter_topic: str) -> list[OutgoingMessage]:
         """Dead letters for the events that failed when applied (``events_failed[since:]``)."""
         letters = []
-        for failure in self.pipeline.stats.events_failed[since:]:
-            log.error("maintenance event not applied: %s", failure)
+        failures = self.pipeline.stats.events_failed[since:]
+        if failures:
+            log.error("%d maintenance events not applied, first: %s", len(failures), failures[0])
+        for failure in failures:
             origin = failure.origin or EventOrigin("", value=msgspec.json.encode(failure.event))
             record = FetchedRecord(
                 origin.topic, origin.partition, origin.offset, origin.key, origin.value
@@ -219,7 +224,8 @@ def _letter(record: Record, topic: str, detail: str) -> OutgoingMessage:
     return dead_letter(record, topic, RejectReason.INVALID_EVENT, detail[:MAX_ERROR_CHARS])
 
 
-def _first(letters: list[OutgoingMessage]) -> str:
-    headers = dict(letters[0].headers)
+def _describe(letter: OutgoingMessage) -> str:
+    """``source: error`` of a dead letter, for the log."""
+    headers = dict(letter.headers)
     source = headers.get("tickindex.source", b"").decode(errors="replace")
     return f"{source}: {headers.get('tickindex.error', b'').decode(errors='replace')}"
