@@ -3,39 +3,65 @@
 Every event has an ``effective`` time (integer ns since the epoch; files may use ISO-8601 with
 offset) and a ``type`` tag. The same structures are read from an events file (JSON Lines, or
 CSV with the columns of ``CSV_COLUMNS``) and from the live service's control topic (JSON).
+
+Decoding checks every field that enters the maths: ratios in (0, 1e6], prices, subscription
+prices and dividend amounts in (0, 1e12], shares in (0, 1e15], FAF and cap factors in (0, 1],
+withholding rates in [0, 1], ``effective`` in [0, 2**63 - 1], codes of 1 to 64 characters and
+reviews of 1 to 20,000 rows; msgspec names the offending field. Structs built in Python are
+not checked (``apply_event`` still refuses a result that is not finite).
 """
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
+
+MAX_RATIO = 1e6
+MAX_PRICE = 1e12
+MAX_SHARES = 1e15
+MAX_CODE_LENGTH = 64
+MAX_ID_LENGTH = 256
+MAX_REVIEW_ROWS = 20_000
+
+# Every number that enters the maths is finite and in a sane range when decoded (NaN fails
+# every bound), so an event can never make a divisor or a level non-finite.
+Nanoseconds = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+Ratio = Annotated[float, msgspec.Meta(gt=0, le=MAX_RATIO)]
+Price = Annotated[float, msgspec.Meta(gt=0, le=MAX_PRICE)]
+Shares = Annotated[float, msgspec.Meta(gt=0, le=MAX_SHARES)]
+Fraction = Annotated[float, msgspec.Meta(gt=0, le=1)]
+Rate = Annotated[float, msgspec.Meta(ge=0, le=1)]
+Code = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_CODE_LENGTH)]
+EventId = Annotated[str, msgspec.Meta(max_length=MAX_ID_LENGTH)]
 
 
 class _Event(
     msgspec.Struct, frozen=True, kw_only=True, tag_field="type", forbid_unknown_fields=True
 ):
-    effective: int
-    id: str | None = None
+    effective: Nanoseconds
+    id: EventId | None = None
 
 
 class StockSplit(_Event, tag="stock_split", frozen=True):
     """Each share becomes ``ratio`` shares (2 for 2-for-1): shares x ratio, price / ratio."""
 
-    security: str
-    ratio: float
+    security: Code
+    ratio: Ratio
 
 
 class Consolidation(_Event, tag="consolidation", frozen=True):
     """``ratio`` shares become one (10 for a 10-into-1): shares / ratio, price x ratio."""
 
-    security: str
-    ratio: float
+    security: Code
+    ratio: Ratio
 
 
 class BonusIssue(_Event, tag="bonus_issue", frozen=True):
     """``ratio`` bonus shares per share held (0.1 for 1-for-10): shares and price by 1 + ratio."""
 
-    security: str
-    ratio: float
+    security: Code
+    ratio: Ratio
 
 
 class RightsIssue(_Event, tag="rights_issue", frozen=True):
@@ -46,17 +72,17 @@ class RightsIssue(_Event, tag="rights_issue", frozen=True):
     shares grow by (per_held + new_shares) / per_held.
     """
 
-    security: str
-    new_shares: float
-    per_held: float
-    subscription_price: float
+    security: Code
+    new_shares: Ratio
+    per_held: Ratio
+    subscription_price: Price
 
 
 class SpecialDividend(_Event, tag="special_dividend", frozen=True):
     """A special cash dividend: the reference price falls by ``amount``; divisors adjust."""
 
-    security: str
-    amount: float
+    security: Code
+    amount: Price
 
 
 class CashDividend(_Event, tag="dividend", frozen=True):
@@ -66,65 +92,68 @@ class CashDividend(_Event, tag="dividend", frozen=True):
     reinvest it (net ones after ``withholding_rate``, default the index's rate).
     """
 
-    security: str
-    amount: float
-    withholding_rate: float | None = None
+    security: Code
+    amount: Price
+    withholding_rate: Rate | None = None
 
 
 class SharesChange(_Event, tag="shares_change", frozen=True):
     """New number of issued shares."""
 
-    security: str
-    issued_shares: float
+    security: Code
+    issued_shares: Shares
 
 
 class FafChange(_Event, tag="faf_change", frozen=True):
     """New free-float adjusted factor, in every index holding the security or only ``index``."""
 
-    security: str
-    faf: float
-    index: str | None = None
+    security: Code
+    faf: Fraction
+    index: Code | None = None
 
 
 class AddConstituent(_Event, tag="add_constituent", frozen=True):
     """``security`` joins ``index``; ``price`` seeds its price when it has not traded yet."""
 
-    index: str
-    security: str
-    issued_shares: float
-    faf: float
-    cap_factor: float = 1.0
-    price: float | None = None
+    index: Code
+    security: Code
+    issued_shares: Shares
+    faf: Fraction
+    cap_factor: Fraction = 1.0
+    price: Price | None = None
 
 
 class DeleteConstituent(_Event, tag="delete_constituent", frozen=True):
     """``security`` leaves ``index``."""
 
-    index: str
-    security: str
+    index: Code
+    security: Code
 
 
 class ReplaceConstituent(_Event, tag="replace_constituent", frozen=True):
     """``security`` replaces ``old_security`` in ``index`` (``price`` as for an addition)."""
 
-    index: str
-    old_security: str
-    security: str
-    issued_shares: float
-    faf: float
-    cap_factor: float = 1.0
-    price: float | None = None
+    index: Code
+    old_security: Code
+    security: Code
+    issued_shares: Shares
+    faf: Fraction
+    cap_factor: Fraction = 1.0
+    price: Price | None = None
 
 
 class ReviewRow(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One constituent of a reviewed index (``cap_factor`` None: computed from the cap)."""
 
-    index: str
-    security: str
-    issued_shares: float
-    faf: float
-    cap_factor: float | None = None
-    price: float | None = None
+    index: Code
+    security: Code
+    issued_shares: Shares
+    faf: Fraction
+    cap_factor: Fraction | None = None
+    price: Price | None = None
+
+
+ReviewRows = Annotated[list[ReviewRow], msgspec.Meta(min_length=1, max_length=MAX_REVIEW_ROWS)]
 
 
 class Review(_Event, tag="review", frozen=True):
@@ -134,7 +163,7 @@ class Review(_Event, tag="review", frozen=True):
     moment; between reviews weights drift.
     """
 
-    rows: list[ReviewRow]
+    rows: ReviewRows
 
 
 IndexEvent = (

@@ -90,9 +90,11 @@ def apply_event(calculator: IndexCalculator, event: IndexEvent) -> list[DivisorC
         declared=universe.declared,
         touched=set(),
     )
-    _EDITORS[type(event)](edit, universe, event)
-    if np.any(~(edit.prices[list(edit.touched)] > 0)):
-        raise EventError(f"{describe(event)}: the adjusted price must stay positive")
+    with np.errstate(all="ignore"):  # an overflow is refused below, as a non-finite result
+        _EDITORS[type(event)](edit, universe, event)
+    touched = edit.prices[list(edit.touched)]
+    if np.any(~(touched > 0)) or not np.isfinite(touched).all():
+        raise EventError(f"{describe(event)}: the adjusted price must stay positive and finite")
     try:
         rebuilt = build_universe(
             universe.indices, edit.securities, edit.prices.copy(), edit.declared
@@ -110,7 +112,9 @@ def apply_event(calculator: IndexCalculator, event: IndexEvent) -> list[DivisorC
         reinvesting = np.array([spec.return_type != "price" for spec in rebuilt.indices])
         affected = affected[reinvesting[affected]]
     divisors = old_divisors.copy()
-    divisors[affected] = capitalisation[affected] / target[affected]
+    with np.errstate(all="ignore"):  # a non-finite result is refused just below
+        divisors[affected] = capitalisation[affected] / target[affected]
+    _check_finite(event, rebuilt, edit.prices, divisors, capitalisation)
     calculator.rebase(rebuilt, edit.prices, divisors)
     cause = describe(event)
     return [
@@ -124,6 +128,38 @@ def apply_event(calculator: IndexCalculator, event: IndexEvent) -> list[DivisorC
         )
         for k in affected.tolist()
     ]
+
+
+def _check_finite(
+    event: IndexEvent,
+    universe: Universe,
+    prices: NDArray[np.float64],
+    divisors: NDArray[np.float64],
+    capitalisation: NDArray[np.float64],
+) -> None:
+    """Refuse an event whose result is not finite and positive (the state is left untouched).
+
+    Decoding already bounds every field; this catches combinations of in-range values (and
+    events built in code) that would still publish NaN or infinite levels.
+    """
+    member_prices = prices[universe.membership.security]
+    with np.errstate(all="ignore"):
+        levels = capitalisation / divisors
+    problems = [
+        name
+        for name, values in (
+            ("price", member_prices),
+            ("weight", universe.weights()),
+            ("divisor", divisors),
+            ("level", levels),
+        )
+        if not (np.isfinite(values).all() and (values > 0).all())
+    ]
+    if problems:
+        raise EventError(
+            f"{describe(event)}: the result would have a non-finite or non-positive "
+            f"{' and '.join(problems)}"
+        )
 
 
 def _capitalisation(universe: Universe, prices: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -248,12 +284,15 @@ def _cash(edit: _Edit, universe: Universe, event: IndexEvent) -> None:
     _positive(event, amount=event.amount)
     security = _security(edit, event.security)
     _rows_of(edit, security)
+    price = float(edit.prices[security])
+    if not event.amount < price:
+        raise EventError(f"{describe(event)}: amount must be below the price {price}")
     edit.prices[security] -= event.amount
     edit.touched.add(security)
     if isinstance(event, CashDividend):
         rate = event.withholding_rate
-        if rate is not None and not 0 <= rate < 1:
-            raise EventError(f"{describe(event)}: withholding_rate must be in [0, 1)")
+        if rate is not None and not 0 <= rate <= 1:
+            raise EventError(f"{describe(event)}: withholding_rate must be in [0, 1]")
         edit.dividend = (security, event.amount, rate)
 
 

@@ -6,7 +6,6 @@ reason; nothing is dropped silently and a bad tick never stops the chain.
 
 from __future__ import annotations
 
-import bisect
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,8 +17,9 @@ from numpy.typing import NDArray
 from engine.calculator import IndexCalculator
 from engine.columns import LevelColumns, TickColumns
 from engine.conflation import Conflator
+from engine.event_queue import EventQueue, FailedEvent, PendingEvent
 from engine.events import IndexEvent
-from engine.maintenance import DivisorChange, EventError, apply_event, describe
+from engine.maintenance import DivisorChange, EventError, apply_event
 from engine.screening import RejectReason, count_reasons, screen_ticks
 from engine.sequencing import SequenceGuard
 
@@ -55,7 +55,7 @@ class PipelineStats:
     batches: int = 0
     rejected: Counter[RejectReason] = field(default_factory=Counter)
     events_applied: int = 0
-    events_failed: list[str] = field(default_factory=list)
+    events_failed: list[FailedEvent] = field(default_factory=list)
 
     @property
     def ticks_rejected(self) -> int:
@@ -98,33 +98,47 @@ class IndexPipeline:
         self.stats = PipelineStats()
         self.sequence_guard = SequenceGuard(len(calculator.universe.securities))
         self.observers: list[Callable[[LevelColumns], None]] = []
-        self._events: list[IndexEvent] = []
+        self.events = EventQueue()
+        self.clock_ns: int | None = None  # event time of the last tick applied
 
     @property
     def pending_events(self) -> tuple[IndexEvent, ...]:
         """Scheduled events not applied yet, in effective-time order."""
-        return tuple(self._events)
+        return tuple(pending.event for pending in self.events)
+
+    @property
+    def pending(self) -> tuple[PendingEvent, ...]:
+        """Scheduled events not applied yet with their origins, in effective-time order."""
+        return tuple(self.events)
 
     def register_securities(self, codes: Iterable[str]) -> None:
-        """Give ids to securities that events will add, before their ticks arrive."""
+        """Give ids to securities that events will add, before their ticks arrive.
+
+        One call registers any number of codes with one rebuild: register a whole fetch of
+        events at once. Running levels are kept bitwise (new securities belong to no index).
+        """
         calculator = self.calculator
         grown = calculator.universe.with_securities(list(codes))
         added = len(grown.securities) - len(calculator.universe.securities)
         if added:
+            levels, peaks = calculator.levels.copy(), calculator.peaks.copy()
             prices = np.append(calculator.prices, np.full(added, np.nan))
             calculator.rebase(grown, prices, calculator.divisors)
+            calculator.restore(prices, calculator.divisors, calculator.seq, levels, peaks)
             self.sequence_guard.extend(added)
 
-    def schedule(self, events: Iterable[IndexEvent]) -> None:
-        """Queue maintenance events; each is applied before the first tick at or after its time."""
+    def schedule(self, events: Iterable[IndexEvent | PendingEvent]) -> None:
+        """Queue maintenance events; each is applied before the first tick at or after its time.
+
+        Give ``PendingEvent``s to keep where each came from (reported when one fails).
+        """
         for event in events:
-            keys = [queued.effective for queued in self._events]
-            self._events.insert(bisect.bisect_right(keys, event.effective), event)
+            self.events.push(event if isinstance(event, PendingEvent) else PendingEvent(event))
 
     def apply_due_events(self, now_ns: int) -> None:
         """Apply every scheduled event effective at or before ``now_ns`` (e.g. at the open)."""
-        while self._events and self._events[0].effective <= now_ns:
-            self._apply_event(self._events.pop(0))
+        while (first := self.events.first_effective()) is not None and first <= now_ns:
+            self._apply_event(self.events.pop())
 
     def process(self, ticks: TickColumns) -> LevelColumns:
         """Apply one batch; returns the levels handed to the sink (after conflation).
@@ -134,25 +148,25 @@ class IndexPipeline:
         """
         parts = []
         start = 0
-        while self._events and start < len(ticks):
-            later = np.flatnonzero(ticks.ts_event[start:] >= self._events[0].effective)
+        while (first := self.events.first_effective()) is not None and start < len(ticks):
+            later = np.flatnonzero(ticks.ts_event[start:] >= first)
             if later.size == 0:
                 break
             cut = start + int(later[0])
             if cut > start:
                 parts.append(self._process_ticks(ticks.slice(start, cut)))
-            self._apply_event(self._events.pop(0))
+            self._apply_event(self.events.pop())
             start = cut
         if start == 0:
             return self._process_ticks(ticks)
         parts.append(self._process_ticks(ticks.slice(start, len(ticks))))
         return LevelColumns.concat(parts)
 
-    def _apply_event(self, event: IndexEvent) -> None:
+    def _apply_event(self, pending: PendingEvent) -> None:
         try:
-            changes = apply_event(self.calculator, event)
+            changes = apply_event(self.calculator, pending.event)
         except EventError as exc:
-            self.stats.events_failed.append(f"{describe(event)} at {event.effective}: {exc}")
+            self.stats.events_failed.append(FailedEvent(pending.event, pending.origin, str(exc)))
             return
         self.stats.events_applied += 1
         grown = len(self.calculator.universe.securities) - self.sequence_guard.last_seq.size
@@ -176,6 +190,8 @@ class IndexPipeline:
             self.reject(ticks.take(rejected), reasons[rejected])
             ticks = ticks.take(accepted)
         self.stats.ticks_applied += len(ticks)
+        if len(ticks):
+            self.clock_ns = int(ticks.ts_event[-1])
         updates = self.calculator.apply(ticks.security, ticks.price)
         levels = LevelColumns(
             ts_event=ticks.ts_event[updates.tick],

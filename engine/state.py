@@ -7,11 +7,12 @@ import numpy as np
 
 from engine.currency import CurrencyState, CurrencyTranslator
 from engine.errors import TickIndexError
+from engine.event_queue import PendingEvent
 from engine.events import IndexEvent
 from engine.pipeline import IndexPipeline
 from engine.universe import Membership, build_universe
 
-STATE_VERSION = 3
+STATE_VERSION = 4
 
 
 class StateMismatchError(TickIndexError):
@@ -52,13 +53,19 @@ class EngineState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     declared : DeclaredRows or None
         The composition after maintenance events; None while it is the files' one.
     pending_events : list of IndexEvent
-        Events received but not effective yet.
+        Events received but not effective yet, as version 3 stored them (restored, never
+        written now).
     levels, peaks : list of float
         Running level per index and its peak since the last exact recompute; restoring them
         makes the resumed run publish bitwise the levels an uninterrupted run would.
     currency : CurrencyState or None
         The currency variants' translator (last rates and base levels, variant seq, clocks,
         inputs waiting for the other stream's watermark); None when the run has no variants.
+    pending : list of PendingEvent
+        Events received but not effective yet with their origins, each an array (no field
+        names); their number and size are bounded by the service (``EventLimits``).
+    clock_ns : int or None
+        Event time of the last tick applied (the reference of the late-event tolerance).
     version : int
         Format version of this structure.
     """
@@ -76,6 +83,8 @@ class EngineState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     levels: list[float] = []
     peaks: list[float] = []
     currency: CurrencyState | None = None
+    pending: list[PendingEvent] = []
+    clock_ns: int | None = None
     version: int = STATE_VERSION
 
 
@@ -123,7 +132,8 @@ def capture_state(
         ts_checkpoint=ts_checkpoint,
         securities=list(universe.securities),
         declared=declared,
-        pending_events=list(pipeline.pending_events),
+        pending=list(pipeline.pending),
+        clock_ns=pipeline.clock_ns,
         levels=calculator.levels.tolist(),
         peaks=calculator.peaks.tolist(),
         currency=None if currency is None else currency.snapshot(),
@@ -170,6 +180,8 @@ def restore_state(pipeline: IndexPipeline, state: EngineState) -> None:
     guard = pipeline.sequence_guard
     guard.last_seq = np.array(state.last_tick_seq, dtype=np.int64)
     pipeline.schedule(state.pending_events)
+    pipeline.schedule(state.pending)
+    pipeline.clock_ns = state.clock_ns
 
 
 def restore_currency(translator: CurrencyTranslator, state: EngineState) -> bool:

@@ -143,7 +143,9 @@ class Universe:
     _index_ids: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_security_ids", {c: i for i, c in enumerate(self.securities)})
+        if not hasattr(self, "_security_ids"):  # ``with_securities`` hands the ids over
+            ids = {c: i for i, c in enumerate(self.securities)}
+            object.__setattr__(self, "_security_ids", ids)
         object.__setattr__(self, "_index_ids", {s.code: i for i, s in enumerate(self.indices)})
 
     @property
@@ -187,7 +189,13 @@ class Universe:
         new = [code for code in dict.fromkeys(codes) if code not in self._security_ids]
         if not new:
             return self
-        return Universe(
+        # Copying the id map (in C) instead of rebuilding it keeps registering one code at a
+        # time cheap: the rebuild made 10,000 single registrations take seconds.
+        ids = self._security_ids.copy()
+        ids.update((code, len(self.securities) + k) for k, code in enumerate(new))
+        grown = Universe.__new__(Universe)
+        object.__setattr__(grown, "_security_ids", ids)
+        grown.__init__(  # type: ignore[misc]
             indices=self.indices,
             securities=(*self.securities, *new),
             prev_close=np.append(self.prev_close, np.full(len(new), np.nan)),
@@ -195,6 +203,7 @@ class Universe:
             divisors=self.divisors,
             declared=self.declared,
         )
+        return grown
 
     def weights(self) -> NDArray[np.float64]:
         """IS x FAF x CF per membership row (capitalisation per unit of price)."""

@@ -385,7 +385,7 @@ def test_pipeline_counts_failed_events_and_carries_on() -> None:
     a = calc.universe.security_id("A")
     pipeline.process(TickColumns(np.array([10, 20, 30]), np.full(3, a), np.array([51, 52, 26.5])))
     assert pipeline.stats.events_applied == 1 and len(pipeline.stats.events_failed) == 2
-    assert "ZZZ" in pipeline.stats.events_failed[0]
+    assert "ZZZ" in str(pipeline.stats.events_failed[0])
     assert [level for _, code, level, _ in sink.rows() if code == "PX"] == pytest.approx(
         [1010.0, 1020.0, 1030.0], rel=1e-14
     )  # A: 51, 52, then 26.5 after the split (= 53 before it)

@@ -6,7 +6,7 @@ import json
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -83,6 +83,16 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     tune_gc : bool
         While serving, freeze the start-up heap out of garbage collections and collect young
         objects less often (``engine.live.gc_policy``).
+    max_pending_events : int
+        Most maintenance events waiting for their effective time; beyond it a new one is
+        dead-lettered (``invalid_event``). They are stored in every checkpoint.
+    max_pending_event_bytes : int
+        Most encoded bytes of waiting events, likewise.
+    event_late_tolerance_ms : int
+        How far before the stream's last tick time an event's effective time may be (it then
+        applies before the next tick); earlier ones are dead-lettered.
+    event_horizon_days : int
+        How far after the wall clock an event's effective time may be.
     """
 
     bootstrap: str = "127.0.0.1:9092"
@@ -117,6 +127,10 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     output_process: bool = True
     level_producers: int = 2
     tune_gc: bool = True
+    max_pending_events: Annotated[int, msgspec.Meta(gt=0)] = 10_000
+    max_pending_event_bytes: Annotated[int, msgspec.Meta(gt=0)] = 4 << 20
+    event_late_tolerance_ms: Annotated[int, msgspec.Meta(ge=0)] = 60_000
+    event_horizon_days: Annotated[int, msgspec.Meta(gt=0, le=100 * 366)] = 400
 
     def __post_init__(self) -> None:
         positive = (

@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import time
+from collections.abc import Callable, Sequence
 
 import msgspec
 
+from engine.event_queue import (
+    NS_PER_DAY,
+    EventLimits,
+    EventOrigin,
+    PendingEvent,
+    admission_error,
+)
 from engine.events import IndexEvent, securities_named
-from engine.live.codec import OutgoingMessage, Record
+from engine.live.codec import OutgoingMessage, Record, source_of
+from engine.live.config import ServiceConfig
 from engine.live.dead_letters import dead_letter
+from engine.live.fetch import FetchedRecord
 from engine.maintenance import DivisorChange
 from engine.ohlc import OhlcBars
 from engine.pipeline import IndexPipeline
 from engine.screening import RejectReason
 from engine.wire import WireFormat
+
+log = logging.getLogger(__name__)
+
+MAX_ERROR_CHARS = 1000  # msgspec errors may quote the input
 
 
 class DivisorAudit(msgspec.Struct, frozen=True):
@@ -94,8 +109,25 @@ class BarsBuffer:
         return out
 
 
+def event_limits(config: ServiceConfig) -> EventLimits:
+    """The admission bounds of ``config``."""
+    return EventLimits(
+        max_pending=config.max_pending_events,
+        max_pending_bytes=config.max_pending_event_bytes,
+        late_tolerance_ns=config.event_late_tolerance_ms * 10**6,
+        horizon_ns=config.event_horizon_days * NS_PER_DAY,
+    )
+
+
 class ControlChannel:
-    """Decodes control messages and schedules their events on the pipeline.
+    """Decodes control messages, admits their events and schedules them on the pipeline.
+
+    Every message either becomes a pending event or a dead letter with reason
+    ``invalid_event``: undecodable or out of range (``engine.events``), refused by
+    ``admission_error`` (unknown index or security, effective time beyond the tolerance in the
+    past or the horizon in the future, duplicate or conflicting, queue full), or, later, failed
+    when applied at its effective time (``failed_letters``, from the source record kept with the
+    pending event).
 
     Parameters
     ----------
@@ -103,10 +135,22 @@ class ControlChannel:
         Where events are scheduled (applied at their effective time).
     wire_format : {"json", "msgpack"}
         Encoding of control messages.
+    limits : EventLimits, optional
+        Admission bounds; the defaults of ``EventLimits`` when not given.
+    wall_clock : callable, optional
+        Wall-clock time in ns (for the horizon).
     """
 
-    def __init__(self, pipeline: IndexPipeline, wire_format: WireFormat) -> None:
+    def __init__(
+        self,
+        pipeline: IndexPipeline,
+        wire_format: WireFormat,
+        limits: EventLimits | None = None,
+        wall_clock: Callable[[], int] = time.time_ns,
+    ) -> None:
         self.pipeline = pipeline
+        self.limits = limits or EventLimits()
+        self._wall_clock = wall_clock
         self._decoder: msgspec.json.Decoder[IndexEvent] | msgspec.msgpack.Decoder[IndexEvent] = (
             msgspec.json.Decoder(IndexEvent)
             if wire_format == "json"
@@ -114,16 +158,74 @@ class ControlChannel:
         )
 
     def receive(self, records: Sequence[Record], dead_letter_topic: str) -> list[OutgoingMessage]:
-        """Schedule every valid event; returns dead letters for the invalid ones."""
+        """Schedule every valid event; returns dead letters for the others (never raises)."""
         letters = []
+        pipeline = self.pipeline
+        universe = pipeline.calculator.universe
+        introduced: dict[str, None] = {}
+        wall_ns = self._wall_clock()
+
+        def known(code: str) -> bool:
+            return universe.security_id(code) >= 0 or code in introduced
+
         for record in records:
             try:
                 event = self._decoder.decode(record.value or b"")
-            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                letters.append(
-                    dead_letter(record, dead_letter_topic, RejectReason.INVALID_EVENT, str(exc))
-                )
+            except msgspec.ValidationError as exc:
+                letters.append(_letter(record, dead_letter_topic, f"invalid event: {exc}"))
                 continue
-            self.pipeline.register_securities(securities_named(event))
-            self.pipeline.schedule([event])
+            except (msgspec.MsgspecError, RecursionError, ValueError, OverflowError) as exc:
+                letters.append(_letter(record, dead_letter_topic, f"undecodable event: {exc}"))
+                continue
+            refused = admission_error(
+                event,
+                queue=pipeline.events,
+                limits=self.limits,
+                index_codes=universe.index_codes,
+                is_known_security=known,
+                clock_ns=pipeline.clock_ns,
+                wall_ns=wall_ns,
+            )
+            if refused is not None:
+                letters.append(_letter(record, dead_letter_topic, refused))
+                continue
+            introduced.update(dict.fromkeys(securities_named(event)))
+            origin = EventOrigin(
+                source_of(record),
+                record.topic,
+                record.partition,
+                record.offset,
+                record.key,
+                record.value or b"",
+            )
+            pipeline.schedule([PendingEvent(event, origin)])
+        if introduced:
+            pipeline.register_securities(introduced)  # once per fetch, not per event
+        if letters:
+            log.warning("refused %d control events, first: %s", len(letters), _describe(letters[0]))
         return letters
+
+    def failed_letters(self, since: int, dead_letter_topic: str) -> list[OutgoingMessage]:
+        """Dead letters for the events that failed when applied (``events_failed[since:]``)."""
+        letters = []
+        failures = self.pipeline.stats.events_failed[since:]
+        if failures:
+            log.error("%d maintenance events not applied, first: %s", len(failures), failures[0])
+        for failure in failures:
+            origin = failure.origin or EventOrigin("", value=msgspec.json.encode(failure.event))
+            record = FetchedRecord(
+                origin.topic, origin.partition, origin.offset, origin.key, origin.value
+            )
+            letters.append(_letter(record, dead_letter_topic, str(failure)))
+        return letters
+
+
+def _letter(record: Record, topic: str, detail: str) -> OutgoingMessage:
+    return dead_letter(record, topic, RejectReason.INVALID_EVENT, detail[:MAX_ERROR_CHARS])
+
+
+def _describe(letter: OutgoingMessage) -> str:
+    """``source: error`` of a dead letter, for the log."""
+    headers = dict(letter.headers)
+    source = headers.get("tickindex.source", b"").decode(errors="replace")
+    return f"{source}: {headers.get('tickindex.error', b'').decode(errors='replace')}"

@@ -262,6 +262,8 @@ class ServiceMetrics:
         ).labels(version, platform.python_version(), np.__version__).set(1)
         self._phase = Gauge("tickindex_service_phase", "Current phase.", ["phase"], registry=r)
         self.set_up(PHASES[0])
+        pending = "Maintenance events waiting for their effective time."
+        self._pending_events = Gauge("tickindex_pending_events", pending, registry=r)
 
     def record_batch(
         self,
@@ -326,6 +328,11 @@ class ServiceMetrics:
         for reason, count in by_reason.items():
             if count:
                 self._dead_letters.labels(reason).inc(count)
+
+    def record_control(self, invalid_events: int, pending_events: int) -> None:
+        """Count control events dead-lettered (``invalid_event``) and set the pending gauge."""
+        self.record_dead_letters({"invalid_event": invalid_events})
+        self._pending_events.set(pending_events)
 
     def set_consumer_lag(self, lag: Mapping[tuple[str, int], int]) -> None:
         """Replace the consumer lag gauges.

@@ -51,7 +51,7 @@ from engine.columns import LevelColumns
 from engine.live.checkpoints import CheckpointStore
 from engine.live.codec import LevelEncoder, OutgoingMessage, Record, RejectBuffer, TickDecoder
 from engine.live.config import ServiceConfig
-from engine.live.control import AuditBuffer, BarsBuffer, ControlChannel
+from engine.live.control import AuditBuffer, BarsBuffer, ControlChannel, event_limits
 from engine.live.dead_letters import fetch_dead_letters, reject_counts
 from engine.live.fetch import use_fetched_records
 from engine.live.fx import FxChannel
@@ -110,7 +110,7 @@ class IndexService:
         self.pipeline = IndexPipeline(
             self.calculator, _Discard(), rejects=self._rejects, audit=self._audit
         )
-        self.control = ControlChannel(self.pipeline, config.wire_format)
+        self.control = ControlChannel(self.pipeline, config.wire_format, event_limits(config))
         self._bars = BarsBuffer(universe.index_codes)
         self.driver: SessionDriver | None = None
         if config.sessions or config.calendar or config.eod_dir:
@@ -270,6 +270,8 @@ class IndexService:
             levels = self.driver.process(fetch.ticks)
         else:
             levels = self.pipeline.process(fetch.ticks)
+        letters.extend(self.control.failed_letters(failed_before, self.config.dead_letter_topic))
+        self.metrics.record_control(len(letters), len(self.pipeline.events))
         published, fx_rejected = levels, {}
         if self.fx is not None:
             fx = self.fx.process(fx_records, levels)
@@ -279,8 +281,6 @@ class IndexService:
         messages = letters
         messages.extend(self._audit.messages(self.config.audit_topic))
         messages.extend(self._bars.messages(self.config.ohlc_topic))
-        for failure in self.pipeline.stats.events_failed[failed_before:]:
-            log.error("maintenance event not applied: %s", failure)
         rejected, reasons = self._rejects.take()
         counts = reject_counts(reasons, len(fetch.undecodable))
         if counts:
