@@ -50,6 +50,9 @@ from engine.currency_merge import (
 )
 
 _NEVER = int(np.iinfo(np.int64).min)
+MIN_RATE, MAX_RATE = 1e-9, 1e9
+"""FX rates outside this range are rejected (``rate_out_of_range``): no currency pair trades
+near them, and they keep variant levels far from float underflow and overflow."""
 _Floats = NDArray[np.float64]
 
 
@@ -62,6 +65,7 @@ class FxRejectReason(enum.IntEnum):
     NON_POSITIVE_RATE = 3
     UNDECODABLE = 4
     BAD_TIMESTAMP = 5
+    RATE_OUT_OF_RANGE = 6
 
     @property
     def label(self) -> str:
@@ -126,6 +130,9 @@ def screen_fx(n_pairs: int, pair: NDArray[np.int64], rate: _Floats) -> NDArray[n
     """
     reasons = np.zeros(pair.size, dtype=np.uint8)
     reasons[rate <= 0.0] = FxRejectReason.NON_POSITIVE_RATE
+    reasons[(rate > 0.0) & ((rate < MIN_RATE) | (rate > MAX_RATE))] = (
+        FxRejectReason.RATE_OUT_OF_RANGE
+    )
     reasons[~np.isfinite(rate)] = FxRejectReason.NON_FINITE_RATE
     reasons[(pair < 0) | (pair >= n_pairs)] = FxRejectReason.UNKNOWN_PAIR
     return reasons
@@ -172,12 +179,14 @@ class CurrencyState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 @dataclass
 class CurrencyStats:
-    """Running totals: FX ticks in, applied, rejected by reason; variant levels out."""
+    """Running totals: FX ticks in, applied, rejected by reason; variant levels out, withheld
+    as NaN or infinite."""
 
     fx_in: int = 0
     fx_applied: int = 0
     fx_rejected: Counter[FxRejectReason] = field(default_factory=Counter)
     levels_out: int = 0
+    nonfinite_levels: int = 0
 
 
 class CurrencyTranslator:
@@ -363,6 +372,7 @@ class CurrencyTranslator:
         f, self._pending_fx = self._pending_fx.split(base_mark, "right")
         levels, source = self._merger.merge(b, f)
         self.stats.levels_out += len(levels)
+        self.stats.nonfinite_levels = self._merger.nonfinite_levels
         return levels, source, f
 
     def snapshot(self) -> CurrencyState:

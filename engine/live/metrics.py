@@ -47,6 +47,8 @@ LATENCY_BUCKETS: tuple[float, ...] = (
 PHASES: tuple[str, ...] = ("starting", "running", "stopping")
 #: ``reason`` labels pre-initialised (at 0) on the rejection and dead-letter counters.
 REASON_LABELS: tuple[str, ...] = tuple(r.label for r in RejectReason if r != RejectReason.ACCEPTED)
+#: ``reason`` of the dead letter written for a level withheld as NaN or infinite.
+NONFINITE_LEVEL = "nonfinite_level"
 
 
 class BulkHistogram(Collector):
@@ -232,6 +234,13 @@ class ServiceMetrics:
         for label in REASON_LABELS:
             self._rejected.labels(label)
             self._dead_letters.labels(label)
+        self._dead_letters.labels(NONFINITE_LEVEL)
+        self._nonfinite = Counter(
+            "tickindex_nonfinite_levels_total",
+            "Levels withheld because they came out NaN or infinite, per index.",
+            ["index"],
+            registry=r,
+        )
         self._index = _IndexSeries(codes, r)
         self._batch_size = BulkHistogram(
             "tickindex_batch_size_ticks", "Ticks consumed per batch.", BATCH_SIZE_BUCKETS, r
@@ -326,6 +335,12 @@ class ServiceMetrics:
         for reason, count in by_reason.items():
             if count:
                 self._dead_letters.labels(reason).inc(count)
+
+    def record_nonfinite_levels(self, by_index: Mapping[str, int]) -> None:
+        """Count levels the engine withheld as NaN or infinite, per index code."""
+        for index, count in by_index.items():
+            if count > 0:
+                self._nonfinite.labels(index).inc(count)
 
     def set_consumer_lag(self, lag: Mapping[tuple[str, int], int]) -> None:
         """Replace the consumer lag gauges.
