@@ -179,14 +179,14 @@ class CurrencyState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 @dataclass
 class CurrencyStats:
-    """Running totals: FX ticks in, applied, rejected by reason; variant levels out, withheld
-    as NaN or infinite."""
+    """Running totals: FX ticks in, applied, rejected by reason; variant levels out, and those
+    withheld as NaN or infinite by variant code."""
 
     fx_in: int = 0
     fx_applied: int = 0
     fx_rejected: Counter[FxRejectReason] = field(default_factory=Counter)
     levels_out: int = 0
-    nonfinite_levels: int = 0
+    nonfinite_levels: Counter[str] = field(default_factory=Counter)
 
 
 class CurrencyTranslator:
@@ -253,6 +253,7 @@ class CurrencyTranslator:
         self._base_clock = self._fx_clock = _NEVER
         self._pending_base, self._pending_fx = BaseRows.empty(), FxRows.empty()
         self.stats = CurrencyStats()
+        self._reported = np.zeros(len(self.variants), dtype=np.int64)
 
     @property
     def index_codes(self) -> tuple[str, ...]:
@@ -305,6 +306,16 @@ class CurrencyTranslator:
         """
         self._take_in(base, fx)
         return self._release(base_caught_up, fx_caught_up)[0]
+
+    def take_nonfinite(self) -> Counter[str]:
+        """Variant levels withheld as NaN or infinite since the last call, by variant code."""
+        withheld = self._withheld_since(self._reported)
+        self._reported = self._merger.nonfinite_levels.copy()
+        return withheld
+
+    def _withheld_since(self, before: NDArray[np.int64]) -> Counter[str]:
+        counts = (self._merger.nonfinite_levels - before).tolist()
+        return Counter({v.code: n for v, n in zip(self.variants, counts, strict=True) if n})
 
     def releasable(self, *, base_caught_up: bool, fx_caught_up: bool) -> bool:
         """Whether ``translate`` of nothing would release levels under these flags now."""
@@ -372,7 +383,8 @@ class CurrencyTranslator:
         f, self._pending_fx = self._pending_fx.split(base_mark, "right")
         levels, source = self._merger.merge(b, f)
         self.stats.levels_out += len(levels)
-        self.stats.nonfinite_levels = self._merger.nonfinite_levels
+        if self._merger.nonfinite_levels.any():
+            self.stats.nonfinite_levels = self._withheld_since(np.zeros_like(self._reported))
         return levels, source, f
 
     def snapshot(self) -> CurrencyState:

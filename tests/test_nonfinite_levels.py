@@ -14,9 +14,12 @@ from engine.calculator import IndexCalculator, LevelUpdates
 from engine.columns import LevelColumns
 from engine.currency import CurrencyTranslator, CurrencyVariant, FxColumns
 from engine.live.dead_letters import nonfinite_dead_letters
+from engine.live.fx import FxChannel
+from engine.wire import FxTick, WireCodec
 from tests.conftest import universe_from_rows
 from tests.live_support import InProcessService, LiveTopics
 from tests.scalar_reference import RefIndex, RefRow
+from tests.test_tick_edge import FakeRecord
 
 # Two securities of 1e6 shares at 10 in an index at 1000: level weight 50 each.
 INDICES = [RefIndex("IX", 1000.0), RefIndex("OTHER", 500.0)]
@@ -105,7 +108,9 @@ def test_currency_variants_withhold_nonfinite_levels() -> None:
     assert levels.level.tolist() == [1e300, 2e300]
     assert levels.seq.tolist() == [1, 2]
     assert levels.ts_event.tolist() == [1, 3]
-    assert translator.stats.nonfinite_levels == 1
+    assert translator.stats.nonfinite_levels == {"IX_BIG": 1}
+    assert translator.take_nonfinite() == {"IX_BIG": 1}
+    assert translator.take_nonfinite() == {}
 
 
 def test_the_service_counts_logs_and_dead_letters_withheld_levels(
@@ -151,3 +156,28 @@ def test_nonfinite_dead_letters_are_one_per_index() -> None:
         calculator.apply([0, 1, 1], [1e308, 11.0, 12.0])
     letters = nonfinite_dead_letters(calculator.take_withheld(), ["IX", "OTHER"], ["A", "B"], "d")
     assert [(m.key, json.loads(m.value)["withheld"]) for m in letters] == [(b"IX", 3)]
+
+
+class _NoLag:
+    def highwater(self, partition: object) -> None:
+        return None
+
+
+def test_the_service_counts_withheld_variant_levels(caplog: pytest.LogCaptureFixture) -> None:
+    universe = load_builtin_universe()
+    config = LiveTopics.unique("nonfinite-fx").config("127.0.0.1:1")
+    live = InProcessService(config, universe)
+    closes = [spec.prev_close_level for spec in universe.indices]
+    variant = CurrencyVariant("HSI_BIG", "HSI", "BIG", "HKDBIG", 1e300, 1.0)
+    translator = CurrencyTranslator([variant], universe.index_codes, closes)
+    live.service.fx = FxChannel(translator, WireCodec("json"), config.dead_letter_topic)
+    live.service._consumer = _NoLag()
+    fx_tick = WireCodec("json").encode(FxTick("HKDBIG", 1e9, 1_795_138_200_000_000_000))
+    record = FakeRecord(config.fx_topic, 0, 0, None, fx_tick)
+
+    with np.errstate(over="ignore"):
+        levels, _ = live.service._process({config.fx_topic: [record]})
+
+    assert np.isfinite(levels.level).all()
+    assert live.sample("tickindex_nonfinite_levels_total", index="HSI_BIG") == 1
+    assert "withheld non-finite variant levels" in caplog.text

@@ -285,6 +285,10 @@ class IndexService:
             published, fx_rejected = LevelColumns.concat([levels, fx.levels]), fx.rejected
             letters.extend(fx.letters)
             self.metrics.record_dead_letters(fx_rejected)
+            withheld = self.fx.translator.take_nonfinite()
+            if withheld:
+                log.error("withheld non-finite variant levels: %s", dict(withheld))
+                self.metrics.record_nonfinite_levels(withheld)
         messages.extend(letters)
         messages.extend(self._audit.messages(self.config.audit_topic))
         messages.extend(self._bars.messages(self.config.ohlc_topic))
