@@ -13,7 +13,7 @@ from engine.builtin import load_builtin_universe
 from engine.calculator import IndexCalculator, LevelUpdates
 from engine.columns import LevelColumns
 from engine.currency import CurrencyTranslator, CurrencyVariant, FxColumns
-from engine.live.dead_letters import nonfinite_dead_letters
+from engine.live.dead_letters import nonfinite_dead_letters, withheld_level_letters
 from engine.live.fx import FxChannel
 from engine.wire import FxTick, WireCodec
 from tests.conftest import universe_from_rows
@@ -119,11 +119,11 @@ def test_the_service_counts_logs_and_dead_letters_withheld_levels(
     universe = load_builtin_universe()
     config = LiveTopics.unique("nonfinite").config("127.0.0.1:1")
     live = InProcessService(config, universe)
-    calculator = live.service.calculator
+    calculator, topic = live.service.calculator, config.dead_letter_topic
     security = int(np.argmax(np.bincount(universe.membership.security)))
     with np.errstate(over="ignore", invalid="ignore"):
         calculator.apply([security], [1.7e308], [77])
-    letters = live.service._withheld_levels()
+    letters = withheld_level_letters(calculator, live.service.metrics, topic)
     members = {
         universe.index_codes[i]
         for i in universe.membership.index[universe.membership.security == security].tolist()
@@ -147,7 +147,7 @@ def test_the_service_counts_logs_and_dead_letters_withheld_levels(
         assert count == body["withheld"] == 1
     assert live.sample("tickindex_dead_letters_total", reason="nonfinite_level") == len(letters)
     assert "withheld non-finite levels" in caplog.text
-    assert live.service._withheld_levels() == []
+    assert withheld_level_letters(calculator, live.service.metrics, topic) == []
 
 
 def test_nonfinite_dead_letters_are_one_per_index() -> None:

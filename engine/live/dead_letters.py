@@ -10,14 +10,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import NDArray
 
-from engine.calculator import WithheldLevel
+from engine.calculator import IndexCalculator, WithheldLevel
 from engine.columns import TickColumns
 from engine.live.codec import DecodedFetch, OutgoingMessage, Record, source_of
+from engine.live.metrics import NONFINITE_LEVEL, ServiceMetrics
 from engine.screening import RejectReason
 
 log = logging.getLogger(__name__)
@@ -226,3 +228,23 @@ def nonfinite_dead_letters(
         value = json.dumps(what).encode()
         out.append(OutgoingMessage(topic, _cut(code, MAX_KEY_BYTES), value, headers))
     return out
+
+
+def withheld_level_letters(
+    calculator: IndexCalculator, metrics: ServiceMetrics, topic: str
+) -> list[OutgoingMessage]:
+    """Count, log and dead-letter the levels ``calculator`` withheld since the last call.
+
+    ``tickindex_nonfinite_levels_total{index}`` counts every withheld level; one
+    ``nonfinite_dead_letters`` message per index is returned (and counted).
+    """
+    withheld = calculator.take_withheld()
+    if not withheld:
+        return []
+    universe = calculator.universe
+    letters = nonfinite_dead_letters(withheld, universe.index_codes, universe.securities, topic)
+    by_index = Counter(universe.index_codes[level.index] for level in withheld)
+    log.error("withheld non-finite levels (kept the last good ones): %s", dict(by_index))
+    metrics.record_nonfinite_levels(by_index)
+    metrics.record_dead_letters({NONFINITE_LEVEL: len(letters)})
+    return letters

@@ -38,7 +38,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -52,11 +52,11 @@ from engine.live.checkpoints import CheckpointStore
 from engine.live.codec import LevelEncoder, OutgoingMessage, Record, RejectBuffer, TickDecoder
 from engine.live.config import ServiceConfig
 from engine.live.control import AuditBuffer, BarsBuffer, ControlChannel
-from engine.live.dead_letters import fetch_dead_letters, nonfinite_dead_letters, reject_counts
+from engine.live.dead_letters import fetch_dead_letters, reject_counts, withheld_level_letters
 from engine.live.fetch import use_fetched_records
 from engine.live.fx import FxChannel
 from engine.live.gc_policy import serving_gc
-from engine.live.metrics import NONFINITE_LEVEL, ServiceMetrics
+from engine.live.metrics import ServiceMetrics
 from engine.live.output import KafkaOutput, OutputStage, make_producers
 from engine.live.output_process import ProcessOutput
 from engine.live.topics import topic_partitions
@@ -278,7 +278,9 @@ class IndexService:
         step = self.config.max_batch_ticks
         parts = [fetch.ticks.slice(at, at + step) for at in range(0, len(fetch.ticks), step)]
         levels = LevelColumns.concat([process(part) for part in parts or [fetch.ticks]])
-        messages = self._withheld_levels()
+        messages = withheld_level_letters(
+            self.calculator, self.metrics, self.config.dead_letter_topic
+        )
         published, fx_rejected = levels, {}
         if self.fx is not None:
             fx = self.fx.process(fx_records, levels)
@@ -310,24 +312,6 @@ class IndexService:
         self.metrics.set_index_state(self.calculator.published_levels, self.calculator.divisors)
         self.metrics.set_consumer_lag(self._lag())
         return published, messages
-
-    def _withheld_levels(self) -> list[OutgoingMessage]:
-        """Count, log and dead-letter the levels the engine withheld as NaN or infinite."""
-        withheld = self.calculator.take_withheld()
-        if not withheld:
-            return []
-        letters = nonfinite_dead_letters(
-            withheld,
-            self.calculator.universe.index_codes,
-            self.calculator.universe.securities,
-            self.config.dead_letter_topic,
-        )
-        codes = self.calculator.universe.index_codes
-        by_index = Counter(codes[level.index] for level in withheld)
-        log.error("withheld non-finite levels (kept the last good ones): %s", dict(by_index))
-        self.metrics.record_nonfinite_levels(by_index)
-        self.metrics.record_dead_letters({NONFINITE_LEVEL: len(letters)})
-        return letters
 
     async def _submit(self, levels: LevelColumns, messages: Sequence[OutgoingMessage]) -> None:
         assert self._output is not None
