@@ -10,7 +10,10 @@ points fixed by the stream itself:
   accumulates beyond that many additions;
 - where the level falls below ``1 / CANCELLATION_GUARD`` of the largest magnitude the running sum
   has had since its last recompute (a price collapsing by orders of magnitude), since summed
-  changes would then lose relative precision. That peak is carried across batches too.
+  changes would then lose relative precision. That peak is carried across batches too;
+- where the running sum is not finite (NaN or infinite): the level there is recomputed exactly,
+  and while the exact level is not finite either, so is every following one. The caller withholds
+  non-finite levels; the recomputes depend only on the stream, so batch independence holds.
 """
 
 from __future__ import annotations
@@ -77,12 +80,16 @@ def run_index(
         if stop > start:
             run = np.cumsum(np.concatenate(([value], deltas[start:stop])))
             low, high = float(run.min()), float(run.max())
-            if low > 0 and max(high, peak) <= CANCELLATION_GUARD * low:
+            finite = math.isfinite(low) and math.isfinite(high)  # min/max propagate NaN
+            if finite and low > 0 and max(high, peak) <= CANCELLATION_GUARD * low:
                 collapsed = np.empty(0, dtype=np.intp)
                 magnitude_end = max(high, peak)
             else:
                 magnitude = np.maximum(np.maximum.accumulate(np.abs(run)), peak)
-                collapsed = np.flatnonzero(magnitude[:-1] > CANCELLATION_GUARD * np.abs(run[1:]))
+                recompute = magnitude[:-1] > CANCELLATION_GUARD * np.abs(run[1:])
+                if not finite:
+                    recompute |= ~np.isfinite(run[1:])
+                collapsed = np.flatnonzero(recompute)
                 magnitude_end = float(magnitude[-1])
             if collapsed.size:
                 stop = start + int(collapsed[0])

@@ -11,68 +11,27 @@ security gets its level after that tick, in tick order, with no Python loop over
    adds them to its carried running level (``engine.accumulation``), with exact recomputes at
    points fixed by the stream, so levels never depend on how the stream was cut into batches.
 4. Prices take the last price of each security.
+
+A level that comes out NaN or infinite (reference data or an event gone wrong; screened prices
+alone cannot cause one) is withheld: not returned, no sequence number used, counted in
+``nonfinite_levels`` and described in ``take_withheld()``; the index's published level stays the
+last finite one (``published_levels``) and later levels are recomputed exactly until finite.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
 from functools import partial
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from engine.accumulation import exact_sum, run_index
+from engine.level_updates import LevelUpdates, WithheldLevel, withhold
 from engine.ordering import stable_order
 from engine.universe import Universe
 
-
-@dataclass(frozen=True)
-class LevelUpdates:
-    """Levels produced by one batch, one row per (tick, index containing the ticked security).
-
-    Rows are in tick order; within a tick, in index id order.
-
-    Attributes
-    ----------
-    tick : ndarray of int64
-        Position of the tick in the batch that produced the level.
-    index : ndarray of int32
-        Index id (position in ``Universe.indices``).
-    level : ndarray of float64
-        Index level just after that tick.
-    seq : ndarray of int64
-        Per-index sequence number, 1 for the first level an index ever publishes, no gaps.
-    """
-
-    tick: NDArray[np.int64]
-    index: NDArray[np.int32]
-    level: NDArray[np.float64]
-    seq: NDArray[np.int64]
-
-    def __len__(self) -> int:
-        return int(self.tick.size)
-
-    @staticmethod
-    def empty() -> LevelUpdates:
-        """No levels."""
-        return LevelUpdates(
-            tick=np.empty(0, dtype=np.int64),
-            index=np.empty(0, dtype=np.int32),
-            level=np.empty(0, dtype=np.float64),
-            seq=np.empty(0, dtype=np.int64),
-        )
-
-    @staticmethod
-    def concat(parts: list[tuple[int, LevelUpdates]]) -> LevelUpdates:
-        """Join updates of consecutive sub-batches, each given with its first tick's position."""
-        if not parts:
-            return LevelUpdates.empty()
-        return LevelUpdates(
-            tick=np.concatenate([part.tick + offset for offset, part in parts]),
-            index=np.concatenate([part.index for _, part in parts]),
-            level=np.concatenate([part.level for _, part in parts]),
-            seq=np.concatenate([part.seq for _, part in parts]),
-        )
+__all__ = ["IndexCalculator", "LevelUpdates", "WithheldLevel"]
 
 
 class IndexCalculator:
@@ -92,6 +51,10 @@ class IndexCalculator:
         self._prices = universe.prev_close.astype(np.float64, copy=True)
         self._divisors = universe.divisors.astype(np.float64, copy=True)
         self._seq = np.zeros(self._n_indices, dtype=np.int64)
+        # Levels computed per index, withheld ones included: the exact recomputes' schedule.
+        self._computed = np.zeros(self._n_indices, dtype=np.int64)
+        self.nonfinite_levels = 0
+        self._withheld: list[WithheldLevel] = []
         self._set_membership(universe.weights())
 
     def _set_membership(self, weights: NDArray[np.float64]) -> None:
@@ -117,6 +80,7 @@ class IndexCalculator:
         self._by_index_level_weights = self._by_index_weights / self._divisors[self._by_index_index]
         self._levels = self.recompute_levels()
         self._peaks = np.abs(self._levels)
+        self._last_good = self._levels.copy()
 
     # -- read-only views of the state ---------------------------------------------------------
 
@@ -133,6 +97,18 @@ class IndexCalculator:
         view = self._levels.view()
         view.flags.writeable = False
         return view
+
+    @property
+    def published_levels(self) -> NDArray[np.float64]:
+        """Last finite level per index id: ``levels`` unless a level was withheld since."""
+        levels = np.where(np.isfinite(self._levels), self._levels, self._last_good)
+        levels.flags.writeable = False
+        return levels
+
+    def take_withheld(self) -> list[WithheldLevel]:
+        """Levels withheld as NaN or infinite since the last call, in order; then forget them."""
+        withheld, self._withheld = self._withheld, []
+        return withheld
 
     @property
     def divisors(self) -> NDArray[np.float64]:
@@ -189,10 +165,12 @@ class IndexCalculator:
         self._prices = prices.astype(np.float64, copy=True)
         self._divisors = divisors.astype(np.float64, copy=True)
         self._seq = seq.astype(np.int64, copy=True)
+        self._computed = self._seq.copy()
         self._refresh_level_weights()
         if levels is not None and peaks is not None:
             self._levels = levels.astype(np.float64, copy=True)
             self._peaks = peaks.astype(np.float64, copy=True)
+            self._last_good = np.where(np.isfinite(self._levels), self._levels, self._last_good)
 
     @property
     def peaks(self) -> NDArray[np.float64]:
@@ -219,7 +197,9 @@ class IndexCalculator:
 
     # -- the hot path -------------------------------------------------------------------------
 
-    def apply(self, security: ArrayLike, price: ArrayLike) -> LevelUpdates:
+    def apply(
+        self, security: ArrayLike, price: ArrayLike, ts_event: ArrayLike | None = None
+    ) -> LevelUpdates:
         """Apply a batch of ticks and return every affected index level after every tick.
 
         Parameters
@@ -228,11 +208,13 @@ class IndexCalculator:
             Security id of each tick, in event order; the same security may repeat.
         price : array_like of float
             Traded price of each tick; finite and positive.
+        ts_event : array_like of int, optional
+            Event time of each tick, only to describe withheld levels (``take_withheld``).
 
         Returns
         -------
         LevelUpdates
-            In tick order.
+            In tick order; levels that came out NaN or infinite are withheld (module docstring).
 
         Raises
         ------
@@ -250,9 +232,18 @@ class IndexCalculator:
             raise ValueError("security id out of range; screen ticks before apply")
         if not np.all((px > 0.0) & (px < np.inf)):
             raise ValueError("prices must be finite and positive; screen ticks before apply")
-        return self._apply_batch(sec, px)
+        updates, level_finite = self._apply_batch(sec, px)
+        if level_finite is None:
+            return updates
+        kept, withheld = withhold(updates, level_finite, sec, px, ts_event)
+        self._withheld.extend(withheld)
+        self.nonfinite_levels += len(withheld)
+        return kept
 
-    def _apply_batch(self, sec: NDArray[np.intp], px: NDArray[np.float64]) -> LevelUpdates:
+    def _apply_batch(
+        self, sec: NDArray[np.intp], px: NDArray[np.float64]
+    ) -> tuple[LevelUpdates, NDArray[np.bool_] | None]:
+        """Updates of one batch, and which levels are finite (None: all of them)."""
         n = sec.size
         # 1. previous price of each tick
         order = stable_order(sec, self._n_securities)
@@ -275,7 +266,7 @@ class IndexCalculator:
         n_pairs = int(first_pair[-1] + counts[-1])
         if n_pairs == 0:
             self._prices[sorted_sec[ends]] = sorted_px[ends]
-            return LevelUpdates.empty()
+            return LevelUpdates.empty(), None
         pair_rank = np.arange(n_pairs, dtype=np.int64)
         pair_tick = np.repeat(np.arange(n, dtype=np.int64), counts)
         member = pair_rank + np.repeat(self._member_start[sec] - first_pair, counts)
@@ -291,7 +282,7 @@ class IndexCalculator:
         seg_start = np.flatnonzero(seg_flag)
         seg_len = np.diff(seg_start, append=n_pairs)
         seg_index = index_sorted[seg_start].astype(np.intp)
-        seq_sorted = pair_rank + np.repeat(self._seq[seg_index] + 1 - seg_start, seg_len)
+        computed_sorted = pair_rank + np.repeat(self._computed[seg_index] + 1 - seg_start, seg_len)
         delta_sorted = delta[by_index]
         tick_sorted = pair_tick[by_index]
         level_sorted = np.empty(n_pairs, dtype=np.float64)
@@ -299,23 +290,63 @@ class IndexCalculator:
         bounds = np.append(seg_start, n_pairs).tolist()
         for segment, index in enumerate(seg_index.tolist()):
             lo, hi = bounds[segment], bounds[segment + 1]
+            carried = float(self._levels[index])
+            if math.isfinite(carried):
+                self._last_good[index] = carried
             level_sorted[lo:hi], self._levels[index], self._peaks[index] = run_index(
                 float(self._levels[index]),
                 float(self._peaks[index]),
                 delta_sorted[lo:hi],
-                first_seq=int(seq_sorted[lo]),
+                first_seq=int(computed_sorted[lo]),
                 ticks=tick_sorted[lo:hi],
                 exact=partial(self._exact_level_after, index, prices_at),
             )
 
-        # 4. commit: last price per security, sequence numbers
+        # 4. commit: last price per security, sequence numbers of the finite levels
         self._prices[sorted_sec[ends]] = sorted_px[ends]
-        self._seq[seg_index] += seg_len
+        self._computed[seg_index] += seg_len
+        finite_sorted: NDArray[np.bool_] | None = None
+        if np.isfinite(level_sorted).all():
+            seq_sorted = pair_rank + np.repeat(self._seq[seg_index] + 1 - seg_start, seg_len)
+            self._seq[seg_index] += seg_len
+        else:
+            finite_sorted = np.isfinite(level_sorted)
+            seq_sorted = self._seq_of_finite(level_sorted, seg_start, seg_len, seg_index)
         level = np.empty(n_pairs, dtype=np.float64)
         level[by_index] = level_sorted
         seq = np.empty(n_pairs, dtype=np.int64)
         seq[by_index] = seq_sorted
-        return LevelUpdates(tick=pair_tick, index=pair_index.astype(np.int32), level=level, seq=seq)
+        updates = LevelUpdates(
+            tick=pair_tick, index=pair_index.astype(np.int32), level=level, seq=seq
+        )
+        if finite_sorted is None:
+            return updates, None
+        finite = np.empty(n_pairs, dtype=bool)
+        finite[by_index] = finite_sorted
+        return updates, finite
+
+    def _seq_of_finite(
+        self,
+        level_sorted: NDArray[np.float64],
+        seg_start: NDArray[np.intp],
+        seg_len: NDArray[np.intp],
+        seg_index: NDArray[np.intp],
+    ) -> NDArray[np.int64]:
+        """Sequence numbers of the index-sorted levels counting only finite ones (the others'
+        are meaningless); notes the last finite level of each index."""
+        finite = np.isfinite(level_sorted)
+        kept = np.cumsum(finite) - finite  # finite levels before each pair
+        kept_in_segment = np.add.reduceat(finite.astype(np.int64), seg_start)
+        before_segment = kept[seg_start]
+        first = self._seq[seg_index] + 1 - before_segment
+        seq: NDArray[np.int64] = kept + np.repeat(first, seg_len)
+        self._seq[seg_index] += kept_in_segment
+        for segment, index in enumerate(seg_index.tolist()):
+            lo = int(seg_start[segment])
+            good = np.flatnonzero(finite[lo : lo + int(seg_len[segment])])
+            if good.size:
+                self._last_good[index] = level_sorted[lo + int(good[-1])]
+        return seq
 
 
 class _PricesAt:

@@ -29,7 +29,6 @@ Ids. Variant k is index id ``len(index_codes) + k`` with its own sequence number
 
 from __future__ import annotations
 
-import enum
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -48,87 +47,29 @@ from engine.currency_merge import (
     VariantMerger,
     scatter,
 )
+from engine.fx_ticks import (
+    MAX_RATE,
+    MIN_RATE,
+    FxColumns,
+    FxRejectReason,
+    normalise_pair,
+    screen_fx,
+)
+
+__all__ = [
+    "MAX_RATE",
+    "MIN_RATE",
+    "CurrencyState",
+    "CurrencyStats",
+    "CurrencyTranslator",
+    "CurrencyVariant",
+    "FxColumns",
+    "FxRejectReason",
+    "normalise_pair",
+    "screen_fx",
+]
 
 _NEVER = int(np.iinfo(np.int64).min)
-_Floats = NDArray[np.float64]
-
-
-class FxRejectReason(enum.IntEnum):
-    """Why an FX tick was not used; ``label`` is the public name."""
-
-    ACCEPTED = 0
-    UNKNOWN_PAIR = 1
-    NON_FINITE_RATE = 2
-    NON_POSITIVE_RATE = 3
-    UNDECODABLE = 4
-    BAD_TIMESTAMP = 5
-
-    @property
-    def label(self) -> str:
-        """Lower-case name used in reports."""
-        return self.name.lower()
-
-
-def normalise_pair(name: str) -> str:
-    """Canonical pair name: trimmed, upper case, no slash (``hkd/usd`` -> ``HKDUSD``)."""
-    return name.strip().upper().replace("/", "")
-
-
-@dataclass(frozen=True)
-class FxColumns:
-    """A batch of FX ticks in event order.
-
-    Attributes
-    ----------
-    ts_event : ndarray of int64
-        Event time, integer nanoseconds since the Unix epoch.
-    pair : ndarray of int64
-        Pair id (position in ``CurrencyTranslator.pairs``), -1 when unknown.
-    rate : ndarray of float64
-        Units of the variant currency per unit of the index currency.
-    origin : ndarray of int64, optional
-        Where each tick came from (file line, position in a fetch), opaque to the engine.
-    """
-
-    ts_event: NDArray[np.int64]
-    pair: NDArray[np.int64]
-    rate: NDArray[np.float64]
-    origin: NDArray[np.int64] | None = None
-
-    def __len__(self) -> int:
-        return int(self.ts_event.size)
-
-    def take(self, rows: NDArray[np.intp] | NDArray[np.bool_] | slice) -> FxColumns:
-        """The ticks selected by an index array, boolean mask or slice, order kept."""
-        origin = None if self.origin is None else self.origin[rows]
-        return FxColumns(self.ts_event[rows], self.pair[rows], self.rate[rows], origin)
-
-    @staticmethod
-    def empty() -> FxColumns:
-        """No FX ticks."""
-        ints = np.empty(0, dtype=np.int64)
-        return FxColumns(ints, ints.copy(), np.empty(0, dtype=np.float64))
-
-
-def screen_fx(n_pairs: int, pair: NDArray[np.int64], rate: _Floats) -> NDArray[np.uint8]:
-    """``FxRejectReason`` per FX tick (0 = accepted); the first failing check wins.
-
-    Parameters
-    ----------
-    n_pairs : int
-        Number of known pairs; valid ids are 0..n_pairs-1.
-    pair, rate : ndarray of int64, ndarray of float64
-        Pair id and rate per tick.
-
-    Returns
-    -------
-    ndarray of uint8
-    """
-    reasons = np.zeros(pair.size, dtype=np.uint8)
-    reasons[rate <= 0.0] = FxRejectReason.NON_POSITIVE_RATE
-    reasons[~np.isfinite(rate)] = FxRejectReason.NON_FINITE_RATE
-    reasons[(pair < 0) | (pair >= n_pairs)] = FxRejectReason.UNKNOWN_PAIR
-    return reasons
 
 
 @dataclass(frozen=True)
@@ -172,12 +113,14 @@ class CurrencyState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 @dataclass
 class CurrencyStats:
-    """Running totals: FX ticks in, applied, rejected by reason; variant levels out."""
+    """Running totals: FX ticks in, applied, rejected by reason; variant levels out, and those
+    withheld as NaN or infinite by variant code."""
 
     fx_in: int = 0
     fx_applied: int = 0
     fx_rejected: Counter[FxRejectReason] = field(default_factory=Counter)
     levels_out: int = 0
+    nonfinite_levels: Counter[str] = field(default_factory=Counter)
 
 
 class CurrencyTranslator:
@@ -244,6 +187,7 @@ class CurrencyTranslator:
         self._base_clock = self._fx_clock = _NEVER
         self._pending_base, self._pending_fx = BaseRows.empty(), FxRows.empty()
         self.stats = CurrencyStats()
+        self._reported = np.zeros(len(self.variants), dtype=np.int64)
 
     @property
     def index_codes(self) -> tuple[str, ...]:
@@ -296,6 +240,16 @@ class CurrencyTranslator:
         """
         self._take_in(base, fx)
         return self._release(base_caught_up, fx_caught_up)[0]
+
+    def take_nonfinite(self) -> Counter[str]:
+        """Variant levels withheld as NaN or infinite since the last call, by variant code."""
+        withheld = self._withheld_since(self._reported)
+        self._reported = self._merger.nonfinite_levels.copy()
+        return withheld
+
+    def _withheld_since(self, before: NDArray[np.int64]) -> Counter[str]:
+        counts = (self._merger.nonfinite_levels - before).tolist()
+        return Counter({v.code: n for v, n in zip(self.variants, counts, strict=True) if n})
 
     def releasable(self, *, base_caught_up: bool, fx_caught_up: bool) -> bool:
         """Whether ``translate`` of nothing would release levels under these flags now."""
@@ -363,6 +317,8 @@ class CurrencyTranslator:
         f, self._pending_fx = self._pending_fx.split(base_mark, "right")
         levels, source = self._merger.merge(b, f)
         self.stats.levels_out += len(levels)
+        if self._merger.nonfinite_levels.any():
+            self.stats.nonfinite_levels = self._withheld_since(np.zeros_like(self._reported))
         return levels, source, f
 
     def snapshot(self) -> CurrencyState:

@@ -146,6 +146,9 @@ class FxRows(_Rows):
 class VariantMerger:
     """Variant levels of merged base rows and FX ticks; carries last values and seq.
 
+    A variant level that comes out NaN or infinite is withheld (counted in
+    ``nonfinite_levels`` per variant, no sequence number used).
+
     Parameters
     ----------
     base, pair : ndarray of intp
@@ -166,6 +169,7 @@ class VariantMerger:
         self.last_fx, self.last_base = last_fx, last_base
         self.seq = np.zeros(base.size, dtype=np.int64)
         self.id_offset = last_base.size
+        self.nonfinite_levels = np.zeros(base.size, dtype=np.int64)
 
     def merge(self, b: BaseRows, f: FxRows) -> tuple[LevelColumns, _Ints]:
         """Variant levels of ``b`` and ``f`` merged, and per level its event.
@@ -195,6 +199,12 @@ class VariantMerger:
         ts = scatter(n, b_at, b.ts_event[be], f_at, f.ts_event[fe])
         security = scatter(n, b_at, b.security[be], f_at, -1 - f.pair[fe])
         source = scatter(n, b_at, be, f_at, fe + len(b))
+        finite = np.isfinite(level)
+        if not finite.all():  # withheld: no level of any index is ever NaN or infinite
+            self.nonfinite_levels += np.bincount(variant[~finite], minlength=self.seq.size)
+            variant, level, ts, security, source = (
+                column[finite] for column in (variant, level, ts, security, source)
+            )
         seq = self._next_seq(variant)
         fx_by_pair.commit(self.last_fx)
         base_by_index.commit(self.last_base)

@@ -192,7 +192,7 @@ class IndexPipeline:
         self.stats.ticks_applied += len(ticks)
         if len(ticks):
             self.clock_ns = int(ticks.ts_event[-1])
-        updates = self.calculator.apply(ticks.security, ticks.price)
+        updates = self.calculator.apply(ticks.security, ticks.price, ticks.ts_event)
         levels = LevelColumns(
             ts_event=ticks.ts_event[updates.tick],
             index=updates.index,

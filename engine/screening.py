@@ -7,6 +7,10 @@ import enum
 import numpy as np
 from numpy.typing import NDArray
 
+MAX_PRICE = 1e12
+"""Prices at or above this are rejected (``price_out_of_range``): no listed stock trades near it
+in any currency, and it keeps price x shares x FAF x CF far from float overflow."""
+
 
 class RejectReason(enum.IntEnum):
     """Why a tick was not applied; the value is the code stored per tick, ``label`` is public."""
@@ -21,6 +25,8 @@ class RejectReason(enum.IntEnum):
     BAD_TIMESTAMP = 7
     INVALID_EVENT = 8
     OUTSIDE_SESSION = 9
+    BAD_SEQ = 10
+    PRICE_OUT_OF_RANGE = 11
 
     @property
     def label(self) -> str:
@@ -49,6 +55,7 @@ def screen_ticks(
     """
     reasons = np.zeros(security.size, dtype=np.uint8)
     reasons[price <= 0.0] = RejectReason.NON_POSITIVE_PRICE
+    reasons[price >= MAX_PRICE] = RejectReason.PRICE_OUT_OF_RANGE
     reasons[~np.isfinite(price)] = RejectReason.NON_FINITE_PRICE
     reasons[(security < 0) | (security >= n_securities)] = RejectReason.UNKNOWN_SECURITY
     return reasons

@@ -14,15 +14,31 @@ Every message carries a ``type`` tag so one decoder handles every kind on a topi
 
 Timestamps are integer nanoseconds since the Unix epoch. Fields are only ever added with
 defaults; ``tests/data/wire_v1`` holds saved payloads that must keep decoding.
+
+Decoding checks what the columns the engine builds from ticks can hold: ``ts_event`` in
+1..2**63-1, a tick's ``seq`` in 0..2**63-1 and codes of at most ``MAX_CODE_LENGTH`` characters;
+a message breaking one of these is a ``msgspec.ValidationError`` naming the field
+(``$.ts_event``, ``$.seq[3]``, ...). Prices and rates are checked by the engine's screening.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
 WireFormat = Literal["json", "msgpack"]
+
+INT64_MAX = 2**63 - 1
+MAX_CODE_LENGTH = 64
+"""Longest security code or FX pair name accepted on the wire."""
+
+Timestamp = Annotated[int, msgspec.Meta(gt=0, le=INT64_MAX)]
+"""Event time, ns since the epoch: positive and within int64."""
+SequenceNumber = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
+"""Per-security sequence number of a tick: non-negative and within int64."""
+Code = Annotated[str, msgspec.Meta(max_length=MAX_CODE_LENGTH)]
+"""A security code or FX pair name."""
 
 
 class Tick(msgspec.Struct, tag="tick", frozen=True, omit_defaults=True, gc=False):
@@ -32,20 +48,20 @@ class Tick(msgspec.Struct, tag="tick", frozen=True, omit_defaults=True, gc=False
     decoding a fetch of single ticks does not set off collections.
     """
 
-    security: str
+    security: Code
     price: float
-    ts_event: int
-    seq: int | None = None
+    ts_event: Timestamp
+    seq: SequenceNumber | None = None
     volume: float | None = None
 
 
 class TickBatch(msgspec.Struct, tag="tick_batch", frozen=True, omit_defaults=True):
     """Many ticks in event order, as parallel columns of equal length."""
 
-    security: list[str]
+    security: list[Code]
     price: list[float]
-    ts_event: list[int]
-    seq: list[int] | None = None
+    ts_event: list[Timestamp]
+    seq: list[SequenceNumber] | None = None
     volume: list[float] | None = None
 
 
@@ -86,7 +102,7 @@ class FxTick(msgspec.Struct, tag="fx_tick", frozen=True):
     ``rate`` is units of the second currency per unit of the first.
     """
 
-    pair: str
+    pair: Code
     rate: float
     ts_event: int
 
@@ -94,7 +110,7 @@ class FxTick(msgspec.Struct, tag="fx_tick", frozen=True):
 class FxTickBatch(msgspec.Struct, tag="fx_tick_batch", frozen=True):
     """Many FX ticks in event order, as parallel columns of equal length."""
 
-    pair: list[str]
+    pair: list[Code]
     rate: list[float]
     ts_event: list[int]
 

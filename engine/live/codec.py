@@ -1,10 +1,16 @@
-"""Kafka records <-> engine columns: decoding fetched ticks, encoding levels and dead letters."""
+"""Kafka records <-> engine columns: decoding fetched ticks, encoding levels and dead letters.
+
+Decoding never raises whatever the bytes: a message that is not a valid tick (malformed, nested
+too deep for the decoder, a time or ``seq`` outside int64, ...) is listed as ``Undecodable`` with
+a ``RejectReason`` and the rest of the fetch goes on.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, cast
+from typing import NamedTuple, Protocol, cast
 
 import msgspec
 import numpy as np
@@ -12,6 +18,7 @@ from numpy.typing import NDArray
 
 from engine.columns import LevelColumns, TickColumns
 from engine.ordering import stable_order
+from engine.screening import RejectReason
 from engine.sequencing import NO_SEQ
 from engine.universe import Universe
 from engine.wire import IndexLevel, IndexLevels, Tick, TickMessage, WireCodec
@@ -45,6 +52,47 @@ class OutgoingMessage:
     headers: list[tuple[str, bytes]] = field(default_factory=list)
 
 
+class Undecodable(NamedTuple):
+    """A fetched message that is not a valid tick message.
+
+    Attributes
+    ----------
+    position : int
+        Its record's position in the fetch.
+    reason : RejectReason
+        ``BAD_TIMESTAMP`` / ``BAD_SEQ`` / ``PRICE_OUT_OF_RANGE`` when a field is out of range,
+        else ``UNDECODABLE``.
+    detail : str
+        The decoder's error.
+    batch_position : int or None
+        The bad item's place inside a ``tick_batch`` message, when the error names one.
+    """
+
+    position: int
+    reason: RejectReason
+    detail: str
+    batch_position: int | None = None
+
+
+_FIELD_REASONS = {"ts_event": RejectReason.BAD_TIMESTAMP, "seq": RejectReason.BAD_SEQ}
+_ERROR_PATH = re.compile(r"at `\$\.(\w+)(?:\[(\d+)\])?`$")
+
+
+def classify_error(position: int, error: Exception) -> Undecodable:
+    """Why decoding the record at ``position`` failed with ``error`` (any exception)."""
+    if not isinstance(error, msgspec.MsgspecError):
+        return Undecodable(position, RejectReason.UNDECODABLE, f"{type(error).__name__}: {error}")
+    detail = str(error)
+    path = _ERROR_PATH.search(detail) if isinstance(error, msgspec.ValidationError) else None
+    if path is None:
+        return Undecodable(position, RejectReason.UNDECODABLE, detail)
+    name, item = path.groups()
+    reason = _FIELD_REASONS.get(name, RejectReason.UNDECODABLE)
+    if name == "price" and "out of range" in detail:
+        reason = RejectReason.PRICE_OUT_OF_RANGE
+    return Undecodable(position, reason, detail, None if item is None else int(item))
+
+
 @dataclass
 class DecodedFetch:
     """Ticks of one fetch plus the messages that could not be decoded.
@@ -58,7 +106,7 @@ class DecodedFetch:
     ticks: TickColumns
     message: NDArray[np.int64]
     position_in_message: NDArray[np.int64]
-    undecodable: list[tuple[int, str]]
+    undecodable: list[Undecodable]
 
 
 class RejectBuffer:
@@ -124,7 +172,7 @@ class TickDecoder:
             return None
         try:
             messages = self.codec.decode_tick_lines(joined)
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except Exception:  # any bad value (RecursionError too): name it record by record
             return None
         return messages if len(messages) == len(values) else None
 
@@ -159,7 +207,7 @@ class TickDecoder:
         seqs: list[int] = []
         messages: list[int] = []
         positions: list[int] = []
-        undecodable: list[tuple[int, str]] = []
+        bad: list[Undecodable] = []
         decode = self.codec.decode_tick
         for position, value in enumerate(values):
             if decoded is not None:
@@ -167,8 +215,8 @@ class TickDecoder:
             else:
                 try:
                     message = decode(value or b"")
-                except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                    undecodable.append((position, str(exc)))
+                except Exception as exc:  # whatever the bytes, never out of the service
+                    bad.append(classify_error(position, exc))
                     continue
             if isinstance(message, Tick):
                 codes.append(message.security)
@@ -184,7 +232,8 @@ class TickDecoder:
                 or len(message.ts_event) != size
                 or (message.seq is not None and len(message.seq) != size)
             ):
-                undecodable.append((position, "tick_batch columns differ in length"))
+                detail = "tick_batch columns differ in length"
+                bad.append(Undecodable(position, RejectReason.UNDECODABLE, detail))
                 continue
             codes.extend(message.security)
             prices.extend(message.price)
@@ -204,7 +253,7 @@ class TickDecoder:
             ticks=ticks,
             message=np.array(messages, dtype=np.int64),
             position_in_message=np.array(positions, dtype=np.int64),
-            undecodable=undecodable,
+            undecodable=bad,
         )
 
 

@@ -57,7 +57,13 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     level_messages : {"batch", "single"}
         One ``index_levels`` message per index per batch, or one ``index_level`` per level.
     max_batch_ticks : int
-        Most messages taken from Kafka per engine batch (``getmany`` max_records).
+        Most ticks per engine batch: a fetch holding more (``tick_batch`` messages) is applied
+        in several engine calls of at most this many ticks (levels are the same however the
+        stream is cut), and fetches are sized from the ticks per message seen so far
+        (``getmany`` max_records = this / that average, at least 1).
+    dead_letter_max_bytes : int
+        Bound of one dead-letter record, key, value and headers together (at least 4096); a
+        longer original value is cut, its size and SHA-256 are in the headers.
     poll_timeout_ms : int
         How long ``getmany`` waits for the first message.
     max_in_flight_batches : int
@@ -114,6 +120,7 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     wire_format: Literal["json", "msgpack"] = "json"
     level_messages: Literal["batch", "single"] = "batch"
     max_batch_ticks: int = 20_000
+    dead_letter_max_bytes: int = 64 * 1024
     poll_timeout_ms: int = 2
     max_in_flight_batches: int = 8
     checkpoint_interval_ms: int = 1000
@@ -143,6 +150,8 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
+        if self.dead_letter_max_bytes < 4096:
+            raise ValueError("dead_letter_max_bytes must be at least 4096")
         if (self.indices is None) != (self.composition is None):
             raise ValueError("give both indices and composition, or neither")
         if self.variants is not None and self.fx_topic in (self.tick_topic, self.control_topic):

@@ -4,7 +4,8 @@ Each fetch's FX records are decoded into ``FxColumns`` (stable-sorted by event t
 the engine call, merged with the fetch's base levels by ``CurrencyTranslator.translate`` (the
 same code ``tickindex replay --fx --variants`` runs). Bad FX messages are dead-lettered with a
 reason ``fx_<FxRejectReason.label>`` (``fx_undecodable``, ``fx_unknown_pair``,
-``fx_non_finite_rate``, ``fx_non_positive_rate``, ``fx_bad_timestamp``), which is also their
+``fx_non_finite_rate``, ``fx_non_positive_rate``, ``fx_rate_out_of_range``,
+``fx_bad_timestamp`` for a time outside 1..2**63-1), which is also their
 label on the rejection and dead-letter counters, apart from the ticks' own labels.
 
 Ordering. The translator merges base levels and FX ticks by event time and releases only what
@@ -43,7 +44,7 @@ from engine.columns import LevelColumns
 from engine.currency import CurrencyTranslator, FxColumns, FxRejectReason, screen_fx
 from engine.live.codec import OutgoingMessage, Record
 from engine.live.config import ServiceConfig
-from engine.live.dead_letters import dead_letter
+from engine.live.dead_letters import DEAD_LETTER_MAX_BYTES, dead_letter
 from engine.universe import Universe
 from engine.wire import FxTick, WireCodec
 from producers.fxfile import load_variants
@@ -93,6 +94,8 @@ class FxChannel:
         The streams' topics, for ``observe`` and ``throttle``.
     max_pending : int
         Rows that may wait before ``throttle`` pauses the stream running ahead.
+    dead_letter_max_bytes : int
+        Bound of one dead-letter record (``engine.live.dead_letters``).
 
     Attributes
     ----------
@@ -113,12 +116,14 @@ class FxChannel:
         tick_topic: str = "ticks",
         fx_topic: str = "fx-ticks",
         max_pending: int = MAX_PENDING,
+        dead_letter_max_bytes: int = DEAD_LETTER_MAX_BYTES,
     ) -> None:
         self.translator = translator
         self.codec = codec
         self.dead_letter_topic = dead_letter_topic
         self.tick_topic, self.fx_topic = tick_topic, fx_topic
         self.max_pending = max_pending
+        self.max_bytes = dead_letter_max_bytes
         self.received = 0
         self.base_caught_up = self.fx_caught_up = True
         self.paused: Counter[str] = Counter()
@@ -145,6 +150,7 @@ class FxChannel:
             config.dead_letter_topic,
             tick_topic=config.tick_topic,
             fx_topic=config.fx_topic,
+            dead_letter_max_bytes=config.dead_letter_max_bytes,
         )
 
     @property
@@ -261,13 +267,17 @@ class FxChannel:
         def reject(at: int, reason: FxRejectReason, detail: str, within: int | None) -> None:
             label = fx_reason_label(reason)
             rejected[label] += 1
-            letters.append(dead_letter(records[at], self.dead_letter_topic, label, detail, within))
+            letter = dead_letter(
+                records[at], self.dead_letter_topic, label, detail, within, max_bytes=self.max_bytes
+            )
+            letters.append(letter)
 
         for position, record in enumerate(records):
             try:
                 message = self.codec.decode_fx(record.value or b"")
-            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                reject(position, FxRejectReason.UNDECODABLE, str(exc), None)
+            except Exception as exc:  # whatever the bytes (RecursionError too), never raise
+                detail = str(exc) if isinstance(exc, msgspec.MsgspecError) else repr(exc)
+                reject(position, FxRejectReason.UNDECODABLE, detail, None)
                 continue
             if isinstance(message, FxTick):
                 pairs.append(message.pair)
@@ -294,7 +304,7 @@ class FxChannel:
         except OverflowError:
             fits = [_INT64.min <= t <= _INT64.max for t in stamps]
             ts = np.array([t if ok else 0 for t, ok in zip(stamps, fits, strict=True)], np.int64)
-            reasons[~np.array(fits)] = FxRejectReason.BAD_TIMESTAMP
+        reasons[ts <= 0] = FxRejectReason.BAD_TIMESTAMP
         for row in np.flatnonzero(reasons).tolist():
             reason = FxRejectReason(int(reasons[row]))
             detail = f"{reason.label}: pair {pairs[row]!r}, rate {rates[row]!r}, ts {stamps[row]}"

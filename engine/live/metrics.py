@@ -47,6 +47,8 @@ LATENCY_BUCKETS: tuple[float, ...] = (
 PHASES: tuple[str, ...] = ("starting", "running", "stopping")
 #: ``reason`` labels pre-initialised (at 0) on the rejection and dead-letter counters.
 REASON_LABELS: tuple[str, ...] = tuple(r.label for r in RejectReason if r != RejectReason.ACCEPTED)
+#: ``reason`` of the dead letter written for a level withheld as NaN or infinite.
+NONFINITE_LEVEL = "nonfinite_level"
 
 
 class BulkHistogram(Collector):
@@ -232,6 +234,13 @@ class ServiceMetrics:
         for label in REASON_LABELS:
             self._rejected.labels(label)
             self._dead_letters.labels(label)
+        self._dead_letters.labels(NONFINITE_LEVEL)
+        self._nonfinite = Counter(
+            "tickindex_nonfinite_levels_total",
+            "Levels withheld because they came out NaN or infinite, per index.",
+            ["index"],
+            registry=r,
+        )
         self._index = _IndexSeries(codes, r)
         self._batch_size = BulkHistogram(
             "tickindex_batch_size_ticks", "Ticks consumed per batch.", BATCH_SIZE_BUCKETS, r
@@ -333,6 +342,12 @@ class ServiceMetrics:
         """Count control events dead-lettered (``invalid_event``) and set the pending gauge."""
         self.record_dead_letters({"invalid_event": invalid_events})
         self._pending_events.set(pending_events)
+
+    def record_nonfinite_levels(self, by_index: Mapping[str, int]) -> None:
+        """Count levels the engine withheld as NaN or infinite, per index code."""
+        for index, count in by_index.items():
+            if count > 0:
+                self._nonfinite.labels(index).inc(count)
 
     def set_consumer_lag(self, lag: Mapping[tuple[str, int], int]) -> None:
         """Replace the consumer lag gauges.

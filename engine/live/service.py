@@ -52,7 +52,7 @@ from engine.live.checkpoints import CheckpointStore
 from engine.live.codec import LevelEncoder, OutgoingMessage, Record, RejectBuffer, TickDecoder
 from engine.live.config import ServiceConfig
 from engine.live.control import AuditBuffer, BarsBuffer, ControlChannel, event_limits
-from engine.live.dead_letters import fetch_dead_letters, reject_counts
+from engine.live.dead_letters import fetch_dead_letters, reject_counts, withheld_level_letters
 from engine.live.fetch import use_fetched_records
 from engine.live.fx import FxChannel
 from engine.live.gc_policy import serving_gc
@@ -132,6 +132,7 @@ class IndexService:
         self._output: OutputStage | None = None
         self._partitions: list[TopicPartition] = []
         self._exactly_once = config.delivery == "exactly-once"
+        self._ticks_per_message = 1.0  # rises at once, decays slowly (``_process``)
 
     def request_stop(self) -> None:
         """Finish the current batch, flush, checkpoint, commit and return from ``run``."""
@@ -229,8 +230,10 @@ class IndexService:
             self._saving.result()  # a failed checkpoint stops the service
         if self.fx is not None:
             self.fx.throttle(self._consumer, self._partitions)
+        # max_batch_ticks bounds ticks: fetch as many messages as hold about that many ticks.
+        max_records = max(1, int(self.config.max_batch_ticks / self._ticks_per_message))
         fetched = await self._consumer.getmany(
-            timeout_ms=self.config.poll_timeout_ms, max_records=self.config.max_batch_ticks
+            timeout_ms=self.config.poll_timeout_ms, max_records=max_records
         )
         # Let aiokafka send the next fetch request before the synchronous engine work.
         await asyncio.sleep(0)
@@ -264,36 +267,49 @@ class IndexService:
         records = by_topic.get(self.config.tick_topic, [])
         self.decoder.universe = self.calculator.universe
         fetch = self.decoder.decode(records)
+        consumed = len(fetch.ticks) + len(fetch.undecodable)
+        if records:
+            per_message = consumed / len(records)
+            self._ticks_per_message = max(per_message, 0.9 * self._ticks_per_message, 1.0)
         applied_before = self.pipeline.stats.ticks_applied
         failed_before = len(self.pipeline.stats.events_failed)
-        if self.driver is not None:
-            levels = self.driver.process(fetch.ticks)
-        else:
-            levels = self.pipeline.process(fetch.ticks)
+        process = self.driver.process if self.driver is not None else self.pipeline.process
+        # Engine batches of at most max_batch_ticks ticks; levels do not depend on the cuts.
+        step = self.config.max_batch_ticks
+        parts = [fetch.ticks.slice(at, at + step) for at in range(0, len(fetch.ticks), step)]
+        levels = LevelColumns.concat([process(part) for part in parts or [fetch.ticks]])
         letters.extend(self.control.failed_letters(failed_before, self.config.dead_letter_topic))
         self.metrics.record_control(len(letters), len(self.pipeline.events))
+        messages = withheld_level_letters(
+            self.calculator, self.metrics, self.config.dead_letter_topic
+        )
         published, fx_rejected = levels, {}
         if self.fx is not None:
             fx = self.fx.process(fx_records, levels)
             published, fx_rejected = LevelColumns.concat([levels, fx.levels]), fx.rejected
             letters.extend(fx.letters)
             self.metrics.record_dead_letters(fx_rejected)
-        messages = letters
+            withheld = self.fx.translator.take_nonfinite()
+            if withheld:
+                log.error("withheld non-finite variant levels: %s", dict(withheld))
+                self.metrics.record_nonfinite_levels(withheld)
+        messages.extend(letters)
         messages.extend(self._audit.messages(self.config.audit_topic))
         messages.extend(self._bars.messages(self.config.ohlc_topic))
         rejected, reasons = self._rejects.take()
-        counts = reject_counts(reasons, len(fetch.undecodable))
+        counts = reject_counts(reasons, [bad.reason for bad in fetch.undecodable])
         if counts:
-            topic = self.config.dead_letter_topic
-            messages.extend(fetch_dead_letters(fetch, rejected, reasons, counts, topic))
+            topic, limit = self.config.dead_letter_topic, self.config.dead_letter_max_bytes
+            dead = fetch_dead_letters(fetch, rejected, reasons, counts, topic, max_bytes=limit)
+            messages.extend(dead)
             self.metrics.record_dead_letters(counts)
         self.metrics.record_batch(
-            consumed=len(fetch.ticks) + len(fetch.undecodable),
+            consumed=consumed,
             applied=self.pipeline.stats.ticks_applied - applied_before,
             rejected=counts | fx_rejected,
             processing_seconds=time.perf_counter() - started,
         )
-        self.metrics.set_index_state(self.calculator.levels, self.calculator.divisors)
+        self.metrics.set_index_state(self.calculator.published_levels, self.calculator.divisors)
         self.metrics.set_consumer_lag(self._lag())
         return published, messages
 
