@@ -73,7 +73,7 @@ def test_kafka_bench_small_run(kafka_bootstrap: str, capsys: pytest.CaptureFixtu
 
     settings = result["settings"]
     assert settings["latency_service"]["poll_timeout_ms"] == 1
-    assert settings["batch_service"]["max_batch_ticks"] == 10
+    assert settings["batch_service"]["max_batch_ticks"] == 10_000
     runs = ("service", "batch_service", "latency_service")
     for run in runs:
         assert settings[run]["level_messages"] == "batch"

@@ -65,7 +65,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="append",
         default=[],
         metavar="SETTING=VALUE",
-        help="serve setting of the batch run (repeatable; default max_batch_ticks=10)",
+        help="serve setting of the batch run (repeatable; default max_batch_ticks=10000)",
     )
     kafka.add_argument(
         "--latency-setting",

@@ -32,7 +32,7 @@ class KafkaBenchSettings:
     warmup_seconds: float = 1.0
     seed: int = 7
     service: dict[str, Any] = field(default_factory=dict)
-    batch_service: dict[str, Any] = field(default_factory=lambda: {"max_batch_ticks": 10})
+    batch_service: dict[str, Any] = field(default_factory=lambda: {"max_batch_ticks": 10_000})
     latency_service: dict[str, Any] = field(default_factory=dict)
     indices: str | None = None
     composition: str | None = None
