@@ -97,9 +97,9 @@ BAD_FILES = [
     ("duplicate index", "indices", 3, "HSI,Again,100,", r"duplicate index HSI.*line 2"),
     ("faf zero", "composition", 3, "HSI,0700.HK,500,0,,20", r"faf must be in \(0, 1\]"),
     ("faf above one", "composition", 3, "HSI,0700.HK,500,1.2,,20", r"faf must be in \(0, 1\]"),
-    ("zero shares", "composition", 3, "HSI,0700.HK,0,0.8,,20", r"issued_shares must be positive"),
+    ("zero shares", "composition", 3, "HSI,0700.HK,0,0.8,,20", r"issued_shares must be in \(0, 1e"),
     ("negative shares", "composition", 3, "HSI,0700.HK,-5,0.8,,20", r"issued_shares must be"),
-    ("zero price", "composition", 4, "HSI,0941.HK,200,0.7,,0", r"prev_close must be positive"),
+    ("zero price", "composition", 4, "HSI,0941.HK,200,0.7,,0", r"prev_close must be in \(0, 1e"),
     ("negative price", "composition", 4, "HSI,0941.HK,200,0.7,,-1", r"prev_close must be"),
     ("text shares", "composition", 3, "HSI,0700.HK,lots,0.8,,20", r"issued_shares is not a numb"),
     ("text faf", "composition", 3, "HSI,0700.HK,500,high,,20", r"faf is not a number: 'high'"),
@@ -116,8 +116,8 @@ BAD_FILES = [
         "CAP,A,2000000,1,0.9,10",
         r"cap_factor must be given on every row of CAP or on none",
     ),
-    ("weight cap above one", "indices", 3, "CAP,Capped,5000,1.5", r"weight_cap must be a fraction"),
-    ("weight cap zero", "indices", 3, "CAP,Capped,5000,0", r"weight_cap must be positive"),
+    ("weight cap above one", "indices", 3, "CAP,Capped,5000,1.5", r"weight_cap must be in \(0, 1"),
+    ("weight cap zero", "indices", 3, "CAP,Capped,5000,0", r"weight_cap must be in \(0, 1\]"),
     ("short row", "composition", 3, "HSI,0700.HK,500", r"expected 6 columns, got 3"),
     ("zero cap factor", "composition", 3, "HSI,0700.HK,500,0.8,0,20", r"cap_factor must be"),
 ]
@@ -150,7 +150,7 @@ def test_bad_file_names_file_line_and_problem(
 def test_line_numbers_count_blank_lines(tmp_path: Path) -> None:
     composition = COMPOSITION.replace("HSI,0941.HK,200,0.7,,50", "\n\nHSI,0941.HK,200,0.7,,-50")
     indices_path, composition_path = write(tmp_path, INDICES, composition)
-    with pytest.raises(ReferenceDataError, match="prev_close must be positive") as caught:
+    with pytest.raises(ReferenceDataError, match=r"prev_close must be in \(0, 1e\+12\]") as caught:
         load_universe(indices_path, composition_path)
     assert caught.value.line == 6
     assert str(caught.value).startswith(f"{composition_path}:6: ")
