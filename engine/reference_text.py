@@ -41,14 +41,20 @@ def reference_rows(path: Path, text: str) -> Iterator[tuple[int, list[str]]]:
     Raises
     ------
     ReferenceDataError
-        When a row is not CSV (unterminated quote, a cell over the field limit).
+        When a row is not CSV (a cell over the field limit) or runs over more than one line
+        (a quote left open).
     """
     reader = csv.reader(io.StringIO(text, newline=""))
     while True:
+        start = reader.line_num + 1
         try:
             cells = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            raise ReferenceDataError(str(path), reader.line_num, f"not CSV: {exc}") from None
-        yield reader.line_num, cells
+            raise ReferenceDataError(str(path), start, f"not CSV: {exc}") from None
+        if reader.line_num != start:
+            raise ReferenceDataError(
+                str(path), start, f"a quoted cell runs on to line {reader.line_num}"
+            )
+        yield start, cells
