@@ -32,7 +32,7 @@ def level_message_problem(message: IndexLevel | IndexLevels) -> str | None:
     -------
     str or None
         The problem in words (levels must be finite, times and ``seq`` within int64, the index
-        code 1 to 64 characters).
+        code 1 to 64 characters, ``index_levels`` columns of one length).
     """
     if not 0 < len(message.index) <= MAX_INDEX_CODE:
         return f"index code of {len(message.index)} characters"
@@ -40,6 +40,8 @@ def level_message_problem(message: IndexLevel | IndexLevels) -> str | None:
         floats: Sequence[float] = (message.level, message.change)
         ints: Sequence[int] = (message.ts_event, message.ts_published, message.seq)
     else:
+        if not len(message.level) == len(message.ts_event) == len(message.seq):
+            return "index_levels columns differ in length"
         floats = [message.prev_close, *message.level]
         ints = [message.ts_published, *message.ts_event, *message.seq]
     if not np.isfinite(np.array(floats, dtype=np.float64)).all():
