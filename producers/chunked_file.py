@@ -114,25 +114,24 @@ class ChunkedFileReader(Generic[BatchT]):
             yield first_line, lines
             first_line += len(lines)
 
-    def _text_lines(
-        self, first_line: int, lines: list[bytes]
-    ) -> tuple[list[tuple[int, str]], BadRows]:
-        """Non-blank lines decoded from UTF-8 with their numbers; undecodable ones apart."""
-        numbered = [(first_line + i, line) for i, line in enumerate(lines) if line.strip()]
+    def _text_lines(self, first_line: int, lines: list[bytes]) -> tuple[list[str], BadRows]:
+        """The chunk's lines decoded from UTF-8 (one string per line, undecodable ones empty)
+        and the undecodable ones with their numbers."""
         try:
-            text = b"".join(line for _, line in numbered).decode("utf-8")
-            return list(zip((n for n, _ in numbered), text.splitlines(), strict=True)), []
-        except (UnicodeDecodeError, ValueError):
-            # Undecodable bytes, or a character splitlines() splits on that is not "\n".
+            texts = b"".join(lines).decode("utf-8").splitlines()
+            if len(texts) == len(lines):
+                return texts, []
+        except UnicodeDecodeError:
             pass
-        good: list[tuple[int, str]] = []
-        bad: BadRows = []
-        for number, line in numbered:
+        # Undecodable bytes, or a character splitlines() splits on that is not "\n".
+        texts, bad = [], []
+        for number, line in enumerate(lines, start=first_line):
             try:
-                good.append((number, line.decode("utf-8").rstrip("\r\n")))
+                texts.append(line.decode("utf-8").rstrip("\r\n"))
             except UnicodeDecodeError as exc:
+                texts.append("")
                 bad.append((number, f"invalid UTF-8 at byte {exc.start}"))
-        return good, bad
+        return texts, bad
 
     def _csv_header(self, handle: IO[bytes], required: tuple[str, ...]) -> list[str]:
         """The header row (cells stripped); raises unless it names every ``required`` column."""
@@ -162,22 +161,32 @@ class ChunkedFileReader(Generic[BatchT]):
     ) -> Iterator[tuple[list[list[str]], list[int], BadRows]]:
         """Per chunk: rows of ``width`` cells, their line numbers and the rows that are not.
 
-        Each row is one line: a quoted field spanning lines is two malformed rows.
+        Each row is one line: a quoted field spanning lines is two malformed rows. Blank lines
+        are left out.
         """
         for first_line, lines in self._lines(handle):
             texts, bad = self._text_lines(first_line, lines)
-            parsed = _parse_chunk(texts)
-            rows: list[list[str]] = []
+            rows = _parse_chunk(texts)
+            if not bad and rows is not None and set(map(len, rows)) == {width}:
+                yield rows, list(range(first_line, first_line + len(rows))), []
+                continue
+            kept_rows: list[list[str]] = []
             kept: list[int] = []
-            for number, row, problem in parsed:
-                if problem is not None:
-                    bad.append((number, problem))
-                elif len(row) == width:
-                    rows.append(row)
+            undecodable = {number for number, _ in bad}
+            for number, text in enumerate(texts, start=first_line):
+                if number in undecodable:
+                    continue
+                try:
+                    row = next(csv.reader([text]), [])
+                except csv.Error as exc:
+                    bad.append((number, f"not CSV: {exc}"))
+                    continue
+                if len(row) == width:
+                    kept_rows.append(row)
                     kept.append(number)
                 elif any(cell.strip() for cell in row):
                     bad.append((number, f"expected {width} columns, got {len(row)}"))
-            yield rows, kept, sorted(bad)
+            yield kept_rows, kept, sorted(bad)
 
     def _json_records(
         self, handle: IO[bytes], record_type: type[RecordT]
@@ -218,24 +227,11 @@ class ChunkedFileReader(Generic[BatchT]):
         raise NotImplementedError
 
 
-def _parse_chunk(texts: list[tuple[int, str]]) -> list[tuple[int, list[str], str | None]]:
-    """(line, cells, problem) per line; one reader for the chunk unless a line needs care."""
-    reader = csv.reader([text for _, text in texts])
-    out: list[tuple[int, list[str], str | None]] = []
+def _parse_chunk(texts: list[str]) -> list[list[str]] | None:
+    """One row per line with one C reader, or None when a line is not CSV or a quoted field
+    runs over a line end (then the caller parses line by line)."""
     try:
-        for position, (number, _) in enumerate(texts):
-            row = next(reader)
-            if reader.line_num != position + 1:
-                break  # a quoted field ran over a line end: parse line by line instead
-            out.append((number, row, None))
-        else:
-            return out
+        rows = list(csv.reader(texts))
     except csv.Error:
-        pass
-    out = []
-    for number, text in texts:
-        try:
-            out.append((number, next(csv.reader([text]), []), None))
-        except csv.Error as exc:
-            out.append((number, [], f"not CSV: {exc}"))
-    return out
+        return None
+    return rows if len(rows) == len(texts) else None

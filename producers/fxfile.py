@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import IO, TextIO
 
@@ -127,9 +128,9 @@ class FxFileReader(ChunkedFileReader[FxColumns]):
         ts_col, pair_col, rate_col = (header.index(name) for name in REQUIRED_COLUMNS)
         for rows, lines, bad in self._csv_rows(handle, len(header)):
             yield self._columns(
-                [row[ts_col] for row in rows],
-                [row[pair_col] for row in rows],
-                [row[rate_col] for row in rows],
+                list(map(itemgetter(ts_col), rows)),
+                list(map(itemgetter(pair_col), rows)),
+                list(map(itemgetter(rate_col), rows)),
                 lines,
                 bad,
             )

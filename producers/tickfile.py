@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import IO, TextIO
 
@@ -110,9 +111,9 @@ class TickFileReader(ChunkedFileReader[TickColumns]):
         ts_col, sec_col, px_col = (header.index(name) for name in REQUIRED_COLUMNS)
         for rows, lines, bad in self._csv_rows(handle, len(header)):
             yield self._columns(
-                [row[ts_col] for row in rows],
-                [row[sec_col].strip() for row in rows],
-                [row[px_col] for row in rows],
+                list(map(itemgetter(ts_col), rows)),
+                list(map(str.strip, map(itemgetter(sec_col), rows))),
+                list(map(itemgetter(px_col), rows)),
                 lines,
                 bad,
             )
