@@ -189,3 +189,21 @@ def test_strict_and_lenient_on_the_same_file(
     code, output = run([*lenient, "--strict"], capsys)
     assert code == 2
     assert f"tickindex replay: error: {ticks}:2: bad_timestamp: {2**64}" in output
+
+
+def test_output_files_that_cannot_be_written_are_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = write_valid_files(tmp_path / "valid")
+    folder = tmp_path / "a-folder.csv"
+    folder.mkdir()
+    nowhere = tmp_path / "missing-folder" / "out.csv"
+    for option in ("--out", "--audit", "--ohlc", "--rejects"):
+        for target in (folder, nowhere):
+            argv = replay_argv(files, tmp_path / "levels.csv")
+            argv = [*argv, option, str(target)] if option != "--out" else [
+                *argv[: argv.index("--out")], "--out", str(target), "--no-progress"
+            ]  # fmt: skip
+            code, output = run(argv, capsys)
+            assert code == 2 and "Traceback" not in output, output
+            assert f"{target}: cannot write: " in output, output
