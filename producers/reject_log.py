@@ -22,6 +22,11 @@ def short(value: object) -> str:
     return f"{text[:MAX_DETAIL_CHARS]}... ({len(text):,d} chars)"
 
 
+def clip(text: str) -> str:
+    """``text`` cut to ``MAX_DETAIL_CHARS`` (for codes shown as they are)."""
+    return text if len(text) <= MAX_DETAIL_CHARS else f"{text[:MAX_DETAIL_CHARS]}..."
+
+
 class RejectLog:
     """Collects the skipped rows of one file.
 

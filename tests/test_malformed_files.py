@@ -8,6 +8,7 @@ names the bad file (and its line where the problem has one), and summaries add u
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 
 import pytest
@@ -207,3 +208,42 @@ def test_output_files_that_cannot_be_written_are_named(
             code, output = run(argv, capsys)
             assert code == 2 and "Traceback" not in output, output
             assert f"{target}: cannot write: " in output, output
+
+
+PUBLISH_SUMMARY = re.compile(r"rows read ([\d,]+), published ([\d,]+), skipped ([\d,]+)")
+
+
+@pytest.mark.kafka
+def test_publish_on_malformed_files(
+    kafka_bootstrap: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = write_valid_files(tmp_path / "valid")
+    ticks = [c for c in tick_cases(tmp_path / "bad") if c.role == "ticks"]
+    chosen = [c for c in ticks if c.fatal] + [c for c in ticks if not c.fatal][::6]
+    chosen += [c for c in reference_cases(tmp_path / "ref") if c.role != "variants"][::8]
+    chosen = [c for c in chosen if c.role in ("ticks", "indices", "composition")]
+    assert len(chosen) >= 25
+    topic = f"malformed-{uuid.uuid4().hex[:12]}"
+    failures: list[str] = []
+    published_total = 0
+    for case in chosen:
+        universe = {"indices": files["indices"], "composition": files["composition"]}
+        universe[case.role] = case.path
+        argv = ["publish", str(case.path if case.role == "ticks" else files["ticks"])]
+        argv += ["--bootstrap", kafka_bootstrap, "--topic", topic, "--as-fast-as-possible"]
+        argv += [
+            "--indices",
+            str(universe["indices"]),
+            "--composition",
+            str(universe["composition"]),
+        ]
+        code, output = run(argv, capsys)
+        failures += check(case, code, output, must_fail=case.fatal)
+        if code == 0:
+            found = PUBLISH_SUMMARY.search(output)
+            assert found is not None, output
+            read, published, skipped = (int(n.replace(",", "")) for n in found.groups())
+            assert read == published + skipped, output
+            published_total += published
+    assert published_total > 0
+    assert not failures, "\n\n".join(failures[:10])

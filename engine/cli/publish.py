@@ -34,7 +34,7 @@ from engine.universe import Universe
 from engine.wire import WireCodec
 from producers.kafka_publisher import TickPublisher
 from producers.pacing import ReplayPacer, StopControl
-from producers.reject_log import short
+from producers.reject_log import clip
 from producers.tickfile import ReadStats, TickFileReader
 
 PACED_CHUNK_BYTES = 256 << 10
@@ -89,7 +89,7 @@ class PublishReport:
         for reason, count in sorted(self.skipped.items()):
             detail = ""
             if reason is RejectReason.UNKNOWN_SECURITY:
-                codes = ", ".join(short(c) for c, _ in self.read.unknown_codes.most_common(5))
+                codes = ", ".join(clip(c) for c, _ in self.read.unknown_codes.most_common(5))
                 detail = f" (codes: {codes})"
             out.append(f"  skipped {count:,d} {reason.label}{detail}")
         out.extend(f"  {line}" for line in self.read.log.summary())

@@ -33,7 +33,7 @@ from engine.screening import RejectReason
 from engine.sessions import TradingCalendar
 from engine.trading_day import SessionDriver
 from producers.fxfile import CurrencySink, FxFeed, FxFileReader, FxReadStats, load_variants
-from producers.reject_log import short
+from producers.reject_log import clip
 from producers.tickfile import ReadStats, TickFileReader
 
 
@@ -118,7 +118,7 @@ class ReplayReport:
         for reason, count in sorted(skipped.items()):
             detail = ""
             if reason is RejectReason.UNKNOWN_SECURITY:
-                top = ", ".join(short(c) for c, _ in self.read.unknown_codes.most_common(5))
+                top = ", ".join(clip(c) for c, _ in self.read.unknown_codes.most_common(5))
                 detail = f" (codes: {top})"
             out.append(f"  skipped {count} {reason.label}{detail}")
         out.extend(f"  {line}" for line in self.read.log.summary())
