@@ -247,3 +247,23 @@ def test_publish_on_malformed_files(
             published_total += published
     assert published_total > 0
     assert not failures, "\n\n".join(failures[:10])
+
+
+def test_an_unexpected_error_is_one_line_without_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = write_valid_files(tmp_path / "valid")
+    argv = ["weights", "--indices", str(files["indices"]), "--composition"]
+    argv.append(str(files["composition"]))
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("engine.cli.weights.constituent_weights", broken)
+    code, output = run(argv, capsys)
+    assert code == 3 and "Traceback" not in output
+    assert "tickindex weights: error: internal error RuntimeError: a bug" in output
+    assert "TICKINDEX_DEBUG=1" in output
+    monkeypatch.setenv("TICKINDEX_DEBUG", "1")
+    with pytest.raises(RuntimeError, match="a bug"):
+        main(argv)
