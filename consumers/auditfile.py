@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from consumers.closing import ClosingSink
+from consumers.levelfile import open_output_file
 from engine.maintenance import DivisorChange
 
 AUDIT_HEADER = ("ts", "index", "old_divisor", "new_divisor", "level", "cause")
@@ -17,7 +18,7 @@ class AuditFileWriter(ClosingSink):
 
     def __init__(self, path: str | Path) -> None:
         # The writer owns the file until close(); it is itself the context manager.
-        self._handle = Path(path).open("w", newline="", encoding="utf-8")  # noqa: SIM115
+        self._handle = open_output_file(path, "w")
         self._writer = csv.writer(self._handle, lineterminator="\n")
         self._writer.writerow(AUDIT_HEADER)
         self.records = 0

@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 
 from consumers.closing import ClosingSink
+from consumers.levelfile import open_output_file
 from engine.ohlc import OhlcBars
 
 BARS_HEADER = ("date", "index", "open", "high", "low", "close", "count")
@@ -16,7 +17,7 @@ class BarsFileWriter(ClosingSink):
 
     def __init__(self, path: str | Path, index_codes: tuple[str, ...]) -> None:
         # The writer owns the file until close(); it is itself the context manager.
-        self._handle = Path(path).open("w", newline="", encoding="utf-8")  # noqa: SIM115
+        self._handle = open_output_file(path, "w")
         self._writer = csv.writer(self._handle, lineterminator="\n")
         self._writer.writerow(BARS_HEADER)
         self._codes = index_codes

@@ -27,6 +27,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import ConsumerStoppedError, KafkaError
 from numpy.typing import NDArray
 
+from consumers.level_checks import level_message_problem
 from engine.columns import LevelColumns
 from engine.errors import TickIndexError
 from engine.live.codec import Record, source_of
@@ -300,7 +301,14 @@ class LevelSubscriber:
             try:
                 message = self.codec.decode_level(record.value or b"")
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                self._undecodable(record, str(exc))
+                self._undecodable(record, str(exc)[:200])
+                continue
+            except RecursionError:
+                self._undecodable(record, "nested too deep")
+                continue
+            problem = level_message_problem(message)
+            if problem is not None:
+                self._undecodable(record, problem)
                 continue
             self.stats.messages += 1
             last = self.last_seq.get(message.index, _NO_SEQ)

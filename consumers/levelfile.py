@@ -6,17 +6,38 @@ import gzip
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, cast
+from typing import IO, Any, cast
 
 import msgspec
 import numpy as np
 
 from consumers.closing import ClosingSink
 from engine.columns import LevelColumns
-from engine.errors import TickInputError
+from engine.errors import InputFileError, TickInputError
 from engine.universe import Universe
 
 CSV_HEADER = "ts,index,level,seq,security"
+
+
+def open_output_file(path: str | Path, mode: str) -> IO[Any]:
+    """``open(path, mode)`` for a file the command writes (``w``/``wb``, ``.gz`` compressed).
+
+    Raises
+    ------
+    InputFileError
+        Naming the file when it cannot be created (a directory, a missing folder, no access).
+    """
+    try:
+        gzipped = str(path).lower().endswith(".gz")
+        if gzipped and "b" in mode:
+            return cast(IO[Any], gzip.open(path, mode))
+        if gzipped:
+            return cast(IO[Any], gzip.open(path, mode + "t", newline="", encoding="utf-8"))
+        if "b" in mode:
+            return open(path, mode)
+        return open(path, mode, newline="", encoding="utf-8")
+    except OSError as exc:
+        raise InputFileError(str(path), None, f"cannot write: {exc.strerror}") from exc
 
 
 class LevelRecord(msgspec.Struct, frozen=True):
@@ -66,10 +87,7 @@ class LevelFileWriter(ClosingSink):
             self._owned = False
         else:
             # The writer owns the file until close(); it is itself the context manager.
-            if str(path).lower().endswith(".gz"):
-                self._handle = cast(IO[bytes], gzip.open(path, "wb"))  # noqa: SIM115
-            else:
-                self._handle = open(path, "wb")  # noqa: SIM115
+            self._handle = open_output_file(path, "wb")
             self._owned = True
         if self.format == "csv":
             self._handle.write(CSV_HEADER.encode() + b"\n")

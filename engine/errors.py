@@ -59,3 +59,25 @@ class BrokerError(TickIndexError):
     """The Kafka broker cannot be reached or refused an operation; trying later may help."""
 
     retriable = True
+
+
+class InputFileError(TickInputError):
+    """One row of a tick or FX file is unusable and the user asked for strict reading, or the
+    file as a whole cannot be read (not gzip, truncated, not a file).
+
+    Parameters
+    ----------
+    path : str
+        The file.
+    line : int | None
+        1-based line number in that file, None when the problem is the file as a whole.
+    problem : str
+        What is wrong.
+    """
+
+    def __init__(self, path: str, line: int | None, problem: str) -> None:
+        self.path = path
+        self.line = line
+        self.problem = problem
+        where = f"{path}:{line}" if line is not None else path
+        super().__init__(f"{where}: {problem}")

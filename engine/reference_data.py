@@ -7,12 +7,14 @@ Composition file, header ``index,security,issued_shares,faf,cap_factor,prev_clos
 (index, constituent). ``cap_factor`` on an uncapped index defaults to 1. On a capped index it is
 empty on every row (computed from the weight cap at previous closing prices) or given on every
 row (factors carried between reviews, as an end-of-day roll writes them).
-Every problem is reported as a ``ReferenceDataError`` naming file and line.
+Every problem is reported as a ``ReferenceDataError`` naming file and line, among them: a row
+with more cells than the header or fewer than the required columns, invalid UTF-8, numbers that
+are not finite or out of bounds (prices and ``prev_close_level`` in (0, 1e12], shares in
+(0, 1e15], FAF, cap factor and weight cap in (0, 1]).
 """
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +24,15 @@ from typing import Any
 import numpy as np
 
 from engine.errors import CappingError, ReferenceDataError
+from engine.reference_text import read_reference_text, reference_rows
 from engine.universe import IndexSpec, Membership, Universe, build_universe
+
+MAX_PRICE = 1e12
+"""Largest price a reference file may give (prices are in (0, MAX_PRICE])."""
+MAX_SHARES = 1e15
+"""Largest number of issued shares."""
+MAX_LEVEL = 1e12
+"""Largest previous closing level of an index."""
 
 INDICES_HEADER = ("index", "name", "prev_close_level", "weight_cap")
 COMPOSITION_HEADER = ("index", "security", "issued_shares", "faf", "cap_factor", "prev_close")
@@ -86,49 +96,50 @@ class _CompositionRow:
 
 
 def _rows(path: Path, header: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
-    try:
-        handle = path.open(newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        raise ReferenceDataError(str(path), None, f"cannot open: {exc.strerror}") from exc
-    with handle:
-        reader = csv.reader(handle)
-        first = next(reader, None)
-        if first is None:
-            raise ReferenceDataError(str(path), None, "empty file, expected a header row")
-        found = tuple(column.strip() for column in first)
-        if found[: len(header)] != header:
+    if path.is_dir():
+        raise ReferenceDataError(str(path), None, "cannot open: is a directory")
+    rows = reference_rows(path, read_reference_text(path))
+    first = next(rows, None)
+    if first is None:
+        raise ReferenceDataError(str(path), None, "empty file, expected a header row")
+    found = tuple(column.strip() for column in first[1])
+    if found[: len(header)] != header:
+        got = ",".join(found)
+        got = got if len(got) <= 200 else got[:200] + "..."
+        raise ReferenceDataError(
+            str(path), first[0], f"header must start with {','.join(header)}, got {got}"
+        )
+    for line, values in rows:
+        if not any(value.strip() for value in values):
+            continue
+        if not len(header) <= len(values) <= len(found):
+            expected = (
+                f"{len(found)}" if len(found) == len(header) else f"{len(header)} to {len(found)}"
+            )
             raise ReferenceDataError(
-                str(path), 1, f"header must start with {','.join(header)}, got {','.join(found)}"
+                str(path), line, f"expected {expected} columns, got {len(values)}"
             )
-        for values in reader:
-            if not any(value.strip() for value in values):
-                continue
-            if len(values) < len(header):
-                raise ReferenceDataError(
-                    str(path),
-                    reader.line_num,
-                    f"expected {len(header)} columns, got {len(values)}",
-                )
-            yield (
-                reader.line_num,
-                {name: value.strip() for name, value in zip(found, values, strict=False)},
-            )
+        yield line, {name: value.strip() for name, value in zip(found, values, strict=False)}
 
 
 def _number(path: Path, line: int, column: str, text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise ReferenceDataError(str(path), line, f"{column} is not a number: {text!r}") from None
+        shown = repr(text) if len(text) <= 40 else repr(text[:40]) + "..."
+        raise ReferenceDataError(str(path), line, f"{column} is not a number: {shown}") from None
     if not math.isfinite(value):
         raise ReferenceDataError(str(path), line, f"{column} must be finite, got {text!r}")
     return value
 
 
-def _positive(path: Path, line: int, column: str, text: str) -> float:
+def _bounded(path: Path, line: int, column: str, text: str, upper: float) -> float:
+    """A number in (0, upper]."""
     value = _number(path, line, column, text)
-    if value <= 0:
-        raise ReferenceDataError(str(path), line, f"{column} must be positive, got {text}")
+    if not 0 < value <= upper:
+        raise ReferenceDataError(
+            str(path), line, f"{column} must be in (0, {upper:g}], got {value!r}"
+        )
     return value
 
 
@@ -143,14 +154,10 @@ def _read_indices(path: Path) -> tuple[list[IndexSpec], dict[str, int]]:
             raise ReferenceDataError(
                 str(path), line, f"duplicate index {code} (first on line {lines[code]})"
             )
-        level = _positive(path, line, "prev_close_level", row["prev_close_level"])
+        level = _bounded(path, line, "prev_close_level", row["prev_close_level"], MAX_LEVEL)
         cap: float | None = None
         if row["weight_cap"]:
-            cap = _positive(path, line, "weight_cap", row["weight_cap"])
-            if cap > 1:
-                raise ReferenceDataError(
-                    str(path), line, f"weight_cap must be a fraction in (0, 1], got {cap}"
-                )
+            cap = _bounded(path, line, "weight_cap", row["weight_cap"], 1.0)
         lines[code] = line
         specs.append(
             IndexSpec(
@@ -222,11 +229,9 @@ def _read_composition(path: Path, specs: list[IndexSpec]) -> list[_CompositionRo
                 f"duplicate row for {code}/{security} (first on line {seen[code, security]})",
             )
         seen[code, security] = line
-        shares = _positive(path, line, "issued_shares", row["issued_shares"])
-        faf = _number(path, line, "faf", row["faf"])
-        if not 0 < faf <= 1:
-            raise ReferenceDataError(str(path), line, f"faf must be in (0, 1], got {faf}")
-        price = _positive(path, line, "prev_close", row["prev_close"])
+        shares = _bounded(path, line, "issued_shares", row["issued_shares"], MAX_SHARES)
+        faf = _bounded(path, line, "faf", row["faf"], 1.0)
+        price = _bounded(path, line, "prev_close", row["prev_close"], MAX_PRICE)
         if security in price_seen and price_seen[security][0] != price:
             earlier, earlier_line = price_seen[security]
             raise ReferenceDataError(
@@ -274,4 +279,4 @@ def _check_carried_cap_factors(
 def _cap_factor(path: Path, line: int, spec: IndexSpec, text: str) -> float:
     if not text:
         return math.nan if spec.weight_cap is not None else 1.0
-    return _positive(path, line, "cap_factor", text)
+    return _bounded(path, line, "cap_factor", text, 1.0)

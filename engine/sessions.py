@@ -23,7 +23,6 @@ Unscheduled closures (typhoon signal 8, black rainstorm) are not modelled.
 
 from __future__ import annotations
 
-import csv
 import enum
 from collections.abc import Iterable
 from datetime import date, timedelta
@@ -33,6 +32,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from engine.errors import ReferenceDataError
+from engine.reference_text import read_reference_text, reference_rows
 
 NS_PER_SECOND = 1_000_000_000
 NS_PER_MINUTE = 60 * NS_PER_SECOND
@@ -359,31 +359,32 @@ class TradingCalendar:
 
 def _read_calendar_csv(path: Path) -> list[tuple[int, str]]:
     """(day number, kind) per row of a ``date,kind`` file."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise ReferenceDataError(str(path), None, f"cannot open: {exc.strerror}") from exc
-    reader = csv.reader(text.splitlines())
-    header = next(reader, None)
-    if header is None or [c.strip() for c in header[:2]] != ["date", "kind"]:
+    if path.is_dir():
+        raise ReferenceDataError(str(path), None, "cannot open: is a directory")
+    reader = reference_rows(path, read_reference_text(path))
+    first = next(reader, None)
+    if first is None or [c.strip() for c in first[1][:2]] != ["date", "kind"]:
         raise ReferenceDataError(str(path), 1, "header must be date,kind")
     rows: list[tuple[int, str]] = []
     seen: dict[int, int] = {}
-    for values in reader:
-        line = reader.line_num
+    for line, values in reader:
         cells = [value.strip() for value in values]
         if not any(cells) or cells[0].startswith("#"):
             continue
+        if len(cells) > len(first[1]):
+            raise ReferenceDataError(
+                str(path), line, f"expected {len(first[1])} columns, got {len(cells)}"
+            )
         if len(cells) < 2 or cells[1] not in ("holiday", "half_day"):
             kind = cells[1] if len(cells) > 1 else ""
             raise ReferenceDataError(
-                str(path), line, f"kind must be holiday or half_day, got {kind!r}"
+                str(path), line, f"kind must be holiday or half_day, got {kind[:40]!r}"
             )
         try:
             day = day_number(cells[0])
         except ValueError:
             raise ReferenceDataError(
-                str(path), line, f"date must be YYYY-MM-DD, got {cells[0]!r}"
+                str(path), line, f"date must be YYYY-MM-DD, got {cells[0][:40]!r}"
             ) from None
         if day in seen:
             raise ReferenceDataError(

@@ -10,6 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 BAD_TIMESTAMP = np.iinfo(np.int64).min
+_INT64_MAX = int(np.iinfo(np.int64).max)
 
 _FRACTION = re.compile(r"(\.\d+)")
 
@@ -48,6 +49,7 @@ def parse_timestamps(values: Sequence[str | int]) -> NDArray[np.int64]:
     """Vectorised ``parse_timestamp``; unparseable values become ``BAD_TIMESTAMP``.
 
     Integer columns convert in one numpy call; ISO strings are parsed once per distinct value.
+    Values outside int64 are ``BAD_TIMESTAMP`` too.
     """
     try:
         return np.array(values, dtype=np.int64)
@@ -58,8 +60,9 @@ def parse_timestamps(values: Sequence[str | int]) -> NDArray[np.int64]:
     for position, value in enumerate(values):
         if value not in parsed:
             try:
-                parsed[value] = value if isinstance(value, int) else parse_timestamp(value)
-            except ValueError:
-                parsed[value] = BAD_TIMESTAMP
+                stamp = value if isinstance(value, int) else parse_timestamp(value)
+            except (ValueError, OverflowError):
+                stamp = BAD_TIMESTAMP
+            parsed[value] = stamp if -_INT64_MAX <= stamp <= _INT64_MAX else BAD_TIMESTAMP
         out[position] = parsed[value]
     return out

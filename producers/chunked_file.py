@@ -1,21 +1,36 @@
-"""Reading a CSV or JSON Lines file (optionally gzipped) in chunks of lines, with progress."""
+"""Reading a CSV or JSON Lines file (optionally gzipped) in chunks of lines, with progress.
+
+A row that cannot be read (invalid UTF-8, bad CSV quoting, a cell over the CSV field limit,
+the wrong number of cells, bad JSON, JSON nested too deep) is handed to the subclass with its
+line number, to be skipped and reported (``producers.reject_log``); a file that cannot be read
+at all (missing, a directory, not gzip, truncated gzip, no header) raises ``InputFileError``.
+"""
 
 from __future__ import annotations
 
+import csv
 import gzip
 import os
+import stat
+import zlib
 from collections.abc import Callable, Iterator, Sized
 from pathlib import Path
-from typing import IO, Generic, TypeVar, cast
+from typing import IO, Generic, TextIO, TypeVar, cast
 
 import msgspec
 
-from engine.errors import TickInputError
+from engine.errors import InputFileError, TickInputError
+from producers.reject_log import RejectLog, short
 
 ProgressCallback = Callable[[int, int], None]
 
 BatchT = TypeVar("BatchT", bound=Sized)
 RecordT = TypeVar("RecordT")
+
+BadRows = list[tuple[int, str]]
+"""(line, problem) of rows that could not be read."""
+
+_BOM = b"\xef\xbb\xbf"
 
 
 def file_format(path: str | Path, what: str) -> str:
@@ -34,8 +49,9 @@ class ChunkedFileReader(Generic[BatchT]):
     """Iterates a file as batches parsed from chunks of about ``chunk_bytes`` of lines.
 
     Subclasses parse: ``_csv`` and ``_jsonl`` turn the open binary handle into batches, using
-    ``_lines`` for numbered chunks. Empty batches are not yielded; ``progress(done, total)`` is
-    called after each batch with bytes of the (possibly compressed) file read so far.
+    ``_csv_header``, ``_csv_rows`` and ``_json_records``. Empty batches are not yielded;
+    ``progress(done, total)`` is called after each batch with bytes of the (possibly
+    compressed) file read so far. Skipped rows go to ``rejects``.
     """
 
     what = "input"
@@ -46,42 +62,136 @@ class ChunkedFileReader(Generic[BatchT]):
         *,
         chunk_bytes: int = 4 << 20,
         progress: ProgressCallback | None = None,
+        strict: bool = False,
+        rejects: TextIO | None = None,
     ) -> None:
         self.path = Path(path)
         self.format = file_format(path, self.what)
         self.chunk_bytes = chunk_bytes
         self.progress = progress
+        self.rejects = RejectLog(str(path), strict=strict, sink=rejects)
+        self._line = 0
         try:
-            self.size = os.path.getsize(self.path)
+            status = os.stat(self.path)
         except OSError as exc:
-            raise TickInputError(f"{path}: cannot open: {exc.strerror}") from exc
+            raise InputFileError(str(path), None, f"cannot open: {exc.strerror}") from exc
+        if stat.S_ISDIR(status.st_mode):
+            raise InputFileError(str(path), None, "cannot open: is a directory")
+        self.size = status.st_size
 
     def __iter__(self) -> Iterator[BatchT]:
-        with self.path.open("rb") as raw:
-            handle = (
-                cast(IO[bytes], gzip.GzipFile(fileobj=raw)) if self.path.suffix == ".gz" else raw
-            )
+        try:
+            raw = self.path.open("rb")
+        except OSError as exc:
+            raise InputFileError(str(self.path), None, f"cannot open: {exc.strerror}") from exc
+        with raw:
+            gzipped = self.path.suffix.lower() == ".gz"
+            handle = cast(IO[bytes], gzip.GzipFile(fileobj=raw)) if gzipped else raw
             chunks = self._csv(handle) if self.format == "csv" else self._jsonl(handle)
-            for batch in chunks:
-                if self.progress is not None:
-                    self.progress(raw.tell(), self.size)
-                if len(batch):
-                    yield batch
+            try:
+                for batch in chunks:
+                    if self.progress is not None:
+                        self.progress(raw.tell(), self.size)
+                    if len(batch):
+                        yield batch
+            except EOFError:
+                problem = f"gzip data ends early (truncated after line {self._line})"
+                raise InputFileError(str(self.path), None, problem) from None
+            except (OSError, zlib.error) as exc:
+                what = "not a valid gzip file" if gzipped else "read failed"
+                detail = getattr(exc, "strerror", None) or str(exc)
+                raise InputFileError(
+                    str(self.path), None, f"{what} (after line {self._line}): {detail}"
+                ) from None
 
     def _lines(self, handle: IO[bytes]) -> Iterator[tuple[int, list[bytes]]]:
         """Chunks of raw lines with the file line number of their first line."""
-        first_line = 1
+        first_line = self._line + 1
         while lines := handle.readlines(self.chunk_bytes):
+            if first_line == 1 and lines[0].startswith(_BOM):
+                lines[0] = lines[0][len(_BOM) :]
+            self._line = first_line + len(lines) - 1
             yield first_line, lines
             first_line += len(lines)
 
+    def _text_lines(self, first_line: int, lines: list[bytes]) -> tuple[list[str], BadRows]:
+        """The chunk's lines decoded from UTF-8 (one string per line, undecodable ones empty)
+        and the undecodable ones with their numbers."""
+        try:
+            texts = b"".join(lines).decode("utf-8").splitlines()
+            if len(texts) == len(lines):
+                return texts, []
+        except UnicodeDecodeError:
+            pass
+        # Undecodable bytes, or a character splitlines() splits on that is not "\n".
+        texts, bad = [], []
+        for number, line in enumerate(lines, start=first_line):
+            try:
+                texts.append(line.decode("utf-8").rstrip("\r\n"))
+            except UnicodeDecodeError as exc:
+                texts.append("")
+                bad.append((number, f"invalid UTF-8 at byte {exc.start}"))
+        return texts, bad
+
+    def _csv_header(self, handle: IO[bytes], required: tuple[str, ...]) -> list[str]:
+        """The header row (cells stripped); raises unless it names every ``required`` column."""
+        self._line = 1
+        first = handle.readline()
+        try:
+            cells = next(csv.reader([first.decode("utf-8-sig").rstrip("\r\n")]), [])
+        except UnicodeDecodeError as exc:
+            raise InputFileError(
+                str(self.path), 1, f"header is not UTF-8 (byte {exc.start})"
+            ) from None
+        except csv.Error as exc:
+            raise InputFileError(str(self.path), 1, f"header is not CSV: {exc}") from None
+        header = [name.strip() for name in cells]
+        missing = [name for name in required if name not in header]
+        if missing:
+            got = short(",".join(header)) if header else "nothing"
+            raise InputFileError(
+                str(self.path),
+                1,
+                f"header lacks {','.join(missing)} (needs {','.join(required)}, got {got})",
+            )
+        return header
+
+    def _csv_rows(
+        self, handle: IO[bytes], width: int
+    ) -> Iterator[tuple[list[list[str]], list[int], BadRows]]:
+        """Per chunk: rows of ``width`` cells, their line numbers and the rows that are not.
+
+        Each row is one line: a quoted field spanning lines is two malformed rows. Blank lines
+        are left out.
+        """
+        for first_line, lines in self._lines(handle):
+            texts, bad = self._text_lines(first_line, lines)
+            rows = _parse_chunk(texts)
+            if not bad and rows is not None and set(map(len, rows)) == {width}:
+                yield rows, list(range(first_line, first_line + len(rows))), []
+                continue
+            kept_rows: list[list[str]] = []
+            kept: list[int] = []
+            undecodable = {number for number, _ in bad}
+            for number, text in enumerate(texts, start=first_line):
+                if number in undecodable:
+                    continue
+                try:
+                    row = next(csv.reader([text]), [])
+                except csv.Error as exc:
+                    bad.append((number, f"not CSV: {exc}"))
+                    continue
+                if len(row) == width:
+                    kept_rows.append(row)
+                    kept.append(number)
+                elif any(cell.strip() for cell in row):
+                    bad.append((number, f"expected {width} columns, got {len(row)}"))
+            yield kept_rows, kept, sorted(bad)
+
     def _json_records(
-        self,
-        handle: IO[bytes],
-        record_type: type[RecordT],
-        undecodable: Callable[[int, str], None],
-    ) -> Iterator[tuple[list[RecordT], list[int]]]:
-        """Decoded records of each chunk with their line numbers; bad lines go to ``undecodable``.
+        self, handle: IO[bytes], record_type: type[RecordT]
+    ) -> Iterator[tuple[list[RecordT], list[int], BadRows]]:
+        """Decoded records of each chunk with their line numbers, and the lines that are not.
 
         A chunk decodes as one JSON array (one C call); only a chunk with a bad line falls back
         to line by line, to find it.
@@ -94,21 +204,34 @@ class ChunkedFileReader(Generic[BatchT]):
                 records: list[RecordT] = chunk_decoder.decode(
                     b"[" + b",".join(line for _, line in numbered) + b"]"
                 )
-                yield records, [number for number, _ in numbered]
-                continue
-            except msgspec.DecodeError:
+                if len(records) == len(numbered):
+                    yield records, [number for number, _ in numbered], []
+                    continue
+            except (msgspec.DecodeError, RecursionError):
                 pass
-            records, kept = [], []
+            records, kept, bad = [], [], []
             for number, line in numbered:
                 try:
                     records.append(line_decoder.decode(line))
                     kept.append(number)
                 except msgspec.DecodeError as exc:
-                    undecodable(number, str(exc))
-            yield records, kept
+                    bad.append((number, short(str(exc))))
+                except RecursionError:
+                    bad.append((number, "JSON nested too deep"))
+            yield records, kept, bad
 
     def _csv(self, handle: IO[bytes]) -> Iterator[BatchT]:
         raise NotImplementedError
 
     def _jsonl(self, handle: IO[bytes]) -> Iterator[BatchT]:
         raise NotImplementedError
+
+
+def _parse_chunk(texts: list[str]) -> list[list[str]] | None:
+    """One row per line with one C reader, or None when a line is not CSV or a quoted field
+    runs over a line end (then the caller parses line by line)."""
+    try:
+        rows = list(csv.reader(texts))
+    except csv.Error:
+        return None
+    return rows if len(rows) == len(texts) else None

@@ -5,8 +5,8 @@ ignored) or JSON Lines with the same keys, either optionally gzipped. ``ts`` is 
 nanoseconds since the epoch or ISO-8601 with offset; ``pair`` is e.g. ``HKDUSD`` (``HKD/USD``
 and lower case are accepted) and ``rate`` units of the variant currency per unit of the index
 currency. Rows that cannot be used (wrong number of columns, bad JSON, bad timestamp, a pair no
-variant uses, a rate that is not a positive number) are skipped and counted, the first few
-with their line numbers, never fatal.
+variant uses, a rate that is not a number in (0, 1e12]) are skipped, counted and reported as
+``FILE:LINE: reason: detail``; with ``strict=True`` the first one raises ``InputFileError``.
 
 Variants file: CSV ``index,base_index,currency,fx_pair,prev_close_level,fx_prev_close``, e.g.
 ``HSI_USD,HSI,USD,HKDUSD,3315.3,0.1285``; problems stop with ``file:line: problem``.
@@ -14,12 +14,12 @@ Variants file: CSV ``index,base_index,currency,fx_pair,prev_close_level,fx_prev_
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
-from typing import IO
+from typing import IO, TextIO
 
 import msgspec
 import numpy as np
@@ -34,18 +34,19 @@ from engine.currency import (
     FxRejectReason,
     normalise_pair,
 )
-from engine.errors import ReferenceDataError, TickInputError
+from engine.errors import ReferenceDataError
 from engine.pipeline import LevelSink
-from engine.reference_data import _positive, _rows
-from engine.timestamps import BAD_TIMESTAMP, parse_timestamps
-from producers.chunked_file import ChunkedFileReader, ProgressCallback
+from engine.reference_data import MAX_LEVEL, _bounded, _rows
+from engine.timestamps import parse_timestamps
+from producers.chunked_file import BadRows, ChunkedFileReader, ProgressCallback
+from producers.reject_log import RejectLog, short
 
 REQUIRED_COLUMNS = ("ts", "pair", "rate")
 VARIANTS_HEADER = (
     *("index", "base_index", "currency", "fx_pair"),
     *("prev_close_level", "fx_prev_close"),
 )
-MAX_EXAMPLES = 10
+MAX_FX_RATE = 1e12
 _NEVER = int(np.iinfo(np.int64).min)
 _NO_TIMES = np.empty(0, dtype=np.int64)
 
@@ -60,18 +61,25 @@ class FxRecord(msgspec.Struct, frozen=True):
 
 @dataclass
 class FxReadStats:
-    """What a reader saw: rows read, rows skipped by reason, unknown pairs, first examples."""
+    """What a reader saw: rows read, rows skipped by reason, unknown pairs.
+
+    ``rows`` counts every non-blank data line; ``used == rows - sum(skipped.values())``.
+    """
 
     rows: int = 0
     skipped: Counter[FxRejectReason] = field(default_factory=Counter)
     unknown_pairs: Counter[str] = field(default_factory=Counter)
-    examples: list[str] = field(default_factory=list)
+    log: RejectLog = field(default_factory=lambda: RejectLog("-"))
+
+    @property
+    def used(self) -> int:
+        """Rows passed on as FX ticks."""
+        return self.rows - sum(self.skipped.values())
 
     def note(self, reason: FxRejectReason, line: int, detail: str) -> None:
-        """Count one skipped row and keep the first few as examples."""
+        """Count one skipped row and report it (raises in strict mode)."""
+        self.log.note(line, reason.label, detail)
         self.skipped[reason] += 1
-        if len(self.examples) < MAX_EXAMPLES:
-            self.examples.append(f"line {line}: {reason.label}: {detail}")
 
 
 class FxFileReader(ChunkedFileReader[FxColumns]):
@@ -87,6 +95,10 @@ class FxFileReader(ChunkedFileReader[FxColumns]):
         Approximate bytes of input per batch.
     progress : callable, optional
         Called as ``progress(bytes_done, bytes_total)`` after each batch.
+    strict : bool
+        The first row that cannot be used raises ``InputFileError`` (default: skip it).
+    rejects : text stream, optional
+        Receives a ``FILE:LINE: reason: detail`` line per skipped row.
 
     Notes
     -----
@@ -102,45 +114,35 @@ class FxFileReader(ChunkedFileReader[FxColumns]):
         *,
         chunk_bytes: int = 1 << 20,
         progress: ProgressCallback | None = None,
+        strict: bool = False,
+        rejects: TextIO | None = None,
     ) -> None:
-        super().__init__(path, chunk_bytes=chunk_bytes, progress=progress)
+        super().__init__(
+            path, chunk_bytes=chunk_bytes, progress=progress, strict=strict, rejects=rejects
+        )
         self.translator = translator
-        self.stats = FxReadStats()
+        self.stats = FxReadStats(log=self.rejects)
 
     def _csv(self, handle: IO[bytes]) -> Iterator[FxColumns]:
-        header = next(csv.reader([handle.readline().decode("utf-8-sig")]), [])
-        header = [name.strip() for name in header]
-        missing = [name for name in REQUIRED_COLUMNS if name not in header]
-        if missing:
-            raise TickInputError(
-                f"{self.path}:1: header lacks {','.join(missing)} "
-                f"(needs {','.join(REQUIRED_COLUMNS)}, got {','.join(header) or 'nothing'})"
-            )
+        header = self._csv_header(handle, REQUIRED_COLUMNS)
         ts_col, pair_col, rate_col = (header.index(name) for name in REQUIRED_COLUMNS)
-        for first_line, lines in self._lines(handle):
-            ts: list[str] = []
-            pairs: list[str] = []
-            rates: list[str] = []
-            kept: list[int] = []
-            for offset, row in enumerate(csv.reader(line.decode("utf-8") for line in lines)):
-                line = first_line + 1 + offset
-                if len(row) == len(header):
-                    ts.append(row[ts_col])
-                    pairs.append(row[pair_col])
-                    rates.append(row[rate_col])
-                    kept.append(line)
-                elif any(cell.strip() for cell in row):
-                    detail = f"expected {len(header)} columns, got {len(row)}"
-                    self.stats.note(FxRejectReason.UNDECODABLE, line, detail)
-            yield self._columns(ts, pairs, rates, kept)
+        for rows, lines, bad in self._csv_rows(handle, len(header)):
+            yield self._columns(
+                list(map(itemgetter(ts_col), rows)),
+                list(map(itemgetter(pair_col), rows)),
+                list(map(itemgetter(rate_col), rows)),
+                lines,
+                bad,
+            )
 
     def _jsonl(self, handle: IO[bytes]) -> Iterator[FxColumns]:
-        def undecodable(line: int, detail: str) -> None:
-            self.stats.note(FxRejectReason.UNDECODABLE, line, detail)
-
-        for records, kept in self._json_records(handle, FxRecord, undecodable):
+        for records, lines, bad in self._json_records(handle, FxRecord):
             yield self._columns(
-                [r.ts for r in records], [r.pair for r in records], [r.rate for r in records], kept
+                [r.ts for r in records],
+                [r.pair for r in records],
+                [r.rate for r in records],
+                lines,
+                bad,
             )
 
     def _columns(
@@ -149,26 +151,29 @@ class FxFileReader(ChunkedFileReader[FxColumns]):
         pairs: list[str],
         rates: Sequence[float | str],
         lines: list[int],
+        bad: BadRows,
     ) -> FxColumns:
-        self.stats.rows += len(ts)
+        self.stats.rows += len(ts) + len(bad)
         stamps = parse_timestamps(ts)
         pair = self.translator.pair_ids(pairs)
         rate = _parse_rates(rates)
         reasons = np.zeros(len(ts), dtype=np.uint8)
         reasons[~(rate > 0.0)] = FxRejectReason.NON_POSITIVE_RATE
-        reasons[~np.isfinite(rate)] = FxRejectReason.NON_FINITE_RATE
+        reasons[~np.isfinite(rate) | (rate > MAX_FX_RATE)] = FxRejectReason.NON_FINITE_RATE
         reasons[pair < 0] = FxRejectReason.UNKNOWN_PAIR
-        reasons[stamps == BAD_TIMESTAMP] = FxRejectReason.BAD_TIMESTAMP
+        reasons[stamps < 0] = FxRejectReason.BAD_TIMESTAMP
         shown: dict[FxRejectReason, Sequence[object]] = {
             FxRejectReason.BAD_TIMESTAMP: ts,
             FxRejectReason.UNKNOWN_PAIR: pairs,
         }
+        skipped = [(number, FxRejectReason.UNDECODABLE, problem) for number, problem in bad]
         for position in np.flatnonzero(reasons).tolist():
             reason = FxRejectReason(int(reasons[position]))
-            value = shown.get(reason, rates)[position]
-            self.stats.note(reason, lines[position], repr(value))
+            skipped.append((lines[position], reason, short(shown.get(reason, rates)[position])))
             if reason is FxRejectReason.UNKNOWN_PAIR:
                 self.stats.unknown_pairs[normalise_pair(pairs[position])] += 1
+        for number, reason, detail in sorted(skipped, key=lambda item: item[0]):
+            self.stats.note(reason, number, detail)
         good = reasons == FxRejectReason.ACCEPTED
         origin = np.array(lines, dtype=np.int64)
         return FxColumns(stamps, pair, rate, origin).take(good)
@@ -178,12 +183,12 @@ def _parse_rates(values: Sequence[float | str]) -> NDArray[np.float64]:
     """Floats; text that is not a number becomes NaN (then skipped as a non-finite rate)."""
     try:
         return np.array(values, dtype=np.float64)
-    except ValueError:
+    except (ValueError, OverflowError):
         out = np.empty(len(values), dtype=np.float64)
         for position, value in enumerate(values):
             try:
                 out[position] = float(value)
-            except ValueError:
+            except (ValueError, OverflowError):
                 out[position] = np.nan
         return out
 
@@ -341,7 +346,7 @@ def load_variants(
         if problem is not None:
             raise ReferenceDataError(str(where), line, problem)
         seen[code] = line
-        level = _positive(where, line, "prev_close_level", row["prev_close_level"])
-        rate = _positive(where, line, "fx_prev_close", row["fx_prev_close"])
+        level = _bounded(where, line, "prev_close_level", row["prev_close_level"], MAX_LEVEL)
+        rate = _bounded(where, line, "fx_prev_close", row["fx_prev_close"], MAX_FX_RATE)
         out.append(CurrencyVariant(code, base, currency, pair, level, rate))
     return out

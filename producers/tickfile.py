@@ -2,32 +2,35 @@
 
 CSV: header with at least ``ts,security,price`` in any order; extra columns (``volume``,
 ``seq``...) are ignored. JSON Lines: one object per line with the same keys. ``ts`` is integer
-nanoseconds since the epoch or ISO-8601 with offset. Rows that cannot be read (wrong number of
-columns, bad JSON, bad timestamp) are skipped and counted with the line number of the first few;
-unknown securities and bad prices are passed on to be rejected by screening.
+nanoseconds since the epoch (0 to 2**63-1) or ISO-8601 with offset.
+
+Every row the reader cannot use is skipped, counted by reason and reported as
+``FILE:LINE: reason: detail`` (``RejectLog``): wrong number of columns, invalid UTF-8, bad CSV or
+JSON, bad timestamp, unknown security, and a price the engine would reject (``screen_ticks``).
+With ``strict=True`` the first such row raises ``InputFileError`` instead. Blank lines are
+ignored; every other line is a row read, so ``rows == rows used + sum(skipped)``.
 """
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
-from typing import IO
+from typing import IO, TextIO
 
 import msgspec
 import numpy as np
 
 from engine.columns import TickColumns
-from engine.errors import TickInputError
-from engine.screening import RejectReason
-from engine.timestamps import BAD_TIMESTAMP, parse_timestamps
+from engine.screening import RejectReason, screen_ticks
+from engine.timestamps import parse_timestamps
 from engine.universe import Universe
-from producers.chunked_file import ChunkedFileReader, ProgressCallback, file_format
+from producers.chunked_file import BadRows, ChunkedFileReader, ProgressCallback, file_format
+from producers.reject_log import RejectLog, short
 
 REQUIRED_COLUMNS = ("ts", "security", "price")
-MAX_EXAMPLES = 10
 
 
 class TickRecord(msgspec.Struct, frozen=True):
@@ -40,18 +43,25 @@ class TickRecord(msgspec.Struct, frozen=True):
 
 @dataclass
 class ReadStats:
-    """What a reader saw: rows read, rows it could not read (by reason) and unknown codes."""
+    """What a reader saw: rows read, rows skipped (by reason) and unknown codes.
+
+    ``rows`` counts every non-blank data line; ``used == rows - sum(skipped.values())``.
+    """
 
     rows: int = 0
     skipped: Counter[RejectReason] = field(default_factory=Counter)
     unknown_codes: Counter[str] = field(default_factory=Counter)
-    examples: list[str] = field(default_factory=list)
+    log: RejectLog = field(default_factory=lambda: RejectLog("-"))
+
+    @property
+    def used(self) -> int:
+        """Rows passed on as ticks."""
+        return self.rows - sum(self.skipped.values())
 
     def note(self, reason: RejectReason, line: int, detail: str) -> None:
-        """Count one unreadable row and keep the first few as examples."""
+        """Count one skipped row and report it (raises in strict mode)."""
+        self.log.note(line, reason.label, detail)
         self.skipped[reason] += 1
-        if len(self.examples) < MAX_EXAMPLES:
-            self.examples.append(f"line {line}: {reason.label}: {detail}")
 
 
 def tick_file_format(path: str | Path) -> str:
@@ -67,11 +77,15 @@ class TickFileReader(ChunkedFileReader[TickColumns]):
     path : str or Path
         The file; ``.csv``, ``.jsonl``, either optionally ``.gz``.
     universe : Universe
-        Resolves security codes (unknown codes get id -1 and are counted in ``stats``).
+        Resolves security codes (unknown codes are skipped and counted in ``stats``).
     chunk_bytes : int
         Approximate bytes of input per batch.
     progress : callable, optional
         Called as ``progress(bytes_done, bytes_total)`` after each batch.
+    strict : bool
+        The first row that cannot be used raises ``InputFileError`` (default: skip it).
+    rejects : text stream, optional
+        Receives a ``FILE:LINE: reason: detail`` line per skipped row.
     """
 
     what = "tick"
@@ -83,81 +97,94 @@ class TickFileReader(ChunkedFileReader[TickColumns]):
         *,
         chunk_bytes: int = 4 << 20,
         progress: ProgressCallback | None = None,
+        strict: bool = False,
+        rejects: TextIO | None = None,
     ) -> None:
-        super().__init__(path, chunk_bytes=chunk_bytes, progress=progress)
+        super().__init__(
+            path, chunk_bytes=chunk_bytes, progress=progress, strict=strict, rejects=rejects
+        )
         self.universe = universe
-        self.stats = ReadStats()
+        self.stats = ReadStats(log=self.rejects)
 
     def _csv(self, handle: IO[bytes]) -> Iterator[TickColumns]:
-        header_line = handle.readline().decode("utf-8-sig")
-        header = [name.strip() for name in next(csv.reader([header_line]), [])]
-        missing = [name for name in REQUIRED_COLUMNS if name not in header]
-        if missing:
-            raise TickInputError(
-                f"{self.path}:1: header lacks {','.join(missing)} "
-                f"(needs {','.join(REQUIRED_COLUMNS)}, got {','.join(header) or 'nothing'})"
-            )
+        header = self._csv_header(handle, REQUIRED_COLUMNS)
         ts_col, sec_col, px_col = (header.index(name) for name in REQUIRED_COLUMNS)
-        width = len(header)
-        for first_line, lines in self._lines(handle):
-            rows = list(csv.reader(line.decode("utf-8") for line in lines))
-            ts: list[str] = []
-            codes: list[str] = []
-            prices: list[str] = []
-            lines_kept: list[int] = []
-            for offset, row in enumerate(rows):
-                if len(row) == width:
-                    ts.append(row[ts_col])
-                    codes.append(row[sec_col].strip())
-                    prices.append(row[px_col])
-                    lines_kept.append(first_line + 1 + offset)
-                elif row and any(cell.strip() for cell in row):
-                    self.stats.note(
-                        RejectReason.UNDECODABLE,
-                        first_line + 1 + offset,
-                        f"expected {width} columns, got {len(row)}",
-                    )
-            yield self._columns(ts, codes, prices, lines_kept)
+        for rows, lines, bad in self._csv_rows(handle, len(header)):
+            yield self._columns(
+                list(map(itemgetter(ts_col), rows)),
+                list(map(str.strip, map(itemgetter(sec_col), rows))),
+                list(map(itemgetter(px_col), rows)),
+                lines,
+                bad,
+            )
 
     def _jsonl(self, handle: IO[bytes]) -> Iterator[TickColumns]:
-        def undecodable(line: int, detail: str) -> None:
-            self.stats.note(RejectReason.UNDECODABLE, line, detail)
-
-        for records, kept in self._json_records(handle, TickRecord, undecodable):
+        for records, lines, bad in self._json_records(handle, TickRecord):
             yield self._columns(
                 [r.ts for r in records],
                 [r.security for r in records],
                 [str(r.price) for r in records],
-                kept,
+                lines,
+                bad,
             )
 
     def _columns(
-        self, ts: list[str] | list[int | str], codes: list[str], prices: list[str], lines: list[int]
+        self,
+        ts: Sequence[int | str],
+        codes: list[str],
+        prices: list[str],
+        lines: list[int],
+        bad: BadRows,
     ) -> TickColumns:
-        self.stats.rows += len(ts)
+        self.stats.rows += len(ts) + len(bad)
         stamps = parse_timestamps(ts)
-        bad = np.flatnonzero(stamps == BAD_TIMESTAMP)
-        for position in bad:
-            self.stats.note(RejectReason.BAD_TIMESTAMP, lines[position], repr(ts[position]))
         security = self.universe.security_ids(codes)
-        unknown = np.flatnonzero(security < 0)
-        if unknown.size:
-            self.stats.unknown_codes.update(codes[i] for i in unknown)
-        columns = TickColumns(stamps, security, _parse_prices(prices))
-        if bad.size:
-            columns = columns.take(stamps != BAD_TIMESTAMP)
-        return columns
+        price = _parse_prices(prices)
+        reasons = screen_ticks(len(self.universe.securities), security, price)
+        reasons[stamps < 0] = RejectReason.BAD_TIMESTAMP
+        rejected = np.flatnonzero(reasons)
+        if rejected.size or bad:
+            self._note(
+                (ts, codes, prices), lines=lines, bad=bad, reasons=reasons, rejected=rejected
+            )
+            return TickColumns(stamps, security, price).take(reasons == RejectReason.ACCEPTED)
+        return TickColumns(stamps, security, price)
+
+    def _note(
+        self,
+        cells: tuple[Sequence[int | str], list[str], list[str]],
+        *,
+        lines: list[int],
+        bad: BadRows,
+        reasons: np.ndarray[tuple[int], np.dtype[np.uint8]],
+        rejected: np.ndarray[tuple[int], np.dtype[np.intp]],
+    ) -> None:
+        """Report skipped rows in line order (so strict mode stops at the first)."""
+        ts, codes, prices = cells
+        shown: dict[RejectReason, Sequence[object]] = {
+            RejectReason.BAD_TIMESTAMP: ts,
+            RejectReason.UNKNOWN_SECURITY: codes,
+        }
+        skipped = [(number, RejectReason.UNDECODABLE, problem) for number, problem in bad]
+        for position in rejected.tolist():
+            reason = RejectReason(int(reasons[position]))
+            value = shown.get(reason, prices)[position]
+            skipped.append((lines[position], reason, short(value)))
+            if reason is RejectReason.UNKNOWN_SECURITY:
+                self.stats.unknown_codes[codes[position]] += 1
+        for number, reason, detail in sorted(skipped, key=lambda item: item[0]):
+            self.stats.note(reason, number, detail)
 
 
 def _parse_prices(values: list[str]) -> np.ndarray[tuple[int], np.dtype[np.float64]]:
     """Floats; text that is not a number becomes NaN so screening rejects it as a bad price."""
     try:
         return np.array(values, dtype=np.float64)
-    except ValueError:
+    except (ValueError, OverflowError):
         out = np.empty(len(values), dtype=np.float64)
         for position, text in enumerate(values):
             try:
                 out[position] = float(text)
-            except ValueError:
+            except (ValueError, OverflowError):
                 out[position] = np.nan
         return out

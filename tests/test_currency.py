@@ -305,7 +305,7 @@ def test_variants_file(tmp_path: Path) -> None:
         ("HSI_USD,HSI,USD,USDHKD,3315.3,0.1285", "2: fx_pair USDHKD must quote USD"),
         ("HSI_USD,NOPE,USD,HKDUSD,3315.3,0.1285", "2: unknown base_index NOPE"),
         ("HSI,HSI,USD,HKDUSD,3315.3,0.1285", "2: index HSI is already an index"),
-        ("HSI_USD,HSI,USD,HKDUSD,-1,0.1285", "2: prev_close_level must be positive"),
+        ("HSI_USD,HSI,USD,HKDUSD,-1,0.1285", "2: prev_close_level must be in "),
         ("HSI_USD,HSI,USD,HKDUSD,3315.3,abc", "2: fx_prev_close is not a number"),
         ("HSI_USD,HSI,,HKDUSD,3315.3,0.1285", "2: index, base_index, currency and fx_pair"),
         ("HSI_USD,HSI,USD,HKDUSD,3315.3,0.1285\nHSI_USD,HSI,USD,HKDUSD,1,1", "3: duplicate"),
@@ -343,14 +343,15 @@ def test_fx_csv_any_order_extra_columns_and_bad_rows(tmp_path: Path) -> None:
         assert fx.pair.tolist() == [0, 1, 0]
         assert fx.rate.tolist() == [0.1285, 0.92, 0.1286]
         assert fx.origin is not None and fx.origin.tolist() == [2, 3, 10]
-        assert reader.stats.rows == 7  # rows with the right number of columns
+        assert reader.stats.rows == 8  # every non-blank data line
+        assert reader.stats.used == 3
         assert reader.stats.unknown_pairs == {"EURUSD": 1}
-        assert {":".join(e.split(":")[:2]) for e in reader.stats.examples} == {
-            "line 4: unknown_pair",
-            "line 5: undecodable",
-            "line 6: non_finite_rate",
-            "line 7: non_positive_rate",
-            "line 8: bad_timestamp",
+        assert {":".join(e.split(":")[:3]) for e in reader.stats.log.summary()} == {
+            f"{path}:4: unknown_pair",
+            f"{path}:5: undecodable",
+            f"{path}:6: non_finite_rate",
+            f"{path}:7: non_positive_rate",
+            f"{path}:8: bad_timestamp",
         }
         assert sum(reader.stats.skipped.values()) == 5
 
@@ -371,7 +372,7 @@ def test_fx_jsonl_gzipped_with_a_broken_line(tmp_path: Path) -> None:
         FxRejectReason.UNDECODABLE: 1,
         FxRejectReason.NON_POSITIVE_RATE: 1,
     }
-    assert reader.stats.examples[0].startswith("line 3: undecodable")
+    assert reader.stats.log.summary()[0].startswith(f"{path}:3: undecodable")
 
 
 def test_fx_file_errors(tmp_path: Path) -> None:

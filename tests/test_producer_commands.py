@@ -343,7 +343,7 @@ def test_publish_as_fast_as_possible_reports_rejects(
     assert main([*args, "--topic", topic, "--as-fast-as-possible"]) == 0
     out = capsys.readouterr().out
     assert summary_counts(out) == (len(expected), len(expected))
-    assert f"rows read {len(expected) + 5:,d}, skipped 6" in out
+    assert f"rows read {len(expected) + 6:,d}, published {len(expected):,d}, skipped 6" in out
     assert "skipped 2 unknown_security (codes: ZZZZ)" in out
     assert "skipped 1 non_finite_price" in out and "skipped 1 non_positive_price" in out
     assert "skipped 1 bad_timestamp" in out and "skipped 1 undecodable" in out

@@ -97,9 +97,9 @@ BAD_FILES = [
     ("duplicate index", "indices", 3, "HSI,Again,100,", r"duplicate index HSI.*line 2"),
     ("faf zero", "composition", 3, "HSI,0700.HK,500,0,,20", r"faf must be in \(0, 1\]"),
     ("faf above one", "composition", 3, "HSI,0700.HK,500,1.2,,20", r"faf must be in \(0, 1\]"),
-    ("zero shares", "composition", 3, "HSI,0700.HK,0,0.8,,20", r"issued_shares must be positive"),
+    ("zero shares", "composition", 3, "HSI,0700.HK,0,0.8,,20", r"issued_shares must be in \(0, 1e"),
     ("negative shares", "composition", 3, "HSI,0700.HK,-5,0.8,,20", r"issued_shares must be"),
-    ("zero price", "composition", 4, "HSI,0941.HK,200,0.7,,0", r"prev_close must be positive"),
+    ("zero price", "composition", 4, "HSI,0941.HK,200,0.7,,0", r"prev_close must be in \(0, 1e"),
     ("negative price", "composition", 4, "HSI,0941.HK,200,0.7,,-1", r"prev_close must be"),
     ("text shares", "composition", 3, "HSI,0700.HK,lots,0.8,,20", r"issued_shares is not a numb"),
     ("text faf", "composition", 3, "HSI,0700.HK,500,high,,20", r"faf is not a number: 'high'"),
@@ -116,10 +116,54 @@ BAD_FILES = [
         "CAP,A,2000000,1,0.9,10",
         r"cap_factor must be given on every row of CAP or on none",
     ),
-    ("weight cap above one", "indices", 3, "CAP,Capped,5000,1.5", r"weight_cap must be a fraction"),
-    ("weight cap zero", "indices", 3, "CAP,Capped,5000,0", r"weight_cap must be positive"),
+    ("weight cap above one", "indices", 3, "CAP,Capped,5000,1.5", r"weight_cap must be in \(0, 1"),
+    ("weight cap zero", "indices", 3, "CAP,Capped,5000,0", r"weight_cap must be in \(0, 1\]"),
     ("short row", "composition", 3, "HSI,0700.HK,500", r"expected 6 columns, got 3"),
     ("zero cap factor", "composition", 3, "HSI,0700.HK,500,0.8,0,20", r"cap_factor must be"),
+    ("extra cell", "composition", 3, "HSI,0700.HK,500,0.8,0.5,20,x", r"expected 6 columns, got 7"),
+    (
+        "extra index cell",
+        "indices",
+        2,
+        "HSI,Hang Seng Index,20000,,x",
+        r"expected 4 columns, got 5",
+    ),
+    (
+        "price 1e308",
+        "composition",
+        3,
+        "HSI,0700.HK,500,0.8,0.5,1e308",
+        r"prev_close must be in \(0, 1e",
+    ),
+    ("shares 1e16", "composition", 3, "HSI,0700.HK,1e16,0.8,0.5,20", r"issued_shares must be in"),
+    (
+        "cap factor 1.5",
+        "composition",
+        3,
+        "HSI,0700.HK,500,0.8,1.5,20",
+        r"cap_factor must be in \(0, 1",
+    ),
+    (
+        "level 1e13",
+        "indices",
+        2,
+        "HSI,Hang Seng Index,1e13,",
+        r"prev_close_level must be in \(0, 1e",
+    ),
+    (
+        "200 KB cell",
+        "composition",
+        3,
+        "HSI," + "9" * 200_000 + ",500,0.8,,20",
+        r"not CSV: field larger",
+    ),
+    (
+        "open quote",
+        "composition",
+        3,
+        'HSI,"0700.HK,500,0.8,0.5,20',
+        r"a quoted cell runs on to line 8",
+    ),
 ]
 
 
@@ -147,10 +191,22 @@ def test_bad_file_names_file_line_and_problem(
     assert str(exc).startswith(path)
 
 
+@pytest.mark.parametrize("which", ["indices", "composition"])
+def test_invalid_utf8_names_that_file_and_line(tmp_path: Path, which: str) -> None:
+    indices_path, composition_path = write(tmp_path, INDICES, COMPOSITION)
+    bad = indices_path if which == "indices" else composition_path
+    data = bad.read_bytes().split(b"\n")
+    data[2] = data[2].replace(b",", b"\xff,", 1)
+    bad.write_bytes(b"\n".join(data))
+    with pytest.raises(ReferenceDataError, match="invalid UTF-8 at column") as caught:
+        load_universe(indices_path, composition_path)
+    assert (caught.value.path, caught.value.line) == (str(bad), 3)
+
+
 def test_line_numbers_count_blank_lines(tmp_path: Path) -> None:
     composition = COMPOSITION.replace("HSI,0941.HK,200,0.7,,50", "\n\nHSI,0941.HK,200,0.7,,-50")
     indices_path, composition_path = write(tmp_path, INDICES, composition)
-    with pytest.raises(ReferenceDataError, match="prev_close must be positive") as caught:
+    with pytest.raises(ReferenceDataError, match=r"prev_close must be in \(0, 1e\+12\]") as caught:
         load_universe(indices_path, composition_path)
     assert caught.value.line == 6
     assert str(caught.value).startswith(f"{composition_path}:6: ")

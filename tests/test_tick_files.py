@@ -72,14 +72,24 @@ def test_csv_any_column_order_extra_columns_and_bad_rows(
         "\n"
     )
     reader, ts, codes, prices = _read(path, universe)
-    assert ts == [1000, 1001, 1002, 1_795_138_200_000_000_000]
-    assert codes == ["0700", "0005", "?", "0005"]
-    assert prices[0] == 400.2 and np.isnan(prices[1]) and prices[3] == 61.0
-    assert reader.stats.rows == 5
-    assert reader.stats.skipped == {RejectReason.UNDECODABLE: 1, RejectReason.BAD_TIMESTAMP: 1}
+    assert ts == [1000, 1_795_138_200_000_000_000]
+    assert codes == ["0700", "0005"]
+    assert prices == [400.2, 61.0]
+    assert reader.stats.rows == 6
+    assert reader.stats.used == 2
+    assert reader.stats.skipped == {
+        RejectReason.UNDECODABLE: 1,
+        RejectReason.BAD_TIMESTAMP: 1,
+        RejectReason.NON_FINITE_PRICE: 1,
+        RejectReason.UNKNOWN_SECURITY: 1,
+    }
     assert reader.stats.unknown_codes == {"NOPE": 1}
-    assert any(e.startswith("line 5: undecodable") for e in reader.stats.examples)
-    assert any(e.startswith("line 7: bad_timestamp") for e in reader.stats.examples)
+    assert [e.split(": ")[0:2] for e in reader.stats.log.summary()] == [
+        [f"{path}:3", "non_finite_price"],
+        [f"{path}:4", "unknown_security"],
+        [f"{path}:5", "undecodable"],
+        [f"{path}:7", "bad_timestamp"],
+    ]
 
 
 def test_csv_without_required_columns_is_a_clear_error(tmp_path: Path, universe: Universe) -> None:
@@ -108,4 +118,4 @@ def test_jsonl_gzipped_with_a_broken_line(tmp_path: Path, universe: Universe) ->
     assert codes == ["0700", "0005", "0005"]
     assert prices == [400.0, 61.5, 62.0]
     assert reader.stats.skipped == {RejectReason.UNDECODABLE: 1}
-    assert reader.stats.examples[0].startswith("line 3: undecodable")
+    assert reader.stats.log.summary()[0].startswith(f"{path}:3: undecodable")

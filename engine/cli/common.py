@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from typing import TextIO
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from engine.builtin import load_universe_or_builtin
-from engine.errors import BrokerError, ReferenceDataError
+from engine.errors import BrokerError, InputFileError, ReferenceDataError
 from engine.universe import Universe
 
 
@@ -109,3 +110,53 @@ async def kafka_producer(bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
         yield producer
     finally:
         await producer.stop()
+
+
+BAD_ROWS_HELP = (
+    "Rows of a tick or FX file that cannot be used (malformed, bad timestamp, unknown "
+    "security or pair, bad price or rate) are skipped by default: each is reported as "
+    "FILE:LINE: reason (the first 20 on standard error, all with --rejects) and counted in the "
+    "summary. Reference files (indices, composition, calendar, variants, events) are always "
+    "strict: the first bad line stops the command with FILE:LINE: reason, exit code 2."
+)
+
+
+def add_bad_row_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--strict``/``--lenient`` and ``--rejects FILE`` for commands reading tick files."""
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--strict",
+        action="store_true",
+        help="stop at the first bad row of a tick or FX file (FILE:LINE: reason, exit code 2)",
+    )
+    mode.add_argument(
+        "--lenient",
+        dest="strict",
+        action="store_false",
+        help="skip bad rows, report and count them (the default)",
+    )
+    parser.add_argument(
+        "--rejects",
+        metavar="FILE",
+        help="write every skipped row as FILE:LINE: reason: detail to this file",
+    )
+
+
+@contextlib.contextmanager
+def rejects_file(path: str | None) -> Iterator[TextIO | None]:
+    """The ``--rejects`` file opened for writing, or None without one.
+
+    Raises
+    ------
+    InputFileError
+        When the file cannot be written.
+    """
+    if path is None:
+        yield None
+        return
+    try:
+        handle = open(path, "w", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
+    except OSError as exc:
+        raise InputFileError(path, None, f"cannot write: {exc.strerror}") from exc
+    with handle:
+        yield handle

@@ -24,6 +24,11 @@ COMMANDS: tuple[ModuleType, ...] = (
 )
 
 
+OFFLINE_COMMANDS = frozenset({"replay", "weights", "publish", "record"})
+"""Commands that report any failure in one line, never with a traceback (see ``main``)."""
+DEBUG_ENV = "TICKINDEX_DEBUG"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (exposed for tests and docs)."""
     parser = argparse.ArgumentParser(prog="tickindex", description="Real-time stock index engine.")
@@ -47,7 +52,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (e.g. `| head`): stop quietly, without a traceback at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except Exception as exc:
+        if args.command not in OFFLINE_COMMANDS or os.environ.get(DEBUG_ENV):
+            raise
+        print(f"tickindex {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2 if isinstance(exc, OSError) else 3
     return code
+
+
+def _one_line(exc: Exception) -> str:
+    """An unexpected error in one line: an OS error names its file, anything else is a bug."""
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror or exc}"
+    text = str(exc)
+    text = text if len(text) <= 200 else text[:200] + "..."
+    return f"internal error {type(exc).__name__}: {text} (set {DEBUG_ENV}=1 for the traceback)"
 
 
 if __name__ == "__main__":

@@ -14,14 +14,18 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TextIO
 
 from consumers.progress import ProgressBar
 from engine.cli.common import (
+    BAD_ROWS_HELP,
+    add_bad_row_arguments,
     add_kafka_arguments,
     add_tick_message_arguments,
     add_universe_arguments,
     kafka_producer,
     positive_float,
+    rejects_file,
     universe_from_args,
 )
 from engine.columns import TickColumns
@@ -30,6 +34,7 @@ from engine.universe import Universe
 from engine.wire import WireCodec
 from producers.kafka_publisher import TickPublisher
 from producers.pacing import ReplayPacer, StopControl
+from producers.reject_log import clip
 from producers.tickfile import ReadStats, TickFileReader
 
 PACED_CHUNK_BYTES = 256 << 10
@@ -78,16 +83,16 @@ class PublishReport:
             f"tickindex publish: {self.ticks:,d} ticks in {self.messages:,d} messages "
             f"({self.bytes / 1e6:.1f} MB) to {topic} in {self.elapsed_s:.2f} s "
             f"({rate:,.0f} ticks/s); rows read {self.read.rows:,d}, "
-            f"skipped {sum(self.skipped.values()):,d}"
+            f"published {self.ticks:,d}, skipped {sum(self.skipped.values()):,d}"
             + (" (interrupted)" if self.interrupted else "")
         ]
         for reason, count in sorted(self.skipped.items()):
             detail = ""
             if reason is RejectReason.UNKNOWN_SECURITY:
-                codes = ", ".join(code for code, _ in self.read.unknown_codes.most_common(5))
+                codes = ", ".join(clip(c) for c, _ in self.read.unknown_codes.most_common(5))
                 detail = f" (codes: {codes})"
             out.append(f"  skipped {count:,d} {reason.label}{detail}")
-        out.extend(f"  {example}" for example in self.read.examples)
+        out.extend(f"  {line}" for line in self.read.log.summary())
         if self.max_late_s >= 1.0:
             out.append(f"  publishing fell behind the pace by up to {self.max_late_s:.1f} s")
         return out
@@ -151,7 +156,9 @@ async def _send(publisher: TickPublisher, ticks: TickColumns) -> None:
         await publisher.flush()
 
 
-async def _publish(args: argparse.Namespace, universe: Universe) -> PublishReport:
+async def _publish(
+    args: argparse.Namespace, universe: Universe, rejects: TextIO | None
+) -> PublishReport:
     show_progress = sys.stderr.isatty() if args.progress is None else args.progress
     bar = ProgressBar("publish") if show_progress else None
     paced = not args.as_fast_as_possible
@@ -160,6 +167,8 @@ async def _publish(args: argparse.Namespace, universe: Universe) -> PublishRepor
         universe,
         chunk_bytes=PACED_CHUNK_BYTES if paced else FAST_CHUNK_BYTES,
         progress=bar,
+        strict=args.strict,
+        rejects=rejects,
     )
     stop = StopControl()
     stop.install_signal_handlers()
@@ -187,9 +196,11 @@ async def _publish(args: argparse.Namespace, universe: Universe) -> PublishRepor
 
 def publish_command(args: argparse.Namespace) -> int:
     """Handler of ``tickindex publish``: 0 when the file was published (rows may have been
-    skipped), 130 when interrupted (the summary says what was published)."""
+    skipped), 130 when interrupted (the summary says what was published), 2 when the file
+    cannot be read or, with ``--strict``, has a bad row (ticks before it were published)."""
     universe = universe_from_args(args)
-    report = asyncio.run(_publish(args, universe))
+    with rejects_file(args.rejects) as rejects:
+        report = asyncio.run(_publish(args, universe, rejects))
     for line in report.lines(args.topic):
         print(line, flush=True)
     return 130 if report.interrupted else 0
@@ -202,8 +213,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="replay a historical tick file into a Kafka tick topic",
         description="Publish a tick file (CSV or JSON Lines, optionally .gz; header "
         "ts,security,price) to Kafka keyed by security, at the original pace, N x faster or as "
-        "fast as possible. Unreadable rows, unknown securities and bad prices are skipped and "
-        "reported.",
+        "fast as possible. " + BAD_ROWS_HELP,
     )
     parser.add_argument("file", metavar="FILE", help="tick file (.csv/.jsonl, optionally .gz)")
     add_kafka_arguments(parser, topic="ticks", what="tick")
@@ -218,6 +228,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     pace.add_argument("--as-fast-as-possible", action="store_true", help="publish without pacing")
     add_tick_message_arguments(parser)
     add_universe_arguments(parser)
+    add_bad_row_arguments(parser)
     progress = parser.add_mutually_exclusive_group()
     progress.add_argument(
         "--progress",

@@ -38,21 +38,27 @@ class RecordSummary:
     duplicates : int
         Levels dropped as already seen.
     undecodable : int
-        Messages that were not level messages.
+        Messages skipped: not level messages, or with a level that is not finite or a time
+        or ``seq`` outside int64 (each is logged with its ``topic[partition]@offset``).
     files : dict of date to Path
         The file of every day written to.
+    messages : int
+        Level messages read (not counting the skipped ones).
     """
 
     levels: int
     duplicates: int
     undecodable: int
     files: dict[date, Path] = field(default_factory=dict)
+    messages: int = 0
 
     def lines(self) -> list[str]:
         """Human-readable summary: totals, then one line per file."""
         out = [
             f"tickindex record: {self.levels:,d} levels written to {len(self.files)} file(s), "
-            f"{self.duplicates:,d} duplicates dropped, {self.undecodable:,d} undecodable"
+            f"{self.duplicates:,d} duplicates dropped; messages read "
+            f"{self.messages + self.undecodable:,d}, skipped {self.undecodable:,d} malformed "
+            "(logged with topic[partition]@offset)"
         ]
         out.extend(f"  {path}" for _, path in sorted(self.files.items()))
         return out
@@ -83,7 +89,11 @@ async def record_levels(
         recorder.write(await subscriber.poll(max(1, round(timeout_s * 1000))))
     stats = subscriber.stats
     return RecordSummary(
-        recorder.rows_written, stats.duplicates, stats.undecodable, dict(recorder.files)
+        recorder.rows_written,
+        stats.duplicates,
+        stats.undecodable,
+        dict(recorder.files),
+        stats.messages,
     )
 
 
@@ -130,7 +140,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Record every index level published on Kafka (duplicates dropped) to "
         "DIR/levels-YYYY-MM-DD.csv or .jsonl by the Hong Kong date of its event time, columns "
         "ts,index,level,seq,security (security empty). Stops after --duration, Ctrl-C or "
-        "SIGTERM.",
+        "SIGTERM. Messages that are not valid level messages (undecodable, a level that is not "
+        "finite, a time or seq outside int64) are skipped, each logged with its "
+        "topic[partition]@offset, and counted in the summary.",
     )
     add_kafka_arguments(parser, topic="index-levels", what="level")
     parser.add_argument("--out-dir", required=True, metavar="DIR", help="folder of the files")

@@ -3,27 +3,37 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from consumers.auditfile import AuditFileWriter
 from consumers.barsfile import BarsFileWriter
 from consumers.levelfile import LevelFileWriter
 from consumers.progress import ProgressBar
 from engine.calculator import IndexCalculator
-from engine.cli.common import add_universe_arguments, universe_from_args
+from engine.cli.common import (
+    BAD_ROWS_HELP,
+    add_bad_row_arguments,
+    add_universe_arguments,
+    rejects_file,
+    universe_from_args,
+)
 from engine.currency import CurrencyTranslator
-from engine.errors import TickInputError
+from engine.errors import ReferenceDataError, TickIndexError, TickInputError
 from engine.event_files import load_events
-from engine.events import securities_named
+from engine.events import IndexEvent, securities_named
 from engine.pipeline import IndexPipeline, LevelSink, PipelineStats
+from engine.reference_text import read_reference_text
 from engine.screening import RejectReason
 from engine.sessions import TradingCalendar
 from engine.trading_day import SessionDriver
-from producers.fxfile import CurrencySink, FxFeed, FxFileReader, load_variants
+from producers.fxfile import CurrencySink, FxFeed, FxFileReader, FxReadStats, load_variants
+from producers.reject_log import clip
 from producers.tickfile import ReadStats, TickFileReader
 
 
@@ -33,9 +43,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "replay",
         help="replay a tick file through the engine into a level file",
         description="Replay historical ticks (CSV or JSON Lines, optionally .gz) offline and "
-        "write one level per (tick, affected index) in tick order.",
+        "write one level per (tick, affected index) in tick order. " + BAD_ROWS_HELP,
     )
     add_universe_arguments(parser)
+    add_bad_row_arguments(parser)
     parser.add_argument("--ticks", required=True, help="tick file: header ts,security,price")
     parser.add_argument("--out", required=True, help="level file (.csv/.jsonl), - for stdout")
     parser.add_argument(
@@ -77,9 +88,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _positive_int(text: str) -> int:
     value = int(text)
-    if value <= 0:
+    if not 0 < value <= MAX_CONFLATE_MS:
         raise argparse.ArgumentTypeError(f"must be a positive number of milliseconds, got {text}")
     return value
+
+
+MAX_CONFLATE_MS = 366 * 86_400_000
 
 
 @dataclass(frozen=True)
@@ -89,9 +103,10 @@ class ReplayReport:
     read: ReadStats
     pipeline: PipelineStats
     elapsed_s: float
+    fx: FxReadStats | None = None
 
     def lines(self) -> list[str]:
-        """Human-readable summary, one fact a line."""
+        """Human-readable summary, one fact a line: read = applied + skipped."""
         p = self.pipeline
         rate = p.ticks_in / self.elapsed_s if self.elapsed_s > 0 else 0.0
         out = [
@@ -103,10 +118,17 @@ class ReplayReport:
         for reason, count in sorted(skipped.items()):
             detail = ""
             if reason is RejectReason.UNKNOWN_SECURITY:
-                top = ", ".join(code for code, _ in self.read.unknown_codes.most_common(5))
+                top = ", ".join(clip(c) for c, _ in self.read.unknown_codes.most_common(5))
                 detail = f" (codes: {top})"
             out.append(f"  skipped {count} {reason.label}{detail}")
-        out.extend(f"  {example}" for example in self.read.examples)
+        out.extend(f"  {line}" for line in self.read.log.summary())
+        if self.fx is not None:
+            fx = self.fx
+            out.append(
+                f"FX rows read {fx.rows}, used {fx.used}, skipped {sum(fx.skipped.values())}"
+            )
+            out.extend(f"  skipped {n} {r.label}" for r, n in sorted(fx.skipped.items()))
+            out.extend(f"  {line}" for line in fx.log.summary())
         if p.events_applied or p.events_failed:
             out.append(f"events applied {p.events_applied}, failed {len(p.events_failed)}")
             out.extend(f"  failed: {failure}" for failure in p.events_failed)
@@ -114,13 +136,31 @@ class ReplayReport:
 
 
 def replay_command(args: argparse.Namespace) -> int:
-    """Run a replay from parsed arguments; exit code 0 even when ticks were skipped."""
+    """Run a replay from parsed arguments; exit code 0 even when ticks were skipped (2 when
+    ``--strict`` and a row is bad, or a file cannot be read)."""
+    with rejects_file(args.rejects) as rejects:
+        return _replay(args, rejects)
+
+
+def _load_events(path: str) -> list[IndexEvent]:
+    """The events file, every problem naming the file (and line where the reader knows it)."""
+    read_reference_text(Path(path))  # a file that is not UTF-8 fails here, naming the line
+    try:
+        return load_events(path)
+    except TickIndexError:
+        raise
+    except (ValueError, OverflowError, RecursionError, csv.Error) as exc:
+        raise ReferenceDataError(path, None, f"unreadable events file: {exc}") from None
+
+
+def _replay(args: argparse.Namespace, rejects: TextIO | None) -> int:
     universe = universe_from_args(args)
-    events = load_events(args.events) if args.events else []
+    events = _load_events(args.events) if args.events else []
     universe = universe.with_securities([code for e in events for code in securities_named(e)])
     show_progress = sys.stderr.isatty() if args.progress is None else args.progress
     bar = ProgressBar("replay") if show_progress else None
-    reader = TickFileReader(args.ticks, universe, progress=bar)
+    reader = TickFileReader(args.ticks, universe, progress=bar, strict=args.strict, rejects=rejects)
+    fx_reader: FxFileReader | None = None
     conflate_ns = args.conflate_ms * 1_000_000 if args.conflate_ms is not None else None
     started = time.perf_counter()
     if (args.fx is None) != (args.variants is None):
@@ -142,7 +182,8 @@ def replay_command(args: argparse.Namespace) -> int:
                     security_codes=translator.level_security_codes(universe.securities),
                 )
             )
-            feed = FxFeed(FxFileReader(args.fx, translator))
+            fx_reader = FxFileReader(args.fx, translator, strict=args.strict, rejects=rejects)
+            feed = FxFeed(fx_reader)
             # Variants need every base level: conflation moves behind the translation.
             currency = CurrencySink(translator, writer, feed, conflate_ns=conflate_ns)
             sink, conflate_ns = currency, None
@@ -182,7 +223,12 @@ def replay_command(args: argparse.Namespace) -> int:
             )
     if bar is not None:
         bar.finish()
-    report = ReplayReport(reader.stats, stats, time.perf_counter() - started)
+    report = ReplayReport(
+        reader.stats,
+        stats,
+        time.perf_counter() - started,
+        fx_reader.stats if fx_reader is not None else None,
+    )
     for line in report.lines():
         print(line, file=sys.stderr)
     return 0

@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "weights",
         help="print index,security,weight,cap_factor as CSV",
         description="Weights (fraction of the index) and cap factors of every constituent at "
-        "previous closing prices.",
+        "previous closing prices. A bad line of the indices or composition file stops with "
+        "FILE:LINE: reason and exit code 2.",
     )
     add_universe_arguments(parser)
     parser.add_argument("--index", help="only this index code")

@@ -173,10 +173,16 @@ def _read_file(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 (byte {exc.start})") from None
     try:
         data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid {path.suffix.lstrip('.') or 'JSON'}: {exc}") from exc
+    except (ValueError, RecursionError) as exc:
+        # Decode errors, and integers of more than 4,300 digits; RecursionError: deep nesting.
+        detail = str(exc)[:200]
+        raise ConfigError(
+            f"{path}: not valid {path.suffix.lstrip('.') or 'JSON'}: {detail}"
+        ) from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a table of settings")
     return data
