@@ -25,8 +25,9 @@ from engine.cli.common import (
 )
 from engine.currency import CurrencyTranslator
 from engine.errors import ReferenceDataError, TickIndexError, TickInputError
-from engine.event_files import load_events
-from engine.events import IndexEvent, securities_named
+from engine.event_files import load_sourced_events
+from engine.event_queue import PendingEvent
+from engine.events import securities_named
 from engine.pipeline import IndexPipeline, LevelSink, PipelineStats
 from engine.reference_text import read_reference_text
 from engine.screening import RejectReason
@@ -142,11 +143,11 @@ def replay_command(args: argparse.Namespace) -> int:
         return _replay(args, rejects)
 
 
-def _load_events(path: str) -> list[IndexEvent]:
+def _load_events(path: str) -> list[PendingEvent]:
     """The events file, every problem naming the file (and line where the reader knows it)."""
     read_reference_text(Path(path))  # a file that is not UTF-8 fails here, naming the line
     try:
-        return load_events(path)
+        return load_sourced_events(path)
     except TickIndexError:
         raise
     except (ValueError, OverflowError, RecursionError, csv.Error) as exc:
@@ -156,7 +157,8 @@ def _load_events(path: str) -> list[IndexEvent]:
 def _replay(args: argparse.Namespace, rejects: TextIO | None) -> int:
     universe = universe_from_args(args)
     events = _load_events(args.events) if args.events else []
-    universe = universe.with_securities([code for e in events for code in securities_named(e)])
+    named = [code for pending in events for code in securities_named(pending.event)]
+    universe = universe.with_securities(named)
     show_progress = sys.stderr.isatty() if args.progress is None else args.progress
     bar = ProgressBar("replay") if show_progress else None
     reader = TickFileReader(args.ticks, universe, progress=bar, strict=args.strict, rejects=rejects)
