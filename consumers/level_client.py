@@ -236,7 +236,7 @@ class LevelSubscriber:
             await self._seek(consumer)
         except (AuthenticationFailedError, SaslAuthenticationFailed) as exc:
             await self.close()
-            raise connection_error(exc, self.bootstrap) from exc
+            raise connection_error(exc, self.bootstrap, self.security) from exc
         except KafkaError as exc:
             await self.close()
             raise TickIndexError(f"cannot read {self.topic} from {self.bootstrap}: {exc}") from exc

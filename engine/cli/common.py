@@ -114,7 +114,7 @@ async def kafka_producer(
         await producer.start()
     except KafkaError as exc:
         await producer.stop()
-        raise connection_error(exc, bootstrap) from exc
+        raise connection_error(exc, bootstrap, security) from exc
     try:
         yield producer
     finally:

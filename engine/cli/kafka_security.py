@@ -21,8 +21,38 @@ from engine.live.security import (
 )
 
 
+class RefusePasswordFlag(argparse.Action):
+    """A password flag is refused: it would show in ``ps``. Being an exact match, it also stops
+    ``--sasl-password`` from being taken as an abbreviation of ``--sasl-password-file``."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        env = f"TICKINDEX_{self.dest.upper()}"
+        parser.error(
+            f"{option_string} is not accepted (it would show in ps): set {env} or use "
+            f"{option_string}-file"
+        )
+
+
+def add_password_flag_guards(parser: argparse.ArgumentParser) -> None:
+    """Hidden ``--sasl-password`` and ``--ssl-key-password`` that exit 2 with a hint."""
+    for name in SECRET_FIELDS:
+        parser.add_argument(
+            f"--{name.replace('_', '-')}",
+            dest=name,
+            action=RefusePasswordFlag,
+            help=argparse.SUPPRESS,
+        )
+
+
 def add_security_arguments(parser: argparse.ArgumentParser) -> None:
     """``--security-protocol``, ``--sasl-*`` and ``--ssl-*`` (every one defaults to its env)."""
+    add_password_flag_guards(parser)
     group = parser.add_argument_group(
         "Kafka security",
         "TLS and SASL; each setting may also come from TICKINDEX_<SETTING>. Passwords only "

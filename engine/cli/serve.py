@@ -14,6 +14,7 @@ from importlib import metadata
 from prometheus_client import CollectorRegistry
 
 from engine.builtin import load_universe_or_builtin
+from engine.cli.kafka_security import add_password_flag_guards
 from engine.live.config import ServiceConfig, load_config
 from engine.live.metrics import ServiceMetrics, start_metrics_server
 from engine.live.security import SECRET_FIELDS, kafka_security_options
@@ -54,6 +55,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             choices=literal,
             help=f"default {getattr(defaults, field)!r}",
         )
+    add_password_flag_guards(parser)
     parser.set_defaults(handler=serve_command)
 
 

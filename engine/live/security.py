@@ -153,7 +153,7 @@ def kafka_security_options(settings: SecuritySettings) -> dict[str, Any]:
     options: dict[str, Any] = {"security_protocol": protocol}
     if protocol.startswith("SASL_"):
         options |= _sasl_options(settings)
-    elif settings.sasl_mechanism is not None or settings.sasl_username is not None:
+    elif any(getattr(settings, name) is not None for name in _SASL_SETTINGS):
         raise ConfigError(
             f"SASL settings need security_protocol SASL_PLAINTEXT or SASL_SSL, not {protocol}"
         )
@@ -167,6 +167,8 @@ def kafka_security_options(settings: SecuritySettings) -> dict[str, Any]:
 
 
 _SSL_FILES = ("ssl_cafile", "ssl_certfile", "ssl_keyfile")
+# Not the password: TICKINDEX_SASL_PASSWORD may be set for a whole environment.
+_SASL_SETTINGS = ("sasl_mechanism", "sasl_username", "sasl_password_file")
 
 
 def _sasl_options(settings: SecuritySettings) -> dict[str, Any]:
@@ -253,13 +255,24 @@ def _check_readable(path: str, name: str) -> str:
         raise ConfigError(f"{name} {path}: cannot read it: {exc.strerror}") from None
 
 
-def connection_error(exc: KafkaError, bootstrap: str) -> BrokerError:
-    """A ``BrokerError`` for a client that could not connect; says so when it was the login."""
+def connection_error(
+    exc: KafkaError, bootstrap: str, security: SecuritySettings | None = None
+) -> BrokerError:
+    """A ``BrokerError`` for a client that could not connect, naming protocol and user.
+
+    aiokafka logs why a bootstrap failed (refused login, TLS handshake) on the line before and
+    raises a bare "Unable to bootstrap"; a refused login it raises itself is not retriable.
+    """
+    how = ""
+    if security is not None and security.security_protocol != "PLAINTEXT":
+        how = f" over {security.security_protocol}"
+        if security.security_protocol.startswith("SASL_"):
+            how += f" as {security.sasl_username!r} ({security.sasl_mechanism})"
     if isinstance(exc, AuthenticationFailedError | SaslAuthenticationFailed):
         error = BrokerError(
-            f"Kafka at {bootstrap} refused the credentials ({type(exc).__name__}): check "
+            f"Kafka at {bootstrap} refused the credentials{how} ({type(exc).__name__}): check "
             "sasl_username, the password and sasl_mechanism"
         )
         error.retriable = False
         return error
-    return BrokerError(f"cannot connect to Kafka at {bootstrap}: {exc}")
+    return BrokerError(f"cannot connect to Kafka at {bootstrap}{how}: {exc}")

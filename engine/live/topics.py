@@ -66,7 +66,7 @@ async def _started_admin(bootstrap: str, security: SecuritySettings) -> AIOKafka
         await admin.start()
     except KafkaError as exc:
         await admin.close()
-        raise connection_error(exc, bootstrap) from exc
+        raise connection_error(exc, bootstrap, security) from exc
     return admin
 
 
