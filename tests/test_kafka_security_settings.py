@@ -3,6 +3,7 @@ bad settings a ``ConfigError`` (exit 2, no traceback, no secret). No broker need
 
 from __future__ import annotations
 
+import ast
 import logging
 import os
 import ssl
@@ -23,6 +24,7 @@ from engine.live.security import (
 )
 from tests.conftest import require_tool
 
+REPO = Path(__file__).resolve().parent.parent
 SECRET = "s3cr3t-Pa55w0rd"
 KAFKA_COMMANDS = ("serve", "simulate", "publish", "watch", "record")
 FLAGS = (
@@ -282,3 +284,24 @@ def test_bad_settings_exit_2_without_traceback_or_secret(command: str, tmp_path:
     assert f"tickindex {command}: error: ssl_cafile {tmp_path / 'no-such-ca.pem'}" in result.stderr
     assert "Traceback" not in result.stderr
     assert SECRET not in result.stdout + result.stderr
+
+
+def test_every_kafka_client_is_built_with_the_security_options() -> None:
+    clients = {"AIOKafkaConsumer", "AIOKafkaProducer", "AIOKafkaAdminClient"}
+    sites = 0
+    for folder in ("engine", "producers", "consumers"):
+        for path in sorted((REPO / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
+                    continue
+                if node.func.id not in clients:
+                    continue
+                sites += 1
+                spread = [k.value for k in node.keywords if k.arg is None]
+                assert any(
+                    isinstance(value, ast.Call)
+                    and isinstance(value.func, ast.Name)
+                    and value.func.id == "kafka_security_options"
+                    for value in spread
+                ), f"{path.relative_to(REPO)}:{node.lineno}: {node.func.id} without security"
+    assert sites >= 11
