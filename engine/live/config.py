@@ -84,12 +84,14 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     tune_gc : bool
         While serving, freeze the start-up heap out of garbage collections and collect young
         objects less often (``engine.live.gc_policy``).
-    security_protocol, sasl_mechanism, sasl_username, sasl_password, sasl_password_file, \
-ssl_cafile, ssl_certfile, ssl_keyfile, ssl_key_password, ssl_key_password_file, \
-ssl_check_hostname
-        How every Kafka client of the service connects (``engine.live.security.KafkaSecurity``).
-        The passwords come from the environment, the config file or the ``*_file`` settings,
-        never from flags, and are hidden in the repr.
+    security_protocol, sasl_mechanism, sasl_username, sasl_password, sasl_password_file : str
+        How every Kafka client of the service connects and logs in: see
+        ``engine.live.security.KafkaSecurity``.
+    ssl_cafile, ssl_certfile, ssl_keyfile, ssl_key_password, ssl_key_password_file : str
+        TLS files (and key password) of every Kafka client.
+    ssl_check_hostname : bool
+        Check the broker certificate's host name. Passwords come from the environment, the
+        config file or the ``*_file`` settings, never from flags, and are hidden in the repr.
     """
 
     bootstrap: str = "127.0.0.1:9092"
