@@ -24,13 +24,24 @@ import msgspec
 import numpy as np
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import ConsumerStoppedError, KafkaError
+from aiokafka.errors import (
+    AuthenticationFailedError,
+    ConsumerStoppedError,
+    KafkaError,
+    SaslAuthenticationFailed,
+)
 from numpy.typing import NDArray
 
 from consumers.level_checks import level_message_problem
 from engine.columns import LevelColumns
 from engine.errors import TickIndexError
 from engine.live.codec import Record, source_of
+from engine.live.security import (
+    KafkaSecurity,
+    SecuritySettings,
+    connection_error,
+    kafka_security_options,
+)
 from engine.universe import Universe
 from engine.wire import IndexLevel, WireCodec, WireFormat
 
@@ -161,6 +172,8 @@ class LevelSubscriber:
     idle_batches : bool
         Iteration also yields empty batches after an idle poll (so a loop can redraw or check
         a deadline); by default it waits for levels.
+    security : SecuritySettings, optional
+        TLS/SASL settings (``engine.live.security.KafkaSecurity``); None: plaintext.
     """
 
     def __init__(
@@ -175,6 +188,7 @@ class LevelSubscriber:
         poll_timeout_ms: int = 200,
         max_records: int = 10_000,
         idle_batches: bool = False,
+        security: SecuritySettings | None = None,
     ) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
@@ -185,6 +199,7 @@ class LevelSubscriber:
         self.poll_timeout_ms = poll_timeout_ms
         self.max_records = max_records
         self.idle_batches = idle_batches
+        self.security = security or KafkaSecurity()
         self.stats = SubscriberStats()
         self.last_seq: dict[str, int] = {}
         self.partitions: list[TopicPartition] = []
@@ -210,6 +225,7 @@ class LevelSubscriber:
             enable_auto_commit=False,
             isolation_level="read_committed",
             auto_offset_reset=self.start_from,
+            **kafka_security_options(self.security),
         )
         try:
             await consumer.start()
@@ -219,6 +235,9 @@ class LevelSubscriber:
             self.partitions = [TopicPartition(self.topic, p) for p in partitions]
             consumer.assign(self.partitions)
             await self._seek(consumer)
+        except (AuthenticationFailedError, SaslAuthenticationFailed) as exc:
+            await self.close()
+            raise connection_error(exc, self.bootstrap, self.security) from exc
         except KafkaError as exc:
             await self.close()
             raise TickIndexError(f"cannot read {self.topic} from {self.bootstrap}: {exc}") from exc
@@ -229,7 +248,9 @@ class LevelSubscriber:
 
     async def _wait_for_partitions(self) -> list[int]:
         """Partition ids of the topic, waiting (without creating it) until it exists."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self.bootstrap, **kafka_security_options(self.security)
+        )
         await admin.start()
         try:
             attempts = 0

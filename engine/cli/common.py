@@ -11,7 +11,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from engine.builtin import load_universe_or_builtin
-from engine.errors import BrokerError, InputFileError, ReferenceDataError
+from engine.cli.kafka_security import add_security_arguments
+from engine.errors import InputFileError, ReferenceDataError
+from engine.live.security import KafkaSecurity, connection_error, kafka_security_options
 from engine.universe import Universe
 
 
@@ -57,7 +59,7 @@ def batch_ticks(text: str) -> int:
 
 
 def add_kafka_arguments(parser: argparse.ArgumentParser, *, topic: str, what: str) -> None:
-    """``--bootstrap``, ``--topic`` and ``--wire-format``."""
+    """``--bootstrap``, ``--topic``, ``--wire-format`` and the TLS/SASL settings."""
     parser.add_argument(
         "--bootstrap",
         default=DEFAULT_BOOTSTRAP,
@@ -71,6 +73,7 @@ def add_kafka_arguments(parser: argparse.ArgumentParser, *, topic: str, what: st
         default="json",
         help="message encoding (default: json)",
     )
+    add_security_arguments(parser)
 
 
 def add_tick_message_arguments(parser: argparse.ArgumentParser) -> None:
@@ -86,13 +89,19 @@ def add_tick_message_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 @contextlib.asynccontextmanager
-async def kafka_producer(bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
+async def kafka_producer(
+    bootstrap: str, security: KafkaSecurity | None = None
+) -> AsyncIterator[AIOKafkaProducer]:
     """A started idempotent producer (acks=all), stopped on exit.
+
+    ``security`` (from ``security_from_args``) says how to connect; None: plaintext.
 
     Raises
     ------
     BrokerError
-        When the broker cannot be reached.
+        When the broker cannot be reached or refuses the credentials.
+    ConfigError
+        When the security settings are inconsistent or name an unreadable file.
     """
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
@@ -100,12 +109,13 @@ async def kafka_producer(bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
         enable_idempotence=True,
         linger_ms=5,
         max_batch_size=512 << 10,
+        **kafka_security_options(security or KafkaSecurity()),
     )
     try:
         await producer.start()
     except KafkaError as exc:
         await producer.stop()
-        raise BrokerError(f"cannot connect to Kafka at {bootstrap}: {exc}") from exc
+        raise connection_error(exc, bootstrap, security) from exc
     try:
         yield producer
     finally:

@@ -28,6 +28,7 @@ from engine.cli.common import (
     rejects_file,
     universe_from_args,
 )
+from engine.cli.kafka_security import security_from_args
 from engine.columns import TickColumns
 from engine.screening import RejectReason, count_reasons, screen_ticks
 from engine.universe import Universe
@@ -174,7 +175,7 @@ async def _publish(
     stop.install_signal_handlers()
     started = time.monotonic()
     try:
-        async with kafka_producer(args.bootstrap) as producer:
+        async with kafka_producer(args.bootstrap, security_from_args(args)) as producer:
             # Topic metadata first (it may even be auto-created), so the pace starts on time.
             await producer.partitions_for(args.topic)
             publisher = TickPublisher(

@@ -20,6 +20,7 @@ from pathlib import Path
 from consumers.level_client import LevelSubscriber, StartFrom
 from consumers.recorder import DailyLevelRecorder
 from engine.cli.common import add_kafka_arguments, positive_float
+from engine.cli.kafka_security import security_from_args
 from engine.errors import TickIndexError
 from engine.timestamps import parse_timestamp
 from producers.pacing import StopControl
@@ -114,6 +115,7 @@ async def _record(args: argparse.Namespace) -> RecordSummary:
         from_time_ns=from_time_ns,
         group_id=args.group_id,
         start=start,
+        security=security_from_args(args),
     )
     try:
         with DailyLevelRecorder(args.out_dir, args.format) as recorder:

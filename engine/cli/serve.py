@@ -14,8 +14,10 @@ from importlib import metadata
 from prometheus_client import CollectorRegistry
 
 from engine.builtin import load_universe_or_builtin
+from engine.cli.kafka_security import add_password_flag_guards
 from engine.live.config import ServiceConfig, load_config
 from engine.live.metrics import ServiceMetrics, start_metrics_server
+from engine.live.security import SECRET_FIELDS, kafka_security_options
 from engine.live.service import IndexService
 from engine.live.topics import ensure_topics
 
@@ -33,6 +35,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     hints = typing.get_type_hints(ServiceConfig)
     defaults = ServiceConfig()
     for field in ServiceConfig.__struct_fields__:
+        if field in SECRET_FIELDS:
+            continue  # never a flag: it would show in ps; env, config file or *_file instead
         flag = f"--{field.replace('_', '-')}"
         if hints[field] is bool:
             parser.add_argument(
@@ -43,8 +47,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                 help=f"default {getattr(defaults, field)!r}",
             )
             continue
-        choices = typing.get_args(hints[field]) if typing.get_origin(hints[field]) else None
-        literal = choices if choices and all(isinstance(c, str) for c in choices) else None
+        literal = _literal_choices(hints[field])
         parser.add_argument(
             flag,
             dest=field,
@@ -52,6 +55,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             choices=literal,
             help=f"default {getattr(defaults, field)!r}",
         )
+    add_password_flag_guards(parser)
     parser.set_defaults(handler=serve_command)
 
 
@@ -62,8 +66,13 @@ def serve_command(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    overrides = {field: getattr(args, field) for field in ServiceConfig.__struct_fields__}
+    overrides = {
+        field: getattr(args, field)
+        for field in ServiceConfig.__struct_fields__
+        if field not in SECRET_FIELDS
+    }
     config = load_config(args.config, os.environ, overrides)
+    kafka_security_options(config)  # bad security settings fail here, before any connection
     return asyncio.run(serve(config))
 
 
@@ -94,6 +103,21 @@ async def serve(config: ServiceConfig) -> int:
         service.pipeline.stats.levels_out,
     )
     return 0
+
+
+def _literal_choices(hint: object) -> tuple[str, ...] | None:
+    """The strings of a ``Literal[...]`` (or ``Literal[...] | None``) type, else None."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) is typing.Literal:
+        choices = args
+    else:
+        choices = tuple(
+            c
+            for arg in args
+            if typing.get_origin(arg) is typing.Literal
+            for c in typing.get_args(arg)
+        )
+    return choices if choices and all(isinstance(c, str) for c in choices) else None
 
 
 def _version() -> str:

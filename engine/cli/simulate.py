@@ -30,6 +30,7 @@ from engine.cli.common import (
     positive_float,
     universe_from_args,
 )
+from engine.cli.kafka_security import security_from_args
 from engine.columns import TickColumns
 from engine.sessions import NS_PER_SECOND, TradingCalendar
 from engine.universe import Universe
@@ -176,7 +177,7 @@ async def _simulate(
     stop.install_signal_handlers()
     started = time.monotonic()
     try:
-        async with kafka_producer(args.bootstrap) as producer:
+        async with kafka_producer(args.bootstrap, security_from_args(args)) as producer:
             publisher = TickPublisher(
                 producer,
                 args.topic,

@@ -21,6 +21,7 @@ from engine.cli.common import (
     positive_float,
     universe_from_args,
 )
+from engine.cli.kafka_security import security_from_args
 from engine.universe import Universe
 from producers.pacing import StopControl
 
@@ -93,6 +94,7 @@ async def _watch(args: argparse.Namespace, universe: Universe) -> WatchSummary:
         args.topic,
         wire_format=args.wire_format,
         start="earliest" if args.from_beginning else "latest",
+        security=security_from_args(args),
     )
     try:
         await stop.guard(subscriber.start())

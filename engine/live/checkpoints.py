@@ -7,6 +7,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from engine.live.codec import OutgoingMessage
 from engine.live.config import ServiceConfig
+from engine.live.security import kafka_security_options
 from engine.state import EngineState
 
 
@@ -41,6 +42,7 @@ class CheckpointStore:
             isolation_level="read_committed",
             enable_auto_commit=False,
             max_partition_fetch_bytes=16 << 20,
+            **kafka_security_options(self.config),
         )
         await consumer.start()
         try:

@@ -13,6 +13,7 @@ import msgspec
 from engine.errors import TickIndexError
 
 ENV_PREFIX = "TICKINDEX_"
+_SECRETS = frozenset({"sasl_password", "ssl_key_password"})
 
 
 class ConfigError(TickIndexError):
@@ -99,6 +100,14 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
         applies before the next tick); earlier ones are dead-lettered.
     event_horizon_days : int
         How far after the wall clock an event's effective time may be.
+    security_protocol, sasl_mechanism, sasl_username, sasl_password, sasl_password_file : str
+        How every Kafka client of the service connects and logs in: see
+        ``engine.live.security.KafkaSecurity``.
+    ssl_cafile, ssl_certfile, ssl_keyfile, ssl_key_password, ssl_key_password_file : str
+        TLS files (and key password) of every Kafka client.
+    ssl_check_hostname : bool
+        Check the broker certificate's host name. Passwords come from the environment, the
+        config file or the ``*_file`` settings, never from flags, and are hidden in the repr.
     """
 
     bootstrap: str = "127.0.0.1:9092"
@@ -138,6 +147,27 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     max_pending_event_bytes: Annotated[int, msgspec.Meta(gt=0)] = 4 << 20
     event_late_tolerance_ms: Annotated[int, msgspec.Meta(ge=0)] = 60_000
     event_horizon_days: Annotated[int, msgspec.Meta(gt=0, le=100 * 366)] = 400
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = None
+    sasl_password_file: str | None = None
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    ssl_key_password: str | None = None
+    ssl_key_password_file: str | None = None
+    ssl_check_hostname: bool = True
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={value!r}" for name, value in self.__rich_repr__())
+        return f"ServiceConfig({shown})"
+
+    def __rich_repr__(self) -> list[tuple[str, Any]]:
+        return [
+            (name, "<hidden>" if name in _SECRETS and getattr(self, name) else getattr(self, name))
+            for name in self.__struct_fields__
+        ]
 
     def __post_init__(self) -> None:
         positive = (

@@ -44,6 +44,7 @@ from engine.live.kafka_bench_figures import (
     ServiceFigures,
 )
 from engine.live.metrics import ServiceMetrics
+from engine.live.security import kafka_security_options
 from engine.live.service import IndexService
 from engine.live.topics import ensure_topics
 from engine.universe import Universe
@@ -68,7 +69,7 @@ class _LevelReader:
     async def read(self, config: ServiceConfig, *, to_end: bool = False) -> None:
         """Read the level topic from the beginning until its current end, or ``target`` levels."""
         codec = WireCodec(config.wire_format)
-        consumer = await _consumer(config.bootstrap, config.level_topic)
+        consumer = await _consumer(config.bootstrap, config.level_topic, security=config)
         try:
             partition = TopicPartition(config.level_topic, 0)
             end = (await consumer.end_offsets([partition]))[partition] if to_end else math.inf
@@ -120,7 +121,9 @@ def _config(settings: KafkaBenchSettings, name: str, overrides: dict[str, Any]) 
     )
 
 
-async def _consumer(bootstrap: str, topic: str, partitions: int = 1) -> Any:
+async def _consumer(
+    bootstrap: str, topic: str, partitions: int = 1, *, security: ServiceConfig
+) -> Any:
     """A started consumer with the service's fetch settings at the beginning of ``topic``."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
@@ -129,6 +132,7 @@ async def _consumer(bootstrap: str, topic: str, partitions: int = 1) -> Any:
         max_partition_fetch_bytes=8 << 20,
         fetch_max_bytes=64 << 20,
         fetch_max_wait_ms=10,
+        **kafka_security_options(security),
     )
     await consumer.start()
     consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
@@ -137,7 +141,9 @@ async def _consumer(bootstrap: str, topic: str, partitions: int = 1) -> Any:
 
 
 async def _publish(config: ServiceConfig, universe: Universe, ticks: TickColumns, per: int) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=config.bootstrap, max_batch_size=1 << 20)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=config.bootstrap, max_batch_size=1 << 20, **kafka_security_options(config)
+    )
     await producer.start()
     try:
         codec = WireCodec(config.wire_format)
@@ -150,7 +156,9 @@ async def _publish(config: ServiceConfig, universe: Universe, ticks: TickColumns
 
 async def _raw_consume(config: ServiceConfig, messages: int) -> tuple[int, float]:
     """Messages counted, and seconds until ``getmany`` handed over ``messages`` of them."""
-    consumer = await _consumer(config.bootstrap, config.tick_topic, config.tick_partitions)
+    consumer = await _consumer(
+        config.bootstrap, config.tick_topic, config.tick_partitions, security=config
+    )
     try:
         limits = {"timeout_ms": config.poll_timeout_ms, "max_records": config.max_batch_ticks}
         started, count = time.perf_counter(), 0
@@ -236,7 +244,9 @@ async def _latency_load(config: ServiceConfig, settings: KafkaBenchSettings) -> 
     """Publish paced ticks and read their levels (``service_*`` left at -1 for the parent)."""
     universe = load_universe_or_builtin(settings.indices, settings.composition)
     reader, codec = _LevelReader(keep_times=True), WireCodec(config.wire_format)
-    producer = AIOKafkaProducer(bootstrap_servers=config.bootstrap, linger_ms=0)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=config.bootstrap, linger_ms=0, **kafka_security_options(config)
+    )
     try:
         await producer.start()
         reading = asyncio.create_task(reader.read(config))
@@ -313,7 +323,9 @@ async def run_kafka_bench(settings: KafkaBenchSettings, universe: Universe) -> K
         await _publish(batch, universe, many, settings.ticks_per_message)
         batched = await _time_service(batch, universe, many)
     finally:
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=settings.bootstrap, **kafka_security_options(single)
+        )
         await admin.start()
         try:
             names = {getattr(c, key) for c in (single, batch, paced) for key in _TOPIC_SETTINGS}

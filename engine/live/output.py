@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from engine.columns import LevelColumns
 from engine.live.codec import LevelEncoder, OutgoingMessage
 from engine.live.config import ServiceConfig
+from engine.live.security import kafka_security_options
 
 # Checkpoints can outgrow Kafka's 1 MiB default (large universes, currency rows waiting).
 MAX_MESSAGE_BYTES = 16 << 20
@@ -80,6 +81,7 @@ def make_producers(config: ServiceConfig) -> list[AIOKafkaProducer]:
             max_batch_size=1 << 20,
             max_request_size=MAX_MESSAGE_BYTES,
             transactional_id=config.transactional_id if exactly_once else None,
+            **kafka_security_options(config),
         )
         for _ in range(1 if exactly_once else config.level_producers)
     ]

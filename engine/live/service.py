@@ -59,6 +59,7 @@ from engine.live.gc_policy import serving_gc
 from engine.live.metrics import ServiceMetrics
 from engine.live.output import KafkaOutput, OutputStage, make_producers
 from engine.live.output_process import ProcessOutput
+from engine.live.security import kafka_security_options
 from engine.live.topics import topic_partitions
 from engine.pipeline import IndexPipeline
 from engine.sessions import TradingCalendar
@@ -179,12 +180,13 @@ class IndexService:
             # aiokafka keeps one fetch in flight per broker: a fetch for the quiet control topic
             # would otherwise hold tick fetches for the broker's default 500 ms wait.
             fetch_max_wait_ms=10,
+            **kafka_security_options(cfg),
         )
         await self._output.start()
         await self._consumer.start()
         use_fetched_records(self._consumer)
         topics = (cfg.control_topic, cfg.tick_topic) + ((cfg.fx_topic,) if self.fx else ())
-        partitions = await topic_partitions(cfg.bootstrap, (*topics, cfg.state_topic))
+        partitions = await topic_partitions(cfg.bootstrap, (*topics, cfg.state_topic), security=cfg)
         self._partitions = [TopicPartition(t, p) for t in topics for p in sorted(partitions[t])]
         self._consumer.assign(self._partitions)
         state = await self.checkpoints.load(partitions[cfg.state_topic])

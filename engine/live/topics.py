@@ -7,10 +7,16 @@ import logging
 from collections.abc import Sequence
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from engine.errors import BrokerError
 from engine.live.config import ServiceConfig
+from engine.live.security import (
+    KafkaSecurity,
+    SecuritySettings,
+    connection_error,
+    kafka_security_options,
+)
 
 _METADATA_ATTEMPTS = 50
 
@@ -39,8 +45,7 @@ async def ensure_topics(config: ServiceConfig) -> None:
     ]
     if config.variants is not None:
         wanted.append(NewTopic(config.fx_topic, 1, 1))
-    admin = AIOKafkaAdminClient(bootstrap_servers=config.bootstrap)
-    await admin.start()
+    admin = await _started_admin(config.bootstrap, config)
     try:
         existing = set(await admin.list_topics())
         missing = [topic for topic in wanted if topic.name not in existing]
@@ -54,16 +59,30 @@ async def ensure_topics(config: ServiceConfig) -> None:
         await admin.close()
 
 
-async def topic_partitions(bootstrap: str, topics: Sequence[str]) -> dict[str, set[int]]:
+async def _started_admin(bootstrap: str, security: SecuritySettings) -> AIOKafkaAdminClient:
+    """A connected admin client; ``BrokerError`` (saying if the login failed) when it cannot."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **kafka_security_options(security))
+    try:
+        await admin.start()
+    except KafkaError as exc:
+        await admin.close()
+        raise connection_error(exc, bootstrap, security) from exc
+    return admin
+
+
+async def topic_partitions(
+    bootstrap: str, topics: Sequence[str], *, security: SecuritySettings | None = None
+) -> dict[str, set[int]]:
     """Partition numbers of each of ``topics``; waits a few seconds for new topics to settle.
+
+    ``security`` (a ``ServiceConfig`` or ``KafkaSecurity``) says how to connect; None: plaintext.
 
     Raises
     ------
     BrokerError
         When a topic does not exist (or has no leaders) after about five seconds.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
+    admin = await _started_admin(bootstrap, security or KafkaSecurity())
     try:
         for _ in range(_METADATA_ATTEMPTS):
             described = await admin.describe_topics(list(topics))
