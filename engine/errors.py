@@ -81,3 +81,7 @@ class InputFileError(TickInputError):
         self.problem = problem
         where = f"{path}:{line}" if line is not None else path
         super().__init__(f"{where}: {problem}")
+
+
+class EventError(TickIndexError):
+    """A maintenance event cannot be applied (unknown security or index, bad price, ...)."""
