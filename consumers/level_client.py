@@ -30,10 +30,9 @@ from aiokafka.errors import (
     KafkaError,
     SaslAuthenticationFailed,
 )
-from numpy.typing import NDArray
 
+from consumers.level_batch import LEVEL_COLUMNS, NO_SEQ, LevelBatch
 from consumers.level_checks import level_message_problem
-from engine.columns import LevelColumns
 from engine.errors import TickIndexError
 from engine.live.codec import Record, source_of
 from engine.live.security import (
@@ -42,93 +41,13 @@ from engine.live.security import (
     connection_error,
     kafka_security_options,
 )
-from engine.universe import Universe
 from engine.wire import IndexLevel, WireCodec, WireFormat
 
 log = logging.getLogger(__name__)
 
 NS_PER_MS = 1_000_000
-_NO_SEQ = int(np.iinfo(np.int64).min)
 
 StartFrom = Literal["earliest", "latest"]
-_COLUMNS = ("index", "level", "change", "seq", "ts_event", "ts_published")
-
-
-@dataclass(frozen=True)
-class LevelBatch:
-    """The new levels of one poll, in topic order (per index in ``seq`` order).
-
-    Attributes
-    ----------
-    codes : tuple of str
-        Index code of each id used in ``index`` (the subscriber's ids, in order first seen).
-    index : ndarray of int32
-        Index id per level, a position in ``codes``.
-    level, change : ndarray of float64
-        The level, and the level minus the index's previous close.
-    seq : ndarray of int64
-        Per-index sequence number.
-    ts_event, ts_published : ndarray of int64
-        Event time of the tick that moved the level, and when the service published it (ns).
-    duplicates : int
-        Levels of this poll dropped as already seen.
-    """
-
-    codes: tuple[str, ...]
-    index: NDArray[np.int32]
-    level: NDArray[np.float64]
-    change: NDArray[np.float64]
-    seq: NDArray[np.int64]
-    ts_event: NDArray[np.int64]
-    ts_published: NDArray[np.int64]
-    duplicates: int = 0
-
-    def __len__(self) -> int:
-        return int(self.index.size)
-
-    def index_codes(self) -> list[str]:
-        """Index code per level."""
-        return np.array(self.codes, dtype=object)[self.index].tolist() if len(self) else []
-
-    def take(self, rows: NDArray[np.intp] | NDArray[np.bool_]) -> LevelBatch:
-        """The selected levels, order kept."""
-        return replace(self, **{name: getattr(self, name)[rows] for name in _COLUMNS})
-
-    @staticmethod
-    def concat(batches: Sequence[LevelBatch], duplicates: int | None = None) -> LevelBatch:
-        """Join (at least one) batches of one subscriber in order; its ``codes`` only grow.
-
-        ``duplicates`` of the result is the sum over ``batches`` unless given.
-        """
-        columns = {name: np.concatenate([getattr(b, name) for b in batches]) for name in _COLUMNS}
-        total = sum(b.duplicates for b in batches) if duplicates is None else duplicates
-        return LevelBatch(max((b.codes for b in batches), key=len), **columns, duplicates=total)
-
-    @staticmethod
-    def empty(codes: tuple[str, ...] = (), duplicates: int = 0) -> LevelBatch:
-        """No levels."""
-        ints, floats = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
-        index = np.empty(0, dtype=np.int32)
-        return LevelBatch(codes, index, floats, floats, ints, ints, ints, duplicates)
-
-    def to_columns(self, universe: Universe) -> tuple[LevelColumns, int]:
-        """The levels as engine ``LevelColumns`` with ``universe``'s index ids.
-
-        Returns
-        -------
-        (LevelColumns, int)
-            The columns (``security`` -1: not on the wire) and how many levels were left out
-            because ``universe`` does not know their index.
-        """
-        ids = {code: position for position, code in enumerate(universe.index_codes)}
-        lookup = np.array([ids.get(code, -1) for code in self.codes], dtype=np.int32)
-        index = lookup[self.index] if len(self) else np.empty(0, dtype=np.int32)
-        known = index >= 0
-        columns = LevelColumns(
-            self.ts_event, index, self.level, self.seq, np.full(len(self), -1, dtype=np.int64)
-        )
-        unknown = int(len(self) - np.count_nonzero(known))
-        return (columns.take(known) if unknown else columns), unknown
 
 
 @dataclass
@@ -332,7 +251,7 @@ class LevelSubscriber:
                 self._undecodable(record, problem)
                 continue
             self.stats.messages += 1
-            last = self.last_seq.get(message.index, _NO_SEQ)
+            last = self.last_seq.get(message.index, NO_SEQ)
             if isinstance(message, IndexLevel):
                 if message.seq <= last:
                     duplicates += 1
@@ -370,7 +289,7 @@ class LevelSubscriber:
     def _singles(self, messages: list[IndexLevel]) -> LevelBatch:
         index = np.array([self._code_id(m.index) for m in messages], dtype=np.int32)
         columns: dict[str, Any] = {
-            name: np.array([getattr(m, name) for m in messages]) for name in _COLUMNS[1:]
+            name: np.array([getattr(m, name) for m in messages]) for name in LEVEL_COLUMNS[1:]
         }
         return replace(LevelBatch.empty(), index=index, **columns)
 

@@ -20,7 +20,7 @@ import msgspec
 import numpy as np
 
 from consumers.closing import ClosingSink
-from consumers.level_client import LevelBatch
+from consumers.level_batch import LevelBatch
 from consumers.levelfile import CSV_HEADER, LevelRecord
 from engine.sessions import TradingCalendar, day_date
 

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from consumers.level_client import LevelBatch, LevelSubscriber
+from consumers.level_batch import LevelBatch
+from consumers.level_client import LevelSubscriber
 from consumers.recorder import DailyLevelRecorder
 from engine.builtin import load_builtin_universe
 from engine.cli.main import main
