@@ -21,12 +21,14 @@ last finite one (``published_levels``) and later levels are recomputed exactly u
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from functools import partial
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from engine.accumulation import exact_sum, run_index
+from engine.growth import appended
 from engine.level_updates import LevelUpdates, WithheldLevel, withhold
 from engine.ordering import stable_order
 from engine.universe import Universe
@@ -46,7 +48,7 @@ class IndexCalculator:
 
     def __init__(self, universe: Universe) -> None:
         self.universe = universe
-        self._n_securities = len(universe.securities)
+        self._n_securities = universe.n_securities
         self._n_indices = len(universe.indices)
         self._prices = universe.prev_close.astype(np.float64, copy=True)
         self._divisors = universe.divisors.astype(np.float64, copy=True)
@@ -135,13 +137,32 @@ class IndexCalculator:
         old = self.universe
         if universe.index_codes != old.index_codes:
             raise ValueError("an event cannot change the set of indices")
-        if universe.securities[: len(old.securities)] != old.securities:
+        if universe.securities[: old.n_securities] != old.securities:
             raise ValueError("security ids must be kept: new securities are appended")
         self.universe = universe
-        self._n_securities = len(universe.securities)
+        self._n_securities = universe.n_securities
         self._prices = prices.astype(np.float64, copy=True)
         self._divisors = divisors.astype(np.float64, copy=True)
         self._set_membership(universe.weights())
+
+    def add_securities(self, codes: Iterable[str]) -> int:
+        """Append securities that belong to no index yet; returns how many were new.
+
+        Amortised O(k) for k new codes, whatever the number of securities: only per-security
+        state grows (price NaN until the first tick, no membership row). Indices, levels,
+        divisors, running sums and sequence numbers are untouched, so levels stay bitwise
+        those of a calculator that knew the codes from the start. Known codes are skipped.
+        """
+        grown = self.universe.with_securities(codes)
+        added = grown.n_securities - self._n_securities
+        if added:
+            self.universe = grown
+            self._n_securities = grown.n_securities
+            self._prices = appended(self._prices, added, np.nan)
+            self._member_count = appended(self._member_count, added, 0)
+            # k empty rows of the CSR membership table: k repeated end offsets
+            self._member_start = appended(self._member_start, added, self._weights.size)
+        return added
 
     def restore(
         self,

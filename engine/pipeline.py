@@ -96,7 +96,7 @@ class IndexPipeline:
         self.conflator = Conflator(conflate_ns) if conflate_ns is not None else None
         self.audit = audit
         self.stats = PipelineStats()
-        self.sequence_guard = SequenceGuard(len(calculator.universe.securities))
+        self.sequence_guard = SequenceGuard(calculator.universe.n_securities)
         self.observers: list[Callable[[LevelColumns], None]] = []
         self.events = EventQueue()
         self.clock_ns: int | None = None  # event time of the last tick applied
@@ -114,17 +114,11 @@ class IndexPipeline:
     def register_securities(self, codes: Iterable[str]) -> None:
         """Give ids to securities that events will add, before their ticks arrive.
 
-        One call registers any number of codes with one rebuild: register a whole fetch of
-        events at once. Running levels are kept bitwise (new securities belong to no index).
+        Amortised O(k) for k new codes, whatever the size of the universe (known codes are
+        skipped); running levels are kept bitwise (new securities belong to no index).
         """
-        calculator = self.calculator
-        grown = calculator.universe.with_securities(list(codes))
-        added = len(grown.securities) - len(calculator.universe.securities)
+        added = self.calculator.add_securities(codes)
         if added:
-            levels, peaks = calculator.levels.copy(), calculator.peaks.copy()
-            prices = np.append(calculator.prices, np.full(added, np.nan))
-            calculator.rebase(grown, prices, calculator.divisors)
-            calculator.restore(prices, calculator.divisors, calculator.seq, levels, peaks)
             self.sequence_guard.extend(added)
 
     def schedule(self, events: Iterable[IndexEvent | PendingEvent]) -> None:
@@ -169,7 +163,7 @@ class IndexPipeline:
             self.stats.events_failed.append(FailedEvent(pending.event, pending.origin, str(exc)))
             return
         self.stats.events_applied += 1
-        grown = len(self.calculator.universe.securities) - self.sequence_guard.last_seq.size
+        grown = self.calculator.universe.n_securities - self.sequence_guard.last_seq.size
         if grown:
             self.sequence_guard.extend(grown)
         if self.audit is not None:
@@ -178,9 +172,7 @@ class IndexPipeline:
     def _process_ticks(self, ticks: TickColumns) -> LevelColumns:
         self.stats.ticks_in += len(ticks)
         self.stats.batches += 1
-        reasons = screen_ticks(
-            len(self.calculator.universe.securities), ticks.security, ticks.price
-        )
+        reasons = screen_ticks(self.calculator.universe.n_securities, ticks.security, ticks.price)
         if ticks.seq is not None:
             valid = np.flatnonzero(reasons == RejectReason.ACCEPTED)
             reasons[valid] = self.sequence_guard.screen(ticks.security[valid], ticks.seq[valid])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from engine.growth import appended
 from engine.ordering import stable_order
 from engine.screening import RejectReason
 
@@ -29,8 +30,8 @@ class SequenceGuard:
         self.last_seq = np.full(n_securities, NO_SEQ, dtype=np.int64)
 
     def extend(self, count: int) -> None:
-        """Make room for ``count`` securities appended to the universe."""
-        self.last_seq = np.append(self.last_seq, np.full(count, NO_SEQ, dtype=np.int64))
+        """Make room for ``count`` securities appended to the universe (amortised O(count))."""
+        self.last_seq = appended(self.last_seq, count, NO_SEQ)
 
     def screen(self, security: NDArray[np.int64], seq: NDArray[np.int64]) -> NDArray[np.uint8]:
         """Reason code per tick (0 = in order) and advance the high-water marks.

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from engine.capping import cap_factors
 from engine.errors import CappingError
+from engine.security_codes import SecurityCodes
 
 UNKNOWN_SECURITY = -1
 
@@ -139,14 +140,30 @@ class Universe:
     membership: Membership
     divisors: NDArray[np.float64]
     declared: Membership
-    _security_ids: dict[str, int] = field(init=False, repr=False, compare=False)
+    _codes: SecurityCodes = field(init=False, repr=False, compare=False)
+    _n_securities: int = field(init=False, repr=False, compare=False)
     _index_ids: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not hasattr(self, "_security_ids"):  # ``with_securities`` hands the ids over
-            ids = {c: i for i, c in enumerate(self.securities)}
-            object.__setattr__(self, "_security_ids", ids)
+        object.__setattr__(self, "_codes", SecurityCodes(self.securities, self.prev_close))
+        object.__setattr__(self, "_n_securities", len(self.securities))
         object.__setattr__(self, "_index_ids", {s.code: i for i, s in enumerate(self.indices)})
+
+    if not TYPE_CHECKING:  # hidden from mypy, which would accept any attribute otherwise
+
+        def __getattr__(self, name: str) -> tuple[str, ...]:
+            # A universe grown by ``with_securities`` builds its ``securities`` tuple on first
+            # use only: building it on every registration would make each one O(universe).
+            if name != "securities" or "_codes" not in self.__dict__:
+                raise AttributeError(name)
+            codes = tuple(self._codes.codes[: self._n_securities])
+            object.__setattr__(self, "securities", codes)
+            return codes
+
+    @property
+    def n_securities(self) -> int:
+        """Number of securities, ``len(securities)`` without building the tuple."""
+        return self._n_securities
 
     @property
     def index_codes(self) -> tuple[str, ...]:
@@ -159,15 +176,20 @@ class Universe:
 
     def security_id(self, code: str) -> int:
         """Id of security ``code``, or ``UNKNOWN_SECURITY`` (-1)."""
-        return self._security_ids.get(code, UNKNOWN_SECURITY)
+        security = self._codes.ids.get(code, UNKNOWN_SECURITY)
+        # The shared register may know codes registered by universes grown from this one.
+        return security if security < self._n_securities else UNKNOWN_SECURITY
 
     def security_ids(self, codes: Sequence[str] | NDArray[np.str_]) -> NDArray[np.int64]:
         """Ids of many security codes at once, ``UNKNOWN_SECURITY`` (-1) for unknown codes."""
         # A dict lookup per code (~30 ns) beats sorting the codes with np.unique (~170 ns).
-        get = self._security_ids.get
-        return np.fromiter(
+        get = self._codes.ids.get
+        ids = np.fromiter(
             (get(code, UNKNOWN_SECURITY) for code in codes), dtype=np.int64, count=len(codes)
         )
+        if self._codes.size > self._n_securities:
+            ids[ids >= self._n_securities] = UNKNOWN_SECURITY
+        return ids
 
     def fingerprint(self) -> str:
         """SHA-256 of the reference data: tells whether a checkpoint belongs to this universe."""
@@ -180,29 +202,33 @@ class Universe:
             digest.update(np.ascontiguousarray(array).tobytes())
         return digest.hexdigest()
 
-    def with_securities(self, codes: Sequence[str]) -> Universe:
+    def with_securities(self, codes: Iterable[str]) -> Universe:
         """This universe with unknown ``codes`` appended (no index, no price until they trade).
 
         Registering the securities that events will add keeps every security id stable from
-        the start, so readers and writers resolve codes once.
+        the start, so readers and writers resolve codes once. Amortised O(k) for k codes,
+        whatever the size of the universe: the grown universe shares this one's indices,
+        membership, divisors and its register of codes (``SecurityCodes``).
         """
-        new = [code for code in dict.fromkeys(codes) if code not in self._security_ids]
+        new = [code for code in dict.fromkeys(codes) if self.security_id(code) < 0]
         if not new:
             return self
-        # Copying the id map (in C) instead of rebuilding it keeps registering one code at a
-        # time cheap: the rebuild made 10,000 single registrations take seconds.
-        ids = self._security_ids.copy()
-        ids.update((code, len(self.securities) + k) for k, code in enumerate(new))
+        register = self._codes
+        if register.size != self._n_securities:  # a universe grown from this one appended
+            register = register.prefix(self._n_securities)
+        prev_close = register.append(new)
         grown = Universe.__new__(Universe)
-        object.__setattr__(grown, "_security_ids", ids)
-        grown.__init__(  # type: ignore[misc]
-            indices=self.indices,
-            securities=(*self.securities, *new),
-            prev_close=np.append(self.prev_close, np.full(len(new), np.nan)),
-            membership=self.membership,
-            divisors=self.divisors,
-            declared=self.declared,
-        )
+        for name, value in (
+            ("indices", self.indices),
+            ("prev_close", prev_close),
+            ("membership", self.membership),
+            ("divisors", self.divisors),
+            ("declared", self.declared),
+            ("_codes", register),
+            ("_n_securities", register.size),
+            ("_index_ids", self._index_ids),
+        ):
+            object.__setattr__(grown, name, value)
         return grown
 
     def weights(self) -> NDArray[np.float64]:
