@@ -59,3 +59,20 @@ class BrokerError(TickIndexError):
     """The Kafka broker cannot be reached or refused an operation; trying later may help."""
 
     retriable = True
+
+
+class DeliveryError(TickIndexError):
+    """Kafka did not accept a record the service publishes (a level, checkpoint or transaction).
+
+    Parameters
+    ----------
+    message : str
+        What was not delivered, where, and Kafka's error.
+    retriable : bool
+        True when sending again may succeed (a broker hiccup), False when Kafka refuses the
+        record itself (e.g. larger than the topic's ``max.message.bytes``).
+    """
+
+    def __init__(self, message: str, retriable: bool = False) -> None:
+        self.retriable = retriable
+        super().__init__(message)

@@ -262,6 +262,16 @@ class ServiceMetrics:
         ).labels(version, platform.python_version(), np.__version__).set(1)
         self._phase = Gauge("tickindex_service_phase", "Current phase.", ["phase"], registry=r)
         self.set_up(PHASES[0])
+        self.dead_letter_write_failures = Counter(
+            "tickindex_dead_letter_write_failures_total",
+            "Dead letters (or audit, bars records) dropped after their sends failed.",
+            registry=r,
+        )
+        self.transactions_aborted = Counter(
+            "tickindex_transactions_aborted_total",
+            "Exactly-once transactions aborted (retried from the last commit).",
+            registry=r,
+        )
 
     def record_batch(
         self,

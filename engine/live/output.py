@@ -1,27 +1,49 @@
 """The service's output stage: levels, dead letters and checkpoints to Kafka, in commit order.
 
 ``OutputStage`` is what the service needs from its producer side. ``KafkaOutput`` implements it on
-one ``AIOKafkaProducer`` in the running event loop; ``engine.live.output_process`` runs that same
+``AIOKafkaProducer``s in the running event loop; ``engine.live.output_process`` runs that same
 class in a child process, so encoding and producing levels use the second core while the engine
 consumes on the first.
+
+Nothing is committed before it is acknowledged. A transaction awaits the delivery of every
+record sent in it before it sends the input offsets and commits; one rejected record (e.g. larger
+than the topic's ``max.message.bytes``) aborts it with a ``DeliveryError``. At-least-once, a
+batch's future fails when one of its levels fails, and every later ``submit``, ``flush`` and
+``checkpoint`` raises that failure, so no checkpoint can follow a lost level. A failed send
+leaves an idempotent producer unusable for that partition (the broker expects the lost
+sequence number): after any failure the stage must be closed and replaced, never reused.
+
+The other records of an at-least-once batch (dead letters, divisor audit, bars) go through
+their own non-idempotent producer, so a record Kafka refuses cannot block the ones after it:
+each is sent up to ``SIDE_SEND_ATTEMPTS`` times, then logged, counted and dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError, KafkaTimeoutError
 
 from engine.columns import LevelColumns
+from engine.errors import DeliveryError
 from engine.live.codec import LevelEncoder, OutgoingMessage
 from engine.live.config import ServiceConfig
+from engine.live.log_limits import RateLimitedLog
 
 # Checkpoints can outgrow Kafka's 1 MiB default (large universes, currency rows waiting).
 MAX_MESSAGE_BYTES = 16 << 20
+#: Sends of one dead letter (or audit, bars record) before it is dropped and counted.
+SIDE_SEND_ATTEMPTS = 3
+_SIDE_RETRY_SECONDS = 0.2
+
+log = logging.getLogger(__name__)
+_dropped_log = RateLimitedLog(log, interval_s=10.0)
 
 
 class OutputStage(Protocol):
@@ -39,7 +61,8 @@ class OutputStage(Protocol):
         """Send one batch (at-least-once): its levels and other messages.
 
         Returns a future of the batch's ``ts_published`` (ns), done once every message of the
-        batch is acknowledged; it raises if a send fails.
+        batch is acknowledged; it raises if a level fails (other messages are retried, then
+        dropped and counted).
         """
 
     async def checkpoint(self, message: OutgoingMessage) -> None:
@@ -52,7 +75,11 @@ class OutputStage(Protocol):
         offsets: Mapping[TopicPartition, int],
         group_id: str,
     ) -> int:
-        """Exactly-once: one transaction of the batch and its input offsets; ``ts_published``."""
+        """Exactly-once: one transaction of the batch and its input offsets; ``ts_published``.
+
+        Raises ``DeliveryError`` when Kafka refused a record or the commit: the transaction is
+        aborted (nothing of it is visible to ``read_committed``) and the stage is unusable.
+        """
 
 
 def make_producers(config: ServiceConfig) -> list[AIOKafkaProducer]:
@@ -85,6 +112,31 @@ def make_producers(config: ServiceConfig) -> list[AIOKafkaProducer]:
     ]
 
 
+def make_side_producer(config: ServiceConfig) -> AIOKafkaProducer | None:
+    """At-least-once: the producer of dead letters, audit and bars; None exactly-once.
+
+    Not idempotent: a record the broker refuses leaves no gap in a sequence that would fail
+    every later record of its partition.
+    """
+    if config.delivery == "exactly-once":
+        return None
+    return AIOKafkaProducer(
+        bootstrap_servers=config.bootstrap,
+        acks="all",
+        enable_idempotence=False,
+        linger_ms=config.linger_ms,
+        max_request_size=MAX_MESSAGE_BYTES,
+    )
+
+
+def _retriable(error: BaseException) -> bool:
+    return bool(getattr(error, "retriable", False)) or isinstance(error, KafkaTimeoutError)
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
 class KafkaOutput:
     """``OutputStage`` on producers in the current event loop.
 
@@ -92,41 +144,70 @@ class KafkaOutput:
     ----------
     producers : sequence of AIOKafkaProducer
         Started by ``start()`` and stopped by ``close()``. Index ``i``'s levels go through
-        ``producers[i % len(producers)]``, so each index keeps its order; everything else
-        (dead letters, checkpoints, transactions) through the first.
+        ``producers[i % len(producers)]``, so each index keeps its order; checkpoints,
+        transactions and (without ``side_producer``) everything else through the first.
     encoder : LevelEncoder
         Turns levels into level-topic messages.
+    side_producer : AIOKafkaProducer, optional
+        At-least-once: sends a batch's other messages, each retried then dropped when it fails.
+        Without it they are as strict as levels.
+    on_dropped : callable, optional
+        Called with 1 for every message dropped after ``SIDE_SEND_ATTEMPTS`` failed sends.
     """
 
-    def __init__(self, producers: Sequence[AIOKafkaProducer], encoder: LevelEncoder) -> None:
+    def __init__(
+        self,
+        producers: Sequence[AIOKafkaProducer],
+        encoder: LevelEncoder,
+        side_producer: AIOKafkaProducer | None = None,
+        on_dropped: Callable[[int], None] | None = None,
+    ) -> None:
         self.producers = list(producers)
         self.producer = self.producers[0]
+        self.side_producer = side_producer
         self.encoder = encoder
+        self._on_dropped = on_dropped
         # aiokafka keeps one request in flight per connection: more connections, more requests.
         self._by_key = {key: producers[i % len(producers)] for i, key in enumerate(encoder.keys)}
         self._pending: deque[asyncio.Future[int]] = deque()
+        self._failure: DeliveryError | None = None
+
+    @classmethod
+    def from_config(
+        cls,
+        config: ServiceConfig,
+        encoder: LevelEncoder,
+        on_dropped: Callable[[int], None] | None = None,
+    ) -> KafkaOutput:
+        """The service's output: ``make_producers`` and ``make_side_producer`` of ``config``."""
+        return cls(make_producers(config), encoder, make_side_producer(config), on_dropped)
 
     async def start(self) -> None:
         """Connect the producers."""
-        for producer in self.producers:
+        for producer in self._all_producers():
             await producer.start()
 
     async def close(self) -> None:
         """Stop the producers (each sends what it holds first)."""
-        for producer in self.producers:
+        for producer in self._all_producers():
             await producer.stop()
 
     async def submit(
         self, levels: LevelColumns, messages: Sequence[OutgoingMessage]
     ) -> asyncio.Future[int]:
         """Send one batch; see ``OutputStage.submit``."""
+        self._raise_failure()
         while self._pending and self._pending[0].done():
             self._pending.popleft()
         ts_published = time.time_ns()
         levels_out = self.encoder.encode(levels, ts_published)
         acks = [await self._send(m, self._by_key.get(m.key or b"")) for m in levels_out]
-        acks.extend([await self._send(m) for m in messages])
+        if self.side_producer is None:
+            acks.extend([await self._send(m) for m in messages])
+        elif messages:
+            acks.append(asyncio.ensure_future(self._deliver_side(messages)))
         batch = asyncio.ensure_future(_acknowledged(acks, ts_published))
+        batch.add_done_callback(self._note_failure)
         self._pending.append(batch)
         return batch
 
@@ -134,11 +215,15 @@ class KafkaOutput:
         """Wait until every batch submitted so far is acknowledged; raises if a send failed."""
         for batch in list(self._pending):
             await batch
+        self._raise_failure()
 
     async def checkpoint(self, message: OutgoingMessage) -> None:
         """Flush every submitted batch, then send ``message`` and wait for its acknowledgement."""
         await self.flush()
-        await (await self._send(message))
+        try:
+            await (await self._send(message))
+        except KafkaError as exc:
+            raise self._failed(f"checkpoint to {message.topic} not delivered", exc) from exc
 
     async def transaction(
         self,
@@ -148,14 +233,76 @@ class KafkaOutput:
         group_id: str,
     ) -> int:
         """Levels, messages and input offsets committed together; see ``OutputStage``."""
-        async with self.producer.transaction():
-            ts_published = time.time_ns()
-            outgoing = self.encoder.encode(levels, ts_published)
-            outgoing.extend(messages)
-            for message in outgoing:
-                await self._send(message)
-            await self.producer.send_offsets_to_transaction(dict(offsets), group_id)
+        self._raise_failure()
+        try:
+            async with self.producer.transaction():
+                ts_published = time.time_ns()
+                outgoing = self.encoder.encode(levels, ts_published)
+                outgoing.extend(messages)
+                await self._deliver_all(outgoing)
+                await self.producer.send_offsets_to_transaction(dict(offsets), group_id)
+        except DeliveryError as exc:
+            self._failure = exc
+            raise
+        except KafkaError as exc:
+            raise self._failed("transaction not committed", exc) from exc
         return ts_published
+
+    async def _deliver_all(self, outgoing: Sequence[OutgoingMessage]) -> None:
+        """Send every message and wait for each one's outcome; raise if any was refused."""
+        acks: list[asyncio.Future[object]] = []
+        try:
+            acks.extend([await self._send(message) for message in outgoing])
+        finally:
+            # Even when a send could not be queued, the queued ones settle before the abort.
+            outcomes = await asyncio.gather(*acks, return_exceptions=True)
+        pairs = zip(outgoing, outcomes, strict=False)
+        failed = [(m, e) for m, e in pairs if isinstance(e, BaseException)]
+        if failed:
+            message, error = failed[0]
+            raise self._failed(
+                f"transaction aborted: {len(failed)} of {len(outgoing)} records refused, "
+                f"first to {message.topic} ({len(message.value)} bytes)",
+                error,
+            )
+
+    async def _deliver_side(self, messages: Sequence[OutgoingMessage]) -> None:
+        """Send messages on the side producer; retry each failure, then drop and count it."""
+        assert self.side_producer is not None
+        first = [await self._try_send(m, self.side_producer) for m in messages]
+        for message, first_attempt in zip(messages, first, strict=True):
+            attempt = first_attempt
+            for number in range(1, SIDE_SEND_ATTEMPTS + 1):
+                error = await _outcome(attempt)
+                if error is None:
+                    break
+                if number == SIDE_SEND_ATTEMPTS:
+                    self._drop(message, error)
+                    break
+                await asyncio.sleep(_SIDE_RETRY_SECONDS * number)
+                attempt = await self._try_send(message, self.side_producer)
+
+    def _drop(self, message: OutgoingMessage, error: BaseException) -> None:
+        _dropped_log.log(
+            message.topic,
+            logging.ERROR,
+            "record to %s (%d bytes) dropped after %d failed sends: %s",
+            message.topic,
+            len(message.value),
+            SIDE_SEND_ATTEMPTS,
+            _describe(error),
+        )
+        if self._on_dropped is not None:
+            self._on_dropped(1)
+
+    async def _try_send(
+        self, message: OutgoingMessage, producer: AIOKafkaProducer
+    ) -> asyncio.Future[object] | BaseException:
+        try:
+            return await self._send(message, producer)
+        except KafkaError as exc:  # could not even be queued: one failed attempt
+            error: BaseException = exc
+            return error
 
     async def _send(
         self, message: OutgoingMessage, producer: AIOKafkaProducer | None = None
@@ -165,7 +312,39 @@ class KafkaOutput:
         )
         return future
 
+    def _all_producers(self) -> list[AIOKafkaProducer]:
+        side = [] if self.side_producer is None else [self.side_producer]
+        return self.producers + side
+
+    def _failed(self, what: str, error: BaseException) -> DeliveryError:
+        self._failure = DeliveryError(f"{what}: {_describe(error)}", _retriable(error))
+        return self._failure
+
+    def _note_failure(self, batch: asyncio.Future[int]) -> None:
+        if self._failure is None and not batch.cancelled():
+            error = batch.exception()
+            if error is not None:
+                self._failed("levels not delivered", error)
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+
+async def _outcome(attempt: asyncio.Future[object] | BaseException) -> BaseException | None:
+    if isinstance(attempt, BaseException):
+        return attempt
+    try:
+        await attempt
+    except KafkaError as exc:
+        error: BaseException = exc
+        return error
+    return None
+
 
 async def _acknowledged(acks: list[asyncio.Future[object]], ts_published: int) -> int:
-    await asyncio.gather(*acks)
+    # Every outcome is collected, so no failed send is left unretrieved behind the first.
+    for outcome in await asyncio.gather(*acks, return_exceptions=True):
+        if isinstance(outcome, BaseException):
+            raise outcome
     return ts_published
