@@ -15,7 +15,9 @@ sequence number): after any failure the stage must be closed and replaced, never
 
 The other records of an at-least-once batch (dead letters, divisor audit, bars) go through
 their own non-idempotent producer, so a record Kafka refuses cannot block the ones after it:
-each is sent up to ``SIDE_SEND_ATTEMPTS`` times, then logged, counted and dropped.
+each is sent up to ``SIDE_SEND_ATTEMPTS`` times, then logged, counted and dropped. Retries go in
+a record batch of their own, because Kafka refuses a whole batch when it is over the topic's
+``max.message.bytes``: a small record that shared a batch with a large one gets through.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Protocol
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError, KafkaTimeoutError
+from aiokafka.partitioner import DefaultPartitioner
 
 from engine.columns import LevelColumns
 from engine.errors import DeliveryError
@@ -43,6 +46,7 @@ SIDE_SEND_ATTEMPTS = 3
 _SIDE_RETRY_SECONDS = 0.2
 
 log = logging.getLogger(__name__)
+_partitioner = DefaultPartitioner()
 _dropped_log = RateLimitedLog(log, interval_s=10.0)
 
 
@@ -125,6 +129,7 @@ def make_side_producer(config: ServiceConfig) -> AIOKafkaProducer | None:
         acks="all",
         enable_idempotence=False,
         linger_ms=config.linger_ms,
+        max_batch_size=1 << 20,
         max_request_size=MAX_MESSAGE_BYTES,
     )
 
@@ -213,8 +218,10 @@ class KafkaOutput:
 
     async def flush(self) -> None:
         """Wait until every batch submitted so far is acknowledged; raises if a send failed."""
-        for batch in list(self._pending):
-            await batch
+        pending = list(self._pending)
+        await asyncio.gather(*pending, return_exceptions=True)
+        for batch in pending:
+            self._note_failure(batch)
         self._raise_failure()
 
     async def checkpoint(self, message: OutgoingMessage) -> None:
@@ -280,7 +287,7 @@ class KafkaOutput:
                     self._drop(message, error)
                     break
                 await asyncio.sleep(_SIDE_RETRY_SECONDS * number)
-                attempt = await self._try_send(message, self.side_producer)
+                attempt = await self._try_send_alone(message, self.side_producer)
 
     def _drop(self, message: OutgoingMessage, error: BaseException) -> None:
         _dropped_log.log(
@@ -303,6 +310,28 @@ class KafkaOutput:
         except KafkaError as exc:  # could not even be queued: one failed attempt
             error: BaseException = exc
             return error
+
+    async def _try_send_alone(
+        self, message: OutgoingMessage, producer: AIOKafkaProducer
+    ) -> asyncio.Future[object] | BaseException:
+        """Send ``message`` in a record batch of its own (partitioned as ``send`` would)."""
+        batch = producer.create_batch()
+        headers = list(message.headers or [])
+        if (
+            batch.append(key=message.key, value=message.value, timestamp=None, headers=headers)
+            is None
+        ):
+            return DeliveryError(f"{len(message.value)} bytes do not fit in a record batch")
+        try:
+            partitions = sorted(await producer.partitions_for(message.topic))
+            partition = _partitioner(message.key, partitions, partitions)
+            future: asyncio.Future[object] = await producer.send_batch(
+                batch, message.topic, partition=partition
+            )
+        except KafkaError as exc:
+            error: BaseException = exc
+            return error
+        return future
 
     async def _send(
         self, message: OutgoingMessage, producer: AIOKafkaProducer | None = None
