@@ -11,6 +11,7 @@ from aiokafka.errors import KafkaError
 
 from engine.builtin import load_universe_or_builtin
 from engine.errors import BrokerError, ReferenceDataError
+from engine.live.log_limits import limit_kafka_client_logs
 from engine.universe import Universe
 
 
@@ -93,6 +94,7 @@ async def kafka_producer(bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
     BrokerError
         When the broker cannot be reached.
     """
+    limit_kafka_client_logs()  # a broker outage would log a reconnect line every few ms
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         acks="all",
