@@ -10,13 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
 
 from engine.builtin import load_builtin_universe
-from engine.columns import LevelColumns
+from engine.columns import LevelColumns, TickColumns
 from engine.errors import DeliveryError
 from engine.live.codec import LevelEncoder, OutgoingMessage
 from engine.live.output import KafkaOutput
 from engine.live.topics import ensure_topics
+from engine.universe import Universe
 from engine.wire import Tick, WireCodec
 from tests.conftest import SEED
 from tests.live_support import (
@@ -49,6 +51,18 @@ async def _create(bootstrap: str, name: str, max_message_bytes: int) -> None:
         await admin.close()
 
 
+def _stream(universe: Universe, ticks: TickColumns) -> list[tuple[bytes | None, bytes]]:
+    codec, codes = WireCodec("json"), universe.securities
+    assert ticks.seq is not None
+    return [
+        (codes[s].encode(), codec.encode(Tick(codes[s], p, t, q)))
+        for s, p, t, q in zip(
+            ticks.security.tolist(), ticks.price.tolist(), ticks.ts_event.tolist(),
+            ticks.seq.tolist(), strict=True,
+        )
+    ]  # fmt: skip
+
+
 @pytest.fixture
 async def topics(kafka_bootstrap: str, request: pytest.FixtureRequest) -> AsyncIterator[LiveTopics]:
     names = LiveTopics.unique(request.node.name)
@@ -64,15 +78,7 @@ async def test_a_refused_dead_letter_is_counted_and_the_service_goes_on(
     universe = load_builtin_universe()
     ticks = simulate(universe, 900, SEED + 41)
     expected = replay_levels(universe, ticks, tmp_path)
-    codec, codes = WireCodec("json"), universe.securities
-    assert ticks.seq is not None
-    good = [
-        (codes[s].encode(), codec.encode(Tick(codes[s], p, t, q)))
-        for s, p, t, q in zip(
-            ticks.security.tolist(), ticks.price.tolist(), ticks.ts_event.tolist(),
-            ticks.seq.tolist(), strict=True,
-        )
-    ]  # fmt: skip
+    good = _stream(universe, ticks)
     stream = [*good[:300], (None, POISON), *good[300:600], (None, SMALL_BAD), *good[600:]]
     config = topics.config(kafka_bootstrap, max_batch_ticks=100, output_process=output_process)
     await ensure_topics(config)
@@ -130,3 +136,32 @@ async def test_a_refused_level_fails_the_batch_and_every_later_checkpoint(
             assert await reader.read() == [], "a checkpoint followed a lost level"
     finally:
         await delete_topics(kafka_bootstrap, [level_topic, state_topic])
+
+
+async def test_a_failed_offset_commit_does_not_stop_the_service(
+    kafka_bootstrap: str, topics: LiveTopics, tmp_path: Path
+) -> None:
+    universe = load_builtin_universe()
+    ticks = simulate(universe, 400, SEED + 42)
+    config = topics.config(kafka_bootstrap, checkpoint_interval_ms=50, output_process=False)
+    await ensure_topics(config)
+    live = InProcessService(config, universe)
+    commits: list[object] = []
+
+    async def refused_commit(offsets: object) -> None:
+        commits.append(offsets)
+        raise KafkaError("the group coordinator is gone")
+
+    async with live.running() as service:
+        assert service._consumer is not None
+        service._consumer.commit = refused_commit
+        await send_raw(kafka_bootstrap, topics.tick, _stream(universe, ticks))
+        await live.wait_consumed(len(ticks))
+
+        async def checkpointed_after_refusals() -> bool:
+            return len(commits) >= 2
+
+        await wait_until(checkpointed_after_refusals, "checkpoints despite refused commits", 20)
+    got = await read_levels(kafka_bootstrap, topics.level)
+    assert_same_levels(got, replay_levels(universe, ticks, tmp_path), "levels vs replay")
+    assert live.sample("tickindex_last_checkpoint_timestamp_seconds") > 0

@@ -54,6 +54,7 @@ from pathlib import Path
 
 import numpy as np
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from engine.calculator import IndexCalculator
 from engine.columns import LevelColumns
@@ -66,7 +67,7 @@ from engine.live.dead_letters import fetch_dead_letters, reject_counts
 from engine.live.fetch import use_fetched_records
 from engine.live.fx import FxChannel
 from engine.live.gc_policy import serving_gc
-from engine.live.log_limits import limit_kafka_client_logs
+from engine.live.log_limits import RateLimitedLog, limit_kafka_client_logs
 from engine.live.metrics import ServiceMetrics
 from engine.live.output import KafkaOutput, OutputStage
 from engine.live.output_process import ProcessOutput
@@ -80,6 +81,7 @@ from engine.universe import Universe
 from engine.wire import WireCodec
 
 log = logging.getLogger(__name__)
+_commit_log = RateLimitedLog(log, interval_s=30.0)
 
 # What ``IndexService._rebuild_engine`` keeps: the service's connections, position and events.
 _RUNNING = frozenset(
@@ -434,7 +436,10 @@ class IndexService:
         assert self._output is not None and self._consumer is not None
         await self._output.checkpoint(message)
         if offsets:
-            await self._consumer.commit(offsets)
+            try:
+                await self._consumer.commit(offsets)
+            except KafkaError as exc:  # the group's offsets are for lag monitoring only
+                _commit_log.log("commit", logging.WARNING, "offsets not committed: %r", exc)
         self.metrics.checkpoint_written(time.time())
 
     def _lag(self) -> dict[tuple[str, int], int]:
