@@ -12,6 +12,7 @@ from aiokafka.errors import KafkaError
 from engine.builtin import load_universe_or_builtin
 from engine.errors import BrokerError, ReferenceDataError
 from engine.live.log_limits import limit_kafka_client_logs
+from engine.live.metadata_backoff import backoff_metadata_updates
 from engine.universe import Universe
 
 
@@ -102,6 +103,7 @@ async def kafka_producer(bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
         linger_ms=5,
         max_batch_size=512 << 10,
     )
+    backoff_metadata_updates(producer)
     try:
         await producer.start()
     except KafkaError as exc:

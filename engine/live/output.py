@@ -38,6 +38,7 @@ from engine.errors import DeliveryError
 from engine.live.codec import LevelEncoder, OutgoingMessage
 from engine.live.config import ServiceConfig
 from engine.live.log_limits import RateLimitedLog
+from engine.live.metadata_backoff import backoff_metadata_updates
 
 # Checkpoints can outgrow Kafka's 1 MiB default (large universes, currency rows waiting).
 MAX_MESSAGE_BYTES = 16 << 20
@@ -102,7 +103,7 @@ def make_producers(config: ServiceConfig) -> list[AIOKafkaProducer]:
         Not started.
     """
     exactly_once = config.delivery == "exactly-once"
-    return [
+    producers = [
         AIOKafkaProducer(
             bootstrap_servers=config.bootstrap,
             acks="all",
@@ -114,6 +115,9 @@ def make_producers(config: ServiceConfig) -> list[AIOKafkaProducer]:
         )
         for _ in range(1 if exactly_once else config.level_producers)
     ]
+    for producer in producers:
+        backoff_metadata_updates(producer)
+    return producers
 
 
 def make_side_producer(config: ServiceConfig) -> AIOKafkaProducer | None:
@@ -124,7 +128,7 @@ def make_side_producer(config: ServiceConfig) -> AIOKafkaProducer | None:
     """
     if config.delivery == "exactly-once":
         return None
-    return AIOKafkaProducer(
+    producer = AIOKafkaProducer(
         bootstrap_servers=config.bootstrap,
         acks="all",
         enable_idempotence=False,
@@ -132,6 +136,8 @@ def make_side_producer(config: ServiceConfig) -> AIOKafkaProducer | None:
         max_batch_size=1 << 20,
         max_request_size=MAX_MESSAGE_BYTES,
     )
+    backoff_metadata_updates(producer)
+    return producer
 
 
 def _retriable(error: BaseException) -> bool:
