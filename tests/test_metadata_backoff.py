@@ -6,9 +6,9 @@ import asyncio
 import time
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from engine.live.metadata_backoff import backoff_metadata_updates
+from engine.live.metadata_backoff import _MetadataBackoff, backoff_metadata_updates
 
 
 class FakeClient:
@@ -59,10 +59,14 @@ async def test_concurrent_waiters_share_one_delayed_update() -> None:
     assert client.attempts == 2
 
 
-async def test_installs_on_a_real_producer() -> None:
+async def test_installs_on_a_real_producer_and_consumer() -> None:
     producer = AIOKafkaProducer(bootstrap_servers="127.0.0.1:1")
+    consumer = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:1")
     try:
         assert backoff_metadata_updates(producer)
+        assert backoff_metadata_updates(consumer)
+        assert isinstance(consumer._client.force_metadata_update, _MetadataBackoff)
         assert not backoff_metadata_updates(object())
     finally:
         await producer.stop()
+        await consumer.stop()

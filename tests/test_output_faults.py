@@ -126,7 +126,7 @@ async def test_a_refused_level_fails_the_batch_and_every_later_checkpoint(
         await output.submit(LevelColumns.empty(), [])  # before the refusal is known
         with pytest.raises(DeliveryError, match=r"levels not delivered.*MessageSizeTooLarge"):
             await output.checkpoint(OutgoingMessage(state_topic, b"0", b"state"))
-        assert refused.done() and refused.exception() is not None
+        assert refused.done() and isinstance(refused.exception(), DeliveryError)
         with pytest.raises(DeliveryError):
             await output.submit(LevelColumns.empty(), [])
     finally:

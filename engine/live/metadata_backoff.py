@@ -1,9 +1,10 @@
-"""A pause between failed metadata updates of an aiokafka producer.
+"""A pause between failed metadata updates of an aiokafka producer or consumer.
 
-When the broker is down, aiokafka's producer sender asks for a metadata update, the update fails
-at once (connection refused), and the sender asks again: thousands of attempts a second, a core
-burnt and a log line each (measured: 5,500 a second in the output process during an outage).
-``backoff_metadata_updates`` makes a producer's client wait ``backoff_s`` after a failed update
+When the broker is down, aiokafka's producer sender (and a consumer's fetcher) asks for a
+metadata update, the update fails at once (connection refused), and it asks again: thousands of
+attempts a second, a core burnt and a log line each (measured: 5,500 a second in the output
+process, and as many in the service's consumer, during an outage).
+``backoff_metadata_updates`` makes a client wait ``backoff_s`` after a failed update
 before the next one, as Kafka's own clients do with ``retry.backoff.ms``; successful updates are
 never delayed. It wraps ``AIOKafkaClient.force_metadata_update`` (checked when installed; left
 alone, with a warning, when this aiokafka has none).
@@ -60,16 +61,16 @@ class _MetadataBackoff:
 
 
 def backoff_metadata_updates(
-    producer: Any,
+    owner: Any,
     backoff_s: float = METADATA_BACKOFF_S,
     clock: Callable[[], float] = time.monotonic,
 ) -> bool:
-    """Make ``producer`` wait ``backoff_s`` after a failed metadata update before the next.
+    """Make ``owner`` wait ``backoff_s`` after a failed metadata update before the next.
 
     Parameters
     ----------
-    producer : AIOKafkaProducer
-        Not started yet, or started: the wrapper applies from the next update on.
+    owner : AIOKafkaProducer or AIOKafkaConsumer
+        Started or not: the wrapper applies from the next update on.
     backoff_s : float
         Seconds between a failed update and the next attempt.
     clock : callable, optional
@@ -81,7 +82,7 @@ def backoff_metadata_updates(
         True when installed; False (logged) when this aiokafka's client has no
         ``force_metadata_update``.
     """
-    client: Any = getattr(producer, "client", None)
+    client: Any = getattr(owner, "client", None) or getattr(owner, "_client", None)
     force = getattr(client, "force_metadata_update", None)
     if client is None or not callable(force):
         log.warning("metadata updates not backed off: the Kafka client has no such method")

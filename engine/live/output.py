@@ -358,7 +358,9 @@ class KafkaOutput:
     def _note_failure(self, batch: asyncio.Future[int]) -> None:
         if self._failure is None and not batch.cancelled():
             error = batch.exception()
-            if error is not None:
+            if isinstance(error, DeliveryError):
+                self._failure = error
+            elif error is not None:
                 self._failed("levels not delivered", error)
 
     def _raise_failure(self) -> None:
@@ -380,6 +382,9 @@ async def _outcome(attempt: asyncio.Future[object] | BaseException) -> BaseExcep
 async def _acknowledged(acks: list[asyncio.Future[object]], ts_published: int) -> int:
     # Every outcome is collected, so no failed send is left unretrieved behind the first.
     for outcome in await asyncio.gather(*acks, return_exceptions=True):
+        if isinstance(outcome, KafkaError):
+            message = f"levels not delivered: {_describe(outcome)}"
+            raise DeliveryError(message, _retriable(outcome)) from outcome
         if isinstance(outcome, BaseException):
             raise outcome
     return ts_published

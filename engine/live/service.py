@@ -68,6 +68,7 @@ from engine.live.fetch import use_fetched_records
 from engine.live.fx import FxChannel
 from engine.live.gc_policy import serving_gc
 from engine.live.log_limits import RateLimitedLog, limit_kafka_client_logs
+from engine.live.metadata_backoff import backoff_metadata_updates
 from engine.live.metrics import ServiceMetrics
 from engine.live.output import KafkaOutput, OutputStage
 from engine.live.output_process import ProcessOutput
@@ -167,6 +168,7 @@ class IndexService:
         self._aborts = AbortPolicy()
         try:
             await self._start()
+            backoff_metadata_updates(self._consumer)
             if self._exactly_once:
                 self._committed = CommittedPoint(
                     self._checkpoint_message().value, dict(self._next_offsets)
