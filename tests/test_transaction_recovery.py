@@ -20,6 +20,7 @@ from engine.builtin import load_builtin_universe
 from engine.columns import TickColumns
 from engine.errors import DeliveryError
 from engine.live import service as service_module
+from engine.live.output_process import ProcessOutput
 from engine.live.recovery import AbortPolicy
 from engine.live.topics import ensure_topics
 from engine.universe import Universe
@@ -71,18 +72,22 @@ async def _set_dead_letter_limit(bootstrap: str, topic: str, limit: int) -> None
         await admin.close()
 
 
-def _stream(
-    universe: Universe, ticks: TickColumns, poison_at: int
-) -> list[tuple[bytes | None, bytes]]:
+def _messages(universe: Universe, ticks: TickColumns) -> list[tuple[bytes | None, bytes]]:
     codec, codes = WireCodec("json"), universe.securities
     assert ticks.seq is not None
-    good = [
+    return [
         (codes[s].encode(), codec.encode(Tick(codes[s], p, t, q)))
         for s, p, t, q in zip(
             ticks.security.tolist(), ticks.price.tolist(), ticks.ts_event.tolist(),
             ticks.seq.tolist(), strict=True,
         )
     ]  # fmt: skip
+
+
+def _stream(
+    universe: Universe, ticks: TickColumns, poison_at: int
+) -> list[tuple[bytes | None, bytes]]:
+    good = _messages(universe, ticks)
     return [*good[:poison_at], (None, POISON), *good[poison_at:]]
 
 
@@ -159,3 +164,31 @@ async def test_a_record_kafka_always_refuses_stops_the_service_clearly(
         assert rows == before[code][: len(rows)], code
     async with TopicReader(kafka_bootstrap, topics.dead_letter) as reader:
         assert await reader.read() == []
+
+
+async def test_a_dead_output_process_is_replaced_in_exactly_once_mode(
+    kafka_bootstrap: str, topics: LiveTopics, tmp_path: Path
+) -> None:
+    universe = load_builtin_universe()
+    ticks = simulate(universe, 800, SEED + 33)
+    first, second = ticks.slice(0, 400), ticks.slice(400, 800)
+    expected = replay_levels(universe, ticks, tmp_path)
+    config = topics.config(kafka_bootstrap, delivery="exactly-once", max_batch_ticks=100)
+    await ensure_topics(config)
+    live = InProcessService(config, universe)
+
+    async def levels(count: int) -> bool:
+        return len(await read_levels(kafka_bootstrap, topics.level)) >= count
+
+    async with live.running() as service:
+        await send_raw(kafka_bootstrap, topics.tick, _messages(universe, first))
+        await wait_until(lambda: levels(1), "levels before the kill", 30)
+        output = service._output
+        assert isinstance(output, ProcessOutput) and output._process is not None
+        output._process.kill()
+        await send_raw(kafka_bootstrap, topics.tick, _messages(universe, second))
+        await wait_until(lambda: levels(len(expected)), "every level after the kill", 60)
+        assert service._output is not output, "a new output process took over"
+    got = await read_levels(kafka_bootstrap, topics.level)
+    assert_same_levels(got, expected, "exactly-once levels across a dead output process")
+    assert live.sample("tickindex_transactions_aborted_total") >= 1
