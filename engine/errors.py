@@ -71,8 +71,13 @@ class DeliveryError(TickIndexError):
     retriable : bool
         True when sending again may succeed (a broker hiccup), False when Kafka refuses the
         record itself (e.g. larger than the topic's ``max.message.bytes``).
+    refused : frozenset of bytes
+        Digests (``engine.live.output.record_identity``) of the records Kafka refused.
     """
 
-    def __init__(self, message: str, retriable: bool = False) -> None:
+    def __init__(
+        self, message: str, retriable: bool = False, refused: frozenset[bytes] = frozenset()
+    ) -> None:
         self.retriable = retriable
+        self.refused = refused
         super().__init__(message)

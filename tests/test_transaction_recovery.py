@@ -1,8 +1,8 @@
 """Exactly-once service on a real broker: an aborted transaction is retried in process from the
-last commit (nothing twice, nothing skipped), and a record Kafka always refuses stops it clearly.
+last commit (nothing twice, nothing skipped), a dead letter Kafka refuses is dropped and counted,
+and a level Kafka always refuses stops the service clearly.
 
-The refusal is real: the dead-letter topic is created with a small ``max.message.bytes`` and one
-large undecodable tick is dead-lettered with its original bytes.
+The refusals are real: topics are created with a small ``max.message.bytes``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from tests.live_support import (
     LiveTopics,
     TopicReader,
     assert_same_levels,
-    by_index,
     delete_topics,
     read_levels,
     replay_levels,
@@ -42,31 +41,35 @@ from tests.live_support import (
 
 pytestmark = pytest.mark.kafka
 
+LEVEL_LIMIT = 200  # every level message of a batch is larger
 DEAD_LETTER_LIMIT = 2_000
 POISON = b"\xc1" + b"p" * 6_000  # undecodable; its dead letter is over the limit
+SMALL_BAD = b"\xc1 not a tick"
 
 
 @pytest.fixture
 async def topics(kafka_bootstrap: str, request: pytest.FixtureRequest) -> AsyncIterator[LiveTopics]:
     names = LiveTopics.unique(request.node.name)
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    try:
-        limit = {"max.message.bytes": str(DEAD_LETTER_LIMIT)}
-        await admin.create_topics([NewTopic(names.dead_letter, 1, 1, topic_configs=limit)])
-    finally:
-        await admin.close()
     yield names
     await delete_topics(kafka_bootstrap, names.names)
 
 
-async def _set_dead_letter_limit(bootstrap: str, topic: str, limit: int) -> None:
+async def _create(bootstrap: str, topic: str, limit: int) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        resource = ConfigResource(
-            ConfigResourceType.TOPIC, topic, {"max.message.bytes": str(limit)}
-        )
+        config = {"max.message.bytes": str(limit)}
+        await admin.create_topics([NewTopic(topic, 1, 1, topic_configs=config)])
+    finally:
+        await admin.close()
+
+
+async def _set_limit(bootstrap: str, topic: str, limit: int) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        config = {"max.message.bytes": str(limit)}
+        resource = ConfigResource(ConfigResourceType.TOPIC, topic, config)
         await admin.alter_configs([resource])
     finally:
         await admin.close()
@@ -84,13 +87,6 @@ def _messages(universe: Universe, ticks: TickColumns) -> list[tuple[bytes | None
     ]  # fmt: skip
 
 
-def _stream(
-    universe: Universe, ticks: TickColumns, poison_at: int
-) -> list[tuple[bytes | None, bytes]]:
-    good = _messages(universe, ticks)
-    return [*good[:poison_at], (None, POISON), *good[poison_at:]]
-
-
 @pytest.mark.parametrize("output_process", [False, True], ids=["in-process", "output-process"])
 async def test_an_aborted_transaction_is_retried_from_the_last_commit(
     kafka_bootstrap: str,
@@ -106,13 +102,11 @@ async def test_an_aborted_transaction_is_retried_from_the_last_commit(
     ticks = simulate(universe, 1200, SEED + 31)
     expected = replay_levels(universe, ticks, tmp_path)
     config = topics.config(
-        kafka_bootstrap,
-        delivery="exactly-once",
-        max_batch_ticks=100,
-        output_process=output_process,
+        kafka_bootstrap, delivery="exactly-once", max_batch_ticks=100, output_process=output_process
     )
+    await _create(kafka_bootstrap, topics.level, LEVEL_LIMIT)
     await ensure_topics(config)
-    await send_raw(kafka_bootstrap, topics.tick, _stream(universe, ticks, 500))
+    await send_raw(kafka_bootstrap, topics.tick, _messages(universe, ticks))
     live = InProcessService(config, universe)
 
     async def aborted() -> bool:
@@ -123,47 +117,71 @@ async def test_an_aborted_transaction_is_retried_from_the_last_commit(
 
     async with live.running():
         await wait_until(aborted, "a transaction refused by the broker", 30)
-        await _set_dead_letter_limit(kafka_bootstrap, topics.dead_letter, 1 << 20)
+        await _set_limit(kafka_bootstrap, topics.level, 1 << 20)
+        await wait_until(all_levels, "every level committed", 60)
+    got = await read_levels(kafka_bootstrap, topics.level)
+
+    assert_same_levels(got, expected, "exactly-once levels after the aborts vs replay")
+    assert live.sample("tickindex_transactions_aborted_total") >= 1
+
+
+@pytest.mark.parametrize("output_process", [False, True], ids=["in-process", "output-process"])
+async def test_a_refused_dead_letter_is_dropped_and_counted_not_fatal(
+    kafka_bootstrap: str, topics: LiveTopics, tmp_path: Path, *, output_process: bool
+) -> None:
+    universe = load_builtin_universe()
+    ticks = simulate(universe, 900, SEED + 34)
+    expected = replay_levels(universe, ticks, tmp_path)
+    good = _messages(universe, ticks)
+    # Side by side: both dead letters share a record batch, and only the poison is too large.
+    stream = [*good[:400], (None, POISON), (None, SMALL_BAD), *good[400:]]
+    config = topics.config(
+        kafka_bootstrap, delivery="exactly-once", max_batch_ticks=100, output_process=output_process
+    )
+    await _create(kafka_bootstrap, topics.dead_letter, DEAD_LETTER_LIMIT)
+    await ensure_topics(config)
+    await send_raw(kafka_bootstrap, topics.tick, stream)
+    live = InProcessService(config, universe)
+
+    async def all_levels() -> bool:
+        return len(await read_levels(kafka_bootstrap, topics.level)) >= len(expected)
+
+    async with live.running():
         await wait_until(all_levels, "every level committed", 60)
     got = await read_levels(kafka_bootstrap, topics.level)
     async with TopicReader(kafka_bootstrap, topics.dead_letter) as reader:
         letters = await reader.read()
 
-    assert_same_levels(got, expected, "exactly-once levels after the abort vs replay")
-    assert [letter.value for letter in letters] == [POISON], "the dead letter, exactly once"
+    assert_same_levels(got, expected, "exactly-once levels around a refused dead letter")
+    assert [letter.value for letter in letters] == [SMALL_BAD], "only the refused one is lost"
+    assert live.sample("tickindex_dead_letter_write_failures_total") == 1
     assert live.sample("tickindex_transactions_aborted_total") >= 1
 
 
-async def test_a_record_kafka_always_refuses_stops_the_service_clearly(
-    kafka_bootstrap: str, topics: LiveTopics, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+async def test_a_level_kafka_always_refuses_stops_the_service_clearly(
+    kafka_bootstrap: str, topics: LiveTopics, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(
         service_module, "AbortPolicy", partial(AbortPolicy, attempts=3, first_delay_s=0.05)
     )
     universe = load_builtin_universe()
-    ticks = simulate(universe, 600, SEED + 32)
+    ticks = simulate(universe, 300, SEED + 32)
     config = topics.config(
         kafka_bootstrap, delivery="exactly-once", max_batch_ticks=100, output_process=False
     )
+    await _create(kafka_bootstrap, topics.level, LEVEL_LIMIT)
     await ensure_topics(config)
-    await send_raw(kafka_bootstrap, topics.tick, _stream(universe, ticks, 300))
+    await send_raw(kafka_bootstrap, topics.tick, _messages(universe, ticks))
     live = InProcessService(config, universe)
 
-    with pytest.raises(DeliveryError, match=f"{topics.dead_letter}.*MessageSizeTooLarge") as info:
+    with pytest.raises(DeliveryError, match=f"{topics.level}.*MessageSizeTooLarge") as info:
         await asyncio.wait_for(live.service.run(), timeout=60)
     assert "3 transactions in a row" in str(info.value)
     assert not info.value.retriable
     assert live.sample("tickindex_transactions_aborted_total") == 3
-
-    # Per index, what was committed is a gap-free start of the levels of the ticks before the
-    # refused record (bitwise): nothing of the refused batch, nothing after it.
-    got = await read_levels(kafka_bootstrap, topics.level)
-    before = by_index(replay_levels(universe, ticks.slice(0, 300), tmp_path))
-    assert got, "the batches before the refused record were committed"
-    for code, rows in by_index(got).items():
-        assert rows == before[code][: len(rows)], code
-    async with TopicReader(kafka_bootstrap, topics.dead_letter) as reader:
-        assert await reader.read() == []
+    assert await read_levels(kafka_bootstrap, topics.level) == []
+    async with TopicReader(kafka_bootstrap, topics.state) as reader:
+        assert await reader.read() == [], "no checkpoint committed"
 
 
 async def test_a_dead_output_process_is_replaced_in_exactly_once_mode(

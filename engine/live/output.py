@@ -23,6 +23,7 @@ a record batch of their own, because Kafka refuses a whole batch when it is over
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections import deque
@@ -30,7 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError, KafkaTimeoutError
+from aiokafka.errors import KafkaError, KafkaTimeoutError, OutOfOrderSequenceNumber
 from aiokafka.partitioner import DefaultPartitioner
 
 from engine.columns import LevelColumns
@@ -79,11 +80,15 @@ class OutputStage(Protocol):
         messages: Sequence[OutgoingMessage],
         offsets: Mapping[TopicPartition, int],
         group_id: str,
+        alone: frozenset[bytes] = frozenset(),
     ) -> int:
         """Exactly-once: one transaction of the batch and its input offsets; ``ts_published``.
 
-        Raises ``DeliveryError`` when Kafka refused a record or the commit: the transaction is
-        aborted (nothing of it is visible to ``read_committed``) and the stage is unusable.
+        Messages whose ``record_identity`` is in ``alone`` go in a record batch of their own (a
+        retry: Kafka refuses a whole batch over the topic's ``max.message.bytes``). Raises
+        ``DeliveryError`` (``refused``: the records Kafka refused) when Kafka refused a record or
+        the commit: the transaction is aborted (nothing of it is visible to ``read_committed``)
+        and the stage is unusable.
         """
 
 
@@ -138,6 +143,17 @@ def make_side_producer(config: ServiceConfig) -> AIOKafkaProducer | None:
     )
     backoff_metadata_updates(producer)
     return producer
+
+
+def record_identity(message: OutgoingMessage) -> bytes:
+    """A digest naming one record across the retries of its batch: topic, key, value, headers."""
+    digest = hashlib.blake2b(digest_size=16)
+    parts = (message.topic.encode(), message.key or b"", message.value, repr(message.headers))
+    for part in parts:
+        data = part.encode() if isinstance(part, str) else part
+        digest.update(len(data).to_bytes(8, "little"))
+        digest.update(data)
+    return digest.digest()
 
 
 def _retriable(error: BaseException) -> bool:
@@ -244,6 +260,7 @@ class KafkaOutput:
         messages: Sequence[OutgoingMessage],
         offsets: Mapping[TopicPartition, int],
         group_id: str,
+        alone: frozenset[bytes] = frozenset(),
     ) -> int:
         """Levels, messages and input offsets committed together; see ``OutputStage``."""
         self._raise_failure()
@@ -252,7 +269,7 @@ class KafkaOutput:
                 ts_published = time.time_ns()
                 outgoing = self.encoder.encode(levels, ts_published)
                 outgoing.extend(messages)
-                await self._deliver_all(outgoing)
+                await self._deliver_all(outgoing, alone)
                 await self.producer.send_offsets_to_transaction(dict(offsets), group_id)
         except DeliveryError as exc:
             self._failure = exc
@@ -261,11 +278,17 @@ class KafkaOutput:
             raise self._failed("transaction not committed", exc) from exc
         return ts_published
 
-    async def _deliver_all(self, outgoing: Sequence[OutgoingMessage]) -> None:
+    async def _deliver_all(
+        self, outgoing: Sequence[OutgoingMessage], alone: frozenset[bytes]
+    ) -> None:
         """Send every message and wait for each one's outcome; raise if any was refused."""
         acks: list[asyncio.Future[object]] = []
         try:
-            acks.extend([await self._send(message) for message in outgoing])
+            for message in outgoing:
+                if alone and record_identity(message) in alone:
+                    acks.append(await self._send_alone(message, self.producer))
+                else:
+                    acks.append(await self._send(message))
         finally:
             # Even when a send could not be queued, the queued ones settle before the abort.
             outcomes = await asyncio.gather(*acks, return_exceptions=True)
@@ -277,6 +300,12 @@ class KafkaOutput:
                 f"transaction aborted: {len(failed)} of {len(outgoing)} records refused, "
                 f"first to {message.topic} ({len(message.value)} bytes)",
                 error,
+                # Records after a refused one in its partition fail for the sequence gap only.
+                frozenset(
+                    record_identity(m)
+                    for m, e in failed
+                    if not isinstance(e, OutOfOrderSequenceNumber)
+                ),
             )
 
     async def _deliver_side(self, messages: Sequence[OutgoingMessage]) -> None:
@@ -320,23 +349,30 @@ class KafkaOutput:
     async def _try_send_alone(
         self, message: OutgoingMessage, producer: AIOKafkaProducer
     ) -> asyncio.Future[object] | BaseException:
+        try:
+            return await self._send_alone(message, producer)
+        except KafkaError as exc:  # could not even be queued: one failed attempt
+            error: BaseException = exc
+            return error
+
+    async def _send_alone(
+        self, message: OutgoingMessage, producer: AIOKafkaProducer
+    ) -> asyncio.Future[object]:
         """Send ``message`` in a record batch of its own (partitioned as ``send`` would)."""
         batch = producer.create_batch()
         headers = list(message.headers or [])
-        if (
-            batch.append(key=message.key, value=message.value, timestamp=None, headers=headers)
-            is None
-        ):
-            return DeliveryError(f"{len(message.value)} bytes do not fit in a record batch")
-        try:
-            partitions = sorted(await producer.partitions_for(message.topic))
-            partition = _partitioner(message.key, partitions, partitions)
-            future: asyncio.Future[object] = await producer.send_batch(
-                batch, message.topic, partition=partition
+        added = batch.append(key=message.key, value=message.value, timestamp=None, headers=headers)
+        if added is None:
+            too_large: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+            too_large.set_exception(
+                DeliveryError(f"{len(message.value)} bytes do not fit in a record batch")
             )
-        except KafkaError as exc:
-            error: BaseException = exc
-            return error
+            return too_large
+        partitions = sorted(await producer.partitions_for(message.topic))
+        partition = _partitioner(message.key, partitions, partitions)
+        future: asyncio.Future[object] = await producer.send_batch(
+            batch, message.topic, partition=partition
+        )
         return future
 
     async def _send(
@@ -351,8 +387,11 @@ class KafkaOutput:
         side = [] if self.side_producer is None else [self.side_producer]
         return self.producers + side
 
-    def _failed(self, what: str, error: BaseException) -> DeliveryError:
-        self._failure = DeliveryError(f"{what}: {_describe(error)}", _retriable(error))
+    def _failed(
+        self, what: str, error: BaseException, refused: frozenset[bytes] = frozenset()
+    ) -> DeliveryError:
+        text = f"{what}: {_describe(error)}"
+        self._failure = DeliveryError(text, _retriable(error), refused)
         return self._failure
 
     def _note_failure(self, batch: asyncio.Future[int]) -> None:
@@ -373,7 +412,7 @@ async def _outcome(attempt: asyncio.Future[object] | BaseException) -> BaseExcep
         return attempt
     try:
         await attempt
-    except KafkaError as exc:
+    except (KafkaError, DeliveryError) as exc:
         error: BaseException = exc
         return error
     return None

@@ -68,10 +68,15 @@ class OutputProcessError(TickIndexError):
         What failed, with the child's exception type.
     retriable : bool
         The child's error was retriable (a broker hiccup): a restart may succeed.
+    refused : frozenset of bytes
+        The child's ``DeliveryError.refused``: digests of the records Kafka refused.
     """
 
-    def __init__(self, message: str, retriable: bool = False) -> None:
+    def __init__(
+        self, message: str, retriable: bool = False, refused: frozenset[bytes] = frozenset()
+    ) -> None:
         self.retriable = retriable
+        self.refused = refused
         super().__init__(message)
 
 
@@ -171,9 +176,10 @@ class ProcessOutput:
         messages: Sequence[OutgoingMessage],
         offsets: Mapping[Any, int],
         group_id: str,
+        alone: frozenset[bytes] = frozenset(),
     ) -> int:
         """Levels, messages and input offsets committed together; see ``OutputStage``."""
-        extras = (list(messages), dict(offsets), group_id)
+        extras = (list(messages), dict(offsets), group_id, alone)
         return await (await self._request(_TRANSACTION, levels, extras))
 
     async def _request(
@@ -300,10 +306,10 @@ class _RequestSender:
 
 async def _read_reply(reader: asyncio.StreamReader) -> tuple[int, int, int, OutputProcessError]:
     kind, number, ts_published, size = _REPLY.unpack(await reader.readexactly(_REPLY.size))
-    text, retriable = "", False
+    text, retriable, refused = "", False, frozenset[bytes]()
     if size:
-        text, retriable = pickle.loads(await reader.readexactly(size))
-    return kind, number, ts_published, OutputProcessError(text, retriable)
+        text, retriable, refused = pickle.loads(await reader.readexactly(size))
+    return kind, number, ts_published, OutputProcessError(text, retriable, refused)
 
 
 def _reply(
@@ -312,7 +318,8 @@ def _reply(
     payload = b""
     if error is not None:
         retriable = bool(getattr(error, "retriable", False))
-        payload = pickle.dumps((f"{type(error).__name__}: {error}", retriable))
+        refused = frozenset(getattr(error, "refused", ()))
+        payload = pickle.dumps((f"{type(error).__name__}: {error}", retriable, refused))
     writer.write(_REPLY.pack(kind, number, ts, len(payload)) + payload)
 
 
@@ -389,8 +396,8 @@ async def _handle_requests(
                 await output.checkpoint(extras)
                 _reply(writer, _DONE, number, 0, None)
             elif kind == _TRANSACTION:
-                messages, offsets, group_id = extras
-                ts_published = await output.transaction(levels, messages, offsets, group_id)
+                messages, offsets, group_id, alone = extras
+                ts_published = await output.transaction(levels, messages, offsets, group_id, alone)
                 _reply(writer, _DONE, number, ts_published, None)
             else:
                 await output.flush()

@@ -11,7 +11,9 @@ reused) and fetches again: nothing is published twice and nothing is skipped.
 delay for as long as it lasts; a failure that is not retriable (a record larger than the topic's
 ``max.message.bytes``) is retried ``attempts`` times in a row from the same commit, then the
 service stops with a ``DeliveryError`` naming the record's topic and Kafka's reason (``serve``
-exits 2): the input stays uncommitted, so a restart after the fix publishes it.
+exits 2): the input stays uncommitted, so a restart after the fix publishes it. A dead letter (or
+audit, bars record) that Kafka refused is never fatal: the retried batch goes without it, and it
+is logged and counted (``tickindex_dead_letter_write_failures_total``); levels stay strict.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
 from engine.errors import DeliveryError, TickIndexError
+from engine.live.codec import OutgoingMessage
 from engine.live.log_limits import RateLimitedLog
-from engine.live.output import OutputStage
+from engine.live.output import OutputStage, record_identity
 
 log = logging.getLogger(__name__)
 _CLOSE_SECONDS = 30.0
@@ -56,11 +59,38 @@ class AbortPolicy:
     first_delay_s: float = 0.5
     max_delay_s: float = 10.0
     in_a_row: int = 0
+    alone: frozenset[bytes] = frozenset()
+    refused_alone: frozenset[bytes] = frozenset()
     _log: RateLimitedLog = field(default_factory=lambda: RateLimitedLog(log, interval_s=10.0))
 
     def committed(self) -> None:
         """A transaction committed: the count starts again."""
         self.in_a_row = 0
+        self.alone = self.refused_alone = frozenset()
+
+    def without_refused(
+        self, messages: list[OutgoingMessage]
+    ) -> tuple[list[OutgoingMessage], list[OutgoingMessage]]:
+        """A retried batch's other messages: (those to send, those Kafka refused on their own).
+
+        A record refused in a shared record batch is sent alone next (``alone``); refused again
+        on its own, it is dropped.
+        """
+        if not self.refused_alone:
+            return messages, []
+        kept: list[OutgoingMessage] = []
+        dropped: list[OutgoingMessage] = []
+        for message in messages:
+            refused = record_identity(message) in self.refused_alone
+            (dropped if refused else kept).append(message)
+        for message in dropped:
+            log.error(
+                "exactly-once: record to %s (%d bytes) refused by Kafka, dropped from the "
+                "retried batch",
+                message.topic,
+                len(message.value),
+            )
+        return kept, dropped
 
     def retry_delay(self, error: TickIndexError) -> float:
         """Seconds to wait before retrying after ``error``; raises when it is time to stop.
@@ -71,6 +101,10 @@ class AbortPolicy:
             After ``attempts`` non-retriable failures in a row, with the last one's reason.
         """
         self.in_a_row += 1
+        if not error.retriable:
+            refused: frozenset[bytes] = getattr(error, "refused", frozenset())
+            self.refused_alone |= refused & self.alone
+            self.alone |= refused
         if not error.retriable and self.in_a_row >= self.attempts:
             raise DeliveryError(
                 f"exactly-once: {self.in_a_row} transactions in a row from the same committed "

@@ -30,11 +30,12 @@ predecessor. The engine itself is the same synchronous code as offline replay.
 Every record of a transaction is acknowledged before the offsets are sent and it commits; when
 one is refused or the commit fails, the transaction is aborted and the service goes on in process
 from the last commit (``engine.live.recovery``: engine state restored, inputs sought back, a new
-output stage), retrying a retriable failure while it lasts; a non-retriable one (a record over
+output stage), retrying a retriable failure while it lasts; a non-retriable one (a level over
 the topic's ``max.message.bytes``) 5 times from the same commit, then it stops with a
 ``DeliveryError`` naming the topic and Kafka's reason (``serve`` exits 2), input uncommitted.
-At-least-once, a dead letter (or audit, bars record) Kafka refuses is retried, then logged,
-counted and dropped (``engine.live.output``); levels and checkpoints stay strict.
+A dead letter (or audit, bars record) Kafka refuses is never fatal: exactly-once the retried
+batch goes without it, at-least-once it is retried alone (``engine.live.output``); either way it
+is logged, counted and dropped. Levels and checkpoints stay strict.
 
 Currency variants (``variants`` set): the FX topic is read next to control and ticks, its
 offsets and the translator's state (with the inputs waiting for the other stream's watermark)
@@ -357,11 +358,14 @@ class IndexService:
     async def _transactional_batch(self, records: dict[str, list[Record]]) -> None:
         assert self._output is not None
         levels, messages = self._process(records)
+        messages, dropped = self._aborts.without_refused(messages)
+        self.metrics.dead_letter_write_failures.inc(len(dropped))
         checkpoint = self._checkpoint_message()
         messages.append(checkpoint)
         offsets, group = dict(self._next_offsets), self.config.group_id
         try:
-            ts_published = await self._output.transaction(levels, messages, offsets, group)
+            alone = self._aborts.alone
+            ts_published = await self._output.transaction(levels, messages, offsets, group, alone)
         except TickIndexError as exc:
             await self._recover_transaction(exc)
             return
