@@ -14,42 +14,37 @@ leaves an idempotent producer unusable for that partition (the broker expects th
 sequence number): after any failure the stage must be closed and replaced, never reused.
 
 The other records of an at-least-once batch (dead letters, divisor audit, bars) go through
-their own non-idempotent producer, so a record Kafka refuses cannot block the ones after it:
-each is sent up to ``SIDE_SEND_ATTEMPTS`` times, then logged, counted and dropped. Retries go in
-a record batch of their own, because Kafka refuses a whole batch when it is over the topic's
-``max.message.bytes``: a small record that shared a batch with a large one gets through.
+their own non-idempotent producer, so a record Kafka refuses cannot block the ones after it
+(``engine.live.records.SideRecords``: retried alone, then logged, counted and dropped).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import logging
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError, KafkaTimeoutError, OutOfOrderSequenceNumber
-from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.errors import KafkaError, OutOfOrderSequenceNumber
 
 from engine.columns import LevelColumns
 from engine.errors import DeliveryError
 from engine.live.codec import LevelEncoder, OutgoingMessage
 from engine.live.config import ServiceConfig
-from engine.live.log_limits import RateLimitedLog
 from engine.live.metadata_backoff import backoff_metadata_updates
+from engine.live.records import (
+    SideRecords,
+    describe_error,
+    is_retriable,
+    record_identity,
+    send,
+    send_alone,
+)
 
 # Checkpoints can outgrow Kafka's 1 MiB default (large universes, currency rows waiting).
 MAX_MESSAGE_BYTES = 16 << 20
-#: Sends of one dead letter (or audit, bars record) before it is dropped and counted.
-SIDE_SEND_ATTEMPTS = 3
-_SIDE_RETRY_SECONDS = 0.2
-
-log = logging.getLogger(__name__)
-_partitioner = DefaultPartitioner()
-_dropped_log = RateLimitedLog(log, interval_s=10.0)
 
 
 class OutputStage(Protocol):
@@ -145,25 +140,6 @@ def make_side_producer(config: ServiceConfig) -> AIOKafkaProducer | None:
     return producer
 
 
-def record_identity(message: OutgoingMessage) -> bytes:
-    """A digest naming one record across the retries of its batch: topic, key, value, headers."""
-    digest = hashlib.blake2b(digest_size=16)
-    parts = (message.topic.encode(), message.key or b"", message.value, repr(message.headers))
-    for part in parts:
-        data = part.encode() if isinstance(part, str) else part
-        digest.update(len(data).to_bytes(8, "little"))
-        digest.update(data)
-    return digest.digest()
-
-
-def _retriable(error: BaseException) -> bool:
-    return bool(getattr(error, "retriable", False)) or isinstance(error, KafkaTimeoutError)
-
-
-def _describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-
-
 class KafkaOutput:
     """``OutputStage`` on producers in the current event loop.
 
@@ -179,7 +155,7 @@ class KafkaOutput:
         At-least-once: sends a batch's other messages, each retried then dropped when it fails.
         Without it they are as strict as levels.
     on_dropped : callable, optional
-        Called with 1 for every message dropped after ``SIDE_SEND_ATTEMPTS`` failed sends.
+        Called with 1 for every message the side producer dropped after its failed sends.
     """
 
     def __init__(
@@ -193,7 +169,7 @@ class KafkaOutput:
         self.producer = self.producers[0]
         self.side_producer = side_producer
         self.encoder = encoder
-        self._on_dropped = on_dropped
+        self._side = None if side_producer is None else SideRecords(side_producer, on_dropped)
         # aiokafka keeps one request in flight per connection: more connections, more requests.
         self._by_key = {key: producers[i % len(producers)] for i, key in enumerate(encoder.keys)}
         self._pending: deque[asyncio.Future[int]] = deque()
@@ -229,10 +205,10 @@ class KafkaOutput:
         ts_published = time.time_ns()
         levels_out = self.encoder.encode(levels, ts_published)
         acks = [await self._send(m, self._by_key.get(m.key or b"")) for m in levels_out]
-        if self.side_producer is None:
+        if self._side is None:
             acks.extend([await self._send(m) for m in messages])
         elif messages:
-            acks.append(asyncio.ensure_future(self._deliver_side(messages)))
+            acks.append(asyncio.ensure_future(self._side.deliver(messages)))
         batch = asyncio.ensure_future(_acknowledged(acks, ts_published))
         batch.add_done_callback(self._note_failure)
         self._pending.append(batch)
@@ -286,7 +262,7 @@ class KafkaOutput:
         try:
             for message in outgoing:
                 if alone and record_identity(message) in alone:
-                    acks.append(await self._send_alone(message, self.producer))
+                    acks.append(await send_alone(self.producer, message))
                 else:
                     acks.append(await self._send(message))
         finally:
@@ -308,80 +284,10 @@ class KafkaOutput:
                 ),
             )
 
-    async def _deliver_side(self, messages: Sequence[OutgoingMessage]) -> None:
-        """Send messages on the side producer; retry each failure, then drop and count it."""
-        assert self.side_producer is not None
-        first = [await self._try_send(m, self.side_producer) for m in messages]
-        for message, first_attempt in zip(messages, first, strict=True):
-            attempt = first_attempt
-            for number in range(1, SIDE_SEND_ATTEMPTS + 1):
-                error = await _outcome(attempt)
-                if error is None:
-                    break
-                if number == SIDE_SEND_ATTEMPTS:
-                    self._drop(message, error)
-                    break
-                await asyncio.sleep(_SIDE_RETRY_SECONDS * number)
-                attempt = await self._try_send_alone(message, self.side_producer)
-
-    def _drop(self, message: OutgoingMessage, error: BaseException) -> None:
-        _dropped_log.log(
-            message.topic,
-            logging.ERROR,
-            "record to %s (%d bytes) dropped after %d failed sends: %s",
-            message.topic,
-            len(message.value),
-            SIDE_SEND_ATTEMPTS,
-            _describe(error),
-        )
-        if self._on_dropped is not None:
-            self._on_dropped(1)
-
-    async def _try_send(
-        self, message: OutgoingMessage, producer: AIOKafkaProducer
-    ) -> asyncio.Future[object] | BaseException:
-        try:
-            return await self._send(message, producer)
-        except KafkaError as exc:  # could not even be queued: one failed attempt
-            error: BaseException = exc
-            return error
-
-    async def _try_send_alone(
-        self, message: OutgoingMessage, producer: AIOKafkaProducer
-    ) -> asyncio.Future[object] | BaseException:
-        try:
-            return await self._send_alone(message, producer)
-        except KafkaError as exc:  # could not even be queued: one failed attempt
-            error: BaseException = exc
-            return error
-
-    async def _send_alone(
-        self, message: OutgoingMessage, producer: AIOKafkaProducer
-    ) -> asyncio.Future[object]:
-        """Send ``message`` in a record batch of its own (partitioned as ``send`` would)."""
-        batch = producer.create_batch()
-        headers = list(message.headers or [])
-        added = batch.append(key=message.key, value=message.value, timestamp=None, headers=headers)
-        if added is None:
-            too_large: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-            too_large.set_exception(
-                DeliveryError(f"{len(message.value)} bytes do not fit in a record batch")
-            )
-            return too_large
-        partitions = sorted(await producer.partitions_for(message.topic))
-        partition = _partitioner(message.key, partitions, partitions)
-        future: asyncio.Future[object] = await producer.send_batch(
-            batch, message.topic, partition=partition
-        )
-        return future
-
     async def _send(
         self, message: OutgoingMessage, producer: AIOKafkaProducer | None = None
     ) -> asyncio.Future[object]:
-        future: asyncio.Future[object] = await (producer or self.producer).send(
-            message.topic, message.value, key=message.key, headers=message.headers or None
-        )
-        return future
+        return await send(producer or self.producer, message)
 
     def _all_producers(self) -> list[AIOKafkaProducer]:
         side = [] if self.side_producer is None else [self.side_producer]
@@ -390,8 +296,8 @@ class KafkaOutput:
     def _failed(
         self, what: str, error: BaseException, refused: frozenset[bytes] = frozenset()
     ) -> DeliveryError:
-        text = f"{what}: {_describe(error)}"
-        self._failure = DeliveryError(text, _retriable(error), refused)
+        text = f"{what}: {describe_error(error)}"
+        self._failure = DeliveryError(text, is_retriable(error), refused)
         return self._failure
 
     def _note_failure(self, batch: asyncio.Future[int]) -> None:
@@ -407,23 +313,12 @@ class KafkaOutput:
             raise self._failure
 
 
-async def _outcome(attempt: asyncio.Future[object] | BaseException) -> BaseException | None:
-    if isinstance(attempt, BaseException):
-        return attempt
-    try:
-        await attempt
-    except (KafkaError, DeliveryError) as exc:
-        error: BaseException = exc
-        return error
-    return None
-
-
 async def _acknowledged(acks: list[asyncio.Future[object]], ts_published: int) -> int:
     # Every outcome is collected, so no failed send is left unretrieved behind the first.
     for outcome in await asyncio.gather(*acks, return_exceptions=True):
         if isinstance(outcome, KafkaError):
-            message = f"levels not delivered: {_describe(outcome)}"
-            raise DeliveryError(message, _retriable(outcome)) from outcome
+            message = f"levels not delivered: {describe_error(outcome)}"
+            raise DeliveryError(message, is_retriable(outcome)) from outcome
         if isinstance(outcome, BaseException):
             raise outcome
     return ts_published

@@ -30,7 +30,8 @@ from aiokafka.errors import KafkaError
 from engine.errors import DeliveryError, TickIndexError
 from engine.live.codec import OutgoingMessage
 from engine.live.log_limits import RateLimitedLog
-from engine.live.output import OutputStage, record_identity
+from engine.live.output import OutputStage
+from engine.live.records import record_identity
 
 log = logging.getLogger(__name__)
 _CLOSE_SECONDS = 30.0
