@@ -85,3 +85,25 @@ class InputFileError(TickInputError):
 
 class EventError(TickIndexError):
     """A maintenance event cannot be applied (unknown security or index, bad price, ...)."""
+
+
+class DeliveryError(TickIndexError):
+    """Kafka did not accept a record the service publishes (a level, checkpoint or transaction).
+
+    Parameters
+    ----------
+    message : str
+        What was not delivered, where, and Kafka's error.
+    retriable : bool
+        True when sending again may succeed (a broker hiccup), False when Kafka refuses the
+        record itself (e.g. larger than the topic's ``max.message.bytes``).
+    refused : frozenset of bytes
+        Digests (``engine.live.output.record_identity``) of the records Kafka refused.
+    """
+
+    def __init__(
+        self, message: str, retriable: bool = False, refused: frozenset[bytes] = frozenset()
+    ) -> None:
+        self.retriable = retriable
+        self.refused = refused
+        super().__init__(message)

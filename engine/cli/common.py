@@ -13,6 +13,8 @@ from aiokafka.errors import KafkaError
 from engine.builtin import load_universe_or_builtin
 from engine.cli.kafka_security import add_security_arguments
 from engine.errors import InputFileError, ReferenceDataError
+from engine.live.log_limits import limit_kafka_client_logs
+from engine.live.metadata_backoff import backoff_metadata_updates
 from engine.live.security import KafkaSecurity, connection_error, kafka_security_options
 from engine.universe import Universe
 
@@ -103,6 +105,7 @@ async def kafka_producer(
     ConfigError
         When the security settings are inconsistent or name an unreadable file.
     """
+    limit_kafka_client_logs()  # a broker outage would log a reconnect line every few ms
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         acks="all",
@@ -111,6 +114,7 @@ async def kafka_producer(
         max_batch_size=512 << 10,
         **kafka_security_options(security or KafkaSecurity()),
     )
+    backoff_metadata_updates(producer)
     try:
         await producer.start()
     except KafkaError as exc:

@@ -59,6 +59,10 @@ class CheckpointStore:
                     for record in records:
                         if record.key == self.config.checkpoint_key:
                             latest = record.value
-            return None if latest is None else self._decoder.decode(latest)
+            return None if latest is None else self.decode(latest)
         finally:
             await consumer.stop()
+
+    def decode(self, value: bytes) -> EngineState:
+        """The state a checkpoint message of ``message`` holds."""
+        return self._decoder.decode(value)

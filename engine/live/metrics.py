@@ -273,6 +273,16 @@ class ServiceMetrics:
         self.set_up(PHASES[0])
         pending = "Maintenance events waiting for their effective time."
         self._pending_events = Gauge("tickindex_pending_events", pending, registry=r)
+        self.dead_letter_write_failures = Counter(
+            "tickindex_dead_letter_write_failures_total",
+            "Dead letters (or audit, bars records) dropped after their sends failed.",
+            registry=r,
+        )
+        self.transactions_aborted = Counter(
+            "tickindex_transactions_aborted_total",
+            "Exactly-once transactions aborted (retried from the last commit).",
+            registry=r,
+        )
 
     def record_batch(
         self,

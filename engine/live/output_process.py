@@ -8,9 +8,12 @@ Requests go parent -> child in batch order and the child handles them in that or
 commit order of ``engine.live.service`` holds unchanged: a checkpoint request is answered only
 after every batch before it is acknowledged by Kafka. Each request is answered once (done, with
 ``ts_published``, or failed, with the error); after a failure the child stops taking requests and
-every later call raises. The child ignores SIGINT and SIGTERM (a terminal or a service manager
-signals the whole process group: the parent decides when output stops) and exits when told to or
-when the parent's end of the socket closes (the parent died: nothing more can be committed).
+every later call raises (exactly-once, the service then starts a new stage: see
+``engine.live.recovery``). A message the child dropped after its retries (a dead letter, see
+``engine.live.output``) is reported by a reply of its own, counted by the parent's
+``on_dropped``. The child ignores SIGINT and SIGTERM (a terminal or a service manager signals the
+whole process group: the parent decides when output stops) and exits when told to or when the
+parent's end of the socket closes (the parent died: nothing more can be committed).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import signal
 import socket
 import struct
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -36,7 +39,8 @@ from engine.errors import TickIndexError
 from engine.live.codec import LevelEncoder, OutgoingMessage
 from engine.live.config import ServiceConfig
 from engine.live.gc_policy import serving_gc
-from engine.live.output import KafkaOutput, make_producers
+from engine.live.log_limits import limit_kafka_client_logs
+from engine.live.output import KafkaOutput
 from engine.wire import WireCodec
 
 # kind (u8), request number (u64), levels (u32), pickled extras (u32); then the level columns
@@ -46,7 +50,7 @@ _LEVEL_ROW_BYTES = 4 + 8 + 8 + 8
 # kind (u8), request number (u64), ts_published (i64), pickled error (u32); then the error.
 _REPLY = struct.Struct("<BQqI")
 _SUBMIT, _CHECKPOINT, _TRANSACTION, _CLOSE = 1, 2, 3, 4
-_READY, _DONE, _FAILED = 0, 1, 2
+_READY, _DONE, _FAILED, _DROPPED = 0, 1, 2, 3
 _STREAM_LIMIT = 16 << 20
 _SOCKET_BUFFER_BYTES = 16 << 20
 _DIRECT_SEND_BYTES = 256 << 10
@@ -64,10 +68,15 @@ class OutputProcessError(TickIndexError):
         What failed, with the child's exception type.
     retriable : bool
         The child's error was retriable (a broker hiccup): a restart may succeed.
+    refused : frozenset of bytes
+        The child's ``DeliveryError.refused``: digests of the records Kafka refused.
     """
 
-    def __init__(self, message: str, retriable: bool = False) -> None:
+    def __init__(
+        self, message: str, retriable: bool = False, refused: frozenset[bytes] = frozenset()
+    ) -> None:
         self.retriable = retriable
+        self.refused = refused
         super().__init__(message)
 
 
@@ -80,10 +89,18 @@ class ProcessOutput:
         Producer settings (bootstrap, linger, delivery, transactional id).
     encoder : LevelEncoder
         Its codes, previous closes, wire format, topic and message form are rebuilt in the child.
+    on_dropped : callable, optional
+        Called with the number of messages the child dropped after their retries.
     """
 
-    def __init__(self, config: ServiceConfig, encoder: LevelEncoder) -> None:
+    def __init__(
+        self,
+        config: ServiceConfig,
+        encoder: LevelEncoder,
+        on_dropped: Callable[[int], None] | None = None,
+    ) -> None:
         self.config = config
+        self._on_dropped = on_dropped
         self._encoder_parts = (
             encoder.codes, encoder.prev_close, encoder.codec.wire_format, encoder.topic,
             encoder.batched,
@@ -159,9 +176,10 @@ class ProcessOutput:
         messages: Sequence[OutgoingMessage],
         offsets: Mapping[Any, int],
         group_id: str,
+        alone: frozenset[bytes] = frozenset(),
     ) -> int:
         """Levels, messages and input offsets committed together; see ``OutputStage``."""
-        extras = (list(messages), dict(offsets), group_id)
+        extras = (list(messages), dict(offsets), group_id, alone)
         return await (await self._request(_TRANSACTION, levels, extras))
 
     async def _request(
@@ -199,9 +217,17 @@ class ProcessOutput:
         try:
             while True:
                 kind, number, ts_published, error = await _read_reply(reader)
-                answer = self._waiting.pop(number, None)
+                if kind == _DROPPED:
+                    if self._on_dropped is not None:
+                        self._on_dropped(ts_published)
+                    continue
+                answer = (
+                    self._waiting.get(number)
+                    if kind == _FAILED
+                    else self._waiting.pop(number, None)
+                )
                 if kind == _FAILED:
-                    self._fail(error)
+                    self._fail(error)  # fails ``answer`` too, with every other waiting request
                 elif answer is not None and not answer.done():
                     answer.set_result(ts_published)
         except asyncio.IncompleteReadError:
@@ -280,10 +306,10 @@ class _RequestSender:
 
 async def _read_reply(reader: asyncio.StreamReader) -> tuple[int, int, int, OutputProcessError]:
     kind, number, ts_published, size = _REPLY.unpack(await reader.readexactly(_REPLY.size))
-    text, retriable = "", False
+    text, retriable, refused = "", False, frozenset[bytes]()
     if size:
-        text, retriable = pickle.loads(await reader.readexactly(size))
-    return kind, number, ts_published, OutputProcessError(text, retriable)
+        text, retriable, refused = pickle.loads(await reader.readexactly(size))
+    return kind, number, ts_published, OutputProcessError(text, retriable, refused)
 
 
 def _reply(
@@ -292,7 +318,8 @@ def _reply(
     payload = b""
     if error is not None:
         retriable = bool(getattr(error, "retriable", False))
-        payload = pickle.dumps((f"{type(error).__name__}: {error}", retriable))
+        refused = frozenset(getattr(error, "refused", ()))
+        payload = pickle.dumps((f"{type(error).__name__}: {error}", retriable, refused))
     writer.write(_REPLY.pack(kind, number, ts, len(payload)) + payload)
 
 
@@ -316,6 +343,7 @@ def _child_main(
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s output %(levelname)s %(message)s"
     )
+    limit_kafka_client_logs()
     codes, prev_close, wire_format, topic, batched = encoder_parts
     encoder = LevelEncoder(codes, prev_close, WireCodec(wire_format), topic, batched=batched)
     asyncio.run(_serve(requests, replies, config, encoder))
@@ -327,7 +355,9 @@ async def _serve(
     # Both ends are kept: a StreamWriter closes its socket when it is garbage collected.
     reader, request_end = await asyncio.open_unix_connection(sock=requests, limit=_STREAM_LIMIT)
     reply_end, writer = await asyncio.open_unix_connection(sock=replies)
-    output = KafkaOutput(make_producers(config), encoder)
+    output = KafkaOutput.from_config(
+        config, encoder, on_dropped=lambda count: _reply(writer, _DROPPED, 0, count, None)
+    )
     try:
         await output.start()
     except Exception as exc:  # any start failure is reported to the parent
@@ -366,8 +396,8 @@ async def _handle_requests(
                 await output.checkpoint(extras)
                 _reply(writer, _DONE, number, 0, None)
             elif kind == _TRANSACTION:
-                messages, offsets, group_id = extras
-                ts_published = await output.transaction(levels, messages, offsets, group_id)
+                messages, offsets, group_id, alone = extras
+                ts_published = await output.transaction(levels, messages, offsets, group_id, alone)
                 _reply(writer, _DONE, number, ts_published, None)
             else:
                 await output.flush()

@@ -27,6 +27,16 @@ the last committed checkpoint (read_committed) and seeks to its offsets, so a ``
 subscriber sees every level exactly once. One transactional id per shard fences a zombie
 predecessor. The engine itself is the same synchronous code as offline replay.
 
+Every record of a transaction is acknowledged before the offsets are sent and it commits; when
+one is refused or the commit fails, the transaction is aborted and the service goes on in process
+from the last commit (``engine.live.recovery``: engine state restored, inputs sought back, a new
+output stage), retrying a retriable failure while it lasts; a non-retriable one (a level over
+the topic's ``max.message.bytes``) 5 times from the same commit, then it stops with a
+``DeliveryError`` naming the topic and Kafka's reason (``serve`` exits 2), input uncommitted.
+A dead letter (or audit, bars record) Kafka refuses is never fatal: exactly-once the retried
+batch goes without it, at-least-once it is retried alone (``engine.live.output``); either way it
+is logged, counted and dropped. Levels and checkpoints stay strict.
+
 Currency variants (``variants`` set): the FX topic is read next to control and ticks, its
 offsets and the translator's state (with the inputs waiting for the other stream's watermark)
 go into the same checkpoints (``engine.live.fx``); a fetch without records still publishes
@@ -45,9 +55,11 @@ from pathlib import Path
 
 import numpy as np
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from engine.calculator import IndexCalculator
 from engine.columns import LevelColumns
+from engine.errors import TickIndexError
 from engine.live.checkpoints import CheckpointStore
 from engine.live.codec import LevelEncoder, OutgoingMessage, Record, RejectBuffer, TickDecoder
 from engine.live.config import ServiceConfig
@@ -56,19 +68,32 @@ from engine.live.dead_letters import fetch_dead_letters, reject_counts, withheld
 from engine.live.fetch import use_fetched_records
 from engine.live.fx import FxChannel
 from engine.live.gc_policy import serving_gc
+from engine.live.log_limits import RateLimitedLog, limit_kafka_client_logs
+from engine.live.metadata_backoff import backoff_metadata_updates
 from engine.live.metrics import ServiceMetrics
-from engine.live.output import KafkaOutput, OutputStage, make_producers
+from engine.live.output import KafkaOutput, OutputStage
 from engine.live.output_process import ProcessOutput
+from engine.live.recovery import AbortPolicy, CommittedPoint, close_quietly, start_output
 from engine.live.security import kafka_security_options
 from engine.live.topics import topic_partitions
 from engine.pipeline import IndexPipeline
 from engine.sessions import TradingCalendar
-from engine.state import capture_state, restore_currency, restore_state
+from engine.state import EngineState, capture_state, restore_currency, restore_state
 from engine.trading_day import SessionDriver
 from engine.universe import Universe
 from engine.wire import WireCodec
 
 log = logging.getLogger(__name__)
+_commit_log = RateLimitedLog(log, interval_s=30.0)
+
+# What ``IndexService._rebuild_engine`` keeps: the service's connections, position and events.
+_RUNNING = frozenset(
+    {
+        "checkpoints", "ready", "drained", "_stop", "_next_offsets", "_in_flight",
+        "_last_checkpoint", "_saving", "_consumer", "_output", "_partitions", "_aborts",
+        "_committed",
+    }
+)  # fmt: skip
 
 
 class _Discard:
@@ -142,8 +167,15 @@ class IndexService:
 
     async def run(self) -> None:
         """Serve until ``request_stop()``; raises on unrecoverable Kafka errors."""
+        limit_kafka_client_logs()
+        self._aborts = AbortPolicy()
         try:
             await self._start()
+            backoff_metadata_updates(self._consumer)
+            if self._exactly_once:
+                self._committed = CommittedPoint(
+                    self._checkpoint_message().value, dict(self._next_offsets)
+                )
             with serving_gc(self.config.tune_gc):
                 self.ready.set()
                 self.metrics.set_up("running")
@@ -165,10 +197,7 @@ class IndexService:
 
     async def _start(self) -> None:
         cfg = self.config
-        if cfg.output_process:
-            self._output = ProcessOutput(cfg, self.encoder)
-        else:
-            self._output = KafkaOutput(make_producers(cfg), self.encoder)
+        self._output = self._new_output()
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=cfg.bootstrap,
             group_id=cfg.group_id,
@@ -347,10 +376,55 @@ class IndexService:
     async def _transactional_batch(self, records: dict[str, list[Record]]) -> None:
         assert self._output is not None
         levels, messages = self._process(records)
-        messages.append(self._checkpoint_message())
+        messages, dropped = self._aborts.without_refused(messages)
+        self.metrics.dead_letter_write_failures.inc(len(dropped))
+        checkpoint = self._checkpoint_message()
+        messages.append(checkpoint)
         offsets, group = dict(self._next_offsets), self.config.group_id
-        self._published(levels, await self._output.transaction(levels, messages, offsets, group))
+        try:
+            alone = self._aborts.alone
+            ts_published = await self._output.transaction(levels, messages, offsets, group, alone)
+        except TickIndexError as exc:
+            await self._recover_transaction(exc)
+            return
+        self._committed = CommittedPoint(checkpoint.value, offsets)
+        self._aborts.committed()
+        self._published(levels, ts_published)
         self.metrics.checkpoint_written(time.time())
+
+    async def _recover_transaction(self, error: TickIndexError) -> None:
+        """After an aborted transaction: back to the last commit, a new output stage, go on."""
+        assert self._consumer is not None
+        self.metrics.transactions_aborted.inc()
+        delay = self._aborts.retry_delay(error)  # raises when it is time to stop
+        failed, self._output = self._output, None
+        await close_quietly(failed)
+        self._rebuild_engine(self.checkpoints.decode(self._committed.checkpoint))
+        for tp, offset in self._committed.offsets.items():
+            self._consumer.seek(tp, offset)
+        self._next_offsets = dict(self._committed.offsets)
+        self._output = await start_output(self._new_output, delay, self._aborts, self._stop.is_set)
+
+    def _rebuild_engine(self, state: EngineState) -> None:
+        """Fresh engine objects, as ``__init__`` builds them, holding ``state``.
+
+        ``__init__`` runs again so that every engine object it makes (whatever it becomes) starts
+        clean; the connections, offsets and events of the running service are kept.
+        """
+        running = {name: value for name, value in vars(self).items() if name in _RUNNING}
+        IndexService.__init__(self, self.config, self.universe, self.metrics)
+        vars(self).update(running)
+        restore_state(self.pipeline, state)
+        self.decoder.universe = self.calculator.universe
+        if self.fx is not None:
+            restore_currency(self.fx.translator, state)
+        self.metrics.set_index_state(self.calculator.levels, self.calculator.divisors)
+
+    def _new_output(self) -> OutputStage:
+        dropped = self.metrics.dead_letter_write_failures.inc
+        if self.config.output_process:
+            return ProcessOutput(self.config, self.encoder, on_dropped=dropped)
+        return KafkaOutput.from_config(self.config, self.encoder, on_dropped=dropped)
 
     # -- checkpoints ---------------------------------------------------------------------------
 
@@ -386,7 +460,10 @@ class IndexService:
         assert self._output is not None and self._consumer is not None
         await self._output.checkpoint(message)
         if offsets:
-            await self._consumer.commit(offsets)
+            try:
+                await self._consumer.commit(offsets)
+            except KafkaError as exc:  # the group's offsets are for lag monitoring only
+                _commit_log.log("commit", logging.WARNING, "offsets not committed: %r", exc)
         self.metrics.checkpoint_written(time.time())
 
     def _lag(self) -> dict[tuple[str, int], int]:
