@@ -19,12 +19,12 @@ from numpy.typing import NDArray
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.utils import floatToGoString
 
+from engine.live.collectors import BulkHistogram
 from engine.live.metrics import (
     BATCH_SIZE_BUCKETS,
     LATENCY_BUCKETS,
     PHASES,
     REASON_LABELS,
-    BulkHistogram,
     ServiceMetrics,
     start_metrics_server,
 )
