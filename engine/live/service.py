@@ -25,7 +25,8 @@ Commit order, exactly-once::
 Levels, checkpoint and input offsets become visible together or not at all; restart restores
 the last committed checkpoint (read_committed) and seeks to its offsets, so a ``read_committed``
 subscriber sees every level exactly once. One transactional id per shard fences a zombie
-predecessor. The engine itself is the same synchronous code as offline replay.
+predecessor. The engine itself is the same synchronous code as offline replay, run for each
+fetch by ``engine.live.fetch_work``.
 
 Every record of a transaction is acknowledged before the offsets are sent and it commits; when
 one is refused or the commit fails, the transaction is aborted and the service goes on in process
