@@ -63,7 +63,7 @@ class RecordingService(InProcessService):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.decoder = RecordingDecoder(self.universe, self.codec)
-        self.service.decoder = self.decoder
+        self.service.work.decoder = self.decoder
 
 
 @pytest.fixture

@@ -170,7 +170,7 @@ def test_the_service_counts_withheld_variant_levels(caplog: pytest.LogCaptureFix
     closes = [spec.prev_close_level for spec in universe.indices]
     variant = CurrencyVariant("HSI_BIG", "HSI", "BIG", "HKDBIG", 1e300, 1.0)
     translator = CurrencyTranslator([variant], universe.index_codes, closes)
-    live.service.fx = FxChannel(translator, WireCodec("json"), config.dead_letter_topic)
+    live.service.work.fx = FxChannel(translator, WireCodec("json"), config.dead_letter_topic)
     live.service._consumer = _NoLag()
     fx_tick = WireCodec("json").encode(FxTick("HKDBIG", 1e9, 1_795_138_200_000_000_000))
     record = FakeRecord(config.fx_topic, 0, 0, None, fx_tick)

@@ -3,7 +3,8 @@
 A transaction that Kafka did not commit (a record refused, the broker gone while committing, the
 output process dead) leaves nothing visible to ``read_committed`` readers, but the engine has
 already applied the batch and the consumer has moved past it. The service then puts back the
-engine state of the last committed checkpoint (kept in memory as ``CommittedPoint``), seeks the
+engine state of the last committed checkpoint (kept in memory as ``CommittedPoint``) into a fresh
+``FetchWork`` (``engine.live.fetch_work``: nothing of the aborted batches survives), seeks the
 inputs to its offsets, replaces the output stage (a producer with a failed send cannot be
 reused) and fetches again: nothing is published twice and nothing is skipped.
 

@@ -25,7 +25,8 @@ Commit order, exactly-once::
 Levels, checkpoint and input offsets become visible together or not at all; restart restores
 the last committed checkpoint (read_committed) and seeks to its offsets, so a ``read_committed``
 subscriber sees every level exactly once. One transactional id per shard fences a zombie
-predecessor. The engine itself is the same synchronous code as offline replay.
+predecessor. The engine itself is the same synchronous code as offline replay, run for each
+fetch by ``engine.live.fetch_work``.
 
 Every record of a transaction is acknowledged before the offsets are sent and it commits; when
 one is refused or the commit fails, the transaction is aborted and the service goes on in process
@@ -51,7 +52,6 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -61,46 +61,28 @@ from engine.calculator import IndexCalculator
 from engine.columns import LevelColumns
 from engine.errors import TickIndexError
 from engine.live.checkpoints import CheckpointStore
-from engine.live.codec import LevelEncoder, OutgoingMessage, Record, RejectBuffer, TickDecoder
+from engine.live.codec import LevelEncoder, OutgoingMessage, Record, TickDecoder
 from engine.live.config import ServiceConfig
-from engine.live.control import AuditBuffer, BarsBuffer, ControlChannel, event_limits
-from engine.live.dead_letters import fetch_dead_letters, reject_counts, withheld_level_letters
+from engine.live.control import ControlChannel
 from engine.live.fetch import use_fetched_records
+from engine.live.fetch_work import FetchWork
 from engine.live.fx import FxChannel
 from engine.live.gc_policy import serving_gc
+from engine.live.inputs import consumer_lag, new_consumer, position_inputs
 from engine.live.log_limits import RateLimitedLog, limit_kafka_client_logs
 from engine.live.metadata_backoff import backoff_metadata_updates
 from engine.live.metrics import ServiceMetrics
 from engine.live.output import KafkaOutput, OutputStage
 from engine.live.output_process import ProcessOutput
 from engine.live.recovery import AbortPolicy, CommittedPoint, close_quietly, start_output
-from engine.live.security import kafka_security_options
 from engine.live.topics import topic_partitions
 from engine.pipeline import IndexPipeline
-from engine.sessions import TradingCalendar
-from engine.state import EngineState, capture_state, restore_currency, restore_state
+from engine.state import EngineState
 from engine.trading_day import SessionDriver
 from engine.universe import Universe
-from engine.wire import WireCodec
 
 log = logging.getLogger(__name__)
 _commit_log = RateLimitedLog(log, interval_s=30.0)
-
-# What ``IndexService._rebuild_engine`` keeps: the service's connections, position and events.
-_RUNNING = frozenset(
-    {
-        "checkpoints", "ready", "drained", "_stop", "_next_offsets", "_in_flight",
-        "_last_checkpoint", "_saving", "_consumer", "_output", "_partitions", "_aborts",
-        "_committed",
-    }
-)  # fmt: skip
-
-
-class _Discard:
-    """Levels are taken from ``IndexPipeline.process``'s return value instead."""
-
-    def write(self, levels: LevelColumns) -> None:
-        del levels
 
 
 class IndexService:
@@ -120,32 +102,7 @@ class IndexService:
         self.config = config
         self.universe = universe
         self.metrics = metrics
-        codec = WireCodec(config.wire_format)
-        self.decoder = TickDecoder(universe, codec)
-        self.fx = FxChannel.from_config(config, universe)
-        self.encoder = LevelEncoder.for_universe(
-            universe,
-            codec,
-            config.level_topic,
-            batched=config.level_messages == "batch",
-            extra_indices=self.fx.extra_indices if self.fx is not None else (),
-        )
-        self.calculator = IndexCalculator(universe)
-        self._rejects = RejectBuffer()
-        self._audit = AuditBuffer()
-        self.pipeline = IndexPipeline(
-            self.calculator, _Discard(), rejects=self._rejects, audit=self._audit
-        )
-        self.control = ControlChannel(self.pipeline, config.wire_format, event_limits(config))
-        self._bars = BarsBuffer(universe.index_codes)
-        self.driver: SessionDriver | None = None
-        if config.sessions or config.calendar or config.eod_dir:
-            calendar = (
-                TradingCalendar.from_csv(config.calendar) if config.calendar else TradingCalendar()
-            )
-            eod_dir = Path(config.eod_dir) if config.eod_dir else None
-            self.driver = SessionDriver(self.pipeline, calendar, bars=self._bars, eod_dir=eod_dir)
-        self._base_fingerprint = universe.fingerprint()
+        self.work = FetchWork(config, universe, metrics)
         self.checkpoints = CheckpointStore(config)
         self.ready = asyncio.Event()
         self.drained = asyncio.Event()  # after stop: every level acknowledged, checkpoint saved
@@ -158,7 +115,43 @@ class IndexService:
         self._output: OutputStage | None = None
         self._partitions: list[TopicPartition] = []
         self._exactly_once = config.delivery == "exactly-once"
-        self._ticks_per_message = 1.0  # rises at once, decays slowly (``_process``)
+
+    # The engine objects of ``work`` (replaced by recovery: read them through the service).
+
+    @property
+    def decoder(self) -> TickDecoder:
+        """Decodes tick records (``FetchWork.decoder``)."""
+        return self.work.decoder
+
+    @property
+    def fx(self) -> FxChannel | None:
+        """The currency variants' FX channel, None without variants."""
+        return self.work.fx
+
+    @property
+    def encoder(self) -> LevelEncoder:
+        """Encodes levels for the output stage."""
+        return self.work.encoder
+
+    @property
+    def calculator(self) -> IndexCalculator:
+        """The index calculator."""
+        return self.work.calculator
+
+    @property
+    def pipeline(self) -> IndexPipeline:
+        """The engine pipeline (screening, events, calculator)."""
+        return self.work.pipeline
+
+    @property
+    def control(self) -> ControlChannel:
+        """Receives control events."""
+        return self.work.control
+
+    @property
+    def driver(self) -> SessionDriver | None:
+        """The trading-session driver, None without sessions."""
+        return self.work.driver
 
     def request_stop(self) -> None:
         """Finish the current batch, flush, checkpoint, commit and return from ``run``."""
@@ -198,19 +191,7 @@ class IndexService:
     async def _start(self) -> None:
         cfg = self.config
         self._output = self._new_output()
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=cfg.bootstrap,
-            group_id=cfg.group_id,
-            enable_auto_commit=False,
-            isolation_level="read_committed",
-            auto_offset_reset=cfg.start_from,
-            max_partition_fetch_bytes=8 << 20,
-            fetch_max_bytes=64 << 20,
-            # aiokafka keeps one fetch in flight per broker: a fetch for the quiet control topic
-            # would otherwise hold tick fetches for the broker's default 500 ms wait.
-            fetch_max_wait_ms=10,
-            **kafka_security_options(cfg),
-        )
+        self._consumer = new_consumer(cfg)
         await self._output.start()
         await self._consumer.start()
         use_fetched_records(self._consumer)
@@ -220,25 +201,15 @@ class IndexService:
         self._consumer.assign(self._partitions)
         state = await self.checkpoints.load(partitions[cfg.state_topic])
         if state is not None:
-            restore_state(self.pipeline, state)
-            self.decoder.universe = self.calculator.universe
-            if self.fx is not None and not restore_currency(self.fx.translator, state):
+            if not self.work.restore(state):
                 log.warning("checkpoint has no currency state: variants start from prev closes")
             log.info("restored checkpoint taken at %d ns", state.ts_checkpoint)
-        for tp in self._partitions:
-            offset = None if state is None else state.offsets.get(f"{tp.topic}:{tp.partition}")
-            if offset is not None:
-                self._consumer.seek(tp, offset)
-                self._next_offsets[tp] = offset
-            elif cfg.start_from == "earliest":
-                await self._consumer.seek_to_beginning(tp)
-            else:
-                await self._consumer.seek_to_end(tp)
-            # Every partition's position goes into checkpoints, also those that have not
-            # delivered a record yet: a restart must not fall back to start_from for them.
-            self._next_offsets[tp] = await self._consumer.position(tp)
+        stored = {} if state is None else state.offsets
+        self._next_offsets.update(
+            await position_inputs(self._consumer, self._partitions, stored, cfg.start_from)
+        )
         self._last_checkpoint = time.monotonic()
-        self.metrics.set_index_state(self.calculator.levels, self.calculator.divisors)
+        self.work.report_state()
 
     async def _finish(self) -> None:
         if not self._exactly_once:
@@ -262,9 +233,8 @@ class IndexService:
         if self.fx is not None:
             self.fx.throttle(self._consumer, self._partitions)
         # max_batch_ticks bounds ticks: fetch as many messages as hold about that many ticks.
-        max_records = max(1, int(self.config.max_batch_ticks / self._ticks_per_message))
         fetched = await self._consumer.getmany(
-            timeout_ms=self.config.poll_timeout_ms, max_records=max_records
+            timeout_ms=self.config.poll_timeout_ms, max_records=self.work.max_records()
         )
         # Let aiokafka send the next fetch request before the synchronous engine work.
         await asyncio.sleep(0)
@@ -289,60 +259,11 @@ class IndexService:
     def _process(
         self, by_topic: dict[str, list[Record]]
     ) -> tuple[LevelColumns, list[OutgoingMessage]]:
-        """Engine work for one fetch (synchronous): decode, screen, apply; levels to publish and
-        the other messages (dead letters, divisor audit, bars)."""
-        started = time.perf_counter()
-        control = by_topic.get(self.config.control_topic, [])
-        letters = self.control.receive(control, self.config.dead_letter_topic)
-        fx_records = by_topic.get(self.config.fx_topic, []) if self.fx is not None else []
-        records = by_topic.get(self.config.tick_topic, [])
-        self.decoder.universe = self.calculator.universe
-        fetch = self.decoder.decode(records)
-        consumed = len(fetch.ticks) + len(fetch.undecodable)
-        if records:
-            per_message = consumed / len(records)
-            self._ticks_per_message = max(per_message, 0.9 * self._ticks_per_message, 1.0)
-        applied_before = self.pipeline.stats.ticks_applied
-        failed_before = len(self.pipeline.stats.events_failed)
-        process = self.driver.process if self.driver is not None else self.pipeline.process
-        # Engine batches of at most max_batch_ticks ticks; levels do not depend on the cuts.
-        step = self.config.max_batch_ticks
-        parts = [fetch.ticks.slice(at, at + step) for at in range(0, len(fetch.ticks), step)]
-        levels = LevelColumns.concat([process(part) for part in parts or [fetch.ticks]])
-        letters.extend(self.control.failed_letters(failed_before, self.config.dead_letter_topic))
-        self.metrics.record_control(len(letters), len(self.pipeline.events))
-        messages = withheld_level_letters(
-            self.calculator, self.metrics, self.config.dead_letter_topic
-        )
-        published, fx_rejected = levels, {}
-        if self.fx is not None:
-            fx = self.fx.process(fx_records, levels)
-            published, fx_rejected = LevelColumns.concat([levels, fx.levels]), fx.rejected
-            letters.extend(fx.letters)
-            self.metrics.record_dead_letters(fx_rejected)
-            withheld = self.fx.translator.take_nonfinite()
-            if withheld:
-                log.error("withheld non-finite variant levels: %s", dict(withheld))
-                self.metrics.record_nonfinite_levels(withheld)
-        messages.extend(letters)
-        messages.extend(self._audit.messages(self.config.audit_topic))
-        messages.extend(self._bars.messages(self.config.ohlc_topic))
-        rejected, reasons = self._rejects.take()
-        counts = reject_counts(reasons, [bad.reason for bad in fetch.undecodable])
-        if counts:
-            topic, limit = self.config.dead_letter_topic, self.config.dead_letter_max_bytes
-            dead = fetch_dead_letters(fetch, rejected, reasons, counts, topic, max_bytes=limit)
-            messages.extend(dead)
-            self.metrics.record_dead_letters(counts)
-        self.metrics.record_batch(
-            consumed=consumed,
-            applied=self.pipeline.stats.ticks_applied - applied_before,
-            rejected=counts | fx_rejected,
-            processing_seconds=time.perf_counter() - started,
-        )
-        self.metrics.set_index_state(self.calculator.published_levels, self.calculator.divisors)
-        self.metrics.set_consumer_lag(self._lag())
-        return published, messages
+        """Engine work for one fetch (``FetchWork.process``), then the consumer lag."""
+        levels, messages = self.work.process(by_topic)
+        assert self._consumer is not None
+        self.metrics.set_consumer_lag(consumer_lag(self._consumer, self._next_offsets))
+        return levels, messages
 
     async def _submit(self, levels: LevelColumns, messages: Sequence[OutgoingMessage]) -> None:
         assert self._output is not None
@@ -406,19 +327,10 @@ class IndexService:
         self._output = await start_output(self._new_output, delay, self._aborts, self._stop.is_set)
 
     def _rebuild_engine(self, state: EngineState) -> None:
-        """Fresh engine objects, as ``__init__`` builds them, holding ``state``.
-
-        ``__init__`` runs again so that every engine object it makes (whatever it becomes) starts
-        clean; the connections, offsets and events of the running service are kept.
-        """
-        running = {name: value for name, value in vars(self).items() if name in _RUNNING}
-        IndexService.__init__(self, self.config, self.universe, self.metrics)
-        vars(self).update(running)
-        restore_state(self.pipeline, state)
-        self.decoder.universe = self.calculator.universe
-        if self.fx is not None:
-            restore_currency(self.fx.translator, state)
-        self.metrics.set_index_state(self.calculator.levels, self.calculator.divisors)
+        """A fresh ``FetchWork`` holding ``state``: nothing of the aborted batches survives."""
+        self.work = FetchWork(self.config, self.universe, self.metrics)
+        self.work.restore(state)
+        self.work.report_state()
 
     def _new_output(self) -> OutputStage:
         dropped = self.metrics.dead_letter_write_failures.inc
@@ -434,11 +346,7 @@ class IndexService:
 
     def _checkpoint_message(self) -> OutgoingMessage:
         offsets = {f"{tp.topic}:{tp.partition}": o for tp, o in self._next_offsets.items()}
-        translator = None if self.fx is None else self.fx.translator
-        state = capture_state(
-            self.pipeline, self._base_fingerprint, offsets, time.time_ns(), translator
-        )
-        return self.checkpoints.message(state)
+        return self.checkpoints.message(self.work.capture(offsets, time.time_ns()))
 
     async def _checkpoint(self, *, wait: bool = False) -> None:
         """At-least-once: take the state now; save it once the outputs before it are acknowledged.
@@ -465,12 +373,3 @@ class IndexService:
             except KafkaError as exc:  # the group's offsets are for lag monitoring only
                 _commit_log.log("commit", logging.WARNING, "offsets not committed: %r", exc)
         self.metrics.checkpoint_written(time.time())
-
-    def _lag(self) -> dict[tuple[str, int], int]:
-        assert self._consumer is not None
-        lag = {}
-        for tp, offset in self._next_offsets.items():
-            highwater = self._consumer.highwater(tp)
-            if highwater is not None:
-                lag[tp.topic, tp.partition] = max(0, highwater - offset)
-        return lag

@@ -1,0 +1,174 @@
+"""The engine work of one fetch: decode, screen, apply, translate; levels and other messages out.
+
+``FetchWork`` owns every engine object the live service computes with (decoder, calculator,
+pipeline, control channel, session driver, currency channel, the audit, bars and reject buffers)
+and nothing of Kafka: it turns the records of one fetch into the levels to publish and the other
+messages (dead letters, divisor audit, bars), and captures or restores the engine state that
+checkpoints hold. The service (``engine.live.service``) runs the Kafka loop and commit protocol
+around it; to go back to a committed checkpoint it builds a fresh ``FetchWork`` and restores that
+state into it, so nothing of the aborted batches survives.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from engine.calculator import IndexCalculator
+from engine.columns import LevelColumns
+from engine.live.codec import LevelEncoder, OutgoingMessage, Record, RejectBuffer, TickDecoder
+from engine.live.config import ServiceConfig
+from engine.live.control import AuditBuffer, BarsBuffer, ControlChannel, event_limits
+from engine.live.dead_letters import fetch_dead_letters, reject_counts, withheld_level_letters
+from engine.live.fx import FxChannel
+from engine.live.metrics import ServiceMetrics
+from engine.pipeline import IndexPipeline
+from engine.sessions import TradingCalendar
+from engine.state import EngineState, capture_state, restore_currency, restore_state
+from engine.trading_day import SessionDriver
+from engine.universe import Universe
+from engine.wire import WireCodec
+
+log = logging.getLogger(__name__)
+
+
+class _Discard:
+    """Levels are taken from ``IndexPipeline.process``'s return value instead."""
+
+    def write(self, levels: LevelColumns) -> None:
+        del levels
+
+
+class FetchWork:
+    """The engine objects of the live service and the synchronous work of one fetch.
+
+    Parameters
+    ----------
+    config : ServiceConfig
+        Settings (topics, wire format, batch size, sessions, variants).
+    universe : Universe
+        Reference data.
+    metrics : ServiceMetrics
+        Metrics on the caller's registry.
+    """
+
+    def __init__(self, config: ServiceConfig, universe: Universe, metrics: ServiceMetrics) -> None:
+        self.config = config
+        self.metrics = metrics
+        codec = WireCodec(config.wire_format)
+        self.decoder = TickDecoder(universe, codec)
+        self.fx = FxChannel.from_config(config, universe)
+        self.encoder = LevelEncoder.for_universe(
+            universe,
+            codec,
+            config.level_topic,
+            batched=config.level_messages == "batch",
+            extra_indices=self.fx.extra_indices if self.fx is not None else (),
+        )
+        self.calculator = IndexCalculator(universe)
+        self._rejects = RejectBuffer()
+        self._audit = AuditBuffer()
+        self.pipeline = IndexPipeline(
+            self.calculator, _Discard(), rejects=self._rejects, audit=self._audit
+        )
+        self.control = ControlChannel(self.pipeline, config.wire_format, event_limits(config))
+        self._bars = BarsBuffer(universe.index_codes)
+        self.driver: SessionDriver | None = None
+        if config.sessions or config.calendar or config.eod_dir:
+            calendar = (
+                TradingCalendar.from_csv(config.calendar) if config.calendar else TradingCalendar()
+            )
+            eod_dir = Path(config.eod_dir) if config.eod_dir else None
+            self.driver = SessionDriver(self.pipeline, calendar, bars=self._bars, eod_dir=eod_dir)
+        self._base_fingerprint = universe.fingerprint()
+        self._ticks_per_message = 1.0  # rises at once, decays slowly (``process``)
+
+    def max_records(self) -> int:
+        """Messages to fetch next: about ``max_batch_ticks`` ticks at the recent ticks/message."""
+        return max(1, int(self.config.max_batch_ticks / self._ticks_per_message))
+
+    def process(
+        self, by_topic: dict[str, list[Record]]
+    ) -> tuple[LevelColumns, list[OutgoingMessage]]:
+        """Decode, screen and apply one fetch's records.
+
+        Parameters
+        ----------
+        by_topic : dict of str to list of Record
+            The fetch's records by topic (control, ticks, FX), each in offset order.
+
+        Returns
+        -------
+        levels : LevelColumns
+            The levels to publish (base indices, then currency variants).
+        messages : list of OutgoingMessage
+            The other messages: dead letters, divisor audit, bars.
+        """
+        started = time.perf_counter()
+        config = self.config
+        control = by_topic.get(config.control_topic, [])
+        letters = self.control.receive(control, config.dead_letter_topic)
+        fx_records = by_topic.get(config.fx_topic, []) if self.fx is not None else []
+        records = by_topic.get(config.tick_topic, [])
+        self.decoder.universe = self.calculator.universe
+        fetch = self.decoder.decode(records)
+        consumed = len(fetch.ticks) + len(fetch.undecodable)
+        if records:
+            per_message = consumed / len(records)
+            self._ticks_per_message = max(per_message, 0.9 * self._ticks_per_message, 1.0)
+        applied_before = self.pipeline.stats.ticks_applied
+        failed_before = len(self.pipeline.stats.events_failed)
+        process = self.driver.process if self.driver is not None else self.pipeline.process
+        # Engine batches of at most max_batch_ticks ticks; levels do not depend on the cuts.
+        step = config.max_batch_ticks
+        parts = [fetch.ticks.slice(at, at + step) for at in range(0, len(fetch.ticks), step)]
+        levels = LevelColumns.concat([process(part) for part in parts or [fetch.ticks]])
+        letters.extend(self.control.failed_letters(failed_before, config.dead_letter_topic))
+        self.metrics.record_control(len(letters), len(self.pipeline.events))
+        messages = withheld_level_letters(self.calculator, self.metrics, config.dead_letter_topic)
+        published, fx_rejected = levels, {}
+        if self.fx is not None:
+            fx = self.fx.process(fx_records, levels)
+            published, fx_rejected = LevelColumns.concat([levels, fx.levels]), fx.rejected
+            letters.extend(fx.letters)
+            self.metrics.record_dead_letters(fx_rejected)
+            withheld = self.fx.translator.take_nonfinite()
+            if withheld:
+                log.error("withheld non-finite variant levels: %s", dict(withheld))
+                self.metrics.record_nonfinite_levels(withheld)
+        messages.extend(letters)
+        messages.extend(self._audit.messages(config.audit_topic))
+        messages.extend(self._bars.messages(config.ohlc_topic))
+        rejected, reasons = self._rejects.take()
+        counts = reject_counts(reasons, [bad.reason for bad in fetch.undecodable])
+        if counts:
+            topic, limit = config.dead_letter_topic, config.dead_letter_max_bytes
+            dead = fetch_dead_letters(fetch, rejected, reasons, counts, topic, max_bytes=limit)
+            messages.extend(dead)
+            self.metrics.record_dead_letters(counts)
+        self.metrics.record_batch(
+            consumed=consumed,
+            applied=self.pipeline.stats.ticks_applied - applied_before,
+            rejected=counts | fx_rejected,
+            processing_seconds=time.perf_counter() - started,
+        )
+        self.metrics.set_index_state(self.calculator.published_levels, self.calculator.divisors)
+        return published, messages
+
+    def capture(self, offsets: dict[str, int], ts_checkpoint: int) -> EngineState:
+        """The engine state to checkpoint, with the next input offsets (``"topic:partition"``)."""
+        translator = None if self.fx is None else self.fx.translator
+        return capture_state(
+            self.pipeline, self._base_fingerprint, offsets, ts_checkpoint, translator
+        )
+
+    def restore(self, state: EngineState) -> bool:
+        """Put ``state`` into the engine; False when currency variants found no state in it."""
+        restore_state(self.pipeline, state)
+        self.decoder.universe = self.calculator.universe
+        return self.fx is None or restore_currency(self.fx.translator, state)
+
+    def report_state(self) -> None:
+        """Set the index level and divisor gauges from the calculator."""
+        self.metrics.set_index_state(self.calculator.levels, self.calculator.divisors)
