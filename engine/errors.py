@@ -16,8 +16,8 @@ class TickIndexError(Exception):
     retriable: bool = False
 
 
-class ReferenceDataError(TickIndexError):
-    """A reference data file (indices, composition) is unusable.
+class FileError(TickIndexError):
+    """A problem in a file, named as ``FILE:LINE: problem`` (or ``FILE: problem``).
 
     Parameters
     ----------
@@ -35,6 +35,10 @@ class ReferenceDataError(TickIndexError):
         self.problem = problem
         where = f"{path}:{line}" if line is not None else path
         super().__init__(f"{where}: {problem}")
+
+
+class ReferenceDataError(FileError):
+    """A reference data file (indices, composition, calendar, variants, events) is unusable."""
 
 
 class TickInputError(TickIndexError):
@@ -61,26 +65,9 @@ class BrokerError(TickIndexError):
     retriable = True
 
 
-class InputFileError(TickInputError):
+class InputFileError(FileError, TickInputError):
     """One row of a tick or FX file is unusable and the user asked for strict reading, or the
-    file as a whole cannot be read (not gzip, truncated, not a file).
-
-    Parameters
-    ----------
-    path : str
-        The file.
-    line : int | None
-        1-based line number in that file, None when the problem is the file as a whole.
-    problem : str
-        What is wrong.
-    """
-
-    def __init__(self, path: str, line: int | None, problem: str) -> None:
-        self.path = path
-        self.line = line
-        self.problem = problem
-        where = f"{path}:{line}" if line is not None else path
-        super().__init__(f"{where}: {problem}")
+    file as a whole cannot be read (not gzip, truncated, not a file)."""
 
 
 class EventError(TickIndexError):
