@@ -37,7 +37,6 @@ from engine.errors import TickIndexError
 from engine.live.codec import Record, source_of
 from engine.live.security import (
     KafkaSecurity,
-    SecuritySettings,
     connection_error,
     kafka_security_options,
 )
@@ -91,7 +90,7 @@ class LevelSubscriber:
     idle_batches : bool
         Iteration also yields empty batches after an idle poll (so a loop can redraw or check
         a deadline); by default it waits for levels.
-    security : SecuritySettings, optional
+    security : KafkaSecurity, optional
         TLS/SASL settings (``engine.live.security.KafkaSecurity``); None: plaintext.
     """
 
@@ -107,7 +106,7 @@ class LevelSubscriber:
         poll_timeout_ms: int = 200,
         max_records: int = 10_000,
         idle_batches: bool = False,
-        security: SecuritySettings | None = None,
+        security: KafkaSecurity | None = None,
     ) -> None:
         self.bootstrap = bootstrap
         self.topic = topic

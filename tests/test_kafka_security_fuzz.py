@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ssl
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.live.config import ConfigError, load_config
-from engine.live.security import SECURITY_FIELDS, kafka_security_options, load_security
+from engine.live.security import (
+    SECURITY_FIELDS,
+    KafkaSecurity,
+    kafka_security_options,
+    load_security,
+)
 
 SECRET = "fuzz-Secret-0451"
 FILE_FIELDS = {
@@ -73,7 +78,11 @@ def settings_strategy(files: list[str]) -> st.SearchStrategy[dict[str, str]]:
 def test_any_settings_give_options_or_a_config_error(files: list[str], data: st.DataObject) -> None:
     raw = data.draw(settings_strategy(files))
     env = {f"TICKINDEX_{name.upper()}": text for name, text in raw.items()}
-    for load in (lambda: load_security(env), lambda: load_config(env=env)):
+    loaders: tuple[Callable[[], KafkaSecurity], ...] = (
+        lambda: load_security(env),
+        lambda: load_config(env=env),
+    )
+    for load in loaders:
         try:
             options = kafka_security_options(load())
         except ConfigError as exc:

@@ -11,16 +11,16 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from engine.errors import TickIndexError
+from engine.live.security_settings import KafkaSecurity, safe_fields
 
 ENV_PREFIX = "TICKINDEX_"
-_SECRETS = frozenset({"sasl_password", "ssl_key_password"})
 
 
 class ConfigError(TickIndexError):
     """The configuration is invalid (unknown key, wrong type, bad value)."""
 
 
-class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class ServiceConfig(KafkaSecurity, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Every setting of ``tickindex serve``.
 
     Attributes
@@ -147,27 +147,12 @@ class ServiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     max_pending_event_bytes: Annotated[int, msgspec.Meta(gt=0)] = 4 << 20
     event_late_tolerance_ms: Annotated[int, msgspec.Meta(ge=0)] = 60_000
     event_horizon_days: Annotated[int, msgspec.Meta(gt=0, le=100 * 366)] = 400
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
-    sasl_username: str | None = None
-    sasl_password: str | None = None
-    sasl_password_file: str | None = None
-    ssl_cafile: str | None = None
-    ssl_certfile: str | None = None
-    ssl_keyfile: str | None = None
-    ssl_key_password: str | None = None
-    ssl_key_password_file: str | None = None
-    ssl_check_hostname: bool = True
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={value!r}" for name, value in self.__rich_repr__())
-        return f"ServiceConfig({shown})"
+        return f"ServiceConfig({', '.join(f'{k}={v!r}' for k, v in safe_fields(self))})"
 
     def __rich_repr__(self) -> list[tuple[str, Any]]:
-        return [
-            (name, "<hidden>" if name in _SECRETS and getattr(self, name) else getattr(self, name))
-            for name in self.__struct_fields__
-        ]
+        return list(safe_fields(self))
 
     def __post_init__(self) -> None:
         positive = (

@@ -3,7 +3,7 @@
 Every Kafka client of tickindex (the service's consumer, producers and admin clients, the output
 process, the checkpoint loader, ``simulate``, ``publish``, ``watch``, ``record``) is built with
 ``bootstrap_servers=...`` plus ``**kafka_security_options(settings)``, where ``settings`` is a
-``ServiceConfig`` or a ``KafkaSecurity``: both have the fields of ``SecuritySettings``.
+``ServiceConfig`` (a ``KafkaSecurity`` with the service's other settings) or a ``KafkaSecurity``.
 
 Secrets (the SASL password, the TLS key password) come from the environment
 (``TICKINDEX_SASL_PASSWORD``, ``TICKINDEX_SSL_KEY_PASSWORD``), a config file or a file named by
@@ -14,9 +14,9 @@ they never show in ``ps``. They are left out of reprs and never put into error m
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any
 
 import msgspec
 from aiokafka.errors import AuthenticationFailedError, KafkaError, SaslAuthenticationFailed
@@ -24,93 +24,17 @@ from aiokafka.helpers import create_ssl_context
 
 from engine.errors import BrokerError
 from engine.live.config import ENV_PREFIX, ConfigError
-
-SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
-SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
-
-SECURITY_PROTOCOLS: tuple[str, ...] = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
-SASL_MECHANISMS: tuple[str, ...] = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
-SECRET_FIELDS = frozenset({"sasl_password", "ssl_key_password"})
-HIDDEN = "<hidden>"
-
-
-class SecuritySettings(Protocol):
-    """The security fields shared by ``ServiceConfig`` and ``KafkaSecurity``."""
-
-    @property
-    def security_protocol(self) -> str: ...
-    @property
-    def sasl_mechanism(self) -> str | None: ...
-    @property
-    def sasl_username(self) -> str | None: ...
-    @property
-    def sasl_password(self) -> str | None: ...
-    @property
-    def sasl_password_file(self) -> str | None: ...
-    @property
-    def ssl_cafile(self) -> str | None: ...
-    @property
-    def ssl_certfile(self) -> str | None: ...
-    @property
-    def ssl_keyfile(self) -> str | None: ...
-    @property
-    def ssl_key_password(self) -> str | None: ...
-    @property
-    def ssl_key_password_file(self) -> str | None: ...
-    @property
-    def ssl_check_hostname(self) -> bool: ...
-
-
-class KafkaSecurity(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """How a command connects to Kafka: plaintext, TLS, SASL or SASL over TLS.
-
-    Attributes
-    ----------
-    security_protocol : {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"}
-        Kafka's ``security.protocol``.
-    sasl_mechanism : {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"} or None
-        Required with the SASL protocols.
-    sasl_username : str or None
-        SASL user.
-    sasl_password, sasl_password_file : str or None
-        The SASL password, or a file holding it (one of them, with a SASL mechanism).
-    ssl_cafile : str or None
-        CA bundle (PEM) that signed the brokers' certificates; None: the system's CAs.
-    ssl_certfile, ssl_keyfile : str or None
-        Client certificate and key (PEM) for brokers that require client authentication.
-    ssl_key_password, ssl_key_password_file : str or None
-        Password of an encrypted ``ssl_keyfile``, or a file holding it.
-    ssl_check_hostname : bool
-        Check that the broker's certificate names the host connected to.
-    """
-
-    security_protocol: SecurityProtocol = "PLAINTEXT"
-    sasl_mechanism: SaslMechanism | None = None
-    sasl_username: str | None = None
-    sasl_password: str | None = None
-    sasl_password_file: str | None = None
-    ssl_cafile: str | None = None
-    ssl_certfile: str | None = None
-    ssl_keyfile: str | None = None
-    ssl_key_password: str | None = None
-    ssl_key_password_file: str | None = None
-    ssl_check_hostname: bool = True
-
-    def __repr__(self) -> str:
-        return f"KafkaSecurity({', '.join(f'{k}={v!r}' for k, v in safe_fields(self))})"
-
-    def __rich_repr__(self) -> list[tuple[str, Any]]:
-        return list(safe_fields(self))
-
-
-SECURITY_FIELDS: tuple[str, ...] = KafkaSecurity.__struct_fields__
-
-
-def safe_fields(settings: msgspec.Struct) -> Iterator[tuple[str, object]]:
-    """``(name, value)`` of every field of a settings struct, secrets replaced by ``<hidden>``."""
-    for name in settings.__struct_fields__:
-        value = getattr(settings, name)
-        yield name, HIDDEN if name in SECRET_FIELDS and value is not None else value
+from engine.live.security_settings import (
+    HIDDEN,
+    SASL_MECHANISMS,
+    SECRET_FIELDS,
+    SECURITY_FIELDS,
+    SECURITY_PROTOCOLS,
+    KafkaSecurity,
+    SaslMechanism,
+    SecurityProtocol,
+    safe_fields,
+)
 
 
 def load_security(
@@ -135,7 +59,7 @@ def load_security(
         raise ConfigError(f"invalid Kafka security setting: {exc}") from exc
 
 
-def kafka_security_options(settings: SecuritySettings) -> dict[str, Any]:
+def kafka_security_options(settings: KafkaSecurity) -> dict[str, Any]:
     """Keyword arguments for any aiokafka client: protocol, SASL credentials, TLS context.
 
     Files are read here (password files, CA, certificate, key), so call it when the client is
@@ -171,7 +95,7 @@ _SSL_FILES = ("ssl_cafile", "ssl_certfile", "ssl_keyfile")
 _SASL_SETTINGS = ("sasl_mechanism", "sasl_username", "sasl_password_file")
 
 
-def _sasl_options(settings: SecuritySettings) -> dict[str, Any]:
+def _sasl_options(settings: KafkaSecurity) -> dict[str, Any]:
     mechanism = settings.sasl_mechanism
     if mechanism is None:
         raise ConfigError(
@@ -200,7 +124,7 @@ def _sasl_options(settings: SecuritySettings) -> dict[str, Any]:
     }
 
 
-def _ssl_context(settings: SecuritySettings) -> ssl.SSLContext:
+def _ssl_context(settings: KafkaSecurity) -> ssl.SSLContext:
     for name in _SSL_FILES:
         path = getattr(settings, name)
         if path is not None:
@@ -256,7 +180,7 @@ def _check_readable(path: str, name: str) -> str:
 
 
 def connection_error(
-    exc: KafkaError, bootstrap: str, security: SecuritySettings | None = None
+    exc: KafkaError, bootstrap: str, security: KafkaSecurity | None = None
 ) -> BrokerError:
     """A ``BrokerError`` for a client that could not connect, naming protocol and user.
 
@@ -276,3 +200,19 @@ def connection_error(
         error.retriable = False
         return error
     return BrokerError(f"cannot connect to Kafka at {bootstrap}{how}: {exc}")
+
+
+__all__ = [
+    "HIDDEN",
+    "SASL_MECHANISMS",
+    "SECRET_FIELDS",
+    "SECURITY_FIELDS",
+    "SECURITY_PROTOCOLS",
+    "KafkaSecurity",
+    "SaslMechanism",
+    "SecurityProtocol",
+    "connection_error",
+    "kafka_security_options",
+    "load_security",
+    "safe_fields",
+]

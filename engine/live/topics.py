@@ -13,7 +13,6 @@ from engine.errors import BrokerError
 from engine.live.config import ServiceConfig
 from engine.live.security import (
     KafkaSecurity,
-    SecuritySettings,
     connection_error,
     kafka_security_options,
 )
@@ -59,7 +58,7 @@ async def ensure_topics(config: ServiceConfig) -> None:
         await admin.close()
 
 
-async def _started_admin(bootstrap: str, security: SecuritySettings) -> AIOKafkaAdminClient:
+async def _started_admin(bootstrap: str, security: KafkaSecurity) -> AIOKafkaAdminClient:
     """A connected admin client; ``BrokerError`` (saying if the login failed) when it cannot."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **kafka_security_options(security))
     try:
@@ -71,7 +70,7 @@ async def _started_admin(bootstrap: str, security: SecuritySettings) -> AIOKafka
 
 
 async def topic_partitions(
-    bootstrap: str, topics: Sequence[str], *, security: SecuritySettings | None = None
+    bootstrap: str, topics: Sequence[str], *, security: KafkaSecurity | None = None
 ) -> dict[str, set[int]]:
     """Partition numbers of each of ``topics``; waits a few seconds for new topics to settle.
 
