@@ -9,17 +9,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
 from engine.builtin import load_builtin_universe
-from engine.columns import LevelColumns, TickColumns
+from engine.columns import LevelColumns
 from engine.errors import DeliveryError
 from engine.live.codec import LevelEncoder, OutgoingMessage
 from engine.live.output import KafkaOutput
 from engine.live.topics import ensure_topics
-from engine.universe import Universe
-from engine.wire import Tick, WireCodec
+from engine.wire import WireCodec
 from tests.conftest import SEED
 from tests.live_support import (
     InProcessService,
@@ -33,6 +31,8 @@ from tests.live_support import (
     simulate,
     wait_until,
 )
+from tests.poison_support import singles
+from tests.topic_limits import create_limited_topic
 
 pytestmark = pytest.mark.kafka
 
@@ -41,32 +41,10 @@ POISON = b"\xc1" + b"p" * 6_000  # undecodable; its dead letter is over the limi
 SMALL_BAD = b"\xc1 not a tick"
 
 
-async def _create(bootstrap: str, name: str, max_message_bytes: int) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        limit = {"max.message.bytes": str(max_message_bytes)}
-        await admin.create_topics([NewTopic(name, 1, 1, topic_configs=limit)])
-    finally:
-        await admin.close()
-
-
-def _stream(universe: Universe, ticks: TickColumns) -> list[tuple[bytes | None, bytes]]:
-    codec, codes = WireCodec("json"), universe.securities
-    assert ticks.seq is not None
-    return [
-        (codes[s].encode(), codec.encode(Tick(codes[s], p, t, q)))
-        for s, p, t, q in zip(
-            ticks.security.tolist(), ticks.price.tolist(), ticks.ts_event.tolist(),
-            ticks.seq.tolist(), strict=True,
-        )
-    ]  # fmt: skip
-
-
 @pytest.fixture
 async def topics(kafka_bootstrap: str, request: pytest.FixtureRequest) -> AsyncIterator[LiveTopics]:
     names = LiveTopics.unique(request.node.name)
-    await _create(kafka_bootstrap, names.dead_letter, LIMIT)
+    await create_limited_topic(kafka_bootstrap, names.dead_letter, LIMIT)
     yield names
     await delete_topics(kafka_bootstrap, names.names)
 
@@ -78,7 +56,7 @@ async def test_a_refused_dead_letter_is_counted_and_the_service_goes_on(
     universe = load_builtin_universe()
     ticks = simulate(universe, 900, SEED + 41)
     expected = replay_levels(universe, ticks, tmp_path)
-    good = _stream(universe, ticks)
+    good = singles(universe, ticks, WireCodec("json"))
     stream = [*good[:300], (None, POISON), *good[300:600], (None, SMALL_BAD), *good[600:]]
     config = topics.config(kafka_bootstrap, max_batch_ticks=100, output_process=output_process)
     await ensure_topics(config)
@@ -107,8 +85,8 @@ async def test_a_refused_level_fails_the_batch_and_every_later_checkpoint(
 ) -> None:
     tag = uuid.uuid4().hex[:12]
     level_topic, state_topic = f"lv-{tag}", f"st-{tag}"
-    await _create(kafka_bootstrap, level_topic, 200)
-    await _create(kafka_bootstrap, state_topic, 1 << 20)
+    await create_limited_topic(kafka_bootstrap, level_topic, 200)
+    await create_limited_topic(kafka_bootstrap, state_topic, 1 << 20)
     universe = load_builtin_universe()
     encoder = LevelEncoder.for_universe(universe, WireCodec("json"), level_topic, batched=True)
     output = KafkaOutput.from_config(LiveTopics.unique(tag).config(kafka_bootstrap), encoder)
@@ -155,7 +133,7 @@ async def test_a_failed_offset_commit_does_not_stop_the_service(
     async with live.running() as service:
         assert service._consumer is not None
         service._consumer.commit = refused_commit
-        await send_raw(kafka_bootstrap, topics.tick, _stream(universe, ticks))
+        await send_raw(kafka_bootstrap, topics.tick, singles(universe, ticks, WireCodec("json")))
         await live.wait_consumed(len(ticks))
 
         async def checkpointed_after_refusals() -> bool:

@@ -13,18 +13,14 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from engine.builtin import load_builtin_universe
-from engine.columns import TickColumns
 from engine.errors import DeliveryError
 from engine.live import service as service_module
 from engine.live.output_process import ProcessOutput
 from engine.live.recovery import AbortPolicy
 from engine.live.topics import ensure_topics
-from engine.universe import Universe
-from engine.wire import Tick, WireCodec
+from engine.wire import WireCodec
 from tests.conftest import SEED
 from tests.live_support import (
     InProcessService,
@@ -38,6 +34,8 @@ from tests.live_support import (
     simulate,
     wait_until,
 )
+from tests.poison_support import singles
+from tests.topic_limits import create_limited_topic, set_topic_limit
 
 pytestmark = pytest.mark.kafka
 
@@ -52,39 +50,6 @@ async def topics(kafka_bootstrap: str, request: pytest.FixtureRequest) -> AsyncI
     names = LiveTopics.unique(request.node.name)
     yield names
     await delete_topics(kafka_bootstrap, names.names)
-
-
-async def _create(bootstrap: str, topic: str, limit: int) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        config = {"max.message.bytes": str(limit)}
-        await admin.create_topics([NewTopic(topic, 1, 1, topic_configs=config)])
-    finally:
-        await admin.close()
-
-
-async def _set_limit(bootstrap: str, topic: str, limit: int) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        config = {"max.message.bytes": str(limit)}
-        resource = ConfigResource(ConfigResourceType.TOPIC, topic, config)
-        await admin.alter_configs([resource])
-    finally:
-        await admin.close()
-
-
-def _messages(universe: Universe, ticks: TickColumns) -> list[tuple[bytes | None, bytes]]:
-    codec, codes = WireCodec("json"), universe.securities
-    assert ticks.seq is not None
-    return [
-        (codes[s].encode(), codec.encode(Tick(codes[s], p, t, q)))
-        for s, p, t, q in zip(
-            ticks.security.tolist(), ticks.price.tolist(), ticks.ts_event.tolist(),
-            ticks.seq.tolist(), strict=True,
-        )
-    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("output_process", [False, True], ids=["in-process", "output-process"])
@@ -104,9 +69,9 @@ async def test_an_aborted_transaction_is_retried_from_the_last_commit(
     config = topics.config(
         kafka_bootstrap, delivery="exactly-once", max_batch_ticks=100, output_process=output_process
     )
-    await _create(kafka_bootstrap, topics.level, LEVEL_LIMIT)
+    await create_limited_topic(kafka_bootstrap, topics.level, LEVEL_LIMIT)
     await ensure_topics(config)
-    await send_raw(kafka_bootstrap, topics.tick, _messages(universe, ticks))
+    await send_raw(kafka_bootstrap, topics.tick, singles(universe, ticks, WireCodec("json")))
     live = InProcessService(config, universe)
 
     async def aborted() -> bool:
@@ -117,7 +82,7 @@ async def test_an_aborted_transaction_is_retried_from_the_last_commit(
 
     async with live.running():
         await wait_until(aborted, "a transaction refused by the broker", 30)
-        await _set_limit(kafka_bootstrap, topics.level, 1 << 20)
+        await set_topic_limit(kafka_bootstrap, topics.level, 1 << 20)
         await wait_until(all_levels, "every level committed", 60)
     got = await read_levels(kafka_bootstrap, topics.level)
 
@@ -132,13 +97,13 @@ async def test_a_refused_dead_letter_is_dropped_and_counted_not_fatal(
     universe = load_builtin_universe()
     ticks = simulate(universe, 900, SEED + 34)
     expected = replay_levels(universe, ticks, tmp_path)
-    good = _messages(universe, ticks)
+    good = singles(universe, ticks, WireCodec("json"))
     # Side by side: both dead letters share a record batch, and only the poison is too large.
     stream = [*good[:400], (None, POISON), (None, SMALL_BAD), *good[400:]]
     config = topics.config(
         kafka_bootstrap, delivery="exactly-once", max_batch_ticks=100, output_process=output_process
     )
-    await _create(kafka_bootstrap, topics.dead_letter, DEAD_LETTER_LIMIT)
+    await create_limited_topic(kafka_bootstrap, topics.dead_letter, DEAD_LETTER_LIMIT)
     await ensure_topics(config)
     await send_raw(kafka_bootstrap, topics.tick, stream)
     live = InProcessService(config, universe)
@@ -169,9 +134,9 @@ async def test_a_level_kafka_always_refuses_stops_the_service_clearly(
     config = topics.config(
         kafka_bootstrap, delivery="exactly-once", max_batch_ticks=100, output_process=False
     )
-    await _create(kafka_bootstrap, topics.level, LEVEL_LIMIT)
+    await create_limited_topic(kafka_bootstrap, topics.level, LEVEL_LIMIT)
     await ensure_topics(config)
-    await send_raw(kafka_bootstrap, topics.tick, _messages(universe, ticks))
+    await send_raw(kafka_bootstrap, topics.tick, singles(universe, ticks, WireCodec("json")))
     live = InProcessService(config, universe)
 
     with pytest.raises(DeliveryError, match=f"{topics.level}.*MessageSizeTooLarge") as info:
@@ -199,12 +164,12 @@ async def test_a_dead_output_process_is_replaced_in_exactly_once_mode(
         return len(await read_levels(kafka_bootstrap, topics.level)) >= count
 
     async with live.running() as service:
-        await send_raw(kafka_bootstrap, topics.tick, _messages(universe, first))
+        await send_raw(kafka_bootstrap, topics.tick, singles(universe, first, WireCodec("json")))
         await wait_until(lambda: levels(1), "levels before the kill", 30)
         output = service._output
         assert isinstance(output, ProcessOutput) and output._process is not None
         output._process.kill()
-        await send_raw(kafka_bootstrap, topics.tick, _messages(universe, second))
+        await send_raw(kafka_bootstrap, topics.tick, singles(universe, second, WireCodec("json")))
         await wait_until(lambda: levels(len(expected)), "every level after the kill", 60)
         assert service._output is not output, "a new output process took over"
     got = await read_levels(kafka_bootstrap, topics.level)
