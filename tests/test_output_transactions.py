@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from engine.builtin import load_builtin_universe
 from engine.columns import LevelColumns
@@ -17,6 +16,7 @@ from engine.live.output import KafkaOutput, OutputStage, make_producers
 from engine.live.output_process import ProcessOutput
 from engine.wire import WireCodec
 from tests.live_support import TopicReader, delete_topics
+from tests.topic_limits import create_limited_topic
 
 pytestmark = pytest.mark.kafka
 
@@ -27,13 +27,7 @@ SMALL_LIMIT = 10_000
 async def small_topic(kafka_bootstrap: str) -> AsyncIterator[str]:
     """A topic whose ``max.message.bytes`` is 10 KB."""
     name = f"small-records-{uuid.uuid4().hex[:12]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    try:
-        topic = NewTopic(name, 1, 1, topic_configs={"max.message.bytes": str(SMALL_LIMIT)})
-        await admin.create_topics([topic])
-    finally:
-        await admin.close()
+    await create_limited_topic(kafka_bootstrap, name, SMALL_LIMIT)
     yield name
     await delete_topics(kafka_bootstrap, [name])
 
