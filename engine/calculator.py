@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from functools import partial
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -89,23 +90,17 @@ class IndexCalculator:
     @property
     def prices(self) -> NDArray[np.float64]:
         """Last price per security id (read-only view)."""
-        view = self._prices.view()
-        view.flags.writeable = False
-        return view
+        return _read_only(self._prices)
 
     @property
     def levels(self) -> NDArray[np.float64]:
         """Current level per index id (read-only view)."""
-        view = self._levels.view()
-        view.flags.writeable = False
-        return view
+        return _read_only(self._levels)
 
     @property
     def published_levels(self) -> NDArray[np.float64]:
         """Last finite level per index id: ``levels`` unless a level was withheld since."""
-        levels = np.where(np.isfinite(self._levels), self._levels, self._last_good)
-        levels.flags.writeable = False
-        return levels
+        return _read_only(np.where(np.isfinite(self._levels), self._levels, self._last_good))
 
     def take_withheld(self) -> list[WithheldLevel]:
         """Levels withheld as NaN or infinite since the last call, in order; then forget them."""
@@ -115,16 +110,12 @@ class IndexCalculator:
     @property
     def divisors(self) -> NDArray[np.float64]:
         """Current divisor per index id (read-only view)."""
-        view = self._divisors.view()
-        view.flags.writeable = False
-        return view
+        return _read_only(self._divisors)
 
     @property
     def seq(self) -> NDArray[np.int64]:
         """Sequence number of the last level published per index id (read-only view)."""
-        view = self._seq.view()
-        view.flags.writeable = False
-        return view
+        return _read_only(self._seq)
 
     def rebase(
         self, universe: Universe, prices: NDArray[np.float64], divisors: NDArray[np.float64]
@@ -169,36 +160,43 @@ class IndexCalculator:
         prices: NDArray[np.float64],
         divisors: NDArray[np.float64],
         seq: NDArray[np.int64],
+        *,
         levels: NDArray[np.float64] | None = None,
         peaks: NDArray[np.float64] | None = None,
+        computed: NDArray[np.int64] | None = None,
+        last_good: NDArray[np.float64] | None = None,
     ) -> None:
         """Replace the state with a checkpoint's (arrays sized for this universe).
 
-        ``levels`` and ``peaks`` are the running levels and their peaks; without them the
-        levels are recomputed, which is exact but may differ in the last bit from the run.
+        ``levels`` and ``peaks`` are the running levels and peaks (else recomputed: exact, maybe
+        not bitwise), ``computed`` and ``last_good`` those of ``resume_state()`` (needed bitwise
+        only after a withheld level).
         """
-        if (
-            prices.shape != self._prices.shape
-            or divisors.shape != self._divisors.shape
-            or seq.shape != self._seq.shape
+        per_index = (seq, levels, peaks, computed, last_good)
+        if (prices.shape, divisors.shape) != (self._prices.shape, self._divisors.shape) or any(
+            a is not None and a.shape != self._seq.shape for a in per_index
         ):
             raise ValueError("checkpoint arrays do not fit this universe")
         self._prices = prices.astype(np.float64, copy=True)
         self._divisors = divisors.astype(np.float64, copy=True)
         self._seq = seq.astype(np.int64, copy=True)
-        self._computed = self._seq.copy()
+        self._computed = (self._seq if computed is None else computed).astype(np.int64)
         self._refresh_level_weights()
         if levels is not None and peaks is not None:
             self._levels = levels.astype(np.float64, copy=True)
             self._peaks = peaks.astype(np.float64, copy=True)
             self._last_good = np.where(np.isfinite(self._levels), self._levels, self._last_good)
+        if last_good is not None:
+            self._last_good = last_good.astype(np.float64, copy=True)
+
+    def resume_state(self) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        """Per index: levels computed (withheld too; they time exact recomputes), last finite."""
+        return self._computed.copy(), self._last_good.copy()
 
     @property
     def peaks(self) -> NDArray[np.float64]:
         """Largest level magnitude per index since its last exact recompute (for checkpoints)."""
-        view = self._peaks.view()
-        view.flags.writeable = False
-        return view
+        return _read_only(self._peaks)
 
     def recompute_levels(self) -> NDArray[np.float64]:
         """Exact recompute of every level from prices, weights and divisors (``math.fsum``)."""
@@ -368,6 +366,12 @@ class IndexCalculator:
             if good.size:
                 self._last_good[index] = level_sorted[lo + int(good[-1])]
         return seq
+
+
+def _read_only(array: NDArray[Any]) -> NDArray[Any]:
+    view = array.view()
+    view.flags.writeable = False
+    return view
 
 
 class _PricesAt:

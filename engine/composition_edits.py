@@ -166,17 +166,27 @@ def _index(universe: Universe, code: str) -> int:
     return index
 
 
-def _ensure_security(edit: CompositionEdit, code: str, price: float | None) -> int:
-    if code not in edit.securities:
-        edit.securities.append(code)
-        edit.prices = np.append(edit.prices, np.nan)
-    security = edit.securities.index(code)
+def _append_securities(edit: CompositionEdit, codes: list[str]) -> None:
+    """Append the codes not known yet, in order of first mention, unpriced."""
+    known = set(edit.securities)
+    new = [code for code in dict.fromkeys(codes) if code not in known]
+    edit.securities.extend(new)
+    edit.prices = np.concatenate([edit.prices, np.full(len(new), np.nan)])
+
+
+def _seed_price(edit: CompositionEdit, security: int, price: float | None) -> int:
     # A security already trading keeps its market price; the event's price only seeds new ones.
     if price is not None and np.isnan(edit.prices[security]):
         edit.prices[security] = price
     if not edit.prices[security] > 0:
+        code = edit.securities[security]
         raise EventError(f"security {code!r} has no positive price: give one in the event")
     return security
+
+
+def _ensure_security(edit: CompositionEdit, code: str, price: float | None) -> int:
+    _append_securities(edit, [code])
+    return _seed_price(edit, edit.securities.index(code), price)
 
 
 def _add_rows(
@@ -222,10 +232,12 @@ def _delete(edit: CompositionEdit, universe: Universe, event: IndexEvent) -> Non
 def _review(edit: CompositionEdit, universe: Universe, event: IndexEvent) -> None:
     assert isinstance(event, Review)
     reviewed = sorted({_index(universe, row.index) for row in event.rows})
+    given: dict[str, set[bool]] = {}
+    for row in event.rows:
+        given.setdefault(row.index, set()).add(row.cap_factor is None)
     for index in reviewed:
         spec = universe.indices[index]
-        given = {row.cap_factor is None for row in event.rows if row.index == spec.code}
-        if spec.weight_cap is not None and len(given) > 1:
+        if spec.weight_cap is not None and len(given[spec.code]) > 1:
             raise EventError(
                 f"{describe(event)}: cap_factor must be given on every row of "
                 f"{spec.code} or on none"
@@ -235,13 +247,32 @@ def _review(edit: CompositionEdit, universe: Universe, event: IndexEvent) -> Non
         if row.price is not None and prices.setdefault(row.security, row.price) != row.price:
             raise EventError(f"{describe(event)}: conflicting prices for {row.security}")
     edit.declared = edit.declared.take(~np.isin(edit.declared.index, reviewed))
+    _append_securities(edit, [row.security for row in event.rows])
+    ids = {code: security for security, code in enumerate(edit.securities)}
+    # Every row is of a reviewed index, whose old rows are gone: duplicates are within the event.
+    seen: set[tuple[int, int]] = set()
+    added: list[tuple[int, int, float, float, float]] = []
     for row in event.rows:
         index = universe.index_id(row.index)
         capped = universe.indices[index].weight_cap is not None
         factor = row.cap_factor if row.cap_factor is not None else (np.nan if capped else 1.0)
         _check_row(event, row.issued_shares, row.faf, float(factor))
-        security = _ensure_security(edit, row.security, row.price)
-        _add_rows(edit, index, security, shares=row.issued_shares, faf=row.faf, cf=float(factor))
+        security = _seed_price(edit, ids[row.security], row.price)
+        if (index, security) in seen:
+            raise EventError(f"security {row.security!r} is already a constituent")
+        seen.add((index, security))
+        added.append((index, security, row.issued_shares, row.faf, float(factor)))
+    if not added:  # a review built in code may have no rows (decoding requires one)
+        return
+    index_ids, security_ids, shares, faf, cap_factor = zip(*added, strict=True)
+    rows = Membership(
+        np.array(index_ids, dtype=np.int32),
+        np.array(security_ids, dtype=np.int32),
+        np.array(shares, dtype=np.float64),
+        np.array(faf, dtype=np.float64),
+        np.array(cap_factor, dtype=np.float64),
+    )
+    edit.declared = Membership.concat([edit.declared, rows])
 
 
 EDITORS: dict[type, Callable[[CompositionEdit, Universe, IndexEvent], None]] = {

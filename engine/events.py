@@ -4,11 +4,13 @@ Every event has an ``effective`` time (integer ns since the epoch; files may use
 offset) and a ``type`` tag. The same structures are read from an events file (JSON Lines, or
 CSV with the columns of ``CSV_COLUMNS``) and from the live service's control topic (JSON).
 
-Decoding checks every field that enters the maths: ratios in (0, 1e6], prices, subscription
-prices and dividend amounts in (0, 1e12], shares in (0, 1e15], FAF and cap factors in (0, 1],
-withholding rates in [0, 1], ``effective`` in [0, 2**63 - 1], codes of 1 to 64 characters and
-reviews of 1 to 20,000 rows; msgspec names the offending field. Structs built in Python are
-not checked (``apply_event`` still refuses a result that is not finite).
+Decoding checks every field that enters the maths: ratios (and a rights issue's new and held
+shares) in [1e-6, 1e6], prices, subscription prices and dividend amounts in [1e-6, 1e12], shares
+in [1, 1e15], FAF and cap factors in (0, 1], withholding rates in [0, 1], ``effective`` in
+[0, 2**63 - 1], codes of 1 to 64 characters and reviews of 1 to 20,000 rows; msgspec names the
+offending field. Structs built in Python are
+not checked (``apply_event`` still refuses a result that is not finite, or that a tick at up to
+``MAX_PRICE`` could make infinite).
 """
 
 from __future__ import annotations
@@ -17,19 +19,25 @@ from typing import Annotated
 
 import msgspec
 
+MIN_RATIO = 1e-6
 MAX_RATIO = 1e6
+MIN_PRICE = 1e-6
 MAX_PRICE = 1e12
+"""Largest price: events' prices are at most this, ticks at or above it are rejected
+(``price_out_of_range``). No listed stock trades near it in any currency, and it keeps
+price x shares x FAF x CF far from float overflow."""
+MIN_SHARES = 1.0
 MAX_SHARES = 1e15
 MAX_CODE_LENGTH = 64
 MAX_ID_LENGTH = 256
 MAX_REVIEW_ROWS = 20_000
 
 # Every number that enters the maths is finite and in a sane range when decoded (NaN fails
-# every bound), so an event can never make a divisor or a level non-finite.
+# every bound): a ratio of 1e-300 is positive and finite but multiplies level weights by 1e300.
 Nanoseconds = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
-Ratio = Annotated[float, msgspec.Meta(gt=0, le=MAX_RATIO)]
-Price = Annotated[float, msgspec.Meta(gt=0, le=MAX_PRICE)]
-Shares = Annotated[float, msgspec.Meta(gt=0, le=MAX_SHARES)]
+Ratio = Annotated[float, msgspec.Meta(ge=MIN_RATIO, le=MAX_RATIO)]
+Price = Annotated[float, msgspec.Meta(ge=MIN_PRICE, le=MAX_PRICE)]
+Shares = Annotated[float, msgspec.Meta(ge=MIN_SHARES, le=MAX_SHARES)]
 Fraction = Annotated[float, msgspec.Meta(gt=0, le=1)]
 Rate = Annotated[float, msgspec.Meta(ge=0, le=1)]
 Code = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_CODE_LENGTH)]

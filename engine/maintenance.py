@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from engine.calculator import IndexCalculator
 from engine.composition_edits import EDITORS, CompositionEdit, describe
 from engine.errors import EventError, TickIndexError
-from engine.events import IndexEvent
+from engine.events import MAX_PRICE, IndexEvent
 from engine.universe import Universe, build_universe
 
 
@@ -101,18 +101,24 @@ def _check_finite(
     """Refuse an event whose result is not finite and positive (the state is left untouched).
 
     Decoding already bounds every field; this catches combinations of in-range values (and
-    events built in code) that would still publish NaN or infinite levels.
+    events built in code) that would still publish NaN or infinite levels, now or after any
+    tick screening lets through (prices below ``MAX_PRICE``).
     """
-    member_prices = prices[universe.membership.security]
+    m = universe.membership
+    member_prices = prices[m.security]
+    weights = universe.weights()
     with np.errstate(all="ignore"):
         levels = capitalisation / divisors
+        level_weights = weights / divisors[m.index]
+        ceiling = np.bincount(m.index, MAX_PRICE * level_weights, minlength=divisors.size)
     problems = [
         name
         for name, values in (
             ("price", member_prices),
-            ("weight", universe.weights()),
+            ("weight", weights),
             ("divisor", divisors),
             ("level", levels),
+            ("level at the largest tick price", ceiling),
         )
         if not (np.isfinite(values).all() and (values > 0).all())
     ]

@@ -7,9 +7,9 @@ import enum
 import numpy as np
 from numpy.typing import NDArray
 
-MAX_PRICE = 1e12
-"""Prices at or above this are rejected (``price_out_of_range``): no listed stock trades near it
-in any currency, and it keeps price x shares x FAF x CF far from float overflow."""
+from engine.events import MAX_PRICE
+
+__all__ = ["MAX_PRICE", "RejectReason", "count_reasons", "screen_ticks"]
 
 
 class RejectReason(enum.IntEnum):

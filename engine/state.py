@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sized
+
 import msgspec
 import numpy as np
 
@@ -12,7 +14,7 @@ from engine.events import IndexEvent
 from engine.pipeline import IndexPipeline
 from engine.universe import Membership, build_universe
 
-STATE_VERSION = 4
+STATE_VERSION = 5
 
 
 class StateMismatchError(TickIndexError):
@@ -58,6 +60,12 @@ class EngineState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     levels, peaks : list of float
         Running level per index and its peak since the last exact recompute; restoring them
         makes the resumed run publish bitwise the levels an uninterrupted run would.
+    computed : list of int
+        Levels computed per index, withheld ones included: the exact recomputes follow it
+        (empty in checkpoints before version 5: ``index_seq``).
+    last_good : list of float
+        Last finite level per index, published while levels are withheld (empty before
+        version 5: the restored levels).
     currency : CurrencyState or None
         The currency variants' translator (last rates and base levels, variant seq, clocks,
         inputs waiting for the other stream's watermark); None when the run has no variants.
@@ -82,6 +90,8 @@ class EngineState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     pending_events: list[IndexEvent] = []
     levels: list[float] = []
     peaks: list[float] = []
+    computed: list[int] = []
+    last_good: list[float] = []
     currency: CurrencyState | None = None
     pending: list[PendingEvent] = []
     clock_ns: int | None = None
@@ -112,6 +122,7 @@ def capture_state(
     """
     calculator = pipeline.calculator
     universe = calculator.universe
+    computed, last_good = calculator.resume_state()
     declared = None
     if universe.fingerprint() != base_fingerprint:
         m = universe.declared
@@ -136,6 +147,8 @@ def capture_state(
         clock_ns=pipeline.clock_ns,
         levels=calculator.levels.tolist(),
         peaks=calculator.peaks.tolist(),
+        computed=computed.tolist(),
+        last_good=last_good.tolist(),
         currency=None if currency is None else currency.snapshot(),
     )
 
@@ -146,7 +159,8 @@ def restore_state(pipeline: IndexPipeline, state: EngineState) -> None:
     Raises
     ------
     StateMismatchError
-        When the snapshot was taken on different reference files.
+        When the snapshot was taken on different reference files, or its sizes do not fit
+        them (a corrupt checkpoint); nothing is changed then.
     """
     calculator = pipeline.calculator
     universe = calculator.universe
@@ -156,6 +170,7 @@ def restore_state(pipeline: IndexPipeline, state: EngineState) -> None:
             f"checkpoint belongs to reference data {state.universe_fingerprint[:12]}, "
             f"loaded reference data is {expected[:12]}"
         )
+    _check_sizes(state, universe.securities, len(universe.indices))
     prices = np.array(state.prices, dtype=np.float64)
     divisors = np.array(state.divisors, dtype=np.float64)
     grown = universe.with_securities(state.securities[len(universe.securities) :])
@@ -176,12 +191,41 @@ def restore_state(pipeline: IndexPipeline, state: EngineState) -> None:
         seq=np.array(state.index_seq),
         levels=np.array(state.levels) if state.levels else None,
         peaks=np.array(state.peaks) if state.peaks else None,
+        computed=np.array(state.computed, dtype=np.int64) if state.computed else None,
+        last_good=np.array(state.last_good) if state.last_good else None,
     )
     guard = pipeline.sequence_guard
     guard.last_seq = np.array(state.last_tick_seq, dtype=np.int64)
     pipeline.schedule(state.pending_events)
     pipeline.schedule(state.pending)
     pipeline.clock_ns = state.clock_ns
+
+
+def _check_sizes(state: EngineState, securities: tuple[str, ...], n_indices: int) -> None:
+    """Refuse a checkpoint whose arrays do not fit the universe, before anything changes."""
+    codes = tuple(state.securities) or securities
+    problems = [] if codes[: len(securities)] == securities else ["securities"]
+    required: dict[str, tuple[Sized, int]] = {
+        "prices": (state.prices, len(codes)),
+        "last_tick_seq": (state.last_tick_seq, len(codes)),
+        "divisors": (state.divisors, n_indices),
+        "index_seq": (state.index_seq, n_indices),
+    }
+    problems += [name for name, (values, n) in required.items() if len(values) != n]
+    # Empty in checkpoints of earlier versions: restored from defaults.
+    optional: dict[str, Sized] = {
+        "levels": state.levels,
+        "peaks": state.peaks,
+        "computed": state.computed,
+        "last_good": state.last_good,
+    }
+    problems += [name for name, values in optional.items() if len(values) not in {0, n_indices}]
+    if problems:
+        raise StateMismatchError(
+            f"corrupt checkpoint: {', '.join(problems)} do not fit {len(securities)} "
+            f"securities of the reference data ({len(codes)} in the checkpoint) and "
+            f"{n_indices} indices"
+        )
 
 
 def restore_currency(translator: CurrencyTranslator, state: EngineState) -> bool:
