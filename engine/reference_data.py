@@ -24,13 +24,10 @@ from typing import Any
 import numpy as np
 
 from engine.errors import CappingError, ReferenceDataError
+from engine.events import MAX_PRICE, MAX_SHARES
 from engine.reference_text import read_reference_text, reference_rows
 from engine.universe import IndexSpec, Membership, Universe, build_universe
 
-MAX_PRICE = 1e12
-"""Largest price a reference file may give (prices are in (0, MAX_PRICE])."""
-MAX_SHARES = 1e15
-"""Largest number of issued shares."""
 MAX_LEVEL = 1e12
 """Largest previous closing level of an index."""
 
