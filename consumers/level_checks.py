@@ -1,7 +1,8 @@
-"""What makes a decoded level message unusable: a non-finite number or an integer out of int64."""
+"""What makes a decoded level message unusable: a number or a code a level file cannot hold."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -10,6 +11,10 @@ from engine.wire import IndexLevel, IndexLevels
 
 _INT64 = np.iinfo(np.int64)
 MAX_INDEX_CODE = 64
+MAX_TS_EVENT = 9_214_646_400_000_000_000
+"""2262-01-01T00:00Z in ns: later times (near int64's end) would wrap to 1677 in a day's date."""
+# Printable ASCII but ``"`` and ``,``: the code goes unquoted into a CSV row.
+_INDEX_CODE = re.compile(r"[ !#-+\--~]+")
 
 
 def _ints_out_of_range(values: Sequence[int]) -> bool:
@@ -31,11 +36,14 @@ def level_message_problem(message: IndexLevel | IndexLevels) -> str | None:
     Returns
     -------
     str or None
-        The problem in words (levels must be finite, times and ``seq`` within int64, the index
-        code 1 to 64 characters, ``index_levels`` columns of one length).
+        The problem in words (levels must be finite, ``ts_event`` from 1970 to 2262, the other
+        times and ``seq`` within int64, the index code 1 to 64 printable ASCII characters
+        without ``,`` or ``"``, ``index_levels`` columns of one length).
     """
     if not 0 < len(message.index) <= MAX_INDEX_CODE:
         return f"index code of {len(message.index)} characters"
+    if _INDEX_CODE.fullmatch(message.index) is None:
+        return f"index code {message.index!r} is not printable ASCII without ',' and '\"'"
     if isinstance(message, IndexLevel):
         floats: Sequence[float] = (message.level, message.change)
         ints: Sequence[int] = (message.ts_event, message.ts_published, message.seq)
@@ -48,4 +56,7 @@ def level_message_problem(message: IndexLevel | IndexLevels) -> str | None:
         return "a level that is not a finite number"
     if _ints_out_of_range(ints):
         return "ts_event, ts_published or seq outside int64"
+    stamps = message.ts_event if isinstance(message, IndexLevels) else (message.ts_event,)
+    if stamps and not 0 <= min(stamps) <= max(stamps) <= MAX_TS_EVENT:
+        return "ts_event before 1970 or after 2261"
     return None

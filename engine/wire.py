@@ -15,10 +15,12 @@ Every message carries a ``type`` tag so one decoder handles every kind on a topi
 Timestamps are integer nanoseconds since the Unix epoch. Fields are only ever added with
 defaults; ``tests/data/wire_v1`` holds saved payloads that must keep decoding.
 
-Decoding checks what the columns the engine builds from ticks can hold: ``ts_event`` in
-1..2**63-1, a tick's ``seq`` in 0..2**63-1 and codes of at most ``MAX_CODE_LENGTH`` characters;
-a message breaking one of these is a ``msgspec.ValidationError`` naming the field
-(``$.ts_event``, ``$.seq[3]``, ...). Prices and rates are checked by the engine's screening.
+Decoding a ``tick`` checks what the columns the engine builds from ticks can hold: ``ts_event``
+in 1..2**63-1, ``seq`` in 0..2**63-1 and a code of at most ``MAX_CODE_LENGTH`` characters; a
+message breaking one of these is a ``msgspec.ValidationError`` naming the field (``$.ts_event``,
+...). A ``tick_batch`` is decoded with unconstrained columns so one bad tick does not lose the
+others: ``engine.live.codec`` screens those ranges per tick. Prices and rates are checked by the
+engine's screening.
 """
 
 from __future__ import annotations
@@ -56,12 +58,16 @@ class Tick(msgspec.Struct, tag="tick", frozen=True, omit_defaults=True, gc=False
 
 
 class TickBatch(msgspec.Struct, tag="tick_batch", frozen=True, omit_defaults=True):
-    """Many ticks in event order, as parallel columns of equal length."""
+    """Many ticks in event order, as parallel columns of equal length.
 
-    security: list[Code]
+    The columns are not range-checked when decoding (see the module docstring): a consumer
+    screens each tick against the ranges of ``Tick``.
+    """
+
+    security: list[str]
     price: list[float]
-    ts_event: list[Timestamp]
-    seq: list[SequenceNumber] | None = None
+    ts_event: list[int]
+    seq: list[int] | None = None
     volume: list[float] | None = None
 
 

@@ -59,18 +59,18 @@ def poison(universe: Universe, ts: int) -> list[Poison]:
             (None, tick().replace(key, b"\xff\xfe\xfd\xfc"), "undecodable", None),
             (None, tick(security="X" * 1_000), "undecodable", None),
             (None, mismatched, "undecodable", None),
-            (
+            (  # alone in its batch: good neighbours would be applied (tests/test_tick_batch_*)
                 None,
                 json.dumps(
                     {
                         "type": "tick_batch",
-                        "security": [code] * 3,
-                        "price": [1.0] * 3,
-                        "ts_event": [ts, 2**63, ts],
+                        "security": [code],
+                        "price": [1.0],
+                        "ts_event": [2**63],
                     }
                 ).encode(),
                 "bad_timestamp",
-                1,
+                0,
             ),
             (b"ZZZZ", tick(security="ZZZZ"), "unknown_security", None),
         ]

@@ -84,31 +84,6 @@ JSON_POISON: list[tuple[bytes | None, RejectReason, int | None]] = [
         RejectReason.UNDECODABLE,
         None,
     ),
-    (
-        json.dumps(
-            {
-                "type": "tick_batch",
-                "security": [CODE] * 3,
-                "price": [1.0] * 3,
-                "ts_event": [TS, 2**63, TS],
-            }
-        ).encode(),
-        RejectReason.BAD_TIMESTAMP,
-        1,
-    ),
-    (
-        json.dumps(
-            {
-                "type": "tick_batch",
-                "security": [CODE] * 3,
-                "price": [1.0] * 3,
-                "ts_event": [TS] * 3,
-                "seq": [1, 2, -3],
-            }
-        ).encode(),
-        RejectReason.BAD_SEQ,
-        2,
-    ),
 ]
 
 

@@ -21,7 +21,7 @@ from engine.ordering import stable_order
 from engine.screening import RejectReason
 from engine.sequencing import NO_SEQ
 from engine.universe import Universe
-from engine.wire import IndexLevel, IndexLevels, Tick, TickMessage, WireCodec
+from engine.wire import MAX_CODE_LENGTH, IndexLevel, IndexLevels, Tick, TickMessage, WireCodec
 
 MAX_LEVELS_PER_MESSAGE = 8192
 """Largest ``index_levels`` message: about 360 KB of JSON."""
@@ -53,7 +53,7 @@ class OutgoingMessage:
 
 
 class Undecodable(NamedTuple):
-    """A fetched message that is not a valid tick message.
+    """A fetched message that is not a valid tick message, or one bad tick of a ``tick_batch``.
 
     Attributes
     ----------
@@ -65,7 +65,7 @@ class Undecodable(NamedTuple):
     detail : str
         The decoder's error.
     batch_position : int or None
-        The bad item's place inside a ``tick_batch`` message, when the error names one.
+        The bad tick's place inside a ``tick_batch`` message, when the error names one.
     """
 
     position: int
@@ -205,6 +205,7 @@ class TickDecoder:
         prices: list[float] = []
         stamps: list[int] = []
         seqs: list[int] = []
+        seq_given: list[bool] = []
         messages: list[int] = []
         positions: list[int] = []
         bad: list[Undecodable] = []
@@ -223,6 +224,7 @@ class TickDecoder:
                 prices.append(message.price)
                 stamps.append(message.ts_event)
                 seqs.append(NO_SEQ if message.seq is None else message.seq)
+                seq_given.append(False)  # checked by the decoder already
                 messages.append(position)
                 positions.append(-1)
                 continue
@@ -239,22 +241,66 @@ class TickDecoder:
             prices.extend(message.price)
             stamps.extend(message.ts_event)
             seqs.extend([NO_SEQ] * size if message.seq is None else message.seq)
+            seq_given.extend([message.seq is not None] * size)
             messages.extend([position] * size)
             positions.extend(range(size))
+        ts_event, ts_fits = _int64_column(stamps)
+        seq, seq_fits = _int64_column(seqs)
+        message_of = np.array(messages, dtype=np.int64)
+        position_of = np.array(positions, dtype=np.int64)
+        # Ranges of a tick_batch's ticks, screened per tick (a ``tick`` was checked whole).
+        reasons = np.zeros(len(codes), dtype=np.uint8)
+        reasons[np.array(seq_given, dtype=bool) & (~seq_fits | (seq < 0))] = RejectReason.BAD_SEQ
+        reasons[~ts_fits | (ts_event <= 0)] = RejectReason.BAD_TIMESTAMP
+        lengths = np.fromiter(map(len, codes), dtype=np.int64, count=len(codes))
+        reasons[lengths > MAX_CODE_LENGTH] = RejectReason.UNDECODABLE
+        keep = slice(None)
+        if reasons.any():
+            for row in np.flatnonzero(reasons).tolist():
+                reason = RejectReason(int(reasons[row]))
+                detail = _range_detail(reason, codes[row], stamps[row], seqs[row])
+                bad.append(Undecodable(messages[row], reason, detail, positions[row]))
+            bad.sort(
+                key=lambda u: (u.position, -1 if u.batch_position is None else u.batch_position)
+            )
+            keep = reasons == 0
+        security = self.universe.security_ids(codes)[keep]
         ticks = TickColumns(
-            ts_event=np.array(stamps, dtype=np.int64),
-            security=self.universe.security_ids(codes),
-            price=np.array(prices, dtype=np.float64),
-            seq=np.array(seqs, dtype=np.int64),
-            origin=np.arange(len(codes), dtype=np.int64),
+            ts_event=ts_event[keep],
+            security=security,
+            price=np.array(prices, dtype=np.float64)[keep],
+            seq=seq[keep],
+            origin=np.arange(len(security), dtype=np.int64),
         )
         return DecodedFetch(
             records=records,
             ticks=ticks,
-            message=np.array(messages, dtype=np.int64),
-            position_in_message=np.array(positions, dtype=np.int64),
+            message=message_of[keep],
+            position_in_message=position_of[keep],
             undecodable=bad,
         )
+
+
+_INT64 = np.iinfo(np.int64)
+
+
+def _int64_column(values: list[int]) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+    """``values`` as int64 and which of them fit (those that do not are 0 in the column)."""
+    try:
+        return np.array(values, dtype=np.int64), np.ones(len(values), dtype=bool)
+    except OverflowError:  # a value beyond int64: only poison takes this slower way
+        fits = [_INT64.min <= v <= _INT64.max for v in values]
+        column = np.array([v if ok else 0 for v, ok in zip(values, fits, strict=True)], np.int64)
+        return column, np.array(fits, dtype=bool)
+
+
+def _range_detail(reason: RejectReason, code: str, ts_event: int, seq: int) -> str:
+    """Why one tick of a ``tick_batch`` is out of range, like the decoder says it of a tick."""
+    if reason == RejectReason.UNDECODABLE:
+        return f"security code of {len(code)} characters, more than {MAX_CODE_LENGTH}"
+    if reason == RejectReason.BAD_TIMESTAMP:
+        return f"bad_timestamp: ts_event {ts_event} outside 1..2**63-1"
+    return f"bad_seq: seq {seq} outside 0..2**63-1"
 
 
 class LevelEncoder:

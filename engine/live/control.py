@@ -18,7 +18,7 @@ from engine.event_queue import (
 from engine.events import IndexEvent, securities_named
 from engine.live.codec import OutgoingMessage, Record, source_of
 from engine.live.config import ServiceConfig
-from engine.live.dead_letters import dead_letter
+from engine.live.dead_letters import DEAD_LETTER_MAX_BYTES, dead_letter
 from engine.live.fetch import FetchedRecord
 from engine.maintenance import DivisorChange
 from engine.ohlc import OhlcBars
@@ -139,6 +139,8 @@ class ControlChannel:
         Admission bounds; the defaults of ``EventLimits`` when not given.
     wall_clock : callable, optional
         Wall-clock time in ns (for the horizon).
+    dead_letter_max_bytes : int
+        Bound of one dead letter (``engine.live.dead_letters.dead_letter``).
     """
 
     def __init__(
@@ -147,10 +149,13 @@ class ControlChannel:
         wire_format: WireFormat,
         limits: EventLimits | None = None,
         wall_clock: Callable[[], int] = time.time_ns,
+        *,
+        dead_letter_max_bytes: int = DEAD_LETTER_MAX_BYTES,
     ) -> None:
         self.pipeline = pipeline
         self.limits = limits or EventLimits()
         self._wall_clock = wall_clock
+        self.max_bytes = dead_letter_max_bytes
         self._decoder: msgspec.json.Decoder[IndexEvent] | msgspec.msgpack.Decoder[IndexEvent] = (
             msgspec.json.Decoder(IndexEvent)
             if wire_format == "json"
@@ -172,10 +177,10 @@ class ControlChannel:
             try:
                 event = self._decoder.decode(record.value or b"")
             except msgspec.ValidationError as exc:
-                letters.append(_letter(record, dead_letter_topic, f"invalid event: {exc}"))
+                letters.append(self._letter(record, dead_letter_topic, f"invalid event: {exc}"))
                 continue
             except (msgspec.MsgspecError, RecursionError, ValueError, OverflowError) as exc:
-                letters.append(_letter(record, dead_letter_topic, f"undecodable event: {exc}"))
+                letters.append(self._letter(record, dead_letter_topic, f"undecodable event: {exc}"))
                 continue
             refused = admission_error(
                 event,
@@ -187,7 +192,7 @@ class ControlChannel:
                 wall_ns=wall_ns,
             )
             if refused is not None:
-                letters.append(_letter(record, dead_letter_topic, refused))
+                letters.append(self._letter(record, dead_letter_topic, refused))
                 continue
             introduced.update(dict.fromkeys(securities_named(event)))
             origin = EventOrigin(
@@ -216,12 +221,12 @@ class ControlChannel:
             record = FetchedRecord(
                 origin.topic, origin.partition, origin.offset, origin.key, origin.value
             )
-            letters.append(_letter(record, dead_letter_topic, str(failure)))
+            letters.append(self._letter(record, dead_letter_topic, str(failure)))
         return letters
 
-
-def _letter(record: Record, topic: str, detail: str) -> OutgoingMessage:
-    return dead_letter(record, topic, RejectReason.INVALID_EVENT, detail[:MAX_ERROR_CHARS])
+    def _letter(self, record: Record, topic: str, detail: str) -> OutgoingMessage:
+        reason, detail = RejectReason.INVALID_EVENT, detail[:MAX_ERROR_CHARS]
+        return dead_letter(record, topic, reason, detail, max_bytes=self.max_bytes)
 
 
 def _describe(letter: OutgoingMessage) -> str:

@@ -11,7 +11,8 @@ import hashlib
 import json
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -19,7 +20,7 @@ from numpy.typing import NDArray
 from engine.calculator import IndexCalculator, WithheldLevel
 from engine.columns import TickColumns
 from engine.live.codec import DecodedFetch, OutgoingMessage, Record, source_of
-from engine.live.metrics import NONFINITE_LEVEL, ServiceMetrics
+from engine.live.metrics import NONFINITE_LEVEL
 from engine.screening import RejectReason
 
 log = logging.getLogger(__name__)
@@ -230,8 +231,15 @@ def nonfinite_dead_letters(
     return out
 
 
+class LevelCounts(Protocol):
+    """The counters ``withheld_level_letters`` updates (``ServiceMetrics`` has them)."""
+
+    def record_dead_letters(self, by_reason: Mapping[str, int]) -> None: ...
+    def record_nonfinite_levels(self, by_index: Mapping[str, int]) -> None: ...
+
+
 def withheld_level_letters(
-    calculator: IndexCalculator, metrics: ServiceMetrics, topic: str
+    calculator: IndexCalculator, metrics: LevelCounts, topic: str
 ) -> list[OutgoingMessage]:
     """Count, log and dead-letter the levels ``calculator`` withheld since the last call.
 

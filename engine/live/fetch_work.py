@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 
 from engine.calculator import IndexCalculator
@@ -40,6 +42,65 @@ class _Discard:
         del levels
 
 
+class Counts:
+    """The counter updates of ``FetchWork``: applied to the metrics at once, or held.
+
+    Exactly-once holds them until the batch's transaction commits (``release``): an aborted
+    batch is processed again after recovery, and only the committed run may count.
+
+    Parameters
+    ----------
+    metrics : ServiceMetrics
+        Where the updates go.
+    hold : bool
+        Hold the updates until ``release`` instead of applying them at once.
+    """
+
+    def __init__(self, metrics: ServiceMetrics, *, hold: bool) -> None:
+        self.metrics = metrics
+        self.hold = hold
+        self._held: list[Callable[[], None]] = []
+
+    def _update(self, update: Callable[[], None]) -> None:
+        if self.hold:
+            self._held.append(update)
+        else:
+            update()
+
+    def record_dead_letters(self, by_reason: Mapping[str, int]) -> None:
+        """``ServiceMetrics.record_dead_letters``, at once or held."""
+        self._update(partial(self.metrics.record_dead_letters, dict(by_reason)))
+
+    def record_nonfinite_levels(self, by_index: Mapping[str, int]) -> None:
+        """``ServiceMetrics.record_nonfinite_levels``, at once or held."""
+        self._update(partial(self.metrics.record_nonfinite_levels, dict(by_index)))
+
+    def record_control(self, invalid_events: int, pending_events: int) -> None:
+        """``ServiceMetrics.record_control``, at once or held."""
+        self._update(partial(self.metrics.record_control, invalid_events, pending_events))
+
+    def record_batch(
+        self, *, consumed: int, applied: int, rejected: Mapping[str, int], processing_seconds: float
+    ) -> None:
+        """``ServiceMetrics.record_batch``, at once or held."""
+        record = self.metrics.record_batch
+        self._update(
+            partial(
+                record,
+                consumed=consumed,
+                applied=applied,
+                rejected=dict(rejected),
+                processing_seconds=processing_seconds,
+            )
+        )
+
+    def release(self) -> None:
+        """Apply the held updates (the batch committed)."""
+        held, self._held = self._held, []
+        for update in held:
+            update()
+
+
 class FetchWork:
     """The engine objects of the live service and the synchronous work of one fetch.
 
@@ -51,11 +112,21 @@ class FetchWork:
         Reference data.
     metrics : ServiceMetrics
         Metrics on the caller's registry.
+    hold_counts : bool
+        Hold counter updates until ``counts.release()`` (exactly-once: on commit).
     """
 
-    def __init__(self, config: ServiceConfig, universe: Universe, metrics: ServiceMetrics) -> None:
+    def __init__(
+        self,
+        config: ServiceConfig,
+        universe: Universe,
+        metrics: ServiceMetrics,
+        *,
+        hold_counts: bool = False,
+    ) -> None:
         self.config = config
         self.metrics = metrics
+        self.counts = Counts(metrics, hold=hold_counts)
         codec = WireCodec(config.wire_format)
         self.decoder = TickDecoder(universe, codec)
         self.fx = FxChannel.from_config(config, universe)
@@ -72,7 +143,12 @@ class FetchWork:
         self.pipeline = IndexPipeline(
             self.calculator, _Discard(), rejects=self._rejects, audit=self._audit
         )
-        self.control = ControlChannel(self.pipeline, config.wire_format, event_limits(config))
+        self.control = ControlChannel(
+            self.pipeline,
+            config.wire_format,
+            event_limits(config),
+            dead_letter_max_bytes=config.dead_letter_max_bytes,
+        )
         self._bars = BarsBuffer(universe.index_codes)
         self.driver: SessionDriver | None = None
         if config.sessions or config.calendar or config.eod_dir:
@@ -125,18 +201,18 @@ class FetchWork:
         parts = [fetch.ticks.slice(at, at + step) for at in range(0, len(fetch.ticks), step)]
         levels = LevelColumns.concat([process(part) for part in parts or [fetch.ticks]])
         letters.extend(self.control.failed_letters(failed_before, config.dead_letter_topic))
-        self.metrics.record_control(len(letters), len(self.pipeline.events))
-        messages = withheld_level_letters(self.calculator, self.metrics, config.dead_letter_topic)
+        self.counts.record_control(len(letters), len(self.pipeline.events))
+        messages = withheld_level_letters(self.calculator, self.counts, config.dead_letter_topic)
         published, fx_rejected = levels, {}
         if self.fx is not None:
             fx = self.fx.process(fx_records, levels)
             published, fx_rejected = LevelColumns.concat([levels, fx.levels]), fx.rejected
             letters.extend(fx.letters)
-            self.metrics.record_dead_letters(fx_rejected)
+            self.counts.record_dead_letters(fx_rejected)
             withheld = self.fx.translator.take_nonfinite()
             if withheld:
                 log.error("withheld non-finite variant levels: %s", dict(withheld))
-                self.metrics.record_nonfinite_levels(withheld)
+                self.counts.record_nonfinite_levels(withheld)
         messages.extend(letters)
         messages.extend(self._audit.messages(config.audit_topic))
         messages.extend(self._bars.messages(config.ohlc_topic))
@@ -146,8 +222,8 @@ class FetchWork:
             topic, limit = config.dead_letter_topic, config.dead_letter_max_bytes
             dead = fetch_dead_letters(fetch, rejected, reasons, counts, topic, max_bytes=limit)
             messages.extend(dead)
-            self.metrics.record_dead_letters(counts)
-        self.metrics.record_batch(
+            self.counts.record_dead_letters(counts)
+        self.counts.record_batch(
             consumed=consumed,
             applied=self.pipeline.stats.ticks_applied - applied_before,
             rejected=counts | fx_rejected,

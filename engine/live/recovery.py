@@ -52,7 +52,8 @@ class AbortPolicy:
     Parameters
     ----------
     attempts : int
-        Transactions in a row that may fail with a non-retriable error before the service stops.
+        Transactions in a row that may fail with a non-retriable error, since the last commit or
+        the last refused record dropped from the retried batch, before the service stops.
     first_delay_s, max_delay_s : float
         Wait before the first retry, doubled per attempt up to ``max_delay_s``.
     """
@@ -61,13 +62,14 @@ class AbortPolicy:
     first_delay_s: float = 0.5
     max_delay_s: float = 10.0
     in_a_row: int = 0
+    refused_in_a_row: int = 0
     alone: frozenset[bytes] = frozenset()
     refused_alone: frozenset[bytes] = frozenset()
     _log: RateLimitedLog = field(default_factory=lambda: RateLimitedLog(log, interval_s=10.0))
 
     def committed(self) -> None:
         """A transaction committed: the count starts again."""
-        self.in_a_row = 0
+        self.in_a_row = self.refused_in_a_row = 0
         self.alone = self.refused_alone = frozenset()
 
     def without_refused(
@@ -92,6 +94,8 @@ class AbortPolicy:
                 message.topic,
                 len(message.value),
             )
+        if dropped:  # progress: the refusals so far are dealt with
+            self.refused_in_a_row = 0
         return kept, dropped
 
     def retry_delay(self, error: TickIndexError) -> float:
@@ -100,18 +104,23 @@ class AbortPolicy:
         Raises
         ------
         DeliveryError
-            After ``attempts`` non-retriable failures in a row, with the last one's reason.
+            After ``attempts`` non-retriable failures in a row (retriable ones, a broker outage,
+            only delay), with the last one's reason.
         """
         self.in_a_row += 1
         if not error.retriable:
             refused: frozenset[bytes] = getattr(error, "refused", frozenset())
+            # Only refusals count; a dropped side record restarts the count (``without_refused``),
+            # not a newly refused one: a refused level is new each retry (ts_published changes).
+            self.refused_in_a_row += 1
             self.refused_alone |= refused & self.alone
             self.alone |= refused
-        if not error.retriable and self.in_a_row >= self.attempts:
-            raise DeliveryError(
-                f"exactly-once: {self.in_a_row} transactions in a row from the same committed "
-                f"offsets were aborted, nothing of them is committed; stopping. Last: {error}"
-            ) from error
+            if self.refused_in_a_row >= self.attempts:
+                raise DeliveryError(
+                    f"exactly-once: {self.refused_in_a_row} transactions in a row from the same "
+                    f"committed offsets were refused by Kafka, nothing of them is committed; "
+                    f"stopping. Last: {error}"
+                ) from error
         delay = min(self.max_delay_s, self.first_delay_s * 2.0 ** (self.in_a_row - 1))
         self._log.log(
             "aborted",

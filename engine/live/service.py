@@ -102,7 +102,9 @@ class IndexService:
         self.config = config
         self.universe = universe
         self.metrics = metrics
-        self.work = FetchWork(config, universe, metrics)
+        self.work = FetchWork(
+            config, universe, metrics, hold_counts=config.delivery == "exactly-once"
+        )
         self.checkpoints = CheckpointStore(config)
         self.ready = asyncio.Event()
         self.drained = asyncio.Event()  # after stop: every level acknowledged, checkpoint saved
@@ -183,8 +185,10 @@ class IndexService:
                     await self._step()
                 await self._finish()
                 self.drained.set()
-        finally:
-            await self._close()
+        except BaseException:
+            await self._close(failed=True)  # the failure in flight, not the stage's, is the reason
+            raise
+        await self._close()
 
     # -- start and stop ------------------------------------------------------------------------
 
@@ -215,13 +219,15 @@ class IndexService:
         if not self._exactly_once:
             await self._checkpoint(wait=True)
 
-    async def _close(self) -> None:
+    async def _close(self, *, failed: bool = False) -> None:
         if self._saving is not None and not self._saving.done():
             self._saving.cancel()
             await asyncio.gather(self._saving, return_exceptions=True)
         if self._consumer is not None:
             await self._consumer.stop()
-        if self._output is not None:
+        if failed:
+            await close_quietly(self._output)
+        elif self._output is not None:
             await self._output.close()
 
     # -- one batch -----------------------------------------------------------------------------
@@ -298,7 +304,6 @@ class IndexService:
         assert self._output is not None
         levels, messages = self._process(records)
         messages, dropped = self._aborts.without_refused(messages)
-        self.metrics.dead_letter_write_failures.inc(len(dropped))
         checkpoint = self._checkpoint_message()
         messages.append(checkpoint)
         offsets, group = dict(self._next_offsets), self.config.group_id
@@ -310,6 +315,8 @@ class IndexService:
             return
         self._committed = CommittedPoint(checkpoint.value, offsets)
         self._aborts.committed()
+        self.work.counts.release()  # counted once, by the run that committed
+        self.metrics.dead_letter_write_failures.inc(len(dropped))
         self._published(levels, ts_published)
         self.metrics.checkpoint_written(time.time())
 
@@ -317,9 +324,9 @@ class IndexService:
         """After an aborted transaction: back to the last commit, a new output stage, go on."""
         assert self._consumer is not None
         self.metrics.transactions_aborted.inc()
-        delay = self._aborts.retry_delay(error)  # raises when it is time to stop
         failed, self._output = self._output, None
-        await close_quietly(failed)
+        await close_quietly(failed)  # before a stop, so its own error cannot hide the reason
+        delay = self._aborts.retry_delay(error)  # raises when it is time to stop
         self._rebuild_engine(self.checkpoints.decode(self._committed.checkpoint))
         for tp, offset in self._committed.offsets.items():
             self._consumer.seek(tp, offset)
@@ -328,7 +335,7 @@ class IndexService:
 
     def _rebuild_engine(self, state: EngineState) -> None:
         """A fresh ``FetchWork`` holding ``state``: nothing of the aborted batches survives."""
-        self.work = FetchWork(self.config, self.universe, self.metrics)
+        self.work = FetchWork(self.config, self.universe, self.metrics, hold_counts=True)
         self.work.restore(state)
         self.work.report_state()
 
