@@ -123,16 +123,24 @@ async def test_a_refused_dead_letter_is_dropped_and_counted_not_fatal(
     assert live.sample("tickindex_transactions_aborted_total") >= 1
 
 
+@pytest.mark.parametrize("output_process", [False, True], ids=["in-process", "output-process"])
 async def test_a_level_kafka_always_refuses_stops_the_service_clearly(
-    kafka_bootstrap: str, topics: LiveTopics, monkeypatch: pytest.MonkeyPatch
+    kafka_bootstrap: str,
+    topics: LiveTopics,
+    monkeypatch: pytest.MonkeyPatch,
+    output_process: bool,
 ) -> None:
+    """The DeliveryError says why; a failed output process must not replace it on close."""
     monkeypatch.setattr(
         service_module, "AbortPolicy", partial(AbortPolicy, attempts=3, first_delay_s=0.05)
     )
     universe = load_builtin_universe()
     ticks = simulate(universe, 300, SEED + 32)
     config = topics.config(
-        kafka_bootstrap, delivery="exactly-once", max_batch_ticks=100, output_process=False
+        kafka_bootstrap,
+        delivery="exactly-once",
+        max_batch_ticks=100,
+        output_process=output_process,
     )
     await create_limited_topic(kafka_bootstrap, topics.level, LEVEL_LIMIT)
     await ensure_topics(config)
