@@ -198,8 +198,11 @@ class FetchWork:
         process = self.driver.process if self.driver is not None else self.pipeline.process
         # Engine batches of at most max_batch_ticks ticks; levels do not depend on the cuts.
         step = config.max_batch_ticks
-        parts = [fetch.ticks.slice(at, at + step) for at in range(0, len(fetch.ticks), step)]
-        levels = LevelColumns.concat([process(part) for part in parts or [fetch.ticks]])
+        if len(fetch.ticks) <= step:
+            levels = process(fetch.ticks)
+        else:
+            cuts = range(0, len(fetch.ticks), step)
+            levels = LevelColumns.concat([process(fetch.ticks.slice(at, at + step)) for at in cuts])
         letters.extend(self.control.failed_letters(failed_before, config.dead_letter_topic))
         self.counts.record_control(len(letters), len(self.pipeline.events))
         messages = withheld_level_letters(self.calculator, self.counts, config.dead_letter_topic)
