@@ -67,11 +67,11 @@ def _fake_tools(bin_dir: Path, log: Path, policy: Path) -> None:
             path.chmod(0o755)
 
 
-def test_install_keeps_new_services_from_starting_and_kills_nothing(tmp_path: Path) -> None:
-    log, policy = tmp_path / "calls.log", tmp_path / "policy-rc.d"
+def _install(tmp_path: Path, log: Path, policy: Path) -> subprocess.CompletedProcess[str]:
+    """Run install-system-deps.sh with fake apt-get, systemctl and friends on PATH."""
     bin_dir = tmp_path / "bin"
     _fake_tools(bin_dir, log, policy)
-    result = subprocess.run(
+    return subprocess.run(
         ["bash", str(DEPLOY / "install-system-deps.sh")],
         env={"PATH": str(bin_dir), "POLICY_RC_D": str(policy), "HOME": str(tmp_path)},
         capture_output=True,
@@ -79,6 +79,11 @@ def test_install_keeps_new_services_from_starting_and_kills_nothing(tmp_path: Pa
         timeout=30,
         check=False,
     )
+
+
+def test_install_keeps_new_services_from_starting_and_kills_nothing(tmp_path: Path) -> None:
+    log, policy = tmp_path / "calls.log", tmp_path / "policy-rc.d"
+    result = _install(tmp_path, log, policy)
     assert result.returncode == 0, result.stderr
     assert "installing" in result.stdout
     calls = log.read_text().splitlines()
@@ -92,16 +97,7 @@ def test_install_keeps_an_existing_policy_and_stops_only_the_installed_service(
     log, policy = tmp_path / "calls.log", tmp_path / "policy-rc.d"
     policy.write_text("#!/bin/sh\nexit 0\n")
     policy.chmod(0o755)
-    bin_dir = tmp_path / "bin"
-    _fake_tools(bin_dir, log, policy)
-    result = subprocess.run(
-        ["bash", str(DEPLOY / "install-system-deps.sh")],
-        env={"PATH": str(bin_dir), "POLICY_RC_D": str(policy), "HOME": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = _install(tmp_path, log, policy)
     assert result.returncode == 0, result.stderr
     calls = log.read_text().splitlines()
     assert calls == ["policy 0", "systemctl stop prometheus.service"], calls
