@@ -20,7 +20,6 @@ last finite one (``published_levels``) and later levels are recomputed exactly u
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from functools import partial
 from typing import Any
@@ -307,11 +306,11 @@ class IndexCalculator:
         level_sorted = np.empty(n_pairs, dtype=np.float64)
         prices_at = _PricesAt(sorted_sec, order, sorted_px, self._prices)
         bounds = np.append(seg_start, n_pairs).tolist()
+        carried = self._levels[seg_index]
+        good = np.isfinite(carried)
+        self._last_good[seg_index[good]] = carried[good]
         for segment, index in enumerate(seg_index.tolist()):
             lo, hi = bounds[segment], bounds[segment + 1]
-            carried = float(self._levels[index])
-            if math.isfinite(carried):
-                self._last_good[index] = carried
             level_sorted[lo:hi], self._levels[index], self._peaks[index] = run_index(
                 float(self._levels[index]),
                 float(self._peaks[index]),
