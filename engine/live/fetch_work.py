@@ -232,7 +232,7 @@ class FetchWork:
             rejected=counts | fx_rejected,
             processing_seconds=time.perf_counter() - started,
         )
-        self.metrics.set_index_state(self.calculator.published_levels, self.calculator.divisors)
+        self.report_state()
         return published, messages
 
     def capture(self, offsets: dict[str, int], ts_checkpoint: int) -> EngineState:
@@ -250,4 +250,4 @@ class FetchWork:
 
     def report_state(self) -> None:
         """Set the index level and divisor gauges from the calculator."""
-        self.metrics.set_index_state(self.calculator.levels, self.calculator.divisors)
+        self.metrics.set_index_state(self.calculator.published_levels, self.calculator.divisors)
