@@ -173,7 +173,7 @@ def restore_state(pipeline: IndexPipeline, state: EngineState) -> None:
     _check_sizes(state, universe.securities, len(universe.indices))
     prices = np.array(state.prices, dtype=np.float64)
     divisors = np.array(state.divisors, dtype=np.float64)
-    grown = universe.with_securities(state.securities[len(universe.securities) :])
+    grown = universe.with_securities(state.securities[universe.n_securities :])
     if state.declared is not None:
         d = state.declared
         declared = Membership(

@@ -140,7 +140,7 @@ class TickFileReader(ChunkedFileReader[TickColumns]):
         stamps = parse_timestamps(ts)
         security = self.universe.security_ids(codes)
         price = _parse_prices(prices)
-        reasons = screen_ticks(len(self.universe.securities), security, price)
+        reasons = screen_ticks(self.universe.n_securities, security, price)
         reasons[stamps < 0] = RejectReason.BAD_TIMESTAMP
         rejected = np.flatnonzero(reasons)
         if rejected.size or bad:
