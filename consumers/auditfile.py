@@ -8,7 +8,7 @@ from pathlib import Path
 
 from consumers.closing import ClosingSink
 from consumers.levelfile import open_output_file
-from engine.maintenance import DivisorChange
+from engine.maintenance.adjustments import DivisorChange
 
 AUDIT_HEADER = ("ts", "index", "old_divisor", "new_divisor", "level", "cause")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from consumers.closing import ClosingSink
 from consumers.levelfile import open_output_file
-from engine.ohlc import OhlcBars
+from engine.calendar.ohlc import OhlcBars
 
 BARS_HEADER = ("date", "index", "open", "high", "low", "close", "count")
 

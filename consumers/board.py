@@ -11,8 +11,8 @@ from typing import TextIO
 
 import numpy as np
 
-from engine.columns import LevelColumns
-from engine.universe import Universe
+from engine.kernel.columns import LevelColumns
+from engine.refdata.universe import Universe
 
 GREEN = "\x1b[32m"
 RED = "\x1b[31m"

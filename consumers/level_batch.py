@@ -8,8 +8,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numpy.typing import NDArray
 
-from engine.columns import LevelColumns
-from engine.universe import Universe
+from engine.kernel.columns import LevelColumns
+from engine.refdata.universe import Universe
 
 NO_SEQ = int(np.iinfo(np.int64).min)
 LEVEL_COLUMNS = ("index", "level", "change", "seq", "ts_event", "ts_published")

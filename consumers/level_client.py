@@ -33,9 +33,9 @@ from aiokafka.errors import (
 
 from consumers.level_batch import LEVEL_COLUMNS, NO_SEQ, LevelBatch
 from consumers.level_checks import level_message_problem
-from engine.errors import TickIndexError
+from engine.core.errors import TickIndexError
 from engine.live.codec import Record, source_of
-from engine.live.security import (
+from engine.live.kafka.security import (
     KafkaSecurity,
     connection_error,
     kafka_security_options,
@@ -91,7 +91,7 @@ class LevelSubscriber:
         Iteration also yields empty batches after an idle poll (so a loop can redraw or check
         a deadline); by default it waits for levels.
     security : KafkaSecurity, optional
-        TLS/SASL settings (``engine.live.security.KafkaSecurity``); None: plaintext.
+        TLS/SASL settings (``engine.live.kafka.security.KafkaSecurity``); None: plaintext.
     """
 
     def __init__(

@@ -12,9 +12,9 @@ import msgspec
 import numpy as np
 
 from consumers.closing import ClosingSink
-from engine.columns import LevelColumns
-from engine.errors import InputFileError, TickInputError
-from engine.universe import Universe
+from engine.core.errors import InputFileError, TickInputError
+from engine.kernel.columns import LevelColumns
+from engine.refdata.universe import Universe
 
 CSV_HEADER = "ts,index,level,seq,security"
 

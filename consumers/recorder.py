@@ -1,7 +1,7 @@
 """Level files rolled per trading day: ``levels-YYYY-MM-DD.csv`` (or ``.jsonl``) in a folder.
 
 A level goes to the file of the Hong Kong date of its ``ts_event`` (UTC+8, no daylight saving;
-``engine.sessions.TradingCalendar.trading_day``), whatever the day. Columns are those of
+``engine.calendar.sessions.TradingCalendar.trading_day``), whatever the day. Columns are those of
 ``consumers.levelfile``: CSV ``ts,index,level,seq,security`` (or JSON Lines with those keys),
 ``level`` in shortest round-trip repr. ``security`` is empty: the level topic does not carry the
 tick that moved a level. Within a batch, rows are written in event-time order. Files are
@@ -22,7 +22,7 @@ import numpy as np
 from consumers.closing import ClosingSink
 from consumers.level_batch import LevelBatch
 from consumers.levelfile import CSV_HEADER, LevelRecord
-from engine.sessions import TradingCalendar, day_date
+from engine.calendar.sessions import TradingCalendar, day_date
 
 RecordFormat = Literal["csv", "jsonl"]
 MAX_OPEN_FILES = 3

@@ -1,17 +1,16 @@
-"""tickindex calculation core: synchronous, pure numpy, shared by live, replay and tests."""
+"""tickindex calculation core: synchronous, pure numpy, shared by live, replay and tests.
 
-from engine.calculator import IndexCalculator, LevelUpdates
-from engine.errors import ReferenceDataError, TickIndexError, TickInputError
-from engine.reference_data import load_universe
-from engine.universe import IndexSpec, Universe
+Sub-packages by concern, each importing only those listed before it (``tests/test_layering.py``
+checks it from the import graph):
 
-__all__ = [
-    "IndexCalculator",
-    "IndexSpec",
-    "LevelUpdates",
-    "ReferenceDataError",
-    "TickIndexError",
-    "TickInputError",
-    "Universe",
-    "load_universe",
-]
+- ``core``: errors, event-time parsing, bounds on numbers, array growth;
+- ``refdata``: the universe, reference files, capping, the built-in Hang Seng family;
+- ``kernel``: tick/level columns, screening, sequencing, the calculator, conflation;
+- ``maintenance``, ``currency``, ``calendar``: events and divisor adjustments, currency
+  variants, the HKEX calendar and daily bars;
+- ``pipeline``: the processing chain, trading days, the checkpointable engine state;
+- ``wire`` and ``testing``: wire formats, in-memory sources and sinks;
+- ``live``: the asyncio service, with its Kafka adapter in ``live.kafka``.
+
+Nothing here imports ``producers``, ``consumers`` or ``tickindex``.
+"""

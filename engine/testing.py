@@ -7,8 +7,8 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from engine.columns import LevelColumns, TickColumns
-from engine.universe import Universe
+from engine.kernel.columns import LevelColumns, TickColumns
+from engine.refdata.universe import Universe
 
 
 class TestingSource:

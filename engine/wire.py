@@ -29,10 +29,12 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from engine.core.bounds import MAX_CODE_LENGTH
+
 WireFormat = Literal["json", "msgpack"]
 
 INT64_MAX = 2**63 - 1
-MAX_CODE_LENGTH = 64
+
 """Longest security code or FX pair name accepted on the wire."""
 
 Timestamp = Annotated[int, msgspec.Meta(gt=0, le=INT64_MAX)]

@@ -19,7 +19,7 @@ from typing import IO, Generic, TextIO, TypeVar, cast
 
 import msgspec
 
-from engine.errors import InputFileError, TickInputError
+from engine.core.errors import InputFileError, TickInputError
 from producers.reject_log import RejectLog, short
 
 ProgressCallback = Callable[[int, int], None]

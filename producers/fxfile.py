@@ -1,4 +1,4 @@
-"""FX tick files and currency variant files, and the replay glue that merges FX into levels.
+"""FX tick files read as column batches.
 
 FX tick files are CSV with a header containing ``ts,pair,rate`` in any order (extra columns
 ignored) or JSON Lines with the same keys, either optionally gzipped. ``ts`` is integer
@@ -8,14 +8,12 @@ currency. Rows that cannot be used (wrong number of columns, bad JSON, bad times
 variant uses, a rate that is not a number in (0, 1e12]) are skipped, counted and reported as
 ``FILE:LINE: reason: detail``; with ``strict=True`` the first one raises ``InputFileError``.
 
-Variants file: CSV ``index,base_index,currency,fx_pair,prev_close_level,fx_prev_close``, e.g.
-``HSI_USD,HSI,USD,HKDUSD,3315.3,0.1285``; problems stop with ``file:line: problem``.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
@@ -25,30 +23,18 @@ import msgspec
 import numpy as np
 from numpy.typing import NDArray
 
-from engine.columns import LevelColumns
-from engine.conflation import Conflator
-from engine.currency import (
+from engine.core.bounds import MAX_FX_RATE
+from engine.core.timestamps import parse_timestamps
+from engine.currency.translator import (
     CurrencyTranslator,
-    CurrencyVariant,
     FxColumns,
     FxRejectReason,
     normalise_pair,
 )
-from engine.errors import ReferenceDataError
-from engine.pipeline import LevelSink
-from engine.reference_data import MAX_LEVEL, _bounded, _rows
-from engine.timestamps import parse_timestamps
 from producers.chunked_file import BadRows, ChunkedFileReader, ProgressCallback
 from producers.reject_log import RejectLog, short
 
 REQUIRED_COLUMNS = ("ts", "pair", "rate")
-VARIANTS_HEADER = (
-    *("index", "base_index", "currency", "fx_pair"),
-    *("prev_close_level", "fx_prev_close"),
-)
-MAX_FX_RATE = 1e12
-_NEVER = int(np.iinfo(np.int64).min)
-_NO_TIMES = np.empty(0, dtype=np.int64)
 
 
 class FxRecord(msgspec.Struct, frozen=True):
@@ -191,162 +177,3 @@ def _parse_rates(values: Sequence[float | str]) -> NDArray[np.float64]:
             except (ValueError, OverflowError):
                 out[position] = np.nan
         return out
-
-
-def concat_fx(parts: Sequence[FxColumns]) -> FxColumns:
-    """Join FX batches in order; ``origin`` survives only if every part has it."""
-    if not parts:
-        return FxColumns.empty()
-    origins = [p.origin for p in parts if p.origin is not None]
-    return FxColumns(
-        np.concatenate([p.ts_event for p in parts]),
-        np.concatenate([p.pair for p in parts]),
-        np.concatenate([p.rate for p in parts]),
-        np.concatenate(origins) if len(origins) == len(parts) else None,
-    )
-
-
-class FxFeed:
-    """FX batches (e.g. an ``FxFileReader``) handed out in time slices that follow base levels.
-
-    The feed's clock is the running maximum of the ticks' timestamps, so a slice is always a
-    prefix of what is left; it reads ahead at most one batch past the requested time.
-
-    Parameters
-    ----------
-    batches : iterable of FxColumns
-        FX ticks in event order.
-    """
-
-    def __init__(self, batches: Iterable[FxColumns]) -> None:
-        self._batches = iter(batches)
-        self._held: list[FxColumns] = []
-        self._held_clock: list[NDArray[np.int64]] = []
-        self._clock = _NEVER
-        self._until = _NEVER
-        self._exhausted = False
-
-    def take_until(self, ts: int) -> FxColumns:
-        """FX ticks not taken yet with event time at or before ``ts`` (never less than before)."""
-        self._until = max(self._until, ts)
-        while not self._exhausted and self._clock <= self._until:
-            batch = next(self._batches, None)
-            if batch is None:
-                self._exhausted = True
-                break
-            clock = np.maximum.accumulate(np.maximum(batch.ts_event, self._clock))
-            self._clock = int(clock[-1]) if clock.size else self._clock
-            self._held.append(batch)
-            self._held_clock.append(clock)
-        held, clock = concat_fx(self._held), np.concatenate([_NO_TIMES, *self._held_clock])
-        cut = int(np.searchsorted(clock, self._until, "right"))
-        self._held, self._held_clock = [held.take(slice(cut, None))], [clock[cut:]]
-        return held.take(slice(0, cut))
-
-    def rest(self) -> FxColumns:
-        """Every FX tick not taken yet (end of stream)."""
-        remaining = [*self._held, *self._batches]
-        self._held, self._held_clock, self._exhausted = [], [], True
-        return concat_fx(remaining)
-
-
-class CurrencySink:
-    """A ``LevelSink`` that passes base levels on with their currency variants merged in.
-
-    Each batch of base levels takes the FX ticks up to its latest event time from the feed;
-    ``close()`` translates the FX ticks left after the last base level.
-
-    Parameters
-    ----------
-    translator : CurrencyTranslator
-        Makes the variant levels.
-    sink : LevelSink
-        Receives base and variant levels as one stream in event-time order.
-    fx : FxFeed
-        The FX ticks.
-    conflate_ns : int, optional
-        Conflate the merged stream (the pipeline must then not conflate).
-    """
-
-    def __init__(
-        self,
-        translator: CurrencyTranslator,
-        sink: LevelSink,
-        fx: FxFeed,
-        *,
-        conflate_ns: int | None = None,
-    ) -> None:
-        self.translator = translator
-        self.sink = sink
-        self.fx = fx
-        self.conflator = Conflator(conflate_ns) if conflate_ns is not None else None
-        self.levels_out = 0
-
-    def write(self, levels: LevelColumns) -> None:
-        """Take one batch of base levels (tick order, unconflated)."""
-        if len(levels):
-            fx = self.fx.take_until(int(levels.ts_event.max()))
-            self._publish(self.translator.translate_merged(levels, fx))
-
-    def close(self) -> None:
-        """End of stream: translate the FX ticks left, release conflated levels."""
-        self._publish(self.translator.translate_merged(LevelColumns.empty(), self.fx.rest()))
-        if self.conflator is not None:
-            self._deliver(self.conflator.flush())
-
-    def _publish(self, levels: LevelColumns) -> None:
-        self._deliver(self.conflator.push(levels) if self.conflator is not None else levels)
-
-    def _deliver(self, levels: LevelColumns) -> None:
-        if len(levels):
-            self.levels_out += len(levels)
-            self.sink.write(levels)
-
-
-def load_variants(
-    path: str | Path, index_codes: Sequence[str] | None = None
-) -> list[CurrencyVariant]:
-    """Read a variants file (CSV, header ``VARIANTS_HEADER``, extra columns after it ignored).
-
-    Parameters
-    ----------
-    path : str or Path
-        The CSV file.
-    index_codes : sequence of str, optional
-        The universe's index codes, to check ``base_index`` and code clashes line by line.
-
-    Returns
-    -------
-    list of CurrencyVariant
-
-    Raises
-    ------
-    ReferenceDataError
-        Naming file, line and problem (duplicate or clashing code, unknown base index,
-        non-positive close, a pair not quoting the variant currency, ...).
-    """
-    where = Path(path)
-    known = set(index_codes or ())
-    seen: dict[str, int] = {}
-    out = []
-    for line, row in _rows(where, VARIANTS_HEADER):
-        code, base, currency = row["index"], row["base_index"], row["currency"].upper()
-        pair = normalise_pair(row["fx_pair"])
-        problem = None
-        if not (code and base and currency and pair):
-            problem = "index, base_index, currency and fx_pair must not be empty"
-        elif code in seen:
-            problem = f"duplicate index {code} (first on line {seen[code]})"
-        elif code in known:
-            problem = f"index {code} is already an index of the universe"
-        elif index_codes is not None and base not in known:
-            problem = f"unknown base_index {base}"
-        elif not pair.endswith(currency):
-            problem = f"fx_pair {pair} must quote {currency} per unit of the index currency"
-        if problem is not None:
-            raise ReferenceDataError(str(where), line, problem)
-        seen[code] = line
-        level = _bounded(where, line, "prev_close_level", row["prev_close_level"], MAX_LEVEL)
-        rate = _bounded(where, line, "fx_prev_close", row["fx_prev_close"], MAX_FX_RATE)
-        out.append(CurrencyVariant(code, base, currency, pair, level, rate))
-    return out

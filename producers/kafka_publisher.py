@@ -17,9 +17,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 from aiokafka.producer.message_accumulator import BatchBuilder
 
-from engine.columns import TickColumns
-from engine.sequencing import NO_SEQ
-from engine.universe import Universe
+from engine.kernel.columns import TickColumns
+from engine.kernel.sequencing import NO_SEQ
+from engine.refdata.universe import Universe
 from engine.wire import Tick, TickBatch, WireCodec
 
 

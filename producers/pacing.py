@@ -1,7 +1,8 @@
 """Real-time pacing for the Kafka producers and consumers of the command line.
 
 - ``continuous_session``/``describe_hkt``: when HKEX continuous trading (09:30-12:00, 13:00-16:00
-  Hong Kong time; morning only on half days; holidays from ``engine.sessions.TradingCalendar``)
+  Hong Kong time; morning only on half days; holidays from
+  ``engine.calendar.sessions.TradingCalendar``)
   next runs, for ``tickindex simulate --session-aware``;
 - ``ReplayPacer``: cuts a batch of historical ticks into a few time slices and says when each
   slice is due, so a replay at N x speed sleeps once per slice, never once per tick;
@@ -23,7 +24,7 @@ from typing import TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from engine.sessions import (
+from engine.calendar.sessions import (
     AFTERNOON_CLOSE,
     AFTERNOON_OPEN,
     HKT_OFFSET_NS,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from engine.errors import InputFileError
+from engine.core.errors import InputFileError
 
 SHOWN_REJECTS = 20
 MAX_DETAIL_CHARS = 80

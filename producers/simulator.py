@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from engine.columns import TickColumns
-from engine.universe import Universe
+from engine.kernel.columns import TickColumns
+from engine.refdata.universe import Universe
 from producers.tick_sizes import quotes_around, round_to_tick
 
 NS_PER_SECOND = 1_000_000_000

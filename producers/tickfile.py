@@ -23,10 +23,10 @@ from typing import IO, TextIO
 import msgspec
 import numpy as np
 
-from engine.columns import TickColumns
-from engine.screening import RejectReason, screen_ticks
-from engine.timestamps import parse_timestamps
-from engine.universe import Universe
+from engine.core.timestamps import parse_timestamps
+from engine.kernel.columns import TickColumns
+from engine.kernel.screening import RejectReason, screen_ticks
+from engine.refdata.universe import Universe
 from producers.chunked_file import BadRows, ChunkedFileReader, ProgressCallback, file_format
 from producers.reject_log import RejectLog, short
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from engine.universe import IndexSpec, Membership, Universe, build_universe
+from engine.refdata.universe import IndexSpec, Membership, Universe, build_universe
 from tests.scalar_reference import RefIndex, RefRow
 
 SEED = int(os.environ.get("TICKINDEX_TEST_SEED", "20261121"))

@@ -13,13 +13,12 @@ import numpy as np
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from engine.cli.main import main
-from engine.columns import TickColumns
-from engine.currency import CurrencyTranslator
+from engine.currency.translator import CurrencyTranslator
+from engine.currency.variant_files import load_variants
+from engine.kernel.columns import TickColumns
 from engine.live.config import ServiceConfig
-from engine.universe import Universe
+from engine.refdata.universe import Universe
 from engine.wire import FxTick, FxTickBatch, Tick, WireCodec
-from producers.fxfile import load_variants
 from producers.kafka_publisher import TickPublisher
 from tests.live_support import (
     InProcessService,
@@ -30,6 +29,7 @@ from tests.live_support import (
     simulate,
     wait_until,
 )
+from tickindex.cli.main import main
 
 # HSI and HSCEI in USD share one pair; HSI in CNH uses another (prev closes of the built-in
 # universe: HSI 25800, HSCEI 9150).

@@ -24,17 +24,17 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import CollectorRegistry
 
-from engine.calculator import IndexCalculator
-from engine.cli.main import main
-from engine.columns import LevelColumns, TickColumns
+from engine.kernel.calculator import IndexCalculator
+from engine.kernel.columns import LevelColumns, TickColumns
 from engine.live.config import ServiceConfig
 from engine.live.metrics import ServiceMetrics
 from engine.live.service import IndexService
-from engine.pipeline import IndexPipeline
-from engine.universe import Universe
+from engine.pipeline.chain import IndexPipeline
+from engine.refdata.universe import Universe
 from engine.wire import IndexLevel, WireCodec
 from producers.kafka_publisher import TickPublisher
 from producers.simulator import MarketSimulator
+from tickindex.cli.main import main
 
 REPO = Path(__file__).resolve().parent.parent
 START_NS = 1_795_138_200_000_000_000
@@ -87,7 +87,7 @@ class LiveTopics:
         return ServiceConfig(**(self.settings(bootstrap) | settings))
 
     def serve_argv(self, bootstrap: str, **settings: Any) -> list[str]:
-        argv = [sys.executable, "-m", "engine.cli.main", "serve"]
+        argv = [sys.executable, "-m", "tickindex.cli.main", "serve"]
         for key, value in (self.settings(bootstrap) | settings).items():
             argv.append(f"--{key.replace('_', '-')}={value}")
         return argv

@@ -7,9 +7,9 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from engine.columns import TickColumns
+from engine.kernel.columns import TickColumns
 from engine.live.dead_letters import DEAD_LETTER_MAX_BYTES, MAX_KEY_BYTES
-from engine.universe import Universe
+from engine.refdata.universe import Universe
 from engine.wire import Tick, TickBatch, WireCodec
 
 Message = tuple[bytes | None, bytes]

@@ -17,14 +17,14 @@ from collections.abc import Iterable
 
 import msgspec
 
-from engine.builtin import load_builtin_universe
-from engine.calculator import IndexCalculator
-from engine.columns import LevelColumns
-from engine.event_queue import EventLimits
-from engine.events import AddConstituent
+from engine.kernel.calculator import IndexCalculator
+from engine.kernel.columns import LevelColumns
 from engine.live.control import ControlChannel
-from engine.live.fetch import FetchedRecord
-from engine.pipeline import IndexPipeline
+from engine.live.kafka.fetch import FetchedRecord
+from engine.maintenance.event_queue import EventLimits
+from engine.maintenance.events import AddConstituent
+from engine.pipeline.chain import IndexPipeline
+from engine.refdata.builtin import load_builtin_universe
 
 T = 1_795_138_200_000_000_000
 DAY = 86_400 * 10**9

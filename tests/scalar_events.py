@@ -1,7 +1,8 @@
 """Plain-Python reference for index maintenance events: obviously correct, slow, tests only.
 
 ``ScalarEventModel`` extends ``ScalarIndexModel`` with total return indices and corporate
-actions, constituent changes and reviews. It shares nothing with ``engine.maintenance``: each
+actions, constituent changes and reviews. It shares nothing with
+``engine.maintenance.adjustments``: each
 event edits a copy of the holdings and prices, every level is recomputed with ``math.fsum`` and
 each affected index gets divisor = capitalisation after / level it must have after the event
 (the level before, or for an ordinary dividend: before - (1 - reinvested) x amount x W / D).
@@ -16,7 +17,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from engine.events import (
+from engine.maintenance.events import (
     AddConstituent,
     BonusIssue,
     CashDividend,
@@ -31,7 +32,7 @@ from engine.events import (
     SpecialDividend,
     StockSplit,
 )
-from engine.universe import IndexSpec, Universe
+from engine.refdata.universe import IndexSpec, Universe
 from tests.conftest import universe_from_rows
 from tests.scalar_reference import RefIndex, RefRow, ScalarIndexModel, scalar_cap_factors
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from engine.cli.main import main
+from tickindex.cli.main import main
 
 
 def test_bench_json_figures(capsys: pytest.CaptureFixture[str]) -> None:

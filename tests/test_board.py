@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from consumers.board import CURSOR_HOME, GREEN, RED, IndexBoard
-from engine.builtin import load_builtin_universe
-from engine.columns import LevelColumns
-from engine.universe import Universe
+from engine.kernel.columns import LevelColumns
+from engine.refdata.builtin import load_builtin_universe
+from engine.refdata.universe import Universe
 from tests.conftest import SEED, universe_from_rows
 from tests.scalar_reference import RefIndex, RefRow
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.builtin import load_builtin_universe
+from engine.refdata.builtin import load_builtin_universe
 from tests.conftest import SEED, missing_real_part
 from tests.live_support import (
     REPO,

@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
-from engine.builtin import load_builtin_universe
-from engine.calculator import IndexCalculator, LevelUpdates
-from engine.universe import IndexSpec, Membership, Universe, build_universe
+from engine.kernel.calculator import IndexCalculator, LevelUpdates
+from engine.refdata.builtin import load_builtin_universe
+from engine.refdata.universe import IndexSpec, Membership, Universe, build_universe
 from producers.simulator import MarketSimulator
 from tests.conftest import SEED, random_rows, universe_from_rows
 from tests.scalar_reference import RefIndex, RefRow, ScalarIndexModel

@@ -8,8 +8,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
-from engine.capping import cap_factors, capped_weights
-from engine.errors import CappingError
+from engine.core.errors import CappingError
+from engine.refdata.capping import cap_factors, capped_weights
 from tests.conftest import SEED
 from tests.scalar_reference import scalar_cap_factors, scalar_capped_weights
 

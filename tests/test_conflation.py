@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.columns import LevelColumns
-from engine.conflation import Conflator
+from engine.kernel.columns import LevelColumns
+from engine.kernel.conflation import Conflator
 
 SECOND = 1_000_000_000
 

@@ -9,18 +9,18 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
-from engine.builtin import load_builtin_universe
-from engine.calculator import IndexCalculator
-from engine.columns import LevelColumns, TickColumns
-from engine.event_queue import EventLimits, EventOrigin, PendingEvent
-from engine.events import AddConstituent, IndexEvent, StockSplit
+from engine.kernel.calculator import IndexCalculator
+from engine.kernel.columns import LevelColumns, TickColumns
 from engine.live.codec import OutgoingMessage
 from engine.live.config import ConfigError, load_config
 from engine.live.control import ControlChannel, event_limits
-from engine.live.fetch import FetchedRecord
+from engine.live.kafka.fetch import FetchedRecord
 from engine.live.metrics import ServiceMetrics
-from engine.pipeline import IndexPipeline
-from engine.state import EngineState, capture_state, restore_state
+from engine.maintenance.event_queue import EventLimits, EventOrigin, PendingEvent
+from engine.maintenance.events import AddConstituent, IndexEvent, StockSplit
+from engine.pipeline.chain import IndexPipeline
+from engine.pipeline.state import EngineState, capture_state, restore_state
+from engine.refdata.builtin import load_builtin_universe
 from producers.simulator import MarketSimulator
 from tests.conftest import SEED
 

@@ -11,22 +11,16 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.builtin import load_builtin_universe
-from engine.calculator import IndexCalculator
-from engine.columns import LevelColumns
-from engine.errors import ReferenceDataError
-from engine.event_files import load_sourced_events
-from engine.events import (
-    MAX_CODE_LENGTH,
-    MAX_PRICE,
-    MAX_RATIO,
-    MAX_SHARES,
-    IndexEvent,
-    Review,
-)
+from engine.core.bounds import MAX_CODE_LENGTH, MAX_PRICE, MAX_RATIO, MAX_SHARES
+from engine.core.errors import ReferenceDataError
+from engine.kernel.calculator import IndexCalculator
+from engine.kernel.columns import LevelColumns
 from engine.live.control import ControlChannel
-from engine.live.fetch import FetchedRecord
-from engine.pipeline import IndexPipeline
+from engine.live.kafka.fetch import FetchedRecord
+from engine.maintenance.event_files import load_sourced_events
+from engine.maintenance.events import IndexEvent, Review
+from engine.pipeline.chain import IndexPipeline
+from engine.refdata.builtin import load_builtin_universe
 from engine.wire import WireFormat
 
 T = 1_795_138_200_000_000_000

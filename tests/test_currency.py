@@ -11,18 +11,21 @@ import msgspec
 import numpy as np
 import pytest
 
-from engine.calculator import IndexCalculator
-from engine.columns import LevelColumns, TickColumns
-from engine.currency import (
+from engine.core.errors import ReferenceDataError, TickInputError
+from engine.currency.fx_ticks import concat_fx
+from engine.currency.translator import (
     CurrencyState,
     CurrencyTranslator,
     CurrencyVariant,
     FxColumns,
     FxRejectReason,
 )
-from engine.errors import ReferenceDataError, TickInputError
-from engine.pipeline import IndexPipeline
-from producers.fxfile import CurrencySink, FxFeed, FxFileReader, concat_fx, load_variants
+from engine.currency.variant_files import load_variants
+from engine.kernel.calculator import IndexCalculator
+from engine.kernel.columns import LevelColumns, TickColumns
+from engine.pipeline.chain import IndexPipeline
+from engine.pipeline.fx_merge import CurrencySink, FxFeed
+from producers.fxfile import FxFileReader
 from tests.conftest import SEED, universe_from_rows
 from tests.scalar_reference import RefIndex, RefRow
 

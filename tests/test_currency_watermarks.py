@@ -8,9 +8,9 @@ import msgspec
 import numpy as np
 import pytest
 
-from engine.columns import LevelColumns
-from engine.currency import CurrencyState, CurrencyTranslator, FxColumns
-from engine.currency_merge import PendingBase
+from engine.currency.merge import PendingBase
+from engine.currency.translator import CurrencyState, CurrencyTranslator, FxColumns
+from engine.kernel.columns import LevelColumns
 from tests.conftest import SEED
 from tests.test_currency import (
     CODES,

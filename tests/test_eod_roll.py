@@ -9,15 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import engine.eod
-from engine.builtin import load_builtin_universe
-from engine.calculator import IndexCalculator
-from engine.capping import cap_factors
-from engine.eod import EodRollError, write_next_day_files
-from engine.events import AddConstituent, CashDividend, StockSplit
-from engine.maintenance import apply_event
-from engine.reference_data import load_universe
-from engine.universe import IndexSpec, Universe, build_universe
+import engine.calendar.eod
+from engine.calendar.eod import EodRollError, write_next_day_files
+from engine.kernel.calculator import IndexCalculator
+from engine.maintenance.adjustments import apply_event
+from engine.maintenance.events import AddConstituent, CashDividend, StockSplit
+from engine.refdata.builtin import load_builtin_universe
+from engine.refdata.capping import cap_factors
+from engine.refdata.reference_files import load_universe
+from engine.refdata.universe import IndexSpec, Universe, build_universe
 from tests.conftest import SEED, random_rows, universe_from_rows
 
 
@@ -273,10 +273,10 @@ def test_verification_catches_files_that_do_not_reproduce_the_close(
         loaded = real_loader(*paths)
         return dataclasses.replace(loaded, divisors=loaded.divisors * (1 + 1e-10))
 
-    monkeypatch.setattr(engine.eod, "load_universe", skewed)
+    monkeypatch.setattr(engine.calendar.eod, "load_universe", skewed)
     with pytest.raises(EodRollError, match="reloaded divisor of HSI is"):
         write_next_day_files(calculator, tmp_path)
-    monkeypatch.setattr(engine.eod, "load_universe", lambda *_: opening)
+    monkeypatch.setattr(engine.calendar.eod, "load_universe", lambda *_: opening)
     with pytest.raises(EodRollError, match="reloaded closing prices"):
         write_next_day_files(calculator, tmp_path)
     # without verification the same files are written and the broken loader is never called

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import ReferenceDataError
-from engine.event_files import load_events
-from engine.events import (
+from engine.core.errors import ReferenceDataError
+from engine.maintenance.event_files import load_events
+from engine.maintenance.events import (
     CSV_COLUMNS,
     AddConstituent,
     BonusIssue,

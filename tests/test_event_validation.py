@@ -9,13 +9,13 @@ import msgspec
 import numpy as np
 import pytest
 
-from engine.builtin import load_builtin_universe
-from engine.calculator import IndexCalculator
-from engine.errors import ReferenceDataError
-from engine.event_files import load_events, load_sourced_events
-from engine.events import IndexEvent, RightsIssue, SpecialDividend, StockSplit
-from engine.maintenance import EventError, apply_event
-from engine.pipeline import IndexPipeline
+from engine.core.errors import ReferenceDataError
+from engine.kernel.calculator import IndexCalculator
+from engine.maintenance.adjustments import EventError, apply_event
+from engine.maintenance.event_files import load_events, load_sourced_events
+from engine.maintenance.events import IndexEvent, RightsIssue, SpecialDividend, StockSplit
+from engine.pipeline.chain import IndexPipeline
+from engine.refdata.builtin import load_builtin_universe
 
 T = 1_795_138_200_000_000_000
 JSON = msgspec.json.Decoder(IndexEvent)

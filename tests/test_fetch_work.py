@@ -9,13 +9,13 @@ from __future__ import annotations
 import numpy as np
 from prometheus_client import CollectorRegistry
 
-from engine.builtin import load_builtin_universe
-from engine.columns import LevelColumns
+from engine.kernel.columns import LevelColumns
 from engine.live.codec import Record
 from engine.live.config import ServiceConfig
 from engine.live.fetch_work import FetchWork
 from engine.live.metrics import ServiceMetrics
-from engine.universe import Universe
+from engine.refdata.builtin import load_builtin_universe
+from engine.refdata.universe import Universe
 from engine.wire import WireCodec
 from tests.live_support import InProcessService, simulate
 from tests.poison_support import batches, singles

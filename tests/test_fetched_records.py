@@ -10,7 +10,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from engine.live.fetch import FetchedRecord, _FetchResults, use_fetched_records
+from engine.live.kafka.fetch import FetchedRecord, _FetchResults, use_fetched_records
 from tests.live_support import delete_topics
 
 Row = tuple[str, int, int, bytes | None, bytes | None]
@@ -99,7 +99,7 @@ async def test_an_unstarted_consumer_keeps_consumer_records_with_a_warning(
 ) -> None:
     consumer = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:1")
     try:
-        with caplog.at_level(logging.WARNING, logger="engine.live.fetch"):
+        with caplog.at_level(logging.WARNING, logger="engine.live.kafka.fetch"):
             assert not use_fetched_records(consumer)
     finally:
         await consumer.stop()

@@ -13,13 +13,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.currency import CurrencyTranslator, CurrencyVariant
-from engine.errors import InputFileError, ReferenceDataError, TickIndexError
+from engine.calendar.sessions import TradingCalendar
+from engine.core.errors import InputFileError, ReferenceDataError, TickIndexError
+from engine.currency.translator import CurrencyTranslator, CurrencyVariant
+from engine.currency.variant_files import load_variants
 from engine.live.config import ConfigError, ServiceConfig, load_config
-from engine.reference_data import load_universe
-from engine.sessions import TradingCalendar
-from engine.universe import Universe
-from producers.fxfile import FxFileReader, load_variants
+from engine.refdata.reference_files import load_universe
+from engine.refdata.universe import Universe
+from producers.fxfile import FxFileReader
 from producers.tickfile import TickFileReader
 from tests.malformed_corpus import CALENDAR, COMPOSITION, INDICES, VARIANTS, write_valid_files
 

@@ -1,4 +1,4 @@
-"""``engine.growth.appended``: np.append in amortised O(k), earlier views untouched."""
+"""``engine.core.growth.appended``: np.append in amortised O(k), earlier views untouched."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.growth import appended
+from engine.core.growth import appended
 
 
 @settings(max_examples=50, deadline=None)

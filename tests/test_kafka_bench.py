@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from engine.cli.bench import format_kafka_result
-from engine.cli.main import main
-from engine.live.kafka_bench_figures import KafkaBenchResult, LatencyFigures, ServiceFigures
+from tickindex.bench.kafka_figures import KafkaBenchResult, LatencyFigures, ServiceFigures
+from tickindex.cli.bench import format_kafka_result
+from tickindex.cli.main import main
 
 pytestmark = pytest.mark.kafka
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.live.config import ConfigError, load_config
-from engine.live.security import (
+from engine.live.kafka.security import (
     SECURITY_FIELDS,
     KafkaSecurity,
     kafka_security_options,

@@ -14,15 +14,15 @@ from pathlib import Path
 import pytest
 from aiokafka.errors import KafkaConnectionError, SaslAuthenticationFailed
 
-from engine.cli.main import main
 from engine.live.config import ConfigError, ServiceConfig, load_config
-from engine.live.security import (
+from engine.live.kafka.security import (
     KafkaSecurity,
     connection_error,
     kafka_security_options,
     load_security,
 )
 from tests.conftest import require_tool
+from tickindex.cli.main import main
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "s3cr3t-Pa55w0rd"
@@ -273,7 +273,7 @@ def test_bad_settings_exit_2_without_traceback_or_secret(command: str, tmp_path:
         "record": ["--out-dir", str(tmp_path)],
     }.get(command, [])
     result = subprocess.run(
-        [sys.executable, "-m", "engine.cli.main", command, *extra,
+        [sys.executable, "-m", "tickindex.cli.main", command, *extra,
          "--bootstrap", "127.0.0.1:1", "--security-protocol", "SASL_SSL",
          "--sasl-mechanism", "SCRAM-SHA-512", "--sasl-username", "alice",
          "--ssl-cafile", str(tmp_path / "no-such-ca.pem")],
@@ -289,7 +289,7 @@ def test_bad_settings_exit_2_without_traceback_or_secret(command: str, tmp_path:
 def test_every_kafka_client_is_built_with_the_security_options() -> None:
     clients = {"AIOKafkaConsumer", "AIOKafkaProducer", "AIOKafkaAdminClient"}
     sites = 0
-    for folder in ("engine", "producers", "consumers"):
+    for folder in ("engine", "producers", "consumers", "tickindex"):
         for path in sorted((REPO / folder).rglob("*.py")):
             for node in ast.walk(ast.parse(path.read_text(), str(path))):
                 if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):

@@ -16,12 +16,12 @@ import msgspec
 import numpy as np
 import pytest
 
-from engine.builtin import load_builtin_universe
-from engine.cli.main import main
 from engine.live.config import ServiceConfig
+from engine.refdata.builtin import load_builtin_universe
 from engine.wire import IndexLevel, IndexLevels, LevelMessage, Tick, WireCodec
 from producers.simulator import MarketSimulator
 from tests.conftest import SEED, require_tool
+from tickindex.cli.main import main
 
 START_NS = 1_795_138_200_000_000_000
 KCAT_TS = START_NS + 3_000_000_000
@@ -111,7 +111,7 @@ def test_kcat_reads_levels_and_produces_ticks(
     members = np.bincount(universe.membership.security, minlength=len(universe.securities))
     expected = int(members[ticks.security].sum() + members[tencent])
     flags = [f"--{name.replace('_', '-')}={topic}" for name, topic in topics.items()]
-    command = [sys.executable, "-m", "engine.cli.main", "serve", "--bootstrap", kafka_bootstrap]
+    command = [sys.executable, "-m", "tickindex.cli.main", "serve", "--bootstrap", kafka_bootstrap]
     service = subprocess.Popen(
         [
             *command,

@@ -20,10 +20,10 @@ from aiokafka import AIOKafkaProducer
 from consumers.level_batch import LevelBatch
 from consumers.level_client import LevelSubscriber
 from consumers.recorder import DailyLevelRecorder
-from engine.builtin import load_builtin_universe
-from engine.cli.main import main
-from engine.timestamps import parse_timestamp
+from engine.core.timestamps import parse_timestamp
+from engine.refdata.builtin import load_builtin_universe
 from engine.wire import IndexLevel, IndexLevels, WireCodec
+from tickindex.cli.main import main
 
 T0_MS = 1_795_138_200_000
 
@@ -271,7 +271,7 @@ def test_recorder_splits_at_hong_kong_midnight_and_appends(tmp_path: Path) -> No
 # -- watch -------------------------------------------------------------------------------------
 
 
-WATCH = [sys.executable, "-m", "engine.cli.main", "watch", "--refresh", "0.1"]
+WATCH = [sys.executable, "-m", "tickindex.cli.main", "watch", "--refresh", "0.1"]
 
 
 def board_messages() -> list[IndexLevels]:

@@ -24,19 +24,19 @@ import pytest
 from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry
 
-from engine.builtin import load_builtin_universe
-from engine.calculator import IndexCalculator
-from engine.columns import LevelColumns
-from engine.currency import CurrencyState, FxColumns
+from engine.currency.translator import CurrencyState, FxColumns
+from engine.kernel.calculator import IndexCalculator
+from engine.kernel.columns import LevelColumns
 from engine.live.codec import LevelEncoder
 from engine.live.config import ServiceConfig
 from engine.live.fx import FxChannel
+from engine.live.kafka.output import KafkaOutput
+from engine.live.kafka.topics import ensure_topics
 from engine.live.metrics import ServiceMetrics
-from engine.live.output import KafkaOutput
 from engine.live.service import IndexService
-from engine.live.topics import ensure_topics
-from engine.pipeline import IndexPipeline
-from engine.state import EngineState, StateMismatchError, capture_state, restore_currency
+from engine.pipeline.chain import IndexPipeline
+from engine.pipeline.state import EngineState, StateMismatchError, capture_state, restore_currency
+from engine.refdata.builtin import load_builtin_universe
 from engine.wire import FxTick, FxTickBatch, IndexLevel, IndexLevels, WireCodec, WireFormat
 from tests.conftest import SEED
 from tests.live_currency_support import (

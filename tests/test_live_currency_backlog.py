@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.builtin import load_builtin_universe
-from engine.columns import LevelColumns
-from engine.live.checkpoints import CheckpointStore
+from engine.kernel.columns import LevelColumns
 from engine.live.codec import Record
 from engine.live.fx import MAX_PENDING, FxChannel, FxOutput
-from engine.live.topics import ensure_topics
-from engine.universe import Universe
+from engine.live.kafka.checkpoints import CheckpointStore
+from engine.live.kafka.topics import ensure_topics
+from engine.refdata.builtin import load_builtin_universe
+from engine.refdata.universe import Universe
 from engine.wire import FxTick, FxTickBatch, WireCodec
 from tests.conftest import SEED
 from tests.live_currency_support import (

@@ -14,22 +14,22 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
-from engine.builtin import load_builtin_universe
-from engine.cli.main import main
-from engine.columns import TickColumns
-from engine.events import IndexEvent, ReplaceConstituent, RightsIssue, StockSplit
+from engine.kernel.columns import TickColumns
+from engine.kernel.screening import RejectReason
 from engine.live.config import load_config
 from engine.live.control import DivisorAudit
+from engine.live.kafka.topics import ensure_topics
 from engine.live.metrics import ServiceMetrics
 from engine.live.service import IndexService
-from engine.live.topics import ensure_topics
-from engine.reference_data import load_universe
-from engine.screening import RejectReason
-from engine.universe import Universe
+from engine.maintenance.events import IndexEvent, ReplaceConstituent, RightsIssue, StockSplit
+from engine.refdata.builtin import load_builtin_universe
+from engine.refdata.reference_files import load_universe
+from engine.refdata.universe import Universe
 from engine.wire import IndexLevels, WireCodec
 from producers.kafka_publisher import TickPublisher
 from producers.simulator import MarketSimulator
 from tests.conftest import SEED
+from tickindex.cli.main import main
 
 START_NS = 1_795_138_200_000_000_000
 

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.builtin import load_builtin_universe
-from engine.columns import LevelColumns, TickColumns
+from engine.kernel.columns import LevelColumns, TickColumns
 from engine.live.codec import DecodedFetch, Record
+from engine.live.kafka.topics import ensure_topics
 from engine.live.metrics import REASON_LABELS
-from engine.live.topics import ensure_topics
+from engine.refdata.builtin import load_builtin_universe
 from engine.wire import WireCodec
 from tests.conftest import SEED
 from tests.live_support import (

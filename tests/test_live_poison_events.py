@@ -15,12 +15,11 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from engine.builtin import load_builtin_universe
-from engine.cli.main import main
-from engine.columns import TickColumns
-from engine.events import IndexEvent, RightsIssue, SharesChange, StockSplit
-from engine.live.topics import ensure_topics
-from engine.universe import Universe
+from engine.kernel.columns import TickColumns
+from engine.live.kafka.topics import ensure_topics
+from engine.maintenance.events import IndexEvent, RightsIssue, SharesChange, StockSplit
+from engine.refdata.builtin import load_builtin_universe
+from engine.refdata.universe import Universe
 from producers.simulator import MarketSimulator
 from tests.conftest import SEED
 from tests.live_support import (
@@ -36,6 +35,7 @@ from tests.live_support import (
     send_raw,
     wait_until,
 )
+from tickindex.cli.main import main
 
 SECOND = 10**9
 DAY = 86_400 * SECOND

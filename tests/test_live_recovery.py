@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.builtin import load_builtin_universe
-from engine.live.checkpoints import CheckpointStore
-from engine.live.topics import ensure_topics
+from engine.live.kafka.checkpoints import CheckpointStore
+from engine.live.kafka.topics import ensure_topics
+from engine.refdata.builtin import load_builtin_universe
 from engine.wire import WireCodec
 from tests.conftest import SEED
 from tests.live_support import (

@@ -10,15 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.builtin import load_builtin_universe
-from engine.calculator import IndexCalculator
-from engine.columns import TickColumns
+from engine.kernel.calculator import IndexCalculator
+from engine.kernel.columns import TickColumns
 from engine.live.codec import DecodedFetch, Record, TickDecoder
+from engine.live.kafka.output_process import OutputProcessError, ProcessOutput
+from engine.live.kafka.topics import ensure_topics
 from engine.live.metrics import REASON_LABELS
-from engine.live.output_process import OutputProcessError, ProcessOutput
 from engine.live.service import IndexService
-from engine.live.topics import ensure_topics
-from engine.universe import Universe
+from engine.refdata.builtin import load_builtin_universe
+from engine.refdata.universe import Universe
 from engine.wire import Tick, TickBatch, WireCodec, WireFormat
 from tests.conftest import SEED
 from tests.live_support import (

@@ -14,9 +14,10 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from engine.calculator import IndexCalculator
-from engine.columns import TickColumns
-from engine.events import (
+from engine.kernel.calculator import IndexCalculator
+from engine.kernel.columns import TickColumns
+from engine.maintenance.adjustments import DivisorChange, EventError, apply_event
+from engine.maintenance.events import (
     AddConstituent,
     BonusIssue,
     CashDividend,
@@ -32,8 +33,7 @@ from engine.events import (
     SpecialDividend,
     StockSplit,
 )
-from engine.maintenance import DivisorChange, EventError, apply_event
-from engine.pipeline import IndexPipeline
+from engine.pipeline.chain import IndexPipeline
 from engine.testing import TestingSink
 from tests.scalar_events import RefTotalReturn, engine_universe
 from tests.scalar_reference import RefIndex, RefRow, scalar_capped_weights

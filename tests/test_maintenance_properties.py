@@ -19,9 +19,10 @@ import numpy as np
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from engine.calculator import IndexCalculator
-from engine.columns import LevelColumns, TickColumns
-from engine.events import (
+from engine.kernel.calculator import IndexCalculator
+from engine.kernel.columns import LevelColumns, TickColumns
+from engine.maintenance.adjustments import DivisorChange, EventError, apply_event
+from engine.maintenance.events import (
     AddConstituent,
     BonusIssue,
     CashDividend,
@@ -37,8 +38,7 @@ from engine.events import (
     SpecialDividend,
     StockSplit,
 )
-from engine.maintenance import DivisorChange, EventError, apply_event
-from engine.pipeline import IndexPipeline
+from engine.pipeline.chain import IndexPipeline
 from engine.testing import TestingSink
 from tests.conftest import SEED, random_rows
 from tests.scalar_events import (

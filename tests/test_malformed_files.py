@@ -1,7 +1,7 @@
 """Every offline command on malformed files: FILE:LINE: reason or a counted skip, no traceback.
 
 A corpus of a few hundred generated files (``tests/malformed_corpus.py``), each run in process
-through ``engine.cli.main.main``: the exit code is 0 or 2, nothing prints a traceback, an error
+through ``tickindex.cli.main.main``: the exit code is 0 or 2, nothing prints a traceback, an error
 names the bad file (and its line where the problem has one), and summaries add up.
 """
 
@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli.main import main
 from tests.malformed_corpus import (
     MAYBE_ACCEPTED_ROWS,
     Case,
@@ -22,6 +21,7 @@ from tests.malformed_corpus import (
     tick_cases,
     write_valid_files,
 )
+from tickindex.cli.main import main
 
 SUMMARY = re.compile(r"ticks read (\d+), applied (\d+), skipped (\d+)")
 FX_SUMMARY = re.compile(r"FX rows read (\d+), used (\d+), skipped (\d+)")
@@ -259,7 +259,7 @@ def test_an_unexpected_error_is_one_line_without_traceback(
     def broken(*_: object) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr("engine.cli.weights.constituent_weights", broken)
+    monkeypatch.setattr("tickindex.cli.weights.constituent_weights", broken)
     code, output = run(argv, capsys)
     assert code == 3 and "Traceback" not in output
     assert "tickindex weights: error: internal error RuntimeError: a bug" in output

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from engine.live.metadata_backoff import _MetadataBackoff, backoff_metadata_updates
+from engine.live.kafka.metadata_backoff import _MetadataBackoff, backoff_metadata_updates
 
 
 class FakeClient:

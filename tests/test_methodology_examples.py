@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.calculator import IndexCalculator
+from engine.kernel.calculator import IndexCalculator
 from tests.conftest import SEED, random_rows, universe_from_rows
 from tests.scalar_reference import RefIndex, RefRow, ScalarIndexModel
 

@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.utils import floatToGoString
 
+from engine.kernel.screening import RejectReason
 from engine.live.collectors import BulkHistogram
 from engine.live.metrics import (
     BATCH_SIZE_BUCKETS,
@@ -28,7 +29,6 @@ from engine.live.metrics import (
     ServiceMetrics,
     start_metrics_server,
 )
-from engine.screening import RejectReason
 from tests.conftest import require_tool
 
 CODES = ("HSI", "HSCEI", "HSTECH")

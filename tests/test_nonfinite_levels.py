@@ -9,12 +9,12 @@ import math
 import numpy as np
 import pytest
 
-from engine.builtin import load_builtin_universe
-from engine.calculator import IndexCalculator, LevelUpdates
-from engine.columns import LevelColumns
-from engine.currency import CurrencyTranslator, CurrencyVariant, FxColumns
+from engine.currency.translator import CurrencyTranslator, CurrencyVariant, FxColumns
+from engine.kernel.calculator import IndexCalculator, LevelUpdates
+from engine.kernel.columns import LevelColumns
 from engine.live.dead_letters import nonfinite_dead_letters, withheld_level_letters
 from engine.live.fx import FxChannel
+from engine.refdata.builtin import load_builtin_universe
 from engine.wire import FxTick, WireCodec
 from tests.conftest import universe_from_rows
 from tests.live_support import InProcessService, LiveTopics

@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from engine.columns import LevelColumns
-from engine.ohlc import NO_TS, OhlcBars, OhlcTracker
-from engine.sessions import Phase, TradingCalendar, day_number
-from engine.timestamps import parse_timestamp
+from engine.calendar.ohlc import NO_TS, OhlcBars, OhlcTracker
+from engine.calendar.sessions import Phase, TradingCalendar, day_number
+from engine.core.timestamps import parse_timestamp
+from engine.kernel.columns import LevelColumns
 from tests.conftest import SEED
 
 FRIDAY = "2026-11-20"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.ordering import stable_order
+from engine.kernel.ordering import stable_order
 
 
 @pytest.mark.parametrize("high", [1, 400, 1 << 16, (1 << 16) + 1, 1 << 40])

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from aiokafka.errors import KafkaError
 
-from engine.builtin import load_builtin_universe
-from engine.columns import LevelColumns
-from engine.errors import DeliveryError
+from engine.core.errors import DeliveryError
+from engine.kernel.columns import LevelColumns
 from engine.live.codec import LevelEncoder, OutgoingMessage
-from engine.live.output import KafkaOutput
-from engine.live.topics import ensure_topics
+from engine.live.kafka.output import KafkaOutput
+from engine.live.kafka.topics import ensure_topics
+from engine.refdata.builtin import load_builtin_universe
 from engine.wire import WireCodec
 from tests.conftest import SEED
 from tests.live_support import (

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.columns import LevelColumns
-from engine.errors import DeliveryError
+from engine.core.errors import DeliveryError
+from engine.kernel.columns import LevelColumns
 from engine.live.codec import OutgoingMessage
-from engine.live.output_framing import (
+from engine.live.kafka.output_framing import (
     CLOSE,
     DONE,
     FAILED,

@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator
 import pytest
 from aiokafka import TopicPartition
 
-from engine.builtin import load_builtin_universe
-from engine.columns import LevelColumns
+from engine.kernel.columns import LevelColumns
 from engine.live.codec import LevelEncoder, OutgoingMessage
 from engine.live.config import ServiceConfig
-from engine.live.output import KafkaOutput, OutputStage, make_producers
-from engine.live.output_process import ProcessOutput
+from engine.live.kafka.output import KafkaOutput, OutputStage, make_producers
+from engine.live.kafka.output_process import ProcessOutput
+from engine.refdata.builtin import load_builtin_universe
 from engine.wire import WireCodec
 from tests.live_support import TopicReader, delete_topics
 from tests.topic_limits import create_limited_topic

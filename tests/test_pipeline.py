@@ -6,12 +6,12 @@ import math
 
 import numpy as np
 
-from engine.calculator import IndexCalculator
-from engine.columns import TickColumns
-from engine.pipeline import IndexPipeline
-from engine.screening import RejectReason
+from engine.kernel.calculator import IndexCalculator
+from engine.kernel.columns import TickColumns
+from engine.kernel.screening import RejectReason
+from engine.pipeline.chain import IndexPipeline
+from engine.refdata.universe import Universe
 from engine.testing import TestingRejectSink, TestingSink, TestingSource
-from engine.universe import Universe
 from tests.conftest import universe_from_rows
 from tests.scalar_reference import RefIndex, RefRow, ScalarIndexModel
 

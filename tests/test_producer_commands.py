@@ -18,17 +18,17 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import ConsumerRecord
 
-from engine.builtin import load_builtin_universe
-from engine.cli.main import main
-from engine.cli.simulate import simulate_market
-from engine.columns import TickColumns
-from engine.sessions import NS_PER_SECOND, TradingCalendar
-from engine.timestamps import parse_timestamp
-from engine.universe import Universe
+from engine.calendar.sessions import NS_PER_SECOND, TradingCalendar
+from engine.core.timestamps import parse_timestamp
+from engine.kernel.columns import TickColumns
+from engine.refdata.builtin import load_builtin_universe
+from engine.refdata.universe import Universe
 from engine.wire import Tick, TickBatch, WireCodec
 from producers.pacing import ReplayPacer, StopControl, continuous_session, describe_hkt
 from producers.simulator import MarketSimulator
 from tests.conftest import SEED
+from tickindex.cli.main import main
+from tickindex.cli.simulate import simulate_market
 
 SUMMARY = re.compile(r"([\d,]+) ticks in ([\d,]+) messages")
 
@@ -263,7 +263,7 @@ def test_simulate_tick_batches_in_msgpack(
 @pytest.mark.kafka
 def test_simulate_stops_cleanly_on_ctrl_c(kafka_bootstrap: str) -> None:
     topic = unique("simsig")
-    command = [sys.executable, "-m", "engine.cli.main", "simulate", "--bootstrap"]
+    command = [sys.executable, "-m", "tickindex.cli.main", "simulate", "--bootstrap"]
     process = subprocess.Popen(
         [*command, kafka_bootstrap, "--topic", topic, "--rate", "500"],
         stdout=subprocess.PIPE,

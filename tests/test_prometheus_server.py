@@ -27,7 +27,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from engine.builtin import load_builtin_universe
+from engine.refdata.builtin import load_builtin_universe
 from engine.wire import WireCodec
 from producers.kafka_publisher import TickPublisher
 from producers.simulator import MarketSimulator
@@ -152,7 +152,14 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     tmp = tmp_path_factory.mktemp("prometheus-server")
     tag = f"prom-{uuid.uuid4().hex[:12]}"
     topics = {kind: f"{kind}-{tag}" for kind in ("tick", "level", "dead-letter", "state")}
-    serve_argv = [sys.executable, "-m", "engine.cli.main", "serve", "--bootstrap", kafka_bootstrap]
+    serve_argv = [
+        sys.executable,
+        "-m",
+        "tickindex.cli.main",
+        "serve",
+        "--bootstrap",
+        kafka_bootstrap,
+    ]
     for kind, topic in topics.items():
         serve_argv += [f"--{kind}-topic", topic]
     serve_argv += ["--group-id", tag, "--tick-partitions", str(PARTITIONS), "--metrics-port", "0"]

@@ -11,9 +11,9 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from engine.cli.main import main
 from engine.wire import IndexLevel
 from tests.test_level_client import Message, hk, levels, produce, unique
+from tickindex.cli.main import main
 
 GOOD_TS = hk("2026-11-20 10:00")
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.errors import ReferenceDataError
-from engine.reference_data import load_universe
-from engine.universe import Universe
+from engine.core.errors import ReferenceDataError
+from engine.refdata.reference_files import load_universe
+from engine.refdata.universe import Universe
 
 INDICES = """\
 index,name,prev_close_level,weight_cap

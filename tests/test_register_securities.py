@@ -9,17 +9,17 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.builtin import load_builtin_universe
-from engine.calculator import IndexCalculator
-from engine.columns import LevelColumns, TickColumns
-from engine.event_queue import EventLimits
-from engine.events import AddConstituent
+from engine.kernel.calculator import IndexCalculator
+from engine.kernel.columns import LevelColumns, TickColumns
+from engine.kernel.screening import RejectReason
 from engine.live.control import ControlChannel
-from engine.live.fetch import FetchedRecord
-from engine.pipeline import IndexPipeline
-from engine.screening import RejectReason
-from engine.state import EngineState, capture_state, restore_state
-from engine.universe import UNKNOWN_SECURITY, Universe, build_universe
+from engine.live.kafka.fetch import FetchedRecord
+from engine.maintenance.event_queue import EventLimits
+from engine.maintenance.events import AddConstituent
+from engine.pipeline.chain import IndexPipeline
+from engine.pipeline.state import EngineState, capture_state, restore_state
+from engine.refdata.builtin import load_builtin_universe
+from engine.refdata.universe import UNKNOWN_SECURITY, Universe, build_universe
 from producers.simulator import MarketSimulator
 from tests.conftest import SEED
 

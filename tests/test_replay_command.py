@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.builtin import builtin_files, load_builtin_universe
-from engine.cli.main import main
-from engine.universe import Universe
+from engine.refdata.builtin import builtin_files, load_builtin_universe
+from engine.refdata.universe import Universe
 from producers.simulator import MarketSimulator
 from tests.scalar_reference import RefIndex, RefRow, ScalarIndexModel
+from tickindex.cli.main import main
 
 START_NS = 1_795_138_200_000_000_000
 

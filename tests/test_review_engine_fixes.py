@@ -10,12 +10,11 @@ import msgspec
 import numpy as np
 import pytest
 
-from engine.calculator import IndexCalculator
-from engine.columns import LevelColumns
-from engine.events import (
-    MAX_REVIEW_ROWS,
-    MAX_SHARES,
-    MIN_RATIO,
+from engine.core.bounds import MAX_PRICE, MAX_REVIEW_ROWS, MAX_SHARES, MIN_RATIO
+from engine.kernel.calculator import IndexCalculator
+from engine.kernel.columns import LevelColumns
+from engine.maintenance.adjustments import EventError, apply_event
+from engine.maintenance.events import (
     Consolidation,
     IndexEvent,
     Review,
@@ -24,11 +23,9 @@ from engine.events import (
     SharesChange,
     StockSplit,
 )
-from engine.maintenance import EventError, apply_event
-from engine.pipeline import IndexPipeline
-from engine.screening import MAX_PRICE
-from engine.state import EngineState, StateMismatchError, capture_state, restore_state
-from engine.universe import Membership, Universe
+from engine.pipeline.chain import IndexPipeline
+from engine.pipeline.state import EngineState, StateMismatchError, capture_state, restore_state
+from engine.refdata.universe import Membership, Universe
 from tests.conftest import universe_from_rows
 from tests.scalar_reference import RefIndex, RefRow
 

@@ -11,15 +11,15 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from consumers.level_checks import MAX_TS_EVENT, level_message_problem
-from engine.builtin import load_builtin_universe
-from engine.errors import DeliveryError
+from engine.core.errors import DeliveryError
 from engine.live.codec import OutgoingMessage, Record
 from engine.live.config import ServiceConfig
 from engine.live.dead_letters import record_size
 from engine.live.fetch_work import FetchWork
+from engine.live.kafka.records import record_identity
+from engine.live.kafka.recovery import AbortPolicy
 from engine.live.metrics import ServiceMetrics
-from engine.live.records import record_identity
-from engine.live.recovery import AbortPolicy
+from engine.refdata.builtin import load_builtin_universe
 from engine.wire import IndexLevel, IndexLevels, WireCodec
 from tests.live_support import InProcessService, simulate
 from tests.poison_support import singles

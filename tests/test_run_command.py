@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 
 from consumers.board import IndexBoard
-from engine.builtin import load_builtin_universe
-from engine.cli import run
-from engine.cli.main import main
-from engine.reference_data import load_universe
+from engine.refdata.builtin import load_builtin_universe
+from engine.refdata.reference_files import load_universe
 from tests.conftest import SEED, random_rows
 from tests.scalar_reference import RefIndex, RefRow
+from tickindex.cli import run
+from tickindex.cli.main import main
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -174,7 +174,7 @@ def test_ctrl_c_exits_zero_with_a_summary() -> None:
     # A child of a non-interactive shell may inherit SIGINT as ignored; restore Ctrl-C first.
     entry = (
         "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
-        "from engine.cli.main import main; sys.exit(main(sys.argv[1:]))"
+        "from tickindex.cli.main import main; sys.exit(main(sys.argv[1:]))"
     )
     child = subprocess.Popen(
         [sys.executable, "-c", entry, "run", "--seed", str(SEED), "--refresh", "0.2"],

@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from engine.builtin import load_builtin_universe
-from engine.live.security import KafkaSecurity, kafka_security_options
+from engine.live.kafka.security import KafkaSecurity, kafka_security_options
+from engine.refdata.builtin import load_builtin_universe
 from tests.secure_kafka import SecureBroker, secure_broker
 
-TICKINDEX = [sys.executable, "-m", "engine.cli.main"]
+TICKINDEX = [sys.executable, "-m", "tickindex.cli.main"]
 START_NS = 1_795_138_200_000_000_000
 FILE_TICKS = 300
 

@@ -6,15 +6,15 @@ import msgspec
 import numpy as np
 import pytest
 
-from engine.builtin import load_builtin_universe
-from engine.calculator import IndexCalculator
-from engine.columns import LevelColumns, TickColumns
-from engine.events import AddConstituent, IndexEvent, SharesChange, StockSplit
-from engine.pipeline import IndexPipeline
-from engine.screening import RejectReason
-from engine.sequencing import NO_SEQ, SequenceGuard
-from engine.state import EngineState, StateMismatchError, capture_state, restore_state
-from engine.universe import Universe
+from engine.kernel.calculator import IndexCalculator
+from engine.kernel.columns import LevelColumns, TickColumns
+from engine.kernel.screening import RejectReason
+from engine.kernel.sequencing import NO_SEQ, SequenceGuard
+from engine.maintenance.events import AddConstituent, IndexEvent, SharesChange, StockSplit
+from engine.pipeline.chain import IndexPipeline
+from engine.pipeline.state import EngineState, StateMismatchError, capture_state, restore_state
+from engine.refdata.builtin import load_builtin_universe
+from engine.refdata.universe import Universe
 from tests.conftest import SEED, random_rows, universe_from_rows
 
 DUP, OOO = RejectReason.DUPLICATE_SEQ, RejectReason.OUT_OF_ORDER_SEQ

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from engine.builtin import load_builtin_universe
+from engine.live.kafka.topics import ensure_topics
 from engine.live.metrics import REASON_LABELS
-from engine.live.topics import ensure_topics
+from engine.refdata.builtin import load_builtin_universe
 from engine.wire import WireCodec
 from tests.conftest import SEED
 from tests.live_support import (

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.errors import ReferenceDataError
-from engine.sessions import Phase, TradingCalendar, day_date, day_number
-from engine.timestamps import parse_timestamp
+from engine.calendar.sessions import Phase, TradingCalendar, day_date, day_number
+from engine.core.errors import ReferenceDataError
+from engine.core.timestamps import parse_timestamp
 from tests.conftest import SEED
 
 FRIDAY = "2026-11-20"

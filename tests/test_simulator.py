@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.builtin import load_builtin_universe
-from engine.universe import Universe
+from engine.refdata.builtin import load_builtin_universe
+from engine.refdata.universe import Universe
 from producers.simulator import (
     NS_PER_SECOND,
     TRADING_SECONDS_PER_DAY,

@@ -16,13 +16,14 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.builtin import load_builtin_universe
-from engine.currency import CurrencyTranslator, CurrencyVariant, FxRejectReason
+from engine.core.bounds import MAX_PRICE
+from engine.currency.translator import CurrencyTranslator, CurrencyVariant, FxRejectReason
+from engine.kernel.screening import RejectReason, screen_ticks
+from engine.kernel.sequencing import NO_SEQ
 from engine.live.codec import TickDecoder
 from engine.live.dead_letters import DEAD_LETTER_MAX_BYTES, record_size
 from engine.live.fx import FxChannel
-from engine.screening import MAX_PRICE, RejectReason, screen_ticks
-from engine.sequencing import NO_SEQ
+from engine.refdata.builtin import load_builtin_universe
 from engine.wire import WireCodec, WireFormat
 
 UNIVERSE = load_builtin_universe()

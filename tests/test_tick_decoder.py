@@ -15,9 +15,9 @@ import msgspec
 import numpy as np
 import pytest
 
-from engine.builtin import load_builtin_universe
+from engine.kernel.sequencing import NO_SEQ
 from engine.live.codec import DecodedFetch, TickDecoder
-from engine.sequencing import NO_SEQ
+from engine.refdata.builtin import load_builtin_universe
 from engine.wire import Tick, TickBatch, WireCodec, WireFormat
 from tests.conftest import SEED
 

@@ -11,8 +11,10 @@ import msgspec
 import numpy as np
 import pytest
 
-from engine.builtin import load_builtin_universe
-from engine.currency import FxRejectReason, screen_fx
+from engine.core.bounds import MAX_PRICE
+from engine.currency.translator import FxRejectReason, screen_fx
+from engine.kernel.screening import RejectReason, screen_ticks
+from engine.kernel.sequencing import NO_SEQ
 from engine.live.codec import TickDecoder
 from engine.live.config import ConfigError, load_config
 from engine.live.dead_letters import (
@@ -22,8 +24,7 @@ from engine.live.dead_letters import (
     dead_letter,
     record_size,
 )
-from engine.screening import MAX_PRICE, RejectReason, screen_ticks
-from engine.sequencing import NO_SEQ
+from engine.refdata.builtin import load_builtin_universe
 from engine.wire import Tick, TickBatch, WireCodec
 
 UNIVERSE = load_builtin_universe()

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.builtin import load_builtin_universe
-from engine.errors import TickInputError
-from engine.screening import RejectReason
-from engine.timestamps import BAD_TIMESTAMP, parse_timestamp, parse_timestamps
-from engine.universe import Universe
+from engine.core.errors import TickInputError
+from engine.core.timestamps import BAD_TIMESTAMP, parse_timestamp, parse_timestamps
+from engine.kernel.screening import RejectReason
+from engine.refdata.builtin import load_builtin_universe
+from engine.refdata.universe import Universe
 from producers.tickfile import TickFileReader, tick_file_format
 
 

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from engine.builtin import load_builtin_universe
-from engine.errors import DeliveryError
+from engine.core.errors import DeliveryError
 from engine.live import service as service_module
-from engine.live.output_process import ProcessOutput
-from engine.live.recovery import AbortPolicy
-from engine.live.topics import ensure_topics
+from engine.live.kafka.output_process import ProcessOutput
+from engine.live.kafka.recovery import AbortPolicy
+from engine.live.kafka.topics import ensure_topics
+from engine.refdata.builtin import load_builtin_universe
 from engine.wire import WireCodec
 from tests.conftest import SEED
 from tests.live_support import (

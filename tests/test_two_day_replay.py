@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.builtin import load_builtin_universe
-from engine.cli.main import main
-from engine.columns import TickColumns
-from engine.reference_data import load_universe
-from engine.universe import Universe
+from engine.kernel.columns import TickColumns
+from engine.refdata.builtin import load_builtin_universe
+from engine.refdata.reference_files import load_universe
+from engine.refdata.universe import Universe
 from producers.simulator import MarketSimulator
 from tests.conftest import SEED
+from tickindex.cli.main import main
 
 DAY1_OPEN = 1_795_138_200_000_000_000  # Friday 2026-11-20 09:30 HKT
 DAY2 = "2026-11-23"  # the next trading day (Monday)

@@ -16,12 +16,13 @@ import msgspec
 import numpy as np
 from numpy.typing import NDArray
 
-from engine.columns import LevelColumns, TickColumns
-from engine.ordering import stable_order
-from engine.screening import RejectReason
-from engine.sequencing import NO_SEQ
-from engine.universe import Universe
-from engine.wire import MAX_CODE_LENGTH, IndexLevel, IndexLevels, Tick, TickMessage, WireCodec
+from engine.core.bounds import MAX_CODE_LENGTH
+from engine.kernel.columns import LevelColumns, TickColumns
+from engine.kernel.ordering import stable_order
+from engine.kernel.screening import RejectReason
+from engine.kernel.sequencing import NO_SEQ
+from engine.refdata.universe import Universe
+from engine.wire import IndexLevel, IndexLevels, Tick, TickMessage, WireCodec
 
 MAX_LEVELS_PER_MESSAGE = 8192
 """Largest ``index_levels`` message: about 360 KB of JSON."""

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from engine.errors import TickIndexError
+from engine.core.errors import TickIndexError
 from engine.live.security_settings import KafkaSecurity, safe_fields
 
 ENV_PREFIX = "TICKINDEX_"
@@ -82,7 +82,7 @@ class ServiceConfig(KafkaSecurity, frozen=True, forbid_unknown_fields=True, kw_o
     linger_ms : int
         Producer linger.
     output_process : bool
-        Encode and produce levels in a child process (``engine.live.output_process``), so they
+        Encode and produce levels in a child process (``engine.live.kafka.output_process``), so they
         use a second core; False: in the service's own event loop.
     level_producers : int
         At-least-once: producer connections publishing levels (indices spread over them by id;
@@ -102,7 +102,7 @@ class ServiceConfig(KafkaSecurity, frozen=True, forbid_unknown_fields=True, kw_o
         How far after the wall clock an event's effective time may be.
     security_protocol, sasl_mechanism, sasl_username, sasl_password, sasl_password_file : str
         How every Kafka client of the service connects and logs in: see
-        ``engine.live.security.KafkaSecurity``.
+        ``engine.live.kafka.security.KafkaSecurity``.
     ssl_cafile, ssl_certfile, ssl_keyfile, ssl_key_password, ssl_key_password_file : str
         TLS files (and key password) of every Kafka client.
     ssl_check_hostname : bool

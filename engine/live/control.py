@@ -8,22 +8,22 @@ from collections.abc import Callable, Sequence
 
 import msgspec
 
-from engine.event_queue import (
+from engine.calendar.ohlc import OhlcBars
+from engine.kernel.screening import RejectReason
+from engine.live.codec import OutgoingMessage, Record, source_of
+from engine.live.config import ServiceConfig
+from engine.live.dead_letters import DEAD_LETTER_MAX_BYTES, dead_letter
+from engine.live.kafka.fetch import FetchedRecord
+from engine.maintenance.adjustments import DivisorChange
+from engine.maintenance.event_queue import (
     NS_PER_DAY,
     EventLimits,
     EventOrigin,
     PendingEvent,
     admission_error,
 )
-from engine.events import IndexEvent, securities_named
-from engine.live.codec import OutgoingMessage, Record, source_of
-from engine.live.config import ServiceConfig
-from engine.live.dead_letters import DEAD_LETTER_MAX_BYTES, dead_letter
-from engine.live.fetch import FetchedRecord
-from engine.maintenance import DivisorChange
-from engine.ohlc import OhlcBars
-from engine.pipeline import IndexPipeline
-from engine.screening import RejectReason
+from engine.maintenance.events import IndexEvent, securities_named
+from engine.pipeline.chain import IndexPipeline
 from engine.wire import WireFormat
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,7 @@ class ControlChannel:
     """Decodes control messages, admits their events and schedules them on the pipeline.
 
     Every message either becomes a pending event or a dead letter with reason
-    ``invalid_event``: undecodable or out of range (``engine.events``), refused by
+    ``invalid_event``: undecodable or out of range (``engine.maintenance.events``), refused by
     ``admission_error`` (unknown index or security, effective time beyond the tolerance in the
     past or the horizon in the future, duplicate or conflicting, queue full), or, later, failed
     when applied at its effective time (``failed_letters``, from the source record kept with the

@@ -17,11 +17,11 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from engine.calculator import IndexCalculator, WithheldLevel
-from engine.columns import TickColumns
+from engine.kernel.calculator import IndexCalculator, WithheldLevel
+from engine.kernel.columns import TickColumns
+from engine.kernel.screening import RejectReason
 from engine.live.codec import DecodedFetch, OutgoingMessage, Record, source_of
 from engine.live.metrics import NONFINITE_LEVEL
-from engine.screening import RejectReason
 
 log = logging.getLogger(__name__)
 

@@ -17,19 +17,19 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
 
-from engine.calculator import IndexCalculator
-from engine.columns import LevelColumns
+from engine.calendar.sessions import TradingCalendar
+from engine.kernel.calculator import IndexCalculator
+from engine.kernel.columns import LevelColumns
 from engine.live.codec import LevelEncoder, OutgoingMessage, Record, RejectBuffer, TickDecoder
 from engine.live.config import ServiceConfig
 from engine.live.control import AuditBuffer, BarsBuffer, ControlChannel, event_limits
 from engine.live.dead_letters import fetch_dead_letters, reject_counts, withheld_level_letters
 from engine.live.fx import FxChannel
 from engine.live.metrics import ServiceMetrics
-from engine.pipeline import IndexPipeline
-from engine.sessions import TradingCalendar
-from engine.state import EngineState, capture_state, restore_currency, restore_state
-from engine.trading_day import SessionDriver
-from engine.universe import Universe
+from engine.pipeline.chain import IndexPipeline
+from engine.pipeline.state import EngineState, capture_state, restore_currency, restore_state
+from engine.pipeline.trading_day import SessionDriver
+from engine.refdata.universe import Universe
 from engine.wire import WireCodec
 
 log = logging.getLogger(__name__)

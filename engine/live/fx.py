@@ -9,7 +9,8 @@ reason ``fx_<FxRejectReason.label>`` (``fx_undecodable``, ``fx_unknown_pair``,
 label on the rejection and dead-letter counters, apart from the ticks' own labels.
 
 Ordering. The translator merges base levels and FX ticks by event time and releases only what
-no later input can change (``engine.currency``, watermarks): after each fetch ``observe`` notes
+no later input can change (``engine.currency.translator``, watermarks): after each fetch
+``observe`` notes
 whether each stream is caught up (the consumer's position at the highwater on all its partitions,
 the watermark then +infinity), and until it is, variant levels wait at the other stream's latest
 event time. So while both topics hold a backlog (startup, restart, lag) a fetch holding FX ticks
@@ -40,14 +41,14 @@ import msgspec
 import numpy as np
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from engine.columns import LevelColumns
-from engine.currency import CurrencyTranslator, FxColumns, FxRejectReason, screen_fx
+from engine.currency.translator import CurrencyTranslator, FxColumns, FxRejectReason, screen_fx
+from engine.currency.variant_files import load_variants
+from engine.kernel.columns import LevelColumns
 from engine.live.codec import OutgoingMessage, Record
 from engine.live.config import ServiceConfig
 from engine.live.dead_letters import DEAD_LETTER_MAX_BYTES, dead_letter
-from engine.universe import Universe
+from engine.refdata.universe import Universe
 from engine.wire import FxTick, WireCodec
-from producers.fxfile import load_variants
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ import prometheus_client
 from numpy.typing import NDArray
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from engine.kernel.screening import RejectReason
 from engine.live.collectors import BulkHistogram, IndexSeries
-from engine.screening import RejectReason
 
 #: ``tickindex_batch_size_ticks`` buckets: 1-2-5 steps from 1 to 100,000 ticks.
 BATCH_SIZE_BUCKETS: tuple[float, ...] = tuple(

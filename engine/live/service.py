@@ -13,8 +13,8 @@ nothing: the restart restores the last checkpoint, seeks the input to the offset
 recomputes the same levels with the same per-index ``seq`` (duplicates, never gaps; subscribers
 drop them by ``(index, seq)``). Batches whose levels await acknowledgement are bounded by
 ``max_in_flight_batches``; when that many are pending, fetching pauses until the oldest is acked.
-Outputs go through an output stage (``engine.live.output``), by default a child process that
-encodes and produces them on a second core (``engine.live.output_process``); it keeps this
+Outputs go through an output stage (``engine.live.kafka.output``), by default a child process that
+encodes and produces them on a second core (``engine.live.kafka.output_process``); it keeps this
 order, as it answers a checkpoint only once every batch before it is acknowledged.
 
 Commit order, exactly-once::
@@ -30,13 +30,13 @@ fetch by ``engine.live.fetch_work``.
 
 Every record of a transaction is acknowledged before the offsets are sent and it commits; when
 one is refused or the commit fails, the transaction is aborted and the service goes on in process
-from the last commit (``engine.live.recovery``: engine state restored, inputs sought back, a new
-output stage), retrying a retriable failure while it lasts; a non-retriable one (a level over
-the topic's ``max.message.bytes``) 5 times from the same commit, then it stops with a
+from the last commit (``engine.live.kafka.recovery``: engine state restored, inputs sought
+back, a new output stage), retrying a retriable failure while it lasts; a non-retriable one (a
+level over the topic's ``max.message.bytes``) 5 times from the same commit, then it stops with a
 ``DeliveryError`` naming the topic and Kafka's reason (``serve`` exits 2), input uncommitted.
 A dead letter (or audit, bars record) Kafka refuses is never fatal: exactly-once the retried
-batch goes without it, at-least-once it is retried alone (``engine.live.output``); either way it
-is logged, counted and dropped. Levels and checkpoints stay strict.
+batch goes without it, at-least-once it is retried alone (``engine.live.kafka.output``); either
+way it is logged, counted and dropped. Levels and checkpoints stay strict.
 
 Currency variants (``variants`` set): the FX topic is read next to control and ticks, its
 offsets and the translator's state (with the inputs waiting for the other stream's watermark)
@@ -57,29 +57,29 @@ import numpy as np
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from engine.calculator import IndexCalculator
-from engine.columns import LevelColumns
-from engine.errors import TickIndexError
-from engine.live.checkpoints import CheckpointStore
+from engine.core.errors import TickIndexError
+from engine.kernel.calculator import IndexCalculator
+from engine.kernel.columns import LevelColumns
 from engine.live.codec import LevelEncoder, OutgoingMessage, Record, TickDecoder
 from engine.live.config import ServiceConfig
 from engine.live.control import ControlChannel
-from engine.live.fetch import use_fetched_records
 from engine.live.fetch_work import FetchWork
 from engine.live.fx import FxChannel
 from engine.live.gc_policy import serving_gc
-from engine.live.inputs import consumer_lag, new_consumer, position_inputs
+from engine.live.kafka.checkpoints import CheckpointStore
+from engine.live.kafka.consumer import consumer_lag, new_consumer, position_inputs
+from engine.live.kafka.fetch import use_fetched_records
+from engine.live.kafka.metadata_backoff import backoff_metadata_updates
+from engine.live.kafka.output import KafkaOutput, OutputStage
+from engine.live.kafka.output_process import ProcessOutput
+from engine.live.kafka.recovery import AbortPolicy, CommittedPoint, close_quietly, start_output
+from engine.live.kafka.topics import topic_partitions
 from engine.live.log_limits import RateLimitedLog, limit_kafka_client_logs
-from engine.live.metadata_backoff import backoff_metadata_updates
 from engine.live.metrics import ServiceMetrics
-from engine.live.output import KafkaOutput, OutputStage
-from engine.live.output_process import ProcessOutput
-from engine.live.recovery import AbortPolicy, CommittedPoint, close_quietly, start_output
-from engine.live.topics import topic_partitions
-from engine.pipeline import IndexPipeline
-from engine.state import EngineState
-from engine.trading_day import SessionDriver
-from engine.universe import Universe
+from engine.pipeline.chain import IndexPipeline
+from engine.pipeline.state import EngineState
+from engine.pipeline.trading_day import SessionDriver
+from engine.refdata.universe import Universe
 
 log = logging.getLogger(__name__)
 _commit_log = RateLimitedLog(log, interval_s=30.0)

@@ -1,0 +1,5 @@
+"""The vocabulary every part of the engine shares: the error tree, event-time parsing, the
+bounds on every number that enters the maths, and append-only array growth.
+
+Owns no state and imports nothing else of ``engine`` (numpy and the standard library only).
+"""

@@ -1,0 +1,110 @@
+"""FX ticks as columns, and their screening: which rates a currency variant may use."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+MIN_RATE, MAX_RATE = 1e-9, 1e9
+"""FX rates outside this range are rejected (``rate_out_of_range``): no currency pair trades
+near them, and they keep variant levels far from float underflow and overflow."""
+_Floats = NDArray[np.float64]
+
+
+class FxRejectReason(enum.IntEnum):
+    """Why an FX tick was not used; ``label`` is the public name."""
+
+    ACCEPTED = 0
+    UNKNOWN_PAIR = 1
+    NON_FINITE_RATE = 2
+    NON_POSITIVE_RATE = 3
+    UNDECODABLE = 4
+    BAD_TIMESTAMP = 5
+    RATE_OUT_OF_RANGE = 6
+
+    @property
+    def label(self) -> str:
+        """Lower-case name used in reports."""
+        return self.name.lower()
+
+
+def normalise_pair(name: str) -> str:
+    """Canonical pair name: trimmed, upper case, no slash (``hkd/usd`` -> ``HKDUSD``)."""
+    return name.strip().upper().replace("/", "")
+
+
+@dataclass(frozen=True)
+class FxColumns:
+    """A batch of FX ticks in event order.
+
+    Attributes
+    ----------
+    ts_event : ndarray of int64
+        Event time, integer nanoseconds since the Unix epoch.
+    pair : ndarray of int64
+        Pair id (position in ``CurrencyTranslator.pairs``), -1 when unknown.
+    rate : ndarray of float64
+        Units of the variant currency per unit of the index currency.
+    origin : ndarray of int64, optional
+        Where each tick came from (file line, position in a fetch), opaque to the engine.
+    """
+
+    ts_event: NDArray[np.int64]
+    pair: NDArray[np.int64]
+    rate: NDArray[np.float64]
+    origin: NDArray[np.int64] | None = None
+
+    def __len__(self) -> int:
+        return int(self.ts_event.size)
+
+    def take(self, rows: NDArray[np.intp] | NDArray[np.bool_] | slice) -> FxColumns:
+        """The ticks selected by an index array, boolean mask or slice, order kept."""
+        origin = None if self.origin is None else self.origin[rows]
+        return FxColumns(self.ts_event[rows], self.pair[rows], self.rate[rows], origin)
+
+    @staticmethod
+    def empty() -> FxColumns:
+        """No FX ticks."""
+        ints = np.empty(0, dtype=np.int64)
+        return FxColumns(ints, ints.copy(), np.empty(0, dtype=np.float64))
+
+
+def screen_fx(n_pairs: int, pair: NDArray[np.int64], rate: _Floats) -> NDArray[np.uint8]:
+    """``FxRejectReason`` per FX tick (0 = accepted); the first failing check wins.
+
+    Parameters
+    ----------
+    n_pairs : int
+        Number of known pairs; valid ids are 0..n_pairs-1.
+    pair, rate : ndarray of int64, ndarray of float64
+        Pair id and rate per tick.
+
+    Returns
+    -------
+    ndarray of uint8
+    """
+    reasons = np.zeros(pair.size, dtype=np.uint8)
+    reasons[rate <= 0.0] = FxRejectReason.NON_POSITIVE_RATE
+    reasons[(rate > 0.0) & ((rate < MIN_RATE) | (rate > MAX_RATE))] = (
+        FxRejectReason.RATE_OUT_OF_RANGE
+    )
+    reasons[~np.isfinite(rate)] = FxRejectReason.NON_FINITE_RATE
+    reasons[(pair < 0) | (pair >= n_pairs)] = FxRejectReason.UNKNOWN_PAIR
+    return reasons
+
+
+def concat_fx(parts: Sequence[FxColumns]) -> FxColumns:
+    """Join FX batches in order; ``origin`` survives only if every part has it."""
+    if not parts:
+        return FxColumns.empty()
+    origins = [p.origin for p in parts if p.origin is not None]
+    return FxColumns(
+        np.concatenate([p.ts_event for p in parts]),
+        np.concatenate([p.pair for p in parts]),
+        np.concatenate([p.rate for p in parts]),
+        np.concatenate(origins) if len(origins) == len(parts) else None,
+    )

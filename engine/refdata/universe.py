@@ -1,0 +1,305 @@
+"""The reference data of an index family: indices, constituents, weights and divisors."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from engine.core.errors import CappingError
+from engine.refdata.capping import cap_factors
+from engine.refdata.security_codes import SecurityCodes
+
+UNKNOWN_SECURITY = -1
+
+ReturnType = Literal["price", "gross", "net"]
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """One index as published in an indices file.
+
+    Parameters
+    ----------
+    code : str
+        Index code, e.g. ``HSI``.
+    name : str
+        Display name.
+    prev_close_level : float
+        Previous closing level; today's divisor is set so that the level at previous closing
+        prices equals it.
+    weight_cap : float | None
+        Maximum constituent weight as a fraction, None when uncapped.
+    return_type : {"price", "gross", "net"}
+        Price index, or total return index reinvesting ordinary dividends gross or net of
+        withholding tax.
+    underlying : str | None
+        For a total return index: the price index whose constituents and weights it uses.
+    withholding_rate : float
+        Net total return: withholding tax rate on dividends (a dividend event may override it).
+    """
+
+    code: str
+    name: str
+    prev_close_level: float
+    weight_cap: float | None = None
+    return_type: ReturnType = "price"
+    underlying: str | None = None
+    withholding_rate: float = 0.0
+
+    @property
+    def reinvested_fraction(self) -> float:
+        """Share of an ordinary dividend the index reinvests: 0 price, 1 gross, 1 - tax net."""
+        if self.return_type == "price":
+            return 0.0
+        return 1.0 if self.return_type == "gross" else 1.0 - self.withholding_rate
+
+
+@dataclass(frozen=True)
+class Membership:
+    """Membership rows as parallel arrays, one element per (index, constituent).
+
+    ``cap_factor`` holds NaN where the index is capped and the factor is to be computed.
+    """
+
+    index: NDArray[np.int32]
+    security: NDArray[np.int32]
+    issued_shares: NDArray[np.float64]
+    faf: NDArray[np.float64]
+    cap_factor: NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return int(self.index.size)
+
+    def take(self, rows: NDArray[np.intp] | NDArray[np.bool_]) -> Membership:
+        """The selected rows."""
+        return Membership(
+            self.index[rows],
+            self.security[rows],
+            self.issued_shares[rows],
+            self.faf[rows],
+            self.cap_factor[rows],
+        )
+
+    def replace(self, **columns: NDArray[np.generic]) -> Membership:
+        """A copy with some columns replaced."""
+        values = {
+            "index": self.index,
+            "security": self.security,
+            "issued_shares": self.issued_shares,
+            "faf": self.faf,
+            "cap_factor": self.cap_factor,
+        }
+        values.update(columns)
+        return Membership(**values)  # type: ignore[arg-type]
+
+    @staticmethod
+    def concat(parts: Sequence[Membership]) -> Membership:
+        """Rows of every part, in order."""
+        return Membership(
+            np.concatenate([p.index for p in parts]).astype(np.int32),
+            np.concatenate([p.security for p in parts]).astype(np.int32),
+            np.concatenate([p.issued_shares for p in parts]),
+            np.concatenate([p.faf for p in parts]),
+            np.concatenate([p.cap_factor for p in parts]),
+        )
+
+
+@dataclass(frozen=True)
+class Universe:
+    """An immutable, validated index family, ready for the calculator.
+
+    Securities and indices are numbered by their position in ``securities`` and ``indices``.
+    A security in several indices has one price (``prev_close``) shared by all of them.
+
+    Attributes
+    ----------
+    indices : tuple of IndexSpec
+        The indices, in file order.
+    securities : tuple of str
+        Security codes, sorted; position is the security id.
+    prev_close : ndarray of float64
+        Previous close (reference price) per security id; NaN for a security known only from
+        an event and not priced yet.
+    membership : Membership
+        One row per (index, constituent), cap factors resolved (no NaN), total return indices
+        included (copies of their underlying's rows).
+    divisors : ndarray of float64
+        Divisor per index: sum(prev_close x IS x FAF x CF) / prev_close_level.
+    declared : Membership
+        The rows as declared for price indices (what corporate actions and reviews edit).
+    """
+
+    indices: tuple[IndexSpec, ...]
+    securities: tuple[str, ...]
+    prev_close: NDArray[np.float64]
+    membership: Membership
+    divisors: NDArray[np.float64]
+    declared: Membership
+    _codes: SecurityCodes = field(init=False, repr=False, compare=False)
+    _n_securities: int = field(init=False, repr=False, compare=False)
+    _index_ids: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_codes", SecurityCodes(self.securities, self.prev_close))
+        object.__setattr__(self, "_n_securities", len(self.securities))
+        object.__setattr__(self, "_index_ids", {s.code: i for i, s in enumerate(self.indices)})
+
+    if not TYPE_CHECKING:  # hidden from mypy, which would accept any attribute otherwise
+
+        def __getattr__(self, name: str) -> tuple[str, ...]:
+            # A universe grown by ``with_securities`` builds its ``securities`` tuple on first
+            # use only: building it on every registration would make each one O(universe).
+            if name != "securities" or "_codes" not in self.__dict__:
+                raise AttributeError(name)
+            codes = tuple(self._codes.codes[: self._n_securities])
+            object.__setattr__(self, "securities", codes)
+            return codes
+
+    @property
+    def n_securities(self) -> int:
+        """Number of securities, ``len(securities)`` without building the tuple."""
+        return self._n_securities
+
+    @property
+    def index_codes(self) -> tuple[str, ...]:
+        """Index codes in id order."""
+        return tuple(spec.code for spec in self.indices)
+
+    def index_id(self, code: str) -> int:
+        """Id of the index ``code``; raises KeyError when unknown."""
+        return self._index_ids[code]
+
+    def security_id(self, code: str) -> int:
+        """Id of security ``code``, or ``UNKNOWN_SECURITY`` (-1)."""
+        security = self._codes.ids.get(code, UNKNOWN_SECURITY)
+        # The shared register may know codes registered by universes grown from this one.
+        return security if security < self._n_securities else UNKNOWN_SECURITY
+
+    def security_ids(self, codes: Sequence[str] | NDArray[np.str_]) -> NDArray[np.int64]:
+        """Ids of many security codes at once, ``UNKNOWN_SECURITY`` (-1) for unknown codes."""
+        # A dict lookup per code (~30 ns) beats sorting the codes with np.unique (~170 ns).
+        get = self._codes.ids.get
+        ids = np.fromiter(
+            (get(code, UNKNOWN_SECURITY) for code in codes), dtype=np.int64, count=len(codes)
+        )
+        if self._codes.size > self._n_securities:
+            ids[ids >= self._n_securities] = UNKNOWN_SECURITY
+        return ids
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the reference data: tells whether a checkpoint belongs to this universe."""
+        digest = hashlib.sha256()
+        for spec in self.indices:
+            digest.update(repr((spec.code, spec.prev_close_level, spec.weight_cap)).encode())
+        digest.update("\x00".join(self.securities).encode())
+        m = self.membership
+        for array in (self.prev_close, m.index, m.security, m.issued_shares, m.faf, m.cap_factor):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()
+
+    def with_securities(self, codes: Iterable[str]) -> Universe:
+        """This universe with unknown ``codes`` appended (no index, no price until they trade).
+
+        Registering the securities that events will add keeps every security id stable from
+        the start, so readers and writers resolve codes once. Amortised O(k) for k codes,
+        whatever the size of the universe: the grown universe shares this one's indices,
+        membership, divisors and its register of codes (``SecurityCodes``).
+        """
+        new = [code for code in dict.fromkeys(codes) if self.security_id(code) < 0]
+        if not new:
+            return self
+        register = self._codes
+        if register.size != self._n_securities:  # a universe grown from this one appended
+            register = register.prefix(self._n_securities)
+        prev_close = register.append(new)
+        grown = Universe.__new__(Universe)
+        for name, value in (
+            ("indices", self.indices),
+            ("prev_close", prev_close),
+            ("membership", self.membership),
+            ("divisors", self.divisors),
+            ("declared", self.declared),
+            ("_codes", register),
+            ("_n_securities", register.size),
+            ("_index_ids", self._index_ids),
+        ):
+            object.__setattr__(grown, name, value)
+        return grown
+
+    def weights(self) -> NDArray[np.float64]:
+        """IS x FAF x CF per membership row (capitalisation per unit of price)."""
+        m = self.membership
+        return m.issued_shares * m.faf * m.cap_factor
+
+
+def build_universe(
+    indices: Sequence[IndexSpec],
+    securities: Sequence[str],
+    prev_close: NDArray[np.float64],
+    membership: Membership,
+) -> Universe:
+    """Resolve cap factors and divisors and return the ready ``Universe``.
+
+    Parameters
+    ----------
+    indices : sequence of IndexSpec
+        The indices; membership ``index`` values are positions in this sequence.
+    securities : sequence of str
+        Security codes, sorted; membership ``security`` values are positions in it.
+    prev_close : ndarray of float64
+        Previous close per security.
+    membership : Membership
+        Rows of price indices; NaN cap factors on a capped index are computed from its weight
+        cap at ``prev_close``. Total return indices get their underlying's rows.
+
+    Returns
+    -------
+    Universe
+    """
+    factors = membership.cap_factor.copy()
+    for index_id, spec in enumerate(indices):
+        rows = np.flatnonzero(membership.index == index_id)
+        if spec.weight_cap is None or not np.isnan(factors[rows]).any():
+            continue
+        ffmc = (
+            prev_close[membership.security[rows]]
+            * membership.issued_shares[rows]
+            * membership.faf[rows]
+        )
+        try:
+            factors[rows] = cap_factors(ffmc, spec.weight_cap)
+        except CappingError as exc:
+            raise CappingError(f"index {spec.code}: {exc}", index_code=spec.code) from exc
+    declared = membership.replace(cap_factor=factors)
+    codes = [spec.code for spec in indices]
+    derived = []
+    for k, spec in enumerate(indices):
+        if spec.underlying is not None:
+            copied = declared.take(declared.index == codes.index(spec.underlying))
+            derived.append(copied.replace(index=np.full(len(copied), k, dtype=np.int32)))
+    resolved = Membership.concat([declared, *derived]) if derived else declared
+    return Universe(
+        indices=tuple(indices),
+        securities=tuple(securities),
+        prev_close=prev_close,
+        membership=resolved,
+        divisors=compute_divisors(indices, prev_close, resolved),
+        declared=declared,
+    )
+
+
+def compute_divisors(
+    indices: Sequence[IndexSpec], prices: NDArray[np.float64], membership: Membership
+) -> NDArray[np.float64]:
+    """Divisor per index so that the level at ``prices`` equals each index's previous close."""
+    weights = membership.issued_shares * membership.faf * membership.cap_factor
+    capitalisation = np.bincount(
+        membership.index, weights=prices[membership.security] * weights, minlength=len(indices)
+    )
+    levels = np.array([spec.prev_close_level for spec in indices], dtype=np.float64)
+    return capitalisation / levels

@@ -1,0 +1,1 @@
+"""tickindex: a real-time stock index engine."""

@@ -1,0 +1,96 @@
+"""Settings and figures of ``tickindex bench --kafka`` (``tickindex.bench.kafka`` runs it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class KafkaBenchSettings:
+    """Sizes and settings of one run.
+
+    Attributes
+    ----------
+    ticks, batch_ticks, ticks_per_message : int
+        N single-tick messages (raw and service runs); ticks of the batch run, per message.
+    latency_rate, latency_seconds, warmup_seconds : float
+        Paced ticks per second, for how long; levels of warm-up ticks are not measured.
+    service, batch_service, latency_service : dict
+        ``ServiceConfig`` settings over the defaults, per run. The batch run takes 10 messages
+        (10,000 ticks) per engine batch: 20,000 would make ``index_levels`` messages over 1 MB.
+    bootstrap, seed, indices, composition, keep_topics
+        Broker, simulator seed, reference data files (None: built-in), leave the topics.
+    """
+
+    bootstrap: str = "127.0.0.1:9092"
+    ticks: int = 300_000
+    batch_ticks: int = 2_000_000
+    ticks_per_message: int = 1_000
+    latency_rate: float = 20_000.0
+    latency_seconds: float = 10.0
+    warmup_seconds: float = 1.0
+    seed: int = 7
+    service: dict[str, Any] = field(default_factory=dict)
+    batch_service: dict[str, Any] = field(default_factory=lambda: {"max_batch_ticks": 10_000})
+    latency_service: dict[str, Any] = field(default_factory=dict)
+    indices: str | None = None
+    composition: str | None = None
+    keep_topics: bool = False
+
+
+@dataclass(frozen=True)
+class ServiceFigures:
+    """One timed service run: ticks consumed; levels computed, published, expected; seq gaps."""
+
+    ticks: int
+    ticks_per_s: float
+    consumed_ticks_per_s: float
+    drain_ms: float
+    stop_ms: float
+    levels: int
+    published_levels: int
+    expected_levels: int
+    gaps: int
+
+
+@dataclass(frozen=True)
+class LatencyFigures:
+    """The latency run: ticks sent; levels by service, subscriber, universe; ms after warm-up."""
+
+    ticks: int
+    service_ticks: int
+    service_levels: int
+    received_levels: int
+    expected_levels: int
+    gaps: int
+    measured_levels: int
+    publish_p50_ms: float
+    publish_p99_ms: float
+    publish_max_ms: float
+    receive_p50_ms: float
+    receive_p99_ms: float
+    receive_max_ms: float
+
+
+@dataclass(frozen=True)
+class KafkaBenchResult:
+    """Headline figures (``ratio`` = service / raw), the runs' details and the settings used.
+
+    ``raw_gc_msgs_per_s``: the raw consumer again, under the garbage-collector settings the
+    service runs with (``engine.live.gc_policy``), for comparison.
+    """
+
+    n: int
+    raw_messages: int
+    raw_msgs_per_s: float
+    raw_gc_msgs_per_s: float
+    service_ticks_per_s: float
+    ratio: float
+    batch_ticks_per_s: float
+    latency_p50_ms: float
+    latency_p99_ms: float
+    service: ServiceFigures
+    batch: ServiceFigures
+    latency: LatencyFigures
+    settings: dict[str, Any]

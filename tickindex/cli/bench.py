@@ -1,0 +1,199 @@
+"""``tickindex bench``: core throughput vs a naive recompute; ``--kafka``: the live service."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+from typing import Any
+
+from engine.live.config import ConfigError, ServiceConfig, load_config
+from producers.simulator import MarketSimulator
+from tickindex.bench.core import CoreBenchResult, run_core_benchmark
+from tickindex.bench.kafka import run_kafka_bench
+from tickindex.bench.kafka_figures import KafkaBenchResult, KafkaBenchSettings
+from tickindex.cli.common import add_universe_arguments, universe_from_args
+
+BENCH_START_NS = 1_795_138_200_000_000_000  # 2026-11-20 09:30 HKT
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``bench`` sub-command."""
+    parser = sub.add_parser(
+        "bench",
+        help="measure engine throughput against a naive per-tick recompute",
+        description="Simulated ticks on the universe go through the vectorised engine in "
+        "batches and, for a prefix, through a naive per-tick full recompute; both are timed in "
+        "the same run on one CPU core. With --kafka: the live service on a real broker instead "
+        "(raw aiokafka consumption vs the service, tick_batch throughput, paced latency).",
+    )
+    add_universe_arguments(parser)
+    parser.add_argument("--ticks", type=int, default=2_000_000, help="ticks for the engine")
+    parser.add_argument("--batch-size", type=int, default=10_000, help="ticks per engine batch")
+    parser.add_argument(
+        "--naive-ticks", type=int, default=20_000, help="ticks for the naive recompute"
+    )
+    parser.add_argument("--seed", type=int, default=7, help="simulator seed")
+    parser.add_argument(
+        "--all-cores", action="store_true", help="do not pin the process to one CPU core"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    kafka = parser.add_argument_group(
+        "Kafka", "--kafka measures the live service on a real broker instead (fresh topics)"
+    )
+    kafka.add_argument("--kafka", action="store_true", help="run the Kafka benchmark")
+    kafka.add_argument("--bootstrap", default="127.0.0.1:9092", help="Kafka HOST:PORT")
+    kafka.add_argument(
+        "--messages", type=int, default=300_000, help="N single-tick messages (raw vs service)"
+    )
+    kafka.add_argument("--batch-ticks", type=int, default=2_000_000, help="ticks of the batch run")
+    kafka.add_argument("--ticks-per-message", type=int, default=1_000, help="ticks per tick_batch")
+    kafka.add_argument("--latency-rate", type=float, default=20_000.0, help="paced ticks/s")
+    kafka.add_argument("--latency-seconds", type=float, default=10.0, help="paced run length")
+    kafka.add_argument("--warmup-seconds", type=float, default=1.0, help="left out of latency")
+    kafka.add_argument(
+        "--service-setting",
+        action="append",
+        default=[],
+        metavar="SETTING=VALUE",
+        help="serve setting of the single-tick and batch runs (repeatable), e.g. linger_ms=2",
+    )
+    kafka.add_argument(
+        "--batch-setting",
+        action="append",
+        default=[],
+        metavar="SETTING=VALUE",
+        help="serve setting of the batch run (repeatable; default max_batch_ticks=10000)",
+    )
+    kafka.add_argument(
+        "--latency-setting",
+        action="append",
+        default=[],
+        metavar="SETTING=VALUE",
+        help="serve setting of the latency run (repeatable), e.g. poll_timeout_ms=1",
+    )
+    kafka.add_argument("--keep-topics", action="store_true", help="do not delete the topics")
+    parser.set_defaults(handler=bench_command)
+
+
+def pin_to_one_core() -> int | None:
+    """Restrict this process to one CPU core (Linux); returns the core, None if unsupported."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    core = min(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {core})
+    return core
+
+
+def bench_command(args: argparse.Namespace) -> int:
+    """Run the core benchmark (or with ``--kafka`` the Kafka one) and print its figures."""
+    if args.kafka:
+        return kafka_bench_command(args)
+    core = None if args.all_cores else pin_to_one_core()
+    universe = universe_from_args(args)
+    simulator = MarketSimulator(universe, args.seed, start_ns=BENCH_START_NS)
+    ticks = simulator.next_batch(args.ticks)
+    result = run_core_benchmark(universe, ticks, args.batch_size, args.naive_ticks)
+    if args.json:
+        payload = dataclasses.asdict(result) | {"cpu_core": core, "seed": args.seed}
+        print(json.dumps(payload))
+    else:
+        print(format_result(result, core))
+    return 0
+
+
+def format_result(result: CoreBenchResult, core: int | None) -> str:
+    """Human-readable report."""
+    where = f"pinned to CPU core {core}" if core is not None else "all cores"
+    return "\n".join(
+        [
+            f"universe: {result.securities} securities, {result.indices} indices, "
+            f"{result.levels_per_tick:.2f} levels per tick ({where})",
+            f"engine : {result.ticks:>10,} ticks in batches of {result.batch_size:,}: "
+            f"{result.ticks_per_s:>14,.0f} ticks/s",
+            f"naive  : {result.naive_ticks:>10,} ticks, per-tick full recompute: "
+            f"{result.naive_ticks_per_s:>14,.0f} ticks/s",
+            f"ratio  : {result.ratio:,.1f}x (engine vs naive, same run); "
+            f"max relative difference of their levels {result.naive_max_rel_diff:.1e}",
+            f"memory : peak traced {result.peak_traced_bytes / 1e6:.1f} MB during a "
+            f"{20 * result.batch_size:,}-tick pass, max RSS {result.max_rss_bytes / 1e6:.1f} MB",
+        ]
+    )
+
+
+def kafka_bench_command(args: argparse.Namespace) -> int:
+    """Run the Kafka benchmark and print its figures."""
+    settings = KafkaBenchSettings(
+        bootstrap=args.bootstrap,
+        ticks=args.messages,
+        batch_ticks=args.batch_ticks,
+        ticks_per_message=args.ticks_per_message,
+        latency_rate=args.latency_rate,
+        latency_seconds=args.latency_seconds,
+        warmup_seconds=args.warmup_seconds,
+        seed=args.seed,
+        service=_settings(args.service_setting),
+        batch_service=KafkaBenchSettings().batch_service | _settings(args.batch_setting),
+        latency_service=_settings(args.latency_setting),
+        indices=args.indices,
+        composition=args.composition,
+        keep_topics=args.keep_topics,
+    )
+    result = asyncio.run(run_kafka_bench(settings, universe_from_args(args)))
+    print(json.dumps(dataclasses.asdict(result)) if args.json else format_kafka_result(result))
+    return 0
+
+
+def _settings(pairs: list[str]) -> dict[str, Any]:
+    """``SETTING=VALUE`` pairs as ``ServiceConfig`` values (converted and checked)."""
+    raw: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or key not in ServiceConfig.__struct_fields__:
+            raise ConfigError(f"{pair!r}: expected SETTING=VALUE with a serve setting")
+        raw[key] = value
+    config = load_config(overrides=raw)
+    return {key: getattr(config, key) for key in raw}
+
+
+def format_kafka_result(result: KafkaBenchResult) -> str:
+    """Human-readable report of the Kafka benchmark."""
+    s, b, lat, run = result.service, result.batch, result.latency, result.settings
+    gc_ratio = result.service_ticks_per_s / result.raw_gc_msgs_per_s
+    return "\n".join(
+        [
+            f"raw aiokafka: {result.raw_messages:>9,} single-tick messages "
+            f"{result.raw_msgs_per_s:>12,.0f} msgs/s ({result.raw_gc_msgs_per_s:,.0f} under the "
+            f"service's GC settings: ratio {gc_ratio:.2f})",
+            f"service     : {s.ticks:>9,} ticks {result.service_ticks_per_s:>12,.0f} ticks/s, "
+            f"ratio {result.ratio:.2f} of raw ({s.consumed_ticks_per_s:,.0f} ticks/s to the last "
+            f"tick consumed, then {s.drain_ms:.0f} ms until every level is acknowledged and the "
+            f"checkpoint saved; {s.stop_ms:.0f} ms more to close, not timed)",
+            f"batch       : {b.ticks:>9,} ticks {result.batch_ticks_per_s:>12,.0f} ticks/s in "
+            f"tick_batch messages of {run['ticks_per_message']:,} ticks",
+            f"latency     : {lat.ticks:>9,} ticks at {run['latency_rate']:,.0f}/s, "
+            f"{lat.measured_levels:,} levels after {run['warmup_seconds']:g} s warm-up: event to "
+            f"publish p50 {lat.publish_p50_ms:.2f} ms p99 {lat.publish_p99_ms:.2f} ms (max "
+            f"{lat.publish_max_ms:.1f}); to receive p50 {lat.receive_p50_ms:.2f} ms p99 "
+            f"{lat.receive_p99_ms:.2f} ms (max {lat.receive_max_ms:.1f})",
+            f"levels      : computed/published/expected: service {s.levels:,}/"
+            f"{s.published_levels:,}/{s.expected_levels:,}, batch {b.levels:,}/"
+            f"{b.published_levels:,}/{b.expected_levels:,}, latency {lat.service_levels:,}/"
+            f"{lat.received_levels:,}/{lat.expected_levels:,}; seq gaps or duplicates "
+            f"{s.gaps + b.gaps + lat.gaps}",
+            *(f"{key:<12}: {_brief(run[key])}" for key in SETTINGS_SHOWN),
+        ]
+    )
+
+
+SETTINGS_SHOWN = ("service", "batch_service", "latency_service")
+TUNABLES = (
+    "delivery", "level_messages", "max_batch_ticks", "poll_timeout_ms", "linger_ms",
+    "max_in_flight_batches", "checkpoint_interval_ms",
+)  # fmt: skip
+
+
+def _brief(config: dict[str, Any]) -> str:
+    return " ".join(f"{key}={config[key]}" for key in TUNABLES)

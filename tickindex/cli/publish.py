@@ -1,0 +1,242 @@
+"""``tickindex publish``: replay a historical tick file into a Kafka tick topic.
+
+Ticks are published in file order, keyed by security (``TickPublisher``), at the original pace
+(event-time gaps reproduced), at N x speed or as fast as possible. Pacing is per slice of
+about 50 ms of wall time (``ReplayPacer``), never a sleep per tick. Rows that cannot be read,
+unknown securities and bad prices are counted and reported, never published.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from consumers.progress import ProgressBar
+from engine.kernel.columns import TickColumns
+from engine.kernel.screening import RejectReason, count_reasons, screen_ticks
+from engine.refdata.universe import Universe
+from engine.wire import WireCodec
+from producers.kafka_publisher import TickPublisher
+from producers.pacing import ReplayPacer, StopControl
+from producers.reject_log import clip
+from producers.tickfile import ReadStats, TickFileReader
+from tickindex.cli.common import (
+    BAD_ROWS_HELP,
+    add_bad_row_arguments,
+    add_kafka_arguments,
+    add_tick_message_arguments,
+    add_universe_arguments,
+    kafka_producer,
+    positive_float,
+    rejects_file,
+    universe_from_args,
+)
+from tickindex.cli.kafka_security import security_from_args
+
+PACED_CHUNK_BYTES = 256 << 10
+FAST_CHUNK_BYTES = 4 << 20
+LONG_WAIT_S = 10.0
+
+
+@dataclass
+class PublishReport:
+    """What one ``publish`` run did.
+
+    Attributes
+    ----------
+    read : ReadStats
+        Rows read and rows that could not be read, from the tick file reader.
+    ticks, messages, bytes : int
+        Ticks published, Kafka messages and bytes of message values.
+    rejected : Counter of RejectReason
+        Readable ticks not published (unknown security, bad price).
+    elapsed_s : float
+        Wall time, seconds.
+    max_late_s : float
+        Largest delay of a slice behind its due time (paced runs).
+    interrupted : bool
+        Stopped by Ctrl-C or SIGTERM before the end of the file.
+    """
+
+    read: ReadStats
+    ticks: int = 0
+    messages: int = 0
+    bytes: int = 0
+    rejected: Counter[RejectReason] = field(default_factory=Counter)
+    elapsed_s: float = 0.0
+    max_late_s: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def skipped(self) -> Counter[RejectReason]:
+        """Every row not published, by reason (unreadable rows and rejected ticks)."""
+        return self.read.skipped + self.rejected
+
+    def lines(self, topic: str) -> list[str]:
+        """Human-readable summary, one fact a line."""
+        rate = self.ticks / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        out = [
+            f"tickindex publish: {self.ticks:,d} ticks in {self.messages:,d} messages "
+            f"({self.bytes / 1e6:.1f} MB) to {topic} in {self.elapsed_s:.2f} s "
+            f"({rate:,.0f} ticks/s); rows read {self.read.rows:,d}, "
+            f"published {self.ticks:,d}, skipped {sum(self.skipped.values()):,d}"
+            + (" (interrupted)" if self.interrupted else "")
+        ]
+        for reason, count in sorted(self.skipped.items()):
+            detail = ""
+            if reason is RejectReason.UNKNOWN_SECURITY:
+                codes = ", ".join(clip(c) for c, _ in self.read.unknown_codes.most_common(5))
+                detail = f" (codes: {codes})"
+            out.append(f"  skipped {count:,d} {reason.label}{detail}")
+        out.extend(f"  {line}" for line in self.read.log.summary())
+        if self.max_late_s >= 1.0:
+            out.append(f"  publishing fell behind the pace by up to {self.max_late_s:.1f} s")
+        return out
+
+
+async def publish_file(
+    reader: TickFileReader,
+    publisher: TickPublisher,
+    *,
+    pacer: ReplayPacer | None,
+    stop: StopControl,
+) -> PublishReport:
+    """Publish every valid tick of ``reader`` in file order, paced by ``pacer``.
+
+    Parameters
+    ----------
+    reader : TickFileReader
+        The tick file.
+    publisher : TickPublisher
+        Where ticks go; flushed after every slice (paced) or file chunk (as fast as possible).
+    pacer : ReplayPacer, optional
+        Event-time pacing; None publishes as fast as possible.
+    stop : StopControl
+        Sleeps until a slice is due; a stop request ends the replay after the current slice.
+
+    Returns
+    -------
+    PublishReport
+        Totals, with ``elapsed_s`` left at 0 for the caller to fill in.
+    """
+    report = PublishReport(read=reader.stats)
+    n_securities = len(reader.universe.securities)
+    for chunk in reader:
+        reasons = screen_ticks(n_securities, chunk.security, chunk.price)
+        report.rejected.update(count_reasons(reasons))
+        valid = chunk.take(reasons == RejectReason.ACCEPTED)
+        if pacer is None:
+            await _send(publisher, valid)
+        else:
+            for part in pacer.slices(valid.ts_event):
+                wait = part.due - pacer.clock()
+                if wait >= LONG_WAIT_S:
+                    print(f"publish: event-time gap, next ticks in {wait:,.0f} s", file=sys.stderr)
+                if wait > 0 and await stop.sleep(wait):
+                    break
+                report.max_late_s = max(report.max_late_s, -wait)
+                await _send(publisher, valid.slice(part.start, part.stop))
+        if stop.stopped:
+            report.interrupted = stop.interrupted
+            break
+    await publisher.flush()
+    report.ticks = publisher.stats.ticks
+    report.messages = publisher.stats.messages
+    report.bytes = publisher.stats.bytes
+    return report
+
+
+async def _send(publisher: TickPublisher, ticks: TickColumns) -> None:
+    if len(ticks):
+        await publisher.publish(ticks)
+        await publisher.flush()
+
+
+async def _publish(
+    args: argparse.Namespace, universe: Universe, rejects: TextIO | None
+) -> PublishReport:
+    show_progress = sys.stderr.isatty() if args.progress is None else args.progress
+    bar = ProgressBar("publish") if show_progress else None
+    paced = not args.as_fast_as_possible
+    reader = TickFileReader(
+        args.file,
+        universe,
+        chunk_bytes=PACED_CHUNK_BYTES if paced else FAST_CHUNK_BYTES,
+        progress=bar,
+        strict=args.strict,
+        rejects=rejects,
+    )
+    stop = StopControl()
+    stop.install_signal_handlers()
+    started = time.monotonic()
+    try:
+        async with kafka_producer(args.bootstrap, security_from_args(args)) as producer:
+            # Topic metadata first (it may even be auto-created), so the pace starts on time.
+            await producer.partitions_for(args.topic)
+            publisher = TickPublisher(
+                producer,
+                args.topic,
+                universe,
+                WireCodec(args.wire_format),
+                batch_ticks=args.batch_ticks,
+            )
+            pacer = ReplayPacer(args.speed) if paced else None
+            report = await publish_file(reader, publisher, pacer=pacer, stop=stop)
+    finally:
+        stop.remove_signal_handlers()
+        if bar is not None:
+            bar.finish()
+    report.elapsed_s = time.monotonic() - started
+    return report
+
+
+def publish_command(args: argparse.Namespace) -> int:
+    """Handler of ``tickindex publish``: 0 when the file was published (rows may have been
+    skipped), 130 when interrupted (the summary says what was published), 2 when the file
+    cannot be read or, with ``--strict``, has a bad row (ticks before it were published)."""
+    universe = universe_from_args(args)
+    with rejects_file(args.rejects) as rejects:
+        report = asyncio.run(_publish(args, universe, rejects))
+    for line in report.lines(args.topic):
+        print(line, flush=True)
+    return 130 if report.interrupted else 0
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``publish`` sub-command to the ``tickindex`` parser."""
+    parser = subparsers.add_parser(
+        "publish",
+        help="replay a historical tick file into a Kafka tick topic",
+        description="Publish a tick file (CSV or JSON Lines, optionally .gz; header "
+        "ts,security,price) to Kafka keyed by security, at the original pace, N x faster or as "
+        "fast as possible. " + BAD_ROWS_HELP,
+    )
+    parser.add_argument("file", metavar="FILE", help="tick file (.csv/.jsonl, optionally .gz)")
+    add_kafka_arguments(parser, topic="ticks", what="tick")
+    pace = parser.add_mutually_exclusive_group()
+    pace.add_argument(
+        "--speed",
+        type=positive_float,
+        default=1.0,
+        metavar="N",
+        help="replay N x faster than the original event-time pace (default: 1, the original)",
+    )
+    pace.add_argument("--as-fast-as-possible", action="store_true", help="publish without pacing")
+    add_tick_message_arguments(parser)
+    add_universe_arguments(parser)
+    add_bad_row_arguments(parser)
+    progress = parser.add_mutually_exclusive_group()
+    progress.add_argument(
+        "--progress",
+        dest="progress",
+        action="store_true",
+        default=None,
+        help="show a progress bar (default: when standard error is a terminal)",
+    )
+    progress.add_argument("--no-progress", dest="progress", action="store_false")
+    parser.set_defaults(handler=publish_command)

@@ -1,0 +1,176 @@
+"""``tickindex record``: the level topic written to files rolled per trading day.
+
+Levels come from ``LevelSubscriber`` (read_committed, duplicates dropped by ``(index, seq)``)
+and go to ``DIR/levels-YYYY-MM-DD.csv`` (or ``.jsonl``) by the Hong Kong date of their event
+time, with the columns of a replay level file (``ts,index,level,seq,security``, security
+empty); see ``consumers.recorder``. Every batch is flushed as it is written. With
+``--group-id`` the consumer offsets are committed after each batch, so a restarted recorder
+continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from consumers.level_client import LevelSubscriber, StartFrom
+from consumers.recorder import DailyLevelRecorder
+from engine.core.errors import TickIndexError
+from engine.core.timestamps import parse_timestamp
+from producers.pacing import StopControl
+from tickindex.cli.common import add_kafka_arguments, positive_float
+from tickindex.cli.kafka_security import security_from_args
+
+POLL_S = 0.2
+
+
+@dataclass(frozen=True)
+class RecordSummary:
+    """Totals of one ``record`` run.
+
+    Attributes
+    ----------
+    levels : int
+        Levels written.
+    duplicates : int
+        Levels dropped as already seen.
+    undecodable : int
+        Messages skipped: not level messages, or with a level that is not finite or a time
+        or ``seq`` outside int64 (each is logged with its ``topic[partition]@offset``).
+    files : dict of date to Path
+        The file of every day written to.
+    messages : int
+        Level messages read (not counting the skipped ones).
+    """
+
+    levels: int
+    duplicates: int
+    undecodable: int
+    files: dict[date, Path] = field(default_factory=dict)
+    messages: int = 0
+
+    def lines(self) -> list[str]:
+        """Human-readable summary: totals, then one line per file."""
+        out = [
+            f"tickindex record: {self.levels:,d} levels written to {len(self.files)} file(s), "
+            f"{self.duplicates:,d} duplicates dropped; messages read "
+            f"{self.messages + self.undecodable:,d}, skipped {self.undecodable:,d} malformed "
+            "(logged with topic[partition]@offset)"
+        ]
+        out.extend(f"  {path}" for _, path in sorted(self.files.items()))
+        return out
+
+
+async def record_levels(
+    subscriber: LevelSubscriber, recorder: DailyLevelRecorder, stop: StopControl
+) -> RecordSummary:
+    """Write every new level to its day's file until ``stop`` says so.
+
+    Parameters
+    ----------
+    subscriber : LevelSubscriber
+        The level topic (started by its first poll if need be; not closed here).
+    recorder : DailyLevelRecorder
+        The files (not closed here).
+    stop : StopControl
+        Signal and ``--duration`` budget.
+
+    Returns
+    -------
+    RecordSummary
+        Totals.
+    """
+    while not stop.stopped:
+        left = stop.remaining()
+        timeout_s = POLL_S if left is None else min(POLL_S, left)
+        recorder.write(await subscriber.poll(max(1, round(timeout_s * 1000))))
+    stats = subscriber.stats
+    return RecordSummary(
+        recorder.rows_written,
+        stats.duplicates,
+        stats.undecodable,
+        dict(recorder.files),
+        stats.messages,
+    )
+
+
+async def _record(args: argparse.Namespace) -> RecordSummary:
+    from_time_ns = None
+    if args.from_time is not None:
+        try:
+            from_time_ns = parse_timestamp(args.from_time)
+        except ValueError as exc:
+            raise TickIndexError(f"--from-time: {exc}") from exc
+    start: StartFrom = "earliest" if args.from_beginning else "latest"
+    stop = StopControl(args.duration)
+    stop.install_signal_handlers()
+    subscriber = LevelSubscriber(
+        args.bootstrap,
+        args.topic,
+        wire_format=args.wire_format,
+        from_time_ns=from_time_ns,
+        group_id=args.group_id,
+        start=start,
+        security=security_from_args(args),
+    )
+    try:
+        with DailyLevelRecorder(args.out_dir, args.format) as recorder:
+            await stop.guard(subscriber.start())
+            return await record_levels(subscriber, recorder, stop)
+    finally:
+        await subscriber.close()
+        stop.remove_signal_handlers()
+
+
+def record_command(args: argparse.Namespace) -> int:
+    """Handler of ``tickindex record``; 0 also after Ctrl-C or SIGTERM."""
+    summary = asyncio.run(_record(args))
+    for line in summary.lines():
+        print(line, file=sys.stderr, flush=True)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``record`` sub-command to the ``tickindex`` parser."""
+    parser = subparsers.add_parser(
+        "record",
+        help="write the level topic to files rolled per trading day",
+        description="Record every index level published on Kafka (duplicates dropped) to "
+        "DIR/levels-YYYY-MM-DD.csv or .jsonl by the Hong Kong date of its event time, columns "
+        "ts,index,level,seq,security (security empty). Stops after --duration, Ctrl-C or "
+        "SIGTERM. Messages that are not valid level messages (undecodable, a level that is not "
+        "finite, a time or seq outside int64) are skipped, each logged with its "
+        "topic[partition]@offset, and counted in the summary.",
+    )
+    add_kafka_arguments(parser, topic="index-levels", what="level")
+    parser.add_argument("--out-dir", required=True, metavar="DIR", help="folder of the files")
+    parser.add_argument(
+        "--format", choices=("csv", "jsonl"), default="csv", help="file format (default: csv)"
+    )
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--from-beginning",
+        action="store_true",
+        help="start at the first level of the topic (default: only new levels; with "
+        "--group-id, only where the group has no committed offset)",
+    )
+    where.add_argument(
+        "--from-time",
+        metavar="TIME",
+        help="start at the first level published at or after TIME (ns since the epoch or "
+        "ISO-8601 with offset)",
+    )
+    parser.add_argument(
+        "--group-id", help="commit offsets under this consumer group and resume from them"
+    )
+    parser.add_argument(
+        "--duration",
+        type=positive_float,
+        metavar="SECONDS",
+        help="stop after this many seconds (default: until Ctrl-C)",
+    )
+    parser.set_defaults(handler=record_command)
