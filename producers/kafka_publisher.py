@@ -70,6 +70,11 @@ class TickPublisher:
         self._partition_of_security: np.ndarray[tuple[int], np.dtype[np.int64]] | None = None
         self._pending: list[asyncio.Future[object]] = []
 
+    async def ready(self) -> None:
+        """Fetch the topic's partitions (creating the topic if the broker does) before the first
+        ``publish``, so that a paced replay does not start late by a metadata round trip."""
+        await self._partition_table()
+
     async def _partition_table(self) -> np.ndarray[tuple[int], np.dtype[np.int64]]:
         if self._partition_of_security is None:
             self._partitions = sorted(await self.producer.partitions_for(self.topic))

@@ -126,6 +126,7 @@ async def publish_file(
     """
     report = PublishReport(read=reader.stats)
     n_securities = len(reader.universe.securities)
+    await publisher.ready()
     for chunk in reader:
         reasons = screen_ticks(n_securities, chunk.security, chunk.price)
         report.rejected.update(count_reasons(reasons))
