@@ -83,8 +83,8 @@ async def watch_levels(
     subscriber : LevelSubscriber
         The level topic (started by its first poll if need be; not closed here).
     board : IndexBoard
-        The board; refreshed after every poll (at most ``POLL_S`` apart), so it also redraws
-        while no level arrives.
+        The board; refreshed after every poll (at most ``kafka_clients.POLL_S`` apart), so it
+        also redraws while no level arrives.
     universe : Universe
         Maps index codes to the board's ids.
     stop : StopControl
