@@ -15,7 +15,7 @@ from tickindex.bench.core import CoreBenchResult, run_core_benchmark
 from tickindex.bench.kafka import run_kafka_bench
 from tickindex.bench.kafka_figures import KafkaBenchResult, KafkaBenchSettings
 from tickindex.cli.command import Subcommands, add_command
-from tickindex.cli.common import add_universe_arguments, universe_from_args
+from tickindex.cli.common import DEFAULT_BOOTSTRAP, add_universe_arguments, universe_from_args
 
 BENCH_START_NS = 1_795_138_200_000_000_000  # 2026-11-20 09:30 HKT
 
@@ -81,7 +81,7 @@ def register(subcommands: Subcommands) -> None:
     )
     kafka.add_argument(
         "--bootstrap",
-        default="127.0.0.1:9092",
+        default=DEFAULT_BOOTSTRAP,
         metavar="HOST:PORT",
         help="Kafka broker(s) to connect to (default: %(default)s)",
     )

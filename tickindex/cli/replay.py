@@ -56,9 +56,9 @@ def register(subcommands: Subcommands) -> None:
                 "tickindex replay --ticks ticks.csv.gz --out levels.csv",
             ),
             (
-                "your own indices, with maintenance events and daily bars",
-                "tickindex replay --indices indices.csv --composition composition.csv "
-                "--ticks ticks.csv --out levels.jsonl --events events.jsonl --ohlc bars.csv",
+                "with maintenance events, trading sessions and daily OHLC bars",
+                "tickindex replay --ticks ticks.csv --out levels.jsonl --events events.jsonl "
+                "--ohlc bars.csv",
             ),
         ],
         handler=replay_command,
