@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import resource
 import time
 import tracemalloc
 from dataclasses import dataclass
@@ -113,5 +112,12 @@ def run_core_benchmark(
         ratio=ticks_per_s / naive_ticks_per_s,
         naive_max_rel_diff=float(diff.max()) if diff.size else 0.0,
         peak_traced_bytes=peak,
-        max_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        max_rss_bytes=_max_rss_bytes(),
     )
+
+
+def _max_rss_bytes() -> int:
+    # Unix only, so imported here: the CLI imports this module on Windows too.
+    import resource  # noqa: PLC0415
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -14,45 +14,119 @@ from producers.simulator import MarketSimulator
 from tickindex.bench.core import CoreBenchResult, run_core_benchmark
 from tickindex.bench.kafka import run_kafka_bench
 from tickindex.bench.kafka_figures import KafkaBenchResult, KafkaBenchSettings
-from tickindex.cli.common import add_universe_arguments, universe_from_args
+from tickindex.cli.command import Subcommands, add_command
+from tickindex.cli.common import DEFAULT_BOOTSTRAP, add_universe_arguments, universe_from_args
 
 BENCH_START_NS = 1_795_138_200_000_000_000  # 2026-11-20 09:30 HKT
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(subcommands: Subcommands) -> None:
     """Add the ``bench`` sub-command."""
-    parser = sub.add_parser(
+    parser = add_command(
+        subcommands,
         "bench",
-        help="measure engine throughput against a naive per-tick recompute",
+        summary="measure engine throughput against a naive per-tick recompute",
         description="Simulated ticks on the universe go through the vectorised engine in "
         "batches and, for a prefix, through a naive per-tick full recompute; both are timed in "
         "the same run on one CPU core. With --kafka: the live service on a real broker instead "
         "(raw aiokafka consumption vs the service, tick_batch throughput, paced latency).",
+        examples=[
+            ("the engine against the naive recompute, as JSON", "tickindex bench --json"),
+            (
+                "the live service on a local broker",
+                "tickindex bench --kafka --bootstrap 127.0.0.1:9092",
+            ),
+        ],
+        handler=bench_command,
     )
     add_universe_arguments(parser)
-    parser.add_argument("--ticks", type=int, default=2_000_000, help="ticks for the engine")
-    parser.add_argument("--batch-size", type=int, default=10_000, help="ticks per engine batch")
     parser.add_argument(
-        "--naive-ticks", type=int, default=20_000, help="ticks for the naive recompute"
+        "--ticks",
+        type=int,
+        default=2_000_000,
+        metavar="N",
+        help="simulated ticks the engine computes (default: %(default)s)",
     )
-    parser.add_argument("--seed", type=int, default=7, help="simulator seed")
     parser.add_argument(
-        "--all-cores", action="store_true", help="do not pin the process to one CPU core"
+        "--batch-size",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="ticks per engine batch (default: %(default)s)",
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--naive-ticks",
+        type=int,
+        default=20_000,
+        metavar="N",
+        help="ticks of the prefix the naive recompute computes (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=7,
+        help="simulator seed: the same seed gives the same ticks (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--all-cores",
+        action="store_true",
+        help="do not pin the process to one CPU core (default: pinned, on Linux)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     kafka = parser.add_argument_group(
         "Kafka", "--kafka measures the live service on a real broker instead (fresh topics)"
     )
-    kafka.add_argument("--kafka", action="store_true", help="run the Kafka benchmark")
-    kafka.add_argument("--bootstrap", default="127.0.0.1:9092", help="Kafka HOST:PORT")
     kafka.add_argument(
-        "--messages", type=int, default=300_000, help="N single-tick messages (raw vs service)"
+        "--kafka", action="store_true", help="run the Kafka benchmark instead of the core one"
     )
-    kafka.add_argument("--batch-ticks", type=int, default=2_000_000, help="ticks of the batch run")
-    kafka.add_argument("--ticks-per-message", type=int, default=1_000, help="ticks per tick_batch")
-    kafka.add_argument("--latency-rate", type=float, default=20_000.0, help="paced ticks/s")
-    kafka.add_argument("--latency-seconds", type=float, default=10.0, help="paced run length")
-    kafka.add_argument("--warmup-seconds", type=float, default=1.0, help="left out of latency")
+    kafka.add_argument(
+        "--bootstrap",
+        default=DEFAULT_BOOTSTRAP,
+        metavar="HOST:PORT",
+        help="Kafka broker(s) to connect to (default: %(default)s)",
+    )
+    kafka.add_argument(
+        "--messages",
+        type=int,
+        default=300_000,
+        metavar="N",
+        help="single-tick messages consumed raw and by the service (default: %(default)s)",
+    )
+    kafka.add_argument(
+        "--batch-ticks",
+        type=int,
+        default=2_000_000,
+        metavar="N",
+        help="ticks of the tick_batch throughput run (default: %(default)s)",
+    )
+    kafka.add_argument(
+        "--ticks-per-message",
+        type=int,
+        default=1_000,
+        metavar="N",
+        help="ticks per tick_batch message of that run (default: %(default)s)",
+    )
+    kafka.add_argument(
+        "--latency-rate",
+        type=float,
+        default=20_000.0,
+        metavar="TICKS_PER_S",
+        help="pace of the latency run, ticks per second (default: %(default)s)",
+    )
+    kafka.add_argument(
+        "--latency-seconds",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="length of the latency run (default: %(default)s)",
+    )
+    kafka.add_argument(
+        "--warmup-seconds",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="start of the latency run left out of the latency figures (default: %(default)s)",
+    )
     kafka.add_argument(
         "--service-setting",
         action="append",
@@ -74,8 +148,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="SETTING=VALUE",
         help="serve setting of the latency run (repeatable), e.g. poll_timeout_ms=1",
     )
-    kafka.add_argument("--keep-topics", action="store_true", help="do not delete the topics")
-    parser.set_defaults(handler=bench_command)
+    kafka.add_argument(
+        "--keep-topics",
+        action="store_true",
+        help="keep the benchmark's topics afterwards (default: deleted)",
+    )
 
 
 def pin_to_one_core() -> int | None:

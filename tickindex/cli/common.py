@@ -4,26 +4,36 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+import secrets
+import sys
+from collections.abc import Iterator
 from typing import TextIO
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
-
+from consumers.progress import ProgressBar
 from engine.core.errors import InputFileError, ReferenceDataError
-from engine.live.kafka.metadata_backoff import backoff_metadata_updates
-from engine.live.kafka.security import KafkaSecurity, connection_error, kafka_security_options
-from engine.live.log_limits import limit_kafka_client_logs
 from engine.refdata.builtin import load_universe_or_builtin
 from engine.refdata.universe import Universe
+from producers.simulator import DEFAULT_RATE
 from tickindex.cli.kafka_security import add_security_arguments
 
 
 def add_universe_arguments(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
     """``--indices`` and ``--composition``; without them the built-in Hang Seng set is used."""
-    suffix = "" if required else " (default: the built-in Hang Seng family)"
-    parser.add_argument("--indices", required=required, help="indices CSV file" + suffix)
-    parser.add_argument("--composition", required=required, help="composition CSV file" + suffix)
+    suffix = "" if required else "; without both: the built-in Hang Seng family"
+    parser.add_argument(
+        "--indices",
+        required=required,
+        metavar="FILE",
+        help="the indices, CSV index,name,prev_close_level,weight_cap,... (with --composition)"
+        + suffix,
+    )
+    parser.add_argument(
+        "--composition",
+        required=required,
+        metavar="FILE",
+        help="the constituents of every index, CSV index,security,issued_shares,faf,cap_factor,"
+        "prev_close (with --indices)" + suffix,
+    )
 
 
 def universe_from_args(args: argparse.Namespace) -> Universe:
@@ -32,6 +42,28 @@ def universe_from_args(args: argparse.Namespace) -> Universe:
         return load_universe_or_builtin(args.indices, args.composition)
     except ValueError as exc:
         raise ReferenceDataError("--indices/--composition", None, str(exc)) from exc
+
+
+def add_simulator_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--rate`` and ``--seed`` of the commands running the market simulator."""
+    parser.add_argument(
+        "--rate",
+        type=positive_float,
+        default=DEFAULT_RATE,
+        metavar="TICKS_PER_S",
+        help=f"ticks per second over all securities (default: {DEFAULT_RATE:,.0f})",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        help="simulator seed: the same seed gives the same market (default: random, printed in "
+        "the summary)",
+    )
+
+
+def seed_from_args(args: argparse.Namespace) -> int:
+    """``--seed``, or a random seed without it."""
+    return int(args.seed) if args.seed is not None else secrets.randbelow(2**31)
 
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
@@ -60,22 +92,68 @@ def batch_ticks(text: str) -> int:
     return value
 
 
-def add_kafka_arguments(parser: argparse.ArgumentParser, *, topic: str, what: str) -> None:
-    """``--bootstrap``, ``--topic``, ``--wire-format`` and the TLS/SASL settings."""
+def add_kafka_arguments(parser: argparse.ArgumentParser, *, topic: str, role: str) -> None:
+    """``--bootstrap``, ``--topic`` (``role`` says what the command does with it), ``--wire-format``
+    and the TLS/SASL settings."""
     parser.add_argument(
         "--bootstrap",
         default=DEFAULT_BOOTSTRAP,
         metavar="HOST:PORT",
-        help=f"Kafka bootstrap servers (default: {DEFAULT_BOOTSTRAP})",
+        help=f"Kafka broker(s) to connect to, HOST:PORT[,HOST:PORT...] (default: "
+        f"{DEFAULT_BOOTSTRAP})",
     )
-    parser.add_argument("--topic", default=topic, help=f"{what} topic (default: {topic})")
+    parser.add_argument("--topic", default=topic, help=f"{role} (default: {topic})")
     parser.add_argument(
         "--wire-format",
         choices=("json", "msgpack"),
         default="json",
-        help="message encoding (default: json)",
+        help="encoding of the messages, the service's wire_format (default: json)",
     )
     add_security_arguments(parser)
+
+
+def add_duration_argument(
+    parser: argparse.ArgumentParser, *, until: str = "Ctrl-C or SIGTERM"
+) -> None:
+    """``--duration``: a wall-time budget; without it the command runs ``until`` a signal."""
+    parser.add_argument(
+        "--duration",
+        type=positive_float,
+        metavar="SECONDS",
+        help=f"stop after this many seconds of wall time (default: run until {until})",
+    )
+
+
+DEFAULT_REFRESH_S = 0.5
+
+
+def add_refresh_argument(parser: argparse.ArgumentParser) -> None:
+    """``--refresh``: how often a live board is redrawn."""
+    parser.add_argument(
+        "--refresh",
+        type=positive_float,
+        default=DEFAULT_REFRESH_S,
+        metavar="SECONDS",
+        help=f"redraw the board at most this often (default: every {DEFAULT_REFRESH_S} s)",
+    )
+
+
+def add_progress_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--progress``/``--no-progress``; neither: a bar when standard error is a terminal."""
+    progress = parser.add_mutually_exclusive_group()
+    progress.add_argument(
+        "--progress",
+        dest="progress",
+        action="store_true",
+        default=None,
+        help="show a progress bar on standard error (default: when it is a terminal)",
+    )
+    progress.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_false",
+        help="never show the progress bar, even on a terminal",
+    )
 
 
 def add_tick_message_arguments(parser: argparse.ArgumentParser) -> None:
@@ -88,42 +166,6 @@ def add_tick_message_arguments(parser: argparse.ArgumentParser) -> None:
         help="0: one tick message per tick (keyed by security, the default); N: tick_batch "
         "messages of up to N ticks of one partition",
     )
-
-
-@contextlib.asynccontextmanager
-async def kafka_producer(
-    bootstrap: str, security: KafkaSecurity | None = None
-) -> AsyncIterator[AIOKafkaProducer]:
-    """A started idempotent producer (acks=all), stopped on exit.
-
-    ``security`` (from ``security_from_args``) says how to connect; None: plaintext.
-
-    Raises
-    ------
-    BrokerError
-        When the broker cannot be reached or refuses the credentials.
-    ConfigError
-        When the security settings are inconsistent or name an unreadable file.
-    """
-    limit_kafka_client_logs()  # a broker outage would log a reconnect line every few ms
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=5,
-        max_batch_size=512 << 10,
-        **kafka_security_options(security or KafkaSecurity()),
-    )
-    backoff_metadata_updates(producer)
-    try:
-        await producer.start()
-    except KafkaError as exc:
-        await producer.stop()
-        raise connection_error(exc, bootstrap, security) from exc
-    try:
-        yield producer
-    finally:
-        await producer.stop()
 
 
 BAD_ROWS_HELP = (
@@ -154,6 +196,12 @@ def add_bad_row_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="write every skipped row as FILE:LINE: reason: detail to this file",
     )
+
+
+def progress_bar(args: argparse.Namespace, name: str) -> ProgressBar | None:
+    """The bar of ``--progress``/``--no-progress`` (neither: when standard error is a terminal)."""
+    show = sys.stderr.isatty() if args.progress is None else args.progress
+    return ProgressBar(name) if show else None
 
 
 @contextlib.contextmanager

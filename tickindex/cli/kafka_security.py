@@ -39,15 +39,44 @@ class RefusePasswordFlag(argparse.Action):
         )
 
 
+def flag(setting: str) -> str:
+    """The command-line flag of a setting: ``ssl_cafile`` -> ``--ssl-cafile``."""
+    return "--" + setting.replace("_", "-")
+
+
 def add_password_flag_guards(parser: argparse.ArgumentParser) -> None:
     """Hidden ``--sasl-password`` and ``--ssl-key-password`` that exit 2 with a hint."""
     for name in SECRET_FIELDS:
         parser.add_argument(
-            f"--{name.replace('_', '-')}",
+            flag(name),
             dest=name,
             action=RefusePasswordFlag,
             help=argparse.SUPPRESS,
         )
+
+
+SECURITY_HELP = {
+    "security_protocol": "how to connect: PLAINTEXT, TLS (SSL), SASL log-in (SASL_PLAINTEXT) "
+    "or both (SASL_SSL)",
+    "sasl_mechanism": "SASL mechanism to log in with (needed with the SASL protocols)",
+    "sasl_username": "SASL user name to log in as",
+    "sasl_password_file": "file holding the SASL password (else $TICKINDEX_SASL_PASSWORD)",
+    "ssl_cafile": "CA bundle (PEM) that signed the brokers' certificates (else the system's CAs)",
+    "ssl_certfile": "client certificate (PEM), for brokers that require client authentication",
+    "ssl_keyfile": "private key (PEM) of the client certificate",
+    "ssl_key_password_file": "file holding the client key's password (else "
+    "$TICKINDEX_SSL_KEY_PASSWORD)",
+    "ssl_check_hostname": "check that the broker's certificate names the host connected to",
+}
+"""What each security setting does: the help of its flag here and in ``serve``."""
+
+FILE_SETTINGS = (
+    "sasl_password_file",
+    "ssl_cafile",
+    "ssl_certfile",
+    "ssl_keyfile",
+    "ssl_key_password_file",
+)
 
 
 def add_security_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,30 +90,19 @@ def add_security_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--security-protocol",
         choices=SECURITY_PROTOCOLS,
-        help="Kafka security protocol (default: PLAINTEXT)",
-    )
-    group.add_argument("--sasl-mechanism", choices=SASL_MECHANISMS, help="SASL mechanism")
-    group.add_argument("--sasl-username", metavar="NAME", help="SASL user name")
-    group.add_argument(
-        "--sasl-password-file",
-        metavar="FILE",
-        help="file holding the SASL password (else $TICKINDEX_SASL_PASSWORD)",
+        help=SECURITY_HELP["security_protocol"] + " (default: PLAINTEXT)",
     )
     group.add_argument(
-        "--ssl-cafile", metavar="FILE", help="CA bundle (PEM) of the brokers' certificates"
+        "--sasl-mechanism", choices=SASL_MECHANISMS, help=SECURITY_HELP["sasl_mechanism"]
     )
-    group.add_argument("--ssl-certfile", metavar="FILE", help="client certificate (PEM)")
-    group.add_argument("--ssl-keyfile", metavar="FILE", help="client private key (PEM)")
-    group.add_argument(
-        "--ssl-key-password-file",
-        metavar="FILE",
-        help="file holding the client key's password (else $TICKINDEX_SSL_KEY_PASSWORD)",
-    )
+    group.add_argument("--sasl-username", metavar="NAME", help=SECURITY_HELP["sasl_username"])
+    for name in FILE_SETTINGS:
+        group.add_argument(flag(name), metavar="FILE", help=SECURITY_HELP[name])
     group.add_argument(
         "--ssl-check-hostname",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="check the broker certificate's host name (default: yes)",
+        help=SECURITY_HELP["ssl_check_hostname"] + " (default: yes)",
     )
 
 

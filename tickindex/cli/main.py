@@ -10,6 +10,7 @@ from types import ModuleType
 
 from engine.core.errors import TickIndexError
 from tickindex.cli import bench, publish, record, replay, run, serve, simulate, watch, weights
+from tickindex.cli.command import installed_version
 
 COMMANDS: tuple[ModuleType, ...] = (
     run,
@@ -31,7 +32,16 @@ DEBUG_ENV = "TICKINDEX_DEBUG"
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (exposed for tests and docs)."""
-    parser = argparse.ArgumentParser(prog="tickindex", description="Real-time stock index engine.")
+    parser = argparse.ArgumentParser(
+        prog="tickindex",
+        description="Real-time stock index engine. Each command has its own --help, with examples.",
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"tickindex {installed_version()}",
+        help="print the installed tickindex version and exit",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.register(sub)

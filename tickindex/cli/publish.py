@@ -16,31 +16,75 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from consumers.progress import ProgressBar
-from engine.kernel.columns import TickColumns
 from engine.kernel.screening import RejectReason, count_reasons, screen_ticks
 from engine.refdata.universe import Universe
-from engine.wire import WireCodec
 from producers.kafka_publisher import TickPublisher
 from producers.pacing import ReplayPacer, StopControl
 from producers.reject_log import clip
 from producers.tickfile import ReadStats, TickFileReader
+from tickindex.cli.command import Subcommands, add_command
 from tickindex.cli.common import (
     BAD_ROWS_HELP,
     add_bad_row_arguments,
     add_kafka_arguments,
+    add_progress_arguments,
     add_tick_message_arguments,
     add_universe_arguments,
-    kafka_producer,
     positive_float,
+    progress_bar,
     rejects_file,
     universe_from_args,
 )
+from tickindex.cli.kafka_clients import kafka_producer, send_ticks, tick_publisher
 from tickindex.cli.kafka_security import security_from_args
 
 PACED_CHUNK_BYTES = 256 << 10
 FAST_CHUNK_BYTES = 4 << 20
 LONG_WAIT_S = 10.0
+
+
+def register(subcommands: Subcommands) -> None:
+    """Add the ``publish`` sub-command to the ``tickindex`` parser."""
+    parser = add_command(
+        subcommands,
+        "publish",
+        summary="replay a historical tick file into a Kafka tick topic",
+        description="Publish a tick file (CSV or JSON Lines, optionally .gz; header "
+        "ts,security,price) to Kafka keyed by security, at the original pace, N x faster or as "
+        "fast as possible. " + BAD_ROWS_HELP,
+        examples=[
+            (
+                "a day of ticks at ten times its original pace",
+                "tickindex publish ticks.csv.gz --speed 10",
+            ),
+            (
+                "as fast as possible, in tick_batch messages of up to 1,000 ticks",
+                "tickindex publish ticks.csv --as-fast-as-possible --batch-ticks 1000",
+            ),
+        ],
+        handler=publish_command,
+    )
+    parser.add_argument(
+        "file", metavar="FILE", help="the tick file to publish (.csv/.jsonl, optionally .gz)"
+    )
+    add_kafka_arguments(parser, topic="ticks", role="Kafka topic to publish the ticks to")
+    pace = parser.add_mutually_exclusive_group()
+    pace.add_argument(
+        "--speed",
+        type=positive_float,
+        default=1.0,
+        metavar="N",
+        help="replay N x faster than the original event-time pace (default: 1, the original)",
+    )
+    pace.add_argument(
+        "--as-fast-as-possible",
+        action="store_true",
+        help="publish without pacing, in large file chunks",
+    )
+    add_tick_message_arguments(parser)
+    add_universe_arguments(parser)
+    add_bad_row_arguments(parser)
+    add_progress_arguments(parser)
 
 
 @dataclass
@@ -132,7 +176,7 @@ async def publish_file(
         report.rejected.update(count_reasons(reasons))
         valid = chunk.take(reasons == RejectReason.ACCEPTED)
         if pacer is None:
-            await _send(publisher, valid)
+            await send_ticks(publisher, valid)
         else:
             for part in pacer.slices(valid.ts_event):
                 wait = part.due - pacer.clock()
@@ -141,7 +185,7 @@ async def publish_file(
                 if wait > 0 and await stop.sleep(wait):
                     break
                 report.max_late_s = max(report.max_late_s, -wait)
-                await _send(publisher, valid.slice(part.start, part.stop))
+                await send_ticks(publisher, valid.slice(part.start, part.stop))
         if stop.stopped:
             report.interrupted = stop.interrupted
             break
@@ -152,17 +196,10 @@ async def publish_file(
     return report
 
 
-async def _send(publisher: TickPublisher, ticks: TickColumns) -> None:
-    if len(ticks):
-        await publisher.publish(ticks)
-        await publisher.flush()
-
-
 async def _publish(
     args: argparse.Namespace, universe: Universe, rejects: TextIO | None
 ) -> PublishReport:
-    show_progress = sys.stderr.isatty() if args.progress is None else args.progress
-    bar = ProgressBar("publish") if show_progress else None
+    bar = progress_bar(args, "publish")
     paced = not args.as_fast_as_possible
     reader = TickFileReader(
         args.file,
@@ -179,13 +216,7 @@ async def _publish(
         async with kafka_producer(args.bootstrap, security_from_args(args)) as producer:
             # Topic metadata first (it may even be auto-created), so the pace starts on time.
             await producer.partitions_for(args.topic)
-            publisher = TickPublisher(
-                producer,
-                args.topic,
-                universe,
-                WireCodec(args.wire_format),
-                batch_ticks=args.batch_ticks,
-            )
+            publisher = tick_publisher(producer, args, universe)
             pacer = ReplayPacer(args.speed) if paced else None
             report = await publish_file(reader, publisher, pacer=pacer, stop=stop)
     finally:
@@ -206,38 +237,3 @@ def publish_command(args: argparse.Namespace) -> int:
     for line in report.lines(args.topic):
         print(line, flush=True)
     return 130 if report.interrupted else 0
-
-
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``publish`` sub-command to the ``tickindex`` parser."""
-    parser = subparsers.add_parser(
-        "publish",
-        help="replay a historical tick file into a Kafka tick topic",
-        description="Publish a tick file (CSV or JSON Lines, optionally .gz; header "
-        "ts,security,price) to Kafka keyed by security, at the original pace, N x faster or as "
-        "fast as possible. " + BAD_ROWS_HELP,
-    )
-    parser.add_argument("file", metavar="FILE", help="tick file (.csv/.jsonl, optionally .gz)")
-    add_kafka_arguments(parser, topic="ticks", what="tick")
-    pace = parser.add_mutually_exclusive_group()
-    pace.add_argument(
-        "--speed",
-        type=positive_float,
-        default=1.0,
-        metavar="N",
-        help="replay N x faster than the original event-time pace (default: 1, the original)",
-    )
-    pace.add_argument("--as-fast-as-possible", action="store_true", help="publish without pacing")
-    add_tick_message_arguments(parser)
-    add_universe_arguments(parser)
-    add_bad_row_arguments(parser)
-    progress = parser.add_mutually_exclusive_group()
-    progress.add_argument(
-        "--progress",
-        dest="progress",
-        action="store_true",
-        default=None,
-        help="show a progress bar (default: when standard error is a terminal)",
-    )
-    progress.add_argument("--no-progress", dest="progress", action="store_false")
-    parser.set_defaults(handler=publish_command)

@@ -22,10 +22,64 @@ from consumers.recorder import DailyLevelRecorder
 from engine.core.errors import TickIndexError
 from engine.core.timestamps import parse_timestamp
 from producers.pacing import StopControl
-from tickindex.cli.common import add_kafka_arguments, positive_float
-from tickindex.cli.kafka_security import security_from_args
+from tickindex.cli.command import Subcommands, add_command
+from tickindex.cli.common import add_duration_argument, add_kafka_arguments
+from tickindex.cli.kafka_clients import level_subscriber, next_levels
 
-POLL_S = 0.2
+
+def register(subcommands: Subcommands) -> None:
+    """Add the ``record`` sub-command to the ``tickindex`` parser."""
+    parser = add_command(
+        subcommands,
+        "record",
+        summary="write the level topic to files rolled per trading day",
+        description="Record every index level published on Kafka (duplicates dropped) to "
+        "DIR/levels-YYYY-MM-DD.csv or .jsonl by the Hong Kong date of its event time, columns "
+        "ts,index,level,seq,security (security empty). Stops after --duration, Ctrl-C or "
+        "SIGTERM. Messages that are not valid level messages (undecodable, a level that is not "
+        "finite, a time or seq outside int64) are skipped, each logged with its "
+        "topic[partition]@offset, and counted in the summary.",
+        examples=[
+            ("every level from now on, one CSV file a day", "tickindex record --out-dir levels"),
+            (
+                "JSON Lines, resuming where the previous run of group rec stopped",
+                "tickindex record --out-dir levels --format jsonl --group-id rec",
+            ),
+        ],
+        handler=record_command,
+    )
+    add_kafka_arguments(parser, topic="index-levels", role="Kafka topic to read the levels from")
+    parser.add_argument(
+        "--out-dir",
+        required=True,
+        metavar="DIR",
+        help="folder of the daily files levels-YYYY-MM-DD.csv/.jsonl (created if missing)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("csv", "jsonl"),
+        default="csv",
+        help="format of the files, CSV or JSON Lines (default: csv)",
+    )
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--from-beginning",
+        action="store_true",
+        help="start at the first level of the topic (default: only new levels; with "
+        "--group-id, only where the group has no committed offset)",
+    )
+    where.add_argument(
+        "--from-time",
+        metavar="TIME",
+        help="start at the first level published at or after TIME (ns since the epoch or "
+        "ISO-8601 with offset)",
+    )
+    parser.add_argument(
+        "--group-id",
+        metavar="GROUP",
+        help="commit offsets under this consumer group and resume from them",
+    )
+    add_duration_argument(parser)
 
 
 @dataclass(frozen=True)
@@ -85,9 +139,7 @@ async def record_levels(
         Totals.
     """
     while not stop.stopped:
-        left = stop.remaining()
-        timeout_s = POLL_S if left is None else min(POLL_S, left)
-        recorder.write(await subscriber.poll(max(1, round(timeout_s * 1000))))
+        recorder.write(await next_levels(subscriber, stop))
     stats = subscriber.stats
     return RecordSummary(
         recorder.rows_written,
@@ -108,14 +160,8 @@ async def _record(args: argparse.Namespace) -> RecordSummary:
     start: StartFrom = "earliest" if args.from_beginning else "latest"
     stop = StopControl(args.duration)
     stop.install_signal_handlers()
-    subscriber = LevelSubscriber(
-        args.bootstrap,
-        args.topic,
-        wire_format=args.wire_format,
-        from_time_ns=from_time_ns,
-        group_id=args.group_id,
-        start=start,
-        security=security_from_args(args),
+    subscriber = level_subscriber(
+        args, start=start, from_time_ns=from_time_ns, group_id=args.group_id
     )
     try:
         with DailyLevelRecorder(args.out_dir, args.format) as recorder:
@@ -132,45 +178,3 @@ def record_command(args: argparse.Namespace) -> int:
     for line in summary.lines():
         print(line, file=sys.stderr, flush=True)
     return 0
-
-
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``record`` sub-command to the ``tickindex`` parser."""
-    parser = subparsers.add_parser(
-        "record",
-        help="write the level topic to files rolled per trading day",
-        description="Record every index level published on Kafka (duplicates dropped) to "
-        "DIR/levels-YYYY-MM-DD.csv or .jsonl by the Hong Kong date of its event time, columns "
-        "ts,index,level,seq,security (security empty). Stops after --duration, Ctrl-C or "
-        "SIGTERM. Messages that are not valid level messages (undecodable, a level that is not "
-        "finite, a time or seq outside int64) are skipped, each logged with its "
-        "topic[partition]@offset, and counted in the summary.",
-    )
-    add_kafka_arguments(parser, topic="index-levels", what="level")
-    parser.add_argument("--out-dir", required=True, metavar="DIR", help="folder of the files")
-    parser.add_argument(
-        "--format", choices=("csv", "jsonl"), default="csv", help="file format (default: csv)"
-    )
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument(
-        "--from-beginning",
-        action="store_true",
-        help="start at the first level of the topic (default: only new levels; with "
-        "--group-id, only where the group has no committed offset)",
-    )
-    where.add_argument(
-        "--from-time",
-        metavar="TIME",
-        help="start at the first level published at or after TIME (ns since the epoch or "
-        "ISO-8601 with offset)",
-    )
-    parser.add_argument(
-        "--group-id", help="commit offsets under this consumer group and resume from them"
-    )
-    parser.add_argument(
-        "--duration",
-        type=positive_float,
-        metavar="SECONDS",
-        help="stop after this many seconds (default: until Ctrl-C)",
-    )
-    parser.set_defaults(handler=record_command)

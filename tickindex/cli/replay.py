@@ -31,36 +31,70 @@ from engine.refdata.reference_text import read_reference_text
 from producers.fxfile import FxFileReader, FxReadStats
 from producers.reject_log import clip
 from producers.tickfile import ReadStats, TickFileReader
+from tickindex.cli.command import Subcommands, add_command
 from tickindex.cli.common import (
     BAD_ROWS_HELP,
     add_bad_row_arguments,
+    add_progress_arguments,
     add_universe_arguments,
     rejects_file,
     universe_from_args,
 )
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(subcommands: Subcommands) -> None:
     """Add the ``replay`` sub-command."""
-    parser = sub.add_parser(
+    parser = add_command(
+        subcommands,
         "replay",
-        help="replay a tick file through the engine into a level file",
+        summary="replay a tick file through the engine into a level file",
         description="Replay historical ticks (CSV or JSON Lines, optionally .gz) offline and "
         "write one level per (tick, affected index) in tick order. " + BAD_ROWS_HELP,
+        examples=[
+            (
+                "the built-in Hang Seng family, every level to a CSV file",
+                "tickindex replay --ticks ticks.csv.gz --out levels.csv",
+            ),
+            (
+                "with maintenance events, trading sessions and daily OHLC bars",
+                "tickindex replay --ticks ticks.csv --out levels.jsonl --events events.jsonl "
+                "--ohlc bars.csv",
+            ),
+        ],
+        handler=replay_command,
     )
     add_universe_arguments(parser)
     add_bad_row_arguments(parser)
-    parser.add_argument("--ticks", required=True, help="tick file: header ts,security,price")
-    parser.add_argument("--out", required=True, help="level file (.csv/.jsonl), - for stdout")
     parser.add_argument(
-        "--events", help="maintenance events file (.jsonl or .csv), applied at effective times"
+        "--ticks",
+        required=True,
+        metavar="FILE",
+        help="the tick file to replay: header ts,security,price (.csv/.jsonl, optionally .gz)",
     )
-    parser.add_argument("--audit", help="write every divisor change to this CSV file")
-    parser.add_argument("--fx", help="FX tick file (ts,pair,rate) for currency variants")
+    parser.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE",
+        help="level file to write (.csv or .jsonl), - for standard output",
+    )
+    parser.add_argument(
+        "--events",
+        metavar="FILE",
+        help="maintenance events file (.jsonl or .csv), each applied at its effective time",
+    )
+    parser.add_argument(
+        "--audit", metavar="FILE", help="write every divisor change to this CSV file"
+    )
+    parser.add_argument(
+        "--fx",
+        metavar="FILE",
+        help="FX tick file (ts,pair,rate) for the currency variants of --variants",
+    )
     parser.add_argument(
         "--variants",
+        metavar="FILE",
         help="currency variants CSV: index,base_index,currency,fx_pair,prev_close_level,"
-        "fx_prev_close (needs --fx)",
+        "fx_prev_close; each variant's levels are written too (needs --fx)",
     )
     parser.add_argument(
         "--sessions",
@@ -68,11 +102,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="HKEX trading sessions: reject ticks outside them, keep daily OHLC, roll each day",
     )
     parser.add_argument(
-        "--calendar", help="holidays and half days, CSV date,kind (implies --sessions)"
+        "--calendar",
+        metavar="FILE",
+        help="holidays and half days, CSV date,kind (implies --sessions)",
     )
-    parser.add_argument("--ohlc", help="write daily OHLC bars to this CSV (implies --sessions)")
+    parser.add_argument(
+        "--ohlc", metavar="FILE", help="write daily OHLC bars to this CSV (implies --sessions)"
+    )
     parser.add_argument(
         "--eod-dir",
+        metavar="DIR",
         help="at each day's close write the next day's indices.csv and composition.csv into "
         "DIR/<next trading day>/ (implies --sessions)",
     )
@@ -81,12 +120,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=_positive_int,
         default=None,
         metavar="N",
-        help="at most one level per index per N ms of event time (Hang Seng: 2000)",
+        help="write at most one level per index per N ms of event time (Hang Seng: 2000; "
+        "default: every level)",
     )
-    progress = parser.add_mutually_exclusive_group()
-    progress.add_argument("--progress", dest="progress", action="store_true", default=None)
-    progress.add_argument("--no-progress", dest="progress", action="store_false")
-    parser.set_defaults(handler=replay_command)
+    add_progress_arguments(parser)
 
 
 def _positive_int(text: str) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import secrets
 import sys
 import time
 from collections.abc import Callable
@@ -14,10 +13,42 @@ from engine.kernel.calculator import IndexCalculator
 from engine.pipeline.chain import IndexPipeline
 from engine.refdata.universe import Universe
 from producers.simulator import DEFAULT_RATE, NS_PER_SECOND, MarketSimulator
-from tickindex.cli.common import add_universe_arguments, universe_from_args
+from tickindex.cli.command import Subcommands, add_command
+from tickindex.cli.common import (
+    add_duration_argument,
+    add_refresh_argument,
+    add_simulator_arguments,
+    add_universe_arguments,
+    seed_from_args,
+    universe_from_args,
+)
 
 DEFAULT_STEP_S = 0.1
-DEFAULT_REFRESH_S = 0.5
+
+
+def register(subcommands: Subcommands) -> None:
+    """Add the ``run`` sub-command to the ``tickindex`` parser."""
+    parser = add_command(
+        subcommands,
+        "run",
+        summary="simulate a market and show every index live (no broker needed)",
+        description=(
+            "Generate a realistic tick stream for every constituent, compute every index level "
+            "after every tick and show them on a live board. Stops after --duration or Ctrl-C."
+        ),
+        examples=[
+            ("the Hang Seng family live until Ctrl-C", "tickindex run"),
+            (
+                "30 s of the market of seed 7 (the same on every run)",
+                "tickindex run --duration 30 --seed 7",
+            ),
+        ],
+        handler=run_command,
+    )
+    add_duration_argument(parser, until="Ctrl-C")
+    add_simulator_arguments(parser)
+    add_universe_arguments(parser)
+    add_refresh_argument(parser)
 
 
 @dataclass(frozen=True)
@@ -131,55 +162,8 @@ def simulate_live(
 def run_command(args: argparse.Namespace) -> int:
     """Handler of ``tickindex run``; returns the exit code."""
     universe = universe_from_args(args)
-    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+    seed = seed_from_args(args)
     board = IndexBoard(universe, sys.stdout, refresh_s=args.refresh)
     summary = simulate_live(universe, board, seed=seed, rate=args.rate, duration_s=args.duration)
     print(summary.line(), flush=True)
     return 0
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``run`` sub-command to the ``tickindex`` parser."""
-    parser = subparsers.add_parser(
-        "run",
-        help="simulate a market and show every index live (no broker needed)",
-        description=(
-            "Generate a realistic tick stream for every constituent, compute every index level "
-            "after every tick and show them on a live board. Stops after --duration or Ctrl-C."
-        ),
-    )
-    parser.add_argument(
-        "--duration",
-        type=_positive_float,
-        metavar="SECONDS",
-        help="stop after this many seconds (default: run until Ctrl-C)",
-    )
-    parser.add_argument(
-        "--rate",
-        type=_positive_float,
-        default=DEFAULT_RATE,
-        metavar="TICKS_PER_S",
-        help=f"ticks per second over all securities (default: {DEFAULT_RATE:,.0f})",
-    )
-    parser.add_argument(
-        "--seed", type=int, help="simulator seed (default: random, printed in the summary)"
-    )
-    add_universe_arguments(parser)
-    parser.add_argument(
-        "--refresh",
-        type=_positive_float,
-        default=DEFAULT_REFRESH_S,
-        metavar="SECONDS",
-        help=f"board refresh interval (default: {DEFAULT_REFRESH_S})",
-    )
-    parser.set_defaults(handler=run_command)

@@ -9,7 +9,6 @@ import os
 import signal
 import sys
 import typing
-from importlib import metadata
 
 from prometheus_client import CollectorRegistry
 
@@ -19,44 +18,116 @@ from engine.live.kafka.topics import ensure_topics
 from engine.live.metrics import ServiceMetrics, start_metrics_server
 from engine.live.service import IndexService
 from engine.refdata.builtin import load_universe_or_builtin
-from tickindex.cli.kafka_security import add_password_flag_guards
+from tickindex.cli.command import Subcommands, add_command, installed_version
+from tickindex.cli.kafka_security import SECURITY_HELP, add_password_flag_guards, flag
+
+SERVICE_HELP = {
+    "bootstrap": "Kafka broker(s) to connect to, HOST:PORT[,HOST:PORT...]",
+    "tick_topic": "topic the ticks are read from",
+    "level_topic": "topic the levels are published to, keyed by index code",
+    "dead_letter_topic": "topic rejected ticks and events go to, with the reason",
+    "state_topic": "compacted topic of the engine checkpoints",
+    "control_topic": "topic the maintenance events (corporate actions, reviews) are read from",
+    "audit_topic": "topic every divisor change is published to",
+    "ohlc_topic": "topic the daily open/high/low/close bars are published to at each day's roll",
+    "fx_topic": "topic the FX ticks are read from (only with --variants)",
+    "variants": "currency variants CSV, as replay --variants: each variant is published on the "
+    "level topic next to its base index",
+    "sessions": "HKEX trading sessions: reject ticks outside them, keep daily bars, roll each day",
+    "calendar": "holidays and half days, CSV date,kind (implies --sessions)",
+    "eod_dir": "folder for each next trading day's indices.csv and composition.csv (implies "
+    "--sessions)",
+    "group_id": "consumer group whose offsets are committed",
+    "shard": "name of this instance in its transactional id and checkpoint key",
+    "delivery": "commit protocol: at-least-once, or exactly-once with Kafka transactions",
+    "wire_format": "encoding of the tick and level messages",
+    "level_messages": "batch: one index_levels message per index per batch; single: one "
+    "index_level message per level",
+    "max_batch_ticks": "most ticks per engine batch; a larger fetch is applied in several calls",
+    "dead_letter_max_bytes": "most bytes of one dead-letter record (at least 4096; a longer "
+    "original value is cut)",
+    "poll_timeout_ms": "how long a fetch waits for the first message, milliseconds",
+    "max_in_flight_batches": "at-least-once: batches whose levels may await acknowledgement "
+    "before fetching pauses",
+    "checkpoint_interval_ms": "at-least-once: time between checkpoints, milliseconds",
+    "start_from": "where to start reading the ticks when there is no checkpoint",
+    "tick_partitions": "partitions of the tick topic when the service creates it",
+    "metrics_host": "address the Prometheus endpoint listens on",
+    "metrics_port": "port of the Prometheus endpoint; 0 picks a free port, -1 disables it",
+    "indices": "indices CSV, with --composition; unset: the built-in Hang Seng family",
+    "composition": "composition CSV, with --indices; unset: the built-in Hang Seng family",
+    "linger_ms": "how long a level producer waits to fill a batch, milliseconds",
+    "output_process": "encode and produce levels in a child process, on a second core",
+    "level_producers": "at-least-once: producer connections publishing levels",
+    "tune_gc": "freeze the start-up heap out of garbage collections and collect young objects "
+    "less often",
+    "max_pending_events": "most maintenance events waiting for their effective time; more are "
+    "dead-lettered",
+    "max_pending_event_bytes": "most encoded bytes of the waiting maintenance events; more are "
+    "dead-lettered",
+    "event_late_tolerance_ms": "how far before the last tick time an event's effective time may "
+    "be, milliseconds; earlier ones are dead-lettered",
+    "event_horizon_days": "how far after the wall clock an event's effective time may be, days",
+}
+"""What each ``ServiceConfig`` setting does (security settings: ``SECURITY_HELP``)."""
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def setting_help(setting: str, default: object) -> str:
+    """The help of a setting's flag: what it does, then its default."""
+    what = (SECURITY_HELP | SERVICE_HELP).get(setting, f"the {setting} setting (ServiceConfig)")
+    return f"{what} (default: {'unset' if default is None else repr(default)})"
+
+
+def register(subcommands: Subcommands) -> None:
     """Add the ``serve`` sub-command, one flag per ``ServiceConfig`` field."""
-    parser = sub.add_parser(
+    parser = add_command(
+        subcommands,
         "serve",
-        help="consume ticks from Kafka, publish index levels",
+        summary="consume ticks from Kafka, publish index levels",
         description="The live service. Settings come from defaults < --config FILE (TOML/JSON) "
         "< TICKINDEX_<SETTING> environment variables < flags.",
+        examples=[
+            ("the service on a local broker, metrics on port 9464", "tickindex serve"),
+            (
+                "settings from a file, exactly-once delivery whatever the file says",
+                "tickindex serve --config serve.toml --delivery exactly-once",
+            ),
+        ],
+        handler=serve_command,
     )
-    parser.add_argument("--config", help="TOML or JSON file of settings")
-    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML or JSON file of settings, keyed by setting name (e.g. tick_topic)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        help="least severe log messages shown: DEBUG, INFO, WARNING or ERROR (default: INFO)",
+    )
     hints = typing.get_type_hints(ServiceConfig)
     defaults = ServiceConfig()
     for field in ServiceConfig.__struct_fields__:
         if field in SECRET_FIELDS:
             continue  # never a flag: it would show in ps; env, config file or *_file instead
-        flag = f"--{field.replace('_', '-')}"
+        help_text = setting_help(field, getattr(defaults, field))
         if hints[field] is bool:
             parser.add_argument(
-                flag,
+                flag(field),
                 dest=field,
                 action=argparse.BooleanOptionalAction,
                 default=None,
-                help=f"default {getattr(defaults, field)!r}",
+                help=help_text,
             )
             continue
-        literal = _literal_choices(hints[field])
         parser.add_argument(
-            flag,
+            flag(field),
             dest=field,
             default=None,
-            choices=literal,
-            help=f"default {getattr(defaults, field)!r}",
+            choices=_literal_choices(hints[field]),
+            help=help_text,
         )
     add_password_flag_guards(parser)
-    parser.set_defaults(handler=serve_command)
 
 
 def serve_command(args: argparse.Namespace) -> int:
@@ -80,7 +151,7 @@ async def serve(config: ServiceConfig) -> int:
     """Start metrics, topics and the service; stop cleanly on SIGTERM or SIGINT."""
     universe = load_universe_or_builtin(config.indices, config.composition)
     registry = CollectorRegistry()
-    metrics = ServiceMetrics(registry, universe.index_codes, version=_version())
+    metrics = ServiceMetrics(registry, universe.index_codes, version=installed_version())
     server = None
     if config.metrics_port >= 0:
         server = start_metrics_server(registry, config.metrics_host, config.metrics_port)
@@ -118,10 +189,3 @@ def _literal_choices(hint: object) -> tuple[str, ...] | None:
             for c in typing.get_args(arg)
         )
     return choices if choices and all(isinstance(c, str) for c in choices) else None
-
-
-def _version() -> str:
-    try:
-        return metadata.version("tickindex")
-    except metadata.PackageNotFoundError:
-        return "0+unknown"

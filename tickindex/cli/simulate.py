@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
+import functools
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -25,24 +25,68 @@ from dataclasses import dataclass
 from engine.calendar.sessions import NS_PER_SECOND, TradingCalendar
 from engine.kernel.columns import TickColumns
 from engine.refdata.universe import Universe
-from engine.wire import WireCodec
-from producers.kafka_publisher import TickPublisher
 from producers.pacing import StopControl, continuous_session, describe_hkt
 from producers.simulator import DEFAULT_RATE, MarketSimulator
+from tickindex.cli.command import Subcommands, add_command
 from tickindex.cli.common import (
+    add_duration_argument,
     add_kafka_arguments,
+    add_simulator_arguments,
     add_tick_message_arguments,
     add_universe_arguments,
-    kafka_producer,
-    positive_float,
+    seed_from_args,
     universe_from_args,
 )
+from tickindex.cli.kafka_clients import kafka_producer, send_ticks, tick_publisher
 from tickindex.cli.kafka_security import security_from_args
 
 DEFAULT_STEP_S = 0.1
 _FOREVER_NS = 1 << 62
 
 Publish = Callable[[TickColumns], Awaitable[None]]
+
+
+def register(subcommands: Subcommands) -> None:
+    """Add the ``simulate`` sub-command to the ``tickindex`` parser."""
+    parser = add_command(
+        subcommands,
+        "simulate",
+        summary="publish a simulated market to a Kafka tick topic in real time",
+        description="Generate a realistic seeded tick stream for every constituent and publish "
+        "it to Kafka as it happens (ts_event = wall clock), keyed by security. Stops after "
+        "--duration, Ctrl-C or SIGTERM and prints a summary.",
+        examples=[
+            ("2,000 ticks/s onto topic ticks until Ctrl-C", "tickindex simulate --rate 2000"),
+            (
+                "only in HKEX trading hours, holidays from a file, on a remote broker",
+                "tickindex simulate --calendar holidays.csv --bootstrap broker:9092",
+            ),
+        ],
+        handler=simulate_command,
+    )
+    add_kafka_arguments(parser, topic="ticks", role="Kafka topic to publish the ticks to")
+    add_simulator_arguments(parser)
+    add_duration_argument(parser)
+    add_tick_message_arguments(parser)
+    parser.add_argument(
+        "--session-aware",
+        action="store_true",
+        help="publish only during HKEX continuous trading hours (09:30-12:00, 13:00-16:00 "
+        "Hong Kong time, weekdays) and sleep outside them",
+    )
+    parser.add_argument(
+        "--calendar",
+        metavar="FILE",
+        help="holidays and half days (CSV date,kind with kind holiday or half_day); implies "
+        "--session-aware",
+    )
+    parser.add_argument(
+        "--no-seq",
+        action="store_true",
+        help="publish ticks without sequence numbers (the service then checks neither "
+        "duplicates nor order)",
+    )
+    add_universe_arguments(parser)
 
 
 @dataclass(frozen=True)
@@ -178,21 +222,10 @@ async def _simulate(
     started = time.monotonic()
     try:
         async with kafka_producer(args.bootstrap, security_from_args(args)) as producer:
-            publisher = TickPublisher(
-                producer,
-                args.topic,
-                universe,
-                WireCodec(args.wire_format),
-                batch_ticks=args.batch_ticks,
-            )
-
-            async def publish(ticks: TickColumns) -> None:
-                await publisher.publish(ticks)
-                await publisher.flush()
-
+            publisher = tick_publisher(producer, args, universe)
             await simulate_market(
                 universe,
-                publish,
+                functools.partial(send_ticks, publisher),
                 seed=seed,
                 rate=args.rate,
                 stop=stop,
@@ -217,51 +250,7 @@ def _calendar(args: argparse.Namespace) -> TradingCalendar | None:
 def simulate_command(args: argparse.Namespace) -> int:
     """Handler of ``tickindex simulate``; 0 also after Ctrl-C or SIGTERM."""
     universe = universe_from_args(args)
-    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+    seed = seed_from_args(args)
     summary = asyncio.run(_simulate(args, universe, seed, _calendar(args)))
     print(summary.line(), flush=True)
     return 0
-
-
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``simulate`` sub-command to the ``tickindex`` parser."""
-    parser = subparsers.add_parser(
-        "simulate",
-        help="publish a simulated market to a Kafka tick topic in real time",
-        description="Generate a realistic seeded tick stream for every constituent and publish "
-        "it to Kafka as it happens (ts_event = wall clock), keyed by security. Stops after "
-        "--duration, Ctrl-C or SIGTERM and prints a summary.",
-    )
-    add_kafka_arguments(parser, topic="ticks", what="tick")
-    parser.add_argument(
-        "--rate",
-        type=positive_float,
-        default=DEFAULT_RATE,
-        metavar="TICKS_PER_S",
-        help=f"ticks per second over all securities (default: {DEFAULT_RATE:,.0f})",
-    )
-    parser.add_argument("--seed", type=int, help="simulator seed (default: random, printed)")
-    parser.add_argument(
-        "--duration",
-        type=positive_float,
-        metavar="SECONDS",
-        help="stop after this many seconds of wall time (default: until Ctrl-C)",
-    )
-    add_tick_message_arguments(parser)
-    parser.add_argument(
-        "--session-aware",
-        action="store_true",
-        help="publish only during HKEX continuous trading hours (09:30-12:00, 13:00-16:00 "
-        "Hong Kong time, weekdays) and sleep outside them",
-    )
-    parser.add_argument(
-        "--calendar",
-        metavar="FILE",
-        help="holidays and half days (CSV date,kind with kind holiday or half_day); implies "
-        "--session-aware",
-    )
-    parser.add_argument(
-        "--no-seq", action="store_true", help="publish ticks without sequence numbers"
-    )
-    add_universe_arguments(parser)
-    parser.set_defaults(handler=simulate_command)

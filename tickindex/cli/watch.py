@@ -17,16 +17,43 @@ from consumers.board import IndexBoard
 from consumers.level_client import LevelSubscriber
 from engine.refdata.universe import Universe
 from producers.pacing import StopControl
+from tickindex.cli.command import Subcommands, add_command
 from tickindex.cli.common import (
+    add_duration_argument,
     add_kafka_arguments,
+    add_refresh_argument,
     add_universe_arguments,
-    positive_float,
     universe_from_args,
 )
-from tickindex.cli.kafka_security import security_from_args
+from tickindex.cli.kafka_clients import level_subscriber, next_levels
 
-DEFAULT_REFRESH_S = 0.5
-POLL_S = 0.2
+
+def register(subcommands: Subcommands) -> None:
+    """Add the ``watch`` sub-command to the ``tickindex`` parser."""
+    parser = add_command(
+        subcommands,
+        "watch",
+        summary="live board of the index levels published on Kafka",
+        description="Show every index of the universe on a live terminal board, fed by the "
+        "level topic of the service. Stops after --duration, Ctrl-C or SIGTERM.",
+        examples=[
+            ("the levels published from now on", "tickindex watch"),
+            (
+                "the whole topic of a remote broker, for one minute",
+                "tickindex watch --bootstrap broker:9092 --from-beginning --duration 60",
+            ),
+        ],
+        handler=watch_command,
+    )
+    add_kafka_arguments(parser, topic="index-levels", role="Kafka topic to read the levels from")
+    parser.add_argument(
+        "--from-beginning",
+        action="store_true",
+        help="replay the topic from its first level (default: only new levels)",
+    )
+    add_duration_argument(parser)
+    add_refresh_argument(parser)
+    add_universe_arguments(parser)
 
 
 @dataclass(frozen=True)
@@ -56,8 +83,8 @@ async def watch_levels(
     subscriber : LevelSubscriber
         The level topic (started by its first poll if need be; not closed here).
     board : IndexBoard
-        The board; refreshed after every poll (at most ``POLL_S`` apart), so it also redraws
-        while no level arrives.
+        The board; refreshed after every poll (at most ``kafka_clients.POLL_S`` apart), so it
+        also redraws while no level arrives.
     universe : Universe
         Maps index codes to the board's ids.
     stop : StopControl
@@ -70,9 +97,7 @@ async def watch_levels(
     """
     shown = unknown = 0
     while not stop.stopped:
-        left = stop.remaining()
-        timeout_s = POLL_S if left is None else min(POLL_S, left)
-        batch = await subscriber.poll(max(1, round(timeout_s * 1000)))
+        batch = await next_levels(subscriber, stop)
         columns, missing = batch.to_columns(universe)
         if missing and not unknown:
             print("watch: levels of indices not in the universe are skipped", file=sys.stderr)
@@ -89,13 +114,7 @@ async def _watch(args: argparse.Namespace, universe: Universe) -> WatchSummary:
     stop = StopControl(args.duration)
     stop.install_signal_handlers()
     board = IndexBoard(universe, sys.stdout, refresh_s=args.refresh)
-    subscriber = LevelSubscriber(
-        args.bootstrap,
-        args.topic,
-        wire_format=args.wire_format,
-        start="earliest" if args.from_beginning else "latest",
-        security=security_from_args(args),
-    )
+    subscriber = level_subscriber(args, start="earliest" if args.from_beginning else "latest")
     try:
         await stop.guard(subscriber.start())
         return await watch_levels(subscriber, board, universe, stop)
@@ -110,34 +129,3 @@ def watch_command(args: argparse.Namespace) -> int:
     summary = asyncio.run(_watch(args, universe))
     print(summary.line(), file=sys.stderr, flush=True)
     return 0
-
-
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``watch`` sub-command to the ``tickindex`` parser."""
-    parser = subparsers.add_parser(
-        "watch",
-        help="live board of the index levels published on Kafka",
-        description="Show every index of the universe on a live terminal board, fed by the "
-        "level topic of the service. Stops after --duration, Ctrl-C or SIGTERM.",
-    )
-    add_kafka_arguments(parser, topic="index-levels", what="level")
-    parser.add_argument(
-        "--from-beginning",
-        action="store_true",
-        help="replay the topic from its first level (default: only new levels)",
-    )
-    parser.add_argument(
-        "--duration",
-        type=positive_float,
-        metavar="SECONDS",
-        help="stop after this many seconds (default: until Ctrl-C)",
-    )
-    parser.add_argument(
-        "--refresh",
-        type=positive_float,
-        default=DEFAULT_REFRESH_S,
-        metavar="SECONDS",
-        help=f"board refresh interval (default: {DEFAULT_REFRESH_S})",
-    )
-    add_universe_arguments(parser)
-    parser.set_defaults(handler=watch_command)

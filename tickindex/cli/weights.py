@@ -10,21 +10,32 @@ import numpy as np
 
 from engine.core.errors import ReferenceDataError
 from engine.refdata.universe import Universe
+from tickindex.cli.command import Subcommands, add_command
 from tickindex.cli.common import add_universe_arguments, universe_from_args
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(subcommands: Subcommands) -> None:
     """Add the ``weights`` sub-command."""
-    parser = sub.add_parser(
+    parser = add_command(
+        subcommands,
         "weights",
-        help="print index,security,weight,cap_factor as CSV",
+        summary="print index,security,weight,cap_factor as CSV",
         description="Weights (fraction of the index) and cap factors of every constituent at "
-        "previous closing prices. A bad line of the indices or composition file stops with "
-        "FILE:LINE: reason and exit code 2.",
+        "previous closing prices, biggest first within each index. A bad line of the indices or "
+        "composition file stops with FILE:LINE: reason and exit code 2.",
+        examples=[
+            ("every index of the built-in Hang Seng family", "tickindex weights"),
+            (
+                "one index of your own reference files",
+                "tickindex weights --indices indices.csv --composition composition.csv --index HSI",
+            ),
+        ],
+        handler=weights_command,
     )
     add_universe_arguments(parser)
-    parser.add_argument("--index", help="only this index code")
-    parser.set_defaults(handler=weights_command)
+    parser.add_argument(
+        "--index", metavar="CODE", help="print only this index's constituents (default: all)"
+    )
 
 
 def constituent_weights(universe: Universe) -> np.ndarray[tuple[int], np.dtype[np.float64]]:
