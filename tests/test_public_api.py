@@ -228,9 +228,30 @@ def test_engine_conflates_and_close_releases_the_last_interval() -> None:
     assert released.of("HSI").level.tolist() == [engine.level("HSI")]
 
 
-def test_engine_conflation_must_be_positive() -> None:
+@pytest.mark.parametrize("conflate_ms", [0, -5, 366 * 86_400_000 + 1])
+def test_conflation_must_be_positive_and_at_most_a_year(conflate_ms: int) -> None:
     with pytest.raises(ValueError, match="positive number of milliseconds"):
-        tickindex.Engine(conflate_ms=0)
+        tickindex.Engine(conflate_ms=conflate_ms)
+    with pytest.raises(ValueError, match="positive number of milliseconds"):
+        tickindex.replay([], conflate_ms=conflate_ms)
+
+
+def test_the_replay_command_refuses_the_same_conflation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["replay", "--ticks", "t.csv", "--out", str(tmp_path / "l.csv"), "--conflate-ms"]
+    with pytest.raises(SystemExit) as exited:
+        main([*args, "0"])
+    assert exited.value.code == 2
+    assert "must be a positive number of milliseconds, got 0" in capsys.readouterr().err
+
+
+def test_unknown_code_error_names_five_codes_and_counts_the_rest() -> None:
+    codes = [f"X{n}" for n in range(8)]
+    with pytest.raises(tickindex.UnknownCodeError) as caught:
+        tickindex.Engine().apply(list(range(1, 9)), codes, [1.0] * 8)
+    assert str(caught.value) == "unknown security codes: 'X0', 'X1', 'X2', 'X3', 'X4' and 3 more"
+    assert caught.value.codes == tuple(codes)
 
 
 # -- replay ------------------------------------------------------------------------------------

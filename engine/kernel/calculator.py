@@ -244,7 +244,7 @@ class IndexCalculator:
         """
         ids = np.asarray(security)
         if ids.size and ids.dtype.kind not in "iu":
-            raise TypeError(f"security must be integer ids, not {ids.dtype} (codes: security_ids)")
+            raise TypeError(f"security must be integer ids, got {ids.dtype}: use security_ids")
         sec = ids.astype(np.intp, copy=False)
         px = np.asarray(price, dtype=np.float64)
         if sec.shape != px.shape or sec.ndim != 1:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import fields
 from typing import TextIO
 
 from consumers.levelfile import LevelFileWriter
@@ -102,18 +103,8 @@ def _replay(args: argparse.Namespace, rejects: TextIO | None) -> int:
             args.out, universe, index_codes=index_codes, security_codes=security_codes
         )
 
-    settings = ReplaySettings(
-        events=args.events,
-        audit=args.audit,
-        fx=args.fx,
-        variants=args.variants,
-        sessions=args.sessions,
-        calendar=args.calendar,
-        ohlc=args.ohlc,
-        eod_dir=args.eod_dir,
-        conflate_ms=args.conflate_ms,
-        strict=args.strict,
-    )
+    # Every setting is the flag of the same name.
+    settings = ReplaySettings(**{f.name: getattr(args, f.name) for f in fields(ReplaySettings)})
     report = run_replay(universe, open_ticks, open_levels, settings, rejects=rejects)
     for line in report.notes():
         print(line, file=sys.stderr)
