@@ -1,1 +1,44 @@
-"""tickindex: a real-time stock index engine."""
+"""tickindex: a real-time stock index engine.
+
+The public Python API, keyed by security and index codes (the engine's integer ids stay
+inside):
+
+- ``load_universe``: an index family from reference files, or the built-in Hang Seng family;
+- ``Engine``: apply ticks ``(ts_event, security code, price)``, get every level they move;
+- ``replay``: a tick file or in-memory ticks through the engine, the levels of
+  ``tickindex replay`` in memory (``ReplayResult``, ``Levels``);
+- the wire formats of the Kafka service (``Tick``, ``TickBatch``, ``IndexLevel``, ...) and
+  the errors raised (``TickIndexError`` is the base of all of them).
+
+Everything else (``engine``, ``producers``, ``consumers``, ``tickindex.cli``) is internal.
+"""
+
+from consumers.levelfile import LevelRecord
+from engine.core.errors import TickIndexError
+from engine.refdata.universe import Universe
+from engine.wire import FxTick, FxTickBatch, IndexLevel, IndexLevels, Tick, TickBatch, WireCodec
+from tickindex.errors import BadTickError, UnknownCodeError
+from tickindex.index_engine import Engine
+from tickindex.levels import Levels
+from tickindex.reference_data import load_universe
+from tickindex.replaying import ReplayResult, replay
+
+__all__ = [
+    "BadTickError",
+    "Engine",
+    "FxTick",
+    "FxTickBatch",
+    "IndexLevel",
+    "IndexLevels",
+    "LevelRecord",
+    "Levels",
+    "ReplayResult",
+    "Tick",
+    "TickBatch",
+    "TickIndexError",
+    "Universe",
+    "UnknownCodeError",
+    "WireCodec",
+    "load_universe",
+    "replay",
+]

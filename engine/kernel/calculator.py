@@ -236,11 +236,16 @@ class IndexCalculator:
 
         Raises
         ------
+        TypeError
+            When ``security`` is not integer ids (codes go through ``Universe.security_ids``).
         ValueError
             On unknown security ids or non-positive / non-finite prices; screen ticks first
             (``engine.kernel.screening``) to route such ticks elsewhere. Nothing is applied then.
         """
-        sec = np.asarray(security, dtype=np.intp)
+        ids = np.asarray(security)
+        if ids.size and ids.dtype.kind not in "iu":
+            raise TypeError(f"security must be integer ids, got {ids.dtype}: use security_ids")
+        sec = ids.astype(np.intp, copy=False)
         px = np.asarray(price, dtype=np.float64)
         if sec.shape != px.shape or sec.ndim != 1:
             raise ValueError("security and price must be 1-d arrays of equal length")

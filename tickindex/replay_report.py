@@ -1,0 +1,89 @@
+"""What one replay did, as figures and as the summary ``tickindex replay`` prints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.currency.translator import CurrencyStats
+from engine.kernel.screening import RejectReason
+from engine.pipeline.chain import PipelineStats
+from producers.fxfile import FxReadStats
+from producers.reject_log import clip
+from producers.tickfile import ReadStats
+
+__all__ = ["ReplayReport"]
+
+
+@dataclass(frozen=True)
+class ReplayReport:
+    """What one replay did.
+
+    Attributes
+    ----------
+    read : ReadStats
+        Tick rows read and skipped (by reason) by the tick source.
+    pipeline : PipelineStats
+        Ticks applied and rejected, levels out, events applied and failed.
+    elapsed_s : float
+        Wall time of the replay.
+    fx : FxReadStats, optional
+        FX rows read and skipped, when there were currency variants.
+    rolled : tuple of Path
+        Folders that received the next day's reference files (``eod_dir``).
+    currency : CurrencyStats, optional
+        Variant levels out and FX ticks used, when there were currency variants.
+    """
+
+    read: ReadStats
+    pipeline: PipelineStats
+    elapsed_s: float
+    fx: FxReadStats | None = None
+    rolled: tuple[Path, ...] = ()
+    currency: CurrencyStats | None = None
+
+    @property
+    def skipped(self) -> dict[str, int]:
+        """Ticks not applied, by reason label, whether the source or the engine left them out."""
+        counts = self.read.skipped + self.pipeline.rejected
+        return {reason.label: count for reason, count in sorted(counts.items())}
+
+    def notes(self) -> list[str]:
+        """Lines about the day files written and the currency variants made, if any."""
+        out = [f"next day's files: {folder}" for folder in self.rolled]
+        if self.currency is not None:
+            fx = self.currency
+            out.append(
+                f"currency variants: {fx.levels_out} levels from {fx.fx_applied} FX ticks "
+                f"({sum(fx.fx_rejected.values())} FX ticks rejected)"
+            )
+        return out
+
+    def lines(self) -> list[str]:
+        """Human-readable summary, one fact a line: read = applied + skipped."""
+        p = self.pipeline
+        rate = p.ticks_in / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        out = [
+            f"ticks read {self.read.rows}, applied {p.ticks_applied}, "
+            f"skipped {sum(self.read.skipped.values()) + p.ticks_rejected}; "
+            f"levels written {p.levels_out}; {self.elapsed_s:.2f} s ({rate:,.0f} ticks/s)"
+        ]
+        skipped = self.read.skipped + p.rejected
+        for reason, count in sorted(skipped.items()):
+            detail = ""
+            if reason is RejectReason.UNKNOWN_SECURITY:
+                top = ", ".join(clip(c) for c, _ in self.read.unknown_codes.most_common(5))
+                detail = f" (codes: {top})"
+            out.append(f"  skipped {count} {reason.label}{detail}")
+        out.extend(f"  {line}" for line in self.read.log.summary())
+        if self.fx is not None:
+            fx = self.fx
+            out.append(
+                f"FX rows read {fx.rows}, used {fx.used}, skipped {sum(fx.skipped.values())}"
+            )
+            out.extend(f"  skipped {n} {r.label}" for r, n in sorted(fx.skipped.items()))
+            out.extend(f"  {line}" for line in fx.log.summary())
+        if p.events_applied or p.events_failed:
+            out.append(f"events applied {p.events_applied}, failed {len(p.events_failed)}")
+            out.extend(f"  failed: {failure}" for failure in p.events_failed)
+        return out

@@ -1,0 +1,325 @@
+"""Replay: historical ticks straight through the engine, for ``tickindex replay`` and the API.
+
+``run_replay`` is the one implementation: the command hands it a tick file reader and a level
+file writer, ``replay`` (``tickindex.replay``) a tick file or in-memory ticks and a collector
+of levels.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, ExitStack, nullcontext
+from dataclasses import dataclass
+from os import PathLike, fspath
+from pathlib import Path
+from typing import Protocol, TextIO
+
+from consumers.auditfile import AuditFileWriter
+from consumers.barsfile import BarsFileWriter
+from engine.calendar.sessions import TradingCalendar
+from engine.core.errors import ReferenceDataError, TickIndexError, TickInputError
+from engine.currency.translator import CurrencyTranslator
+from engine.currency.variant_files import load_variants
+from engine.kernel.calculator import IndexCalculator
+from engine.kernel.columns import TickColumns
+from engine.maintenance.event_files import load_sourced_events
+from engine.maintenance.event_queue import PendingEvent
+from engine.maintenance.events import securities_named
+from engine.pipeline.chain import IndexPipeline, LevelSink
+from engine.pipeline.fx_merge import CurrencySink, FxFeed
+from engine.pipeline.trading_day import SessionDriver
+from engine.refdata.reference_text import read_reference_text
+from engine.refdata.universe import Universe
+from engine.wire import Tick, TickBatch
+from producers.fxfile import FxFileReader
+from producers.tickfile import ReadStats, TickFileReader
+from tickindex.index_engine import conflation_ns
+from tickindex.levels import LevelCollector, Levels
+from tickindex.reference_data import load_universe
+from tickindex.replay_report import ReplayReport
+from tickindex.tick_input import tick_columns
+
+__all__ = [
+    "ReplayResult",
+    "ReplaySettings",
+    "TickSource",
+    "Ticks",
+    "load_events",
+    "replay",
+    "run_replay",
+]
+
+Ticks = str | PathLike[str] | TickBatch | Iterable[tuple[int, str, float] | Tick]
+"""Ticks to replay: a tick file, a ``TickBatch`` of columns, or ticks one by one."""
+MEMORY_BATCH_TICKS = 65_536
+
+
+class TickSource(Protocol):
+    """Tick batches in event order, and what reading them saw (a ``TickFileReader``)."""
+
+    stats: ReadStats
+
+    def __iter__(self) -> Iterator[TickColumns]:
+        """The batches."""
+        ...
+
+
+OpenTicks = Callable[[Universe], TickSource]
+"""Opens the ticks once the universe is final (securities named by events included)."""
+OpenLevels = Callable[[Sequence[str], Sequence[str]], AbstractContextManager[LevelSink]]
+"""Opens where levels go, given the index and security code per id of the levels."""
+
+
+@dataclass(frozen=True)
+class ReplaySettings:
+    """Everything a replay takes besides the universe, the ticks and where levels go.
+
+    Paths are as the user named them; see ``tickindex replay --help`` for each.
+    """
+
+    events: str | None = None
+    audit: str | None = None
+    fx: str | None = None
+    variants: str | None = None
+    sessions: bool = False
+    calendar: str | None = None
+    ohlc: str | None = None
+    eod_dir: str | None = None
+    conflate_ms: int | None = None
+    strict: bool = False
+
+    @property
+    def uses_sessions(self) -> bool:
+        """Trading sessions are on (asked for, or implied by a calendar, bars or day files)."""
+        return bool(self.sessions or self.calendar or self.ohlc or self.eod_dir)
+
+
+def load_events(path: str) -> list[PendingEvent]:
+    """The events file, every problem naming the file (and line where the reader knows it).
+
+    Raises
+    ------
+    ReferenceDataError
+        When the file is unusable.
+    """
+    read_reference_text(Path(path))  # a file that is not UTF-8 fails here, naming the line
+    try:
+        return load_sourced_events(path)
+    except TickIndexError:
+        raise
+    except (ValueError, OverflowError, RecursionError, csv.Error) as exc:
+        raise ReferenceDataError(path, None, f"unreadable events file: {exc}") from None
+
+
+def run_replay(
+    universe: Universe,
+    open_ticks: OpenTicks,
+    open_levels: OpenLevels,
+    settings: ReplaySettings,
+    *,
+    rejects: TextIO | None = None,
+) -> ReplayReport:
+    """Replay every tick through the engine; levels go where ``open_levels`` says.
+
+    Raises
+    ------
+    TickIndexError
+        When a file is unusable (reference data, events, FX, a strict tick file) or the
+        settings do not go together (``fx`` without ``variants``).
+    """
+    events = load_events(settings.events) if settings.events else []
+    named = [code for pending in events for code in securities_named(pending.event)]
+    universe = universe.with_securities(named)
+    reader = open_ticks(universe)
+    conflate_ns = conflation_ns(settings.conflate_ms)
+    started = time.perf_counter()
+    if (settings.fx is None) != (settings.variants is None):
+        raise TickInputError("--fx and --variants go together")
+    fx_reader: FxFileReader | None = None
+    currency: CurrencySink | None = None
+    rolled: list[Path] = []
+    with ExitStack() as stack:
+        audit = stack.enter_context(AuditFileWriter(settings.audit)) if settings.audit else None
+        sink: LevelSink
+        if settings.variants and settings.fx is not None:
+            variants = load_variants(settings.variants, universe.index_codes)
+            translator = CurrencyTranslator(
+                variants, universe.index_codes, [s.prev_close_level for s in universe.indices]
+            )
+            writer = stack.enter_context(
+                open_levels(
+                    translator.index_codes, translator.level_security_codes(universe.securities)
+                )
+            )
+            fx_reader = FxFileReader(
+                settings.fx, translator, strict=settings.strict, rejects=rejects
+            )
+            # Variants need every base level: conflation moves behind the translation.
+            currency = CurrencySink(translator, writer, FxFeed(fx_reader), conflate_ns=conflate_ns)
+            sink, conflate_ns = currency, None
+        else:
+            sink = stack.enter_context(open_levels(universe.index_codes, universe.securities))
+        pipeline = IndexPipeline(
+            IndexCalculator(universe), sink, conflate_ns=conflate_ns, audit=audit
+        )
+        pipeline.schedule(events)
+        if settings.uses_sessions:
+            driver = _session_driver(pipeline, settings, stack)
+            stats = driver.run(reader)
+            rolled = driver.rolled
+        else:
+            stats = pipeline.run(reader)
+        if currency is not None:
+            currency.close()
+    return ReplayReport(
+        reader.stats,
+        stats,
+        time.perf_counter() - started,
+        fx_reader.stats if fx_reader is not None else None,
+        rolled=tuple(rolled),
+        currency=currency.translator.stats if currency is not None else None,
+    )
+
+
+def _session_driver(
+    pipeline: IndexPipeline, settings: ReplaySettings, stack: ExitStack
+) -> SessionDriver:
+    """Drives the pipeline day by day; bars go to ``settings.ohlc`` (closed with ``stack``)."""
+    calendar = (
+        TradingCalendar.from_csv(settings.calendar) if settings.calendar else TradingCalendar()
+    )
+    index_codes = pipeline.calculator.universe.index_codes
+    bars = (
+        stack.enter_context(BarsFileWriter(settings.ohlc, index_codes)) if settings.ohlc else None
+    )
+    eod_dir = Path(settings.eod_dir) if settings.eod_dir else None
+    return SessionDriver(pipeline, calendar, bars=bars, eod_dir=eod_dir)
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """The levels of a replay and what it did with the ticks.
+
+    Attributes
+    ----------
+    levels : Levels
+        Every level in tick order (conflated when asked), keyed by index and security code.
+    ticks_read : int
+        Ticks given (rows of a tick file).
+    ticks_applied : int
+        Ticks the engine applied.
+    skipped : dict of str to int
+        Ticks not applied, by reason (``unknown_security``, ``non_positive_price``, ...).
+    events_applied : int
+        Maintenance events applied.
+    events_failed : tuple of str
+        Events that could not be applied, each as ``SOURCE: event at EFFECTIVE: error``.
+    summary : tuple of str
+        The summary ``tickindex replay`` prints, one fact a line.
+    """
+
+    levels: Levels
+    ticks_read: int
+    ticks_applied: int
+    skipped: dict[str, int]
+    events_applied: int
+    events_failed: tuple[str, ...]
+    summary: tuple[str, ...]
+
+
+def replay(
+    ticks: Ticks,
+    *,
+    indices: str | PathLike[str] | None = None,
+    composition: str | PathLike[str] | None = None,
+    events: str | PathLike[str] | None = None,
+    conflate_ms: int | None = None,
+) -> ReplayResult:
+    """Historical ticks through the engine: the levels ``tickindex replay`` writes, in memory.
+
+    Ticks that cannot be applied (an unknown security code, a bad price; for a file also a bad
+    timestamp or a malformed row) are skipped and counted in ``skipped``, as the command does;
+    they never stop the replay.
+
+    Parameters
+    ----------
+    ticks : path, TickBatch or iterable of (int, str, float) or Tick
+        A tick file (CSV or JSON Lines with ``ts,security,price``, optionally gzipped), a
+        ``TickBatch`` of columns, or ticks one by one as ``(ts_event, security, price)`` tuples
+        or ``Tick`` messages; event times are integer nanoseconds since the epoch.
+    indices, composition : str or path-like, optional
+        Reference data files; neither: the built-in Hang Seng family (``load_universe``).
+    events : str or path-like, optional
+        Maintenance events file (JSON Lines or CSV), applied at their effective times.
+    conflate_ms : int, optional
+        At most one level per index per this many milliseconds of event time.
+
+    Returns
+    -------
+    ReplayResult
+        The levels, bitwise those of ``tickindex replay`` on the same ticks.
+
+    Raises
+    ------
+    ReferenceDataError
+        When a reference or events file is unusable (``FILE:LINE: problem``).
+    InputFileError
+        When the tick file cannot be read at all.
+    TypeError
+        When in-memory times are not integers, codes not strings or prices not numbers.
+    ValueError
+        When ``conflate_ms`` is not positive, or only one reference file is given.
+    """
+    universe = load_universe(indices, composition)
+    settings = ReplaySettings(
+        events=None if events is None else fspath(events), conflate_ms=conflate_ms
+    )
+    collectors: list[LevelCollector] = []
+
+    def collect(
+        index_codes: Sequence[str], security_codes: Sequence[str]
+    ) -> AbstractContextManager[LevelSink]:
+        collectors.append(LevelCollector(index_codes, security_codes))
+        return nullcontext(collectors[-1])
+
+    report = run_replay(universe, _tick_opener(ticks), collect, settings)
+    stats = report.pipeline
+    return ReplayResult(
+        levels=collectors[-1].take(),
+        ticks_read=report.read.rows,
+        ticks_applied=stats.ticks_applied,
+        skipped=report.skipped,
+        events_applied=stats.events_applied,
+        events_failed=tuple(str(failure) for failure in stats.events_failed),
+        summary=tuple(report.lines()),
+    )
+
+
+def _tick_opener(ticks: Ticks) -> OpenTicks:
+    """How to read ``ticks`` once the universe is known."""
+    if isinstance(ticks, str | PathLike):
+        path = fspath(ticks)
+        return lambda universe: TickFileReader(path, universe)
+    if isinstance(ticks, TickBatch):
+        columns = (ticks.ts_event, ticks.security, ticks.price)
+    else:
+        rows = [(t.ts_event, t.security, t.price) if isinstance(t, Tick) else t for t in ticks]
+        columns = ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+    return lambda universe: _MemoryTicks(universe, *columns)
+
+
+class _MemoryTicks:
+    """In-memory ticks as batches; unknown codes go on as id -1 for the engine to reject."""
+
+    def __init__(
+        self, universe: Universe, ts_event: list[int], security: list[str], price: list[float]
+    ) -> None:
+        self.ticks, codes = tick_columns(universe, ts_event, security, price)
+        self.stats = ReadStats(rows=len(self.ticks))
+        self.stats.unknown_codes.update(codes[self.ticks.security < 0].tolist())
+
+    def __iter__(self) -> Iterator[TickColumns]:
+        for start in range(0, len(self.ticks), MEMORY_BATCH_TICKS):
+            yield self.ticks.slice(start, start + MEMORY_BATCH_TICKS)
