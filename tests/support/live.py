@@ -25,12 +25,13 @@ from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import CollectorRegistry
 
 from engine.kernel.calculator import IndexCalculator
-from engine.kernel.columns import LevelColumns, TickColumns
+from engine.kernel.columns import TickColumns
 from engine.live.config import ServiceConfig
 from engine.live.metrics import ServiceMetrics
 from engine.live.service import IndexService
 from engine.pipeline.chain import IndexPipeline
 from engine.refdata.universe import Universe
+from engine.testing import TestingSink
 from engine.wire import IndexLevel, WireCodec
 from producers.kafka_publisher import TickPublisher
 from producers.simulator import MarketSimulator
@@ -123,21 +124,13 @@ def replay_levels(universe: Universe, ticks: TickColumns, folder: Path) -> list[
         ]
 
 
-class _Collect:
-    def __init__(self) -> None:
-        self.parts: list[LevelColumns] = []
-
-    def write(self, levels: LevelColumns) -> None:
-        self.parts.append(levels)
-
-
 def engine_levels(universe: Universe, batches: Iterable[TickColumns]) -> list[LevelRow]:
     """Levels of a fresh pipeline fed ``batches`` one ``process`` call each."""
-    sink = _Collect()
+    sink = TestingSink(universe.index_codes)
     pipeline = IndexPipeline(IndexCalculator(universe), sink)
     for batch in batches:
         pipeline.process(batch)
-    levels, codes = LevelColumns.concat(sink.parts), universe.index_codes
+    levels, codes = sink.levels, universe.index_codes
     columns = (levels.index, levels.seq, levels.ts_event, levels.level)
     return [
         LevelRow(codes[i], q, t, lv)

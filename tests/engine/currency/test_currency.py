@@ -25,6 +25,7 @@ from engine.kernel.calculator import IndexCalculator
 from engine.kernel.columns import LevelColumns, TickColumns
 from engine.pipeline.chain import IndexPipeline
 from engine.pipeline.fx_merge import CurrencySink, FxFeed
+from engine.testing import TestingSink
 from producers.fxfile import FxFileReader
 from tests.support.scalar_reference import RefIndex, RefRow
 from tests.support.seed import SEED
@@ -32,19 +33,6 @@ from tests.support.universes import universe_from_rows
 
 HSI_USD = CurrencyVariant("HSI_USD", "HSI", "USD", "HKDUSD", 3315.3, 0.1285)
 Row = tuple[int, int, float, int, int]
-
-
-class Collect:
-    """A level sink keeping every batch."""
-
-    def __init__(self) -> None:
-        self.parts: list[LevelColumns] = []
-
-    def write(self, levels: LevelColumns) -> None:
-        self.parts.append(levels)
-
-    def rows(self) -> list[Row]:
-        return rows_of(LevelColumns.concat(self.parts))
 
 
 def rows_of(levels: LevelColumns) -> list[Row]:
@@ -73,7 +61,7 @@ def test_hand_computed_hsi_in_usd_through_the_pipeline() -> None:
     rows = [RefRow("HSI", "A", 1e6, 1.0, None, 100.0), RefRow("HSI", "B", 2e6, 0.5, None, 50.0)]
     universe = universe_from_rows([RefIndex("HSI", 25800.0)], rows)
     translator = CurrencyTranslator([HSI_USD], universe.index_codes, [25800.0])
-    out = Collect()
+    out = TestingSink(translator.index_codes)
     sink = CurrencySink(translator, out, FxFeed([fx_ticks([2000], [0], [0.1280])]))
     pipeline = IndexPipeline(IndexCalculator(universe), sink)
     a = universe.security_id("A")
@@ -81,7 +69,7 @@ def test_hand_computed_hsi_in_usd_through_the_pipeline() -> None:
     sink.close()
     divisor_usd = 0.1285 * 150e6 / 3315.3
     assert 0.1280 * 151.5e6 / divisor_usd == pytest.approx(3335.424, rel=1e-14)
-    got = out.rows()
+    got = rows_of(out.levels)
     assert [(ts, index, seq, security) for ts, index, _, seq, security in got] == [
         (1000, 0, 1, a),  # HSI
         (1000, 1, 1, a),  # HSI_USD moved by the tick of A
@@ -206,12 +194,13 @@ def test_batch_splits_do_not_change_the_stream() -> None:
         base_cuts = np.unique(rng.integers(0, len(base), int(rng.integers(1, 30))))
         fx_cuts = np.unique(rng.integers(0, len(fx), int(rng.integers(1, 30))))
         fx_chunks = [fx.take(p) for p in np.split(np.arange(len(fx)), fx_cuts)]
-        out = Collect()
-        sink = CurrencySink(translator(), out, FxFeed(fx_chunks))
+        variants = translator()
+        out = TestingSink(variants.index_codes)
+        sink = CurrencySink(variants, out, FxFeed(fx_chunks))
         for part in np.split(np.arange(len(base)), base_cuts):
             sink.write(base.take(part))
         sink.close()
-        assert out.rows() == whole
+        assert rows_of(out.levels) == whole
 
 
 def test_late_timestamps_count_at_their_stream_clock_across_batches() -> None:

@@ -15,6 +15,7 @@ from engine.pipeline.chain import IndexPipeline
 from engine.pipeline.state import EngineState, StateMismatchError, capture_state, restore_state
 from engine.refdata.builtin import load_builtin_universe
 from engine.refdata.universe import Universe
+from engine.testing import TestingSink
 from tests.support.seed import SEED
 from tests.support.universes import random_rows, universe_from_rows
 
@@ -59,16 +60,8 @@ def test_matches_brute_force_on_random_streams() -> None:
             assert guard.last_seq.tolist() == [last.get(s, NO_SEQ) for s in range(5)]
 
 
-class _Collect:
-    def __init__(self) -> None:
-        self.batches: list[LevelColumns] = []
-
-    def write(self, levels: LevelColumns) -> None:
-        self.batches.append(levels)
-
-
-def _pipeline(universe: Universe) -> tuple[IndexPipeline, _Collect]:
-    sink = _Collect()
+def _pipeline(universe: Universe) -> tuple[IndexPipeline, TestingSink]:
+    sink = TestingSink(universe.index_codes)
     return IndexPipeline(IndexCalculator(universe), sink), sink
 
 

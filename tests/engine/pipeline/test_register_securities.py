@@ -20,6 +20,7 @@ from engine.pipeline.chain import IndexPipeline
 from engine.pipeline.state import EngineState, capture_state, restore_state
 from engine.refdata.builtin import load_builtin_universe
 from engine.refdata.universe import UNKNOWN_SECURITY, Universe, build_universe
+from engine.testing import TestingSink
 from producers.simulator import MarketSimulator
 from tests.support.seed import SEED
 
@@ -31,17 +32,6 @@ JOINS = {"HSI": NEW[:2], "HSCI": NEW[2:8], "HSI_FIN": NEW[8:10]}  # the rest joi
 BASE = load_builtin_universe()
 N_BASE = BASE.n_securities
 NEW_IDS = np.arange(N_BASE, N_BASE + len(NEW))
-
-
-class _Collect:
-    def __init__(self) -> None:
-        self.parts: list[LevelColumns] = []
-
-    def write(self, levels: LevelColumns) -> None:
-        self.parts.append(levels)
-
-    def levels(self) -> LevelColumns:
-        return LevelColumns.concat(self.parts) if self.parts else LevelColumns.empty()
 
 
 def _ticks() -> TickColumns:
@@ -85,8 +75,8 @@ def _from_start() -> Universe:
     return build_universe(BASE.indices, [*BASE.securities, *NEW], prev_close, BASE.declared)
 
 
-def _pipeline(universe: Universe = BASE) -> tuple[IndexPipeline, _Collect]:
-    sink = _Collect()
+def _pipeline(universe: Universe = BASE) -> tuple[IndexPipeline, TestingSink]:
+    sink = TestingSink(universe.index_codes)
     return IndexPipeline(IndexCalculator(universe), sink), sink
 
 
@@ -94,7 +84,7 @@ def _run_from_start() -> tuple[IndexPipeline, LevelColumns]:
     pipeline, sink = _pipeline(_from_start())
     pipeline.schedule(_events())
     pipeline.process(TICKS)
-    return pipeline, sink.levels()
+    return pipeline, sink.levels
 
 
 def _assert_same_levels(got: LevelColumns, expected: LevelColumns) -> None:
@@ -137,7 +127,7 @@ def test_one_by_one_at_once_and_from_the_start_give_bitwise_the_same_levels() ->
     one_by_one.process(TICKS.slice(EFFECTIVE_AT, N_TICKS))
 
     for pipeline, sink in ((at_once, at_once_sink), (one_by_one, one_by_one_sink)):
-        _assert_same_levels(sink.levels(), expected)
+        _assert_same_levels(sink.levels, expected)
         _assert_same_state(pipeline, straight)
 
 
@@ -162,7 +152,7 @@ def test_registering_in_any_chunks_between_any_batches_keeps_levels_bitwise(
     pipeline.register_securities(NEW[registered:])
     pipeline.process(TICKS.slice(position, N_TICKS))
     straight, expected = _run_from_start()
-    _assert_same_levels(sink.levels(), expected)
+    _assert_same_levels(sink.levels, expected)
     _assert_same_state(pipeline, straight)
 
 
@@ -179,7 +169,7 @@ def test_add_events_through_the_control_channel_one_per_fetch() -> None:
     pipeline.register_securities(NEW)
     pipeline.process(TICKS)
     straight, expected = _run_from_start()
-    _assert_same_levels(sink.levels(), expected)
+    _assert_same_levels(sink.levels, expected)
     _assert_same_state(pipeline, straight)
 
 
@@ -205,12 +195,12 @@ def test_checkpoints_round_trip_after_registration() -> None:
         encode = msgspec.msgpack.encode  # bytes: the prices of unpriced codes are NaN
         assert encode(capture_state(resumed, fingerprint)) == encode(state)
         resumed.process(TICKS.slice(cut, N_TICKS))
-        done = len(sink.levels())
-        _assert_same_levels(resumed_sink.levels(), expected.take(np.arange(done, len(expected))))
+        done = len(sink.levels)
+        _assert_same_levels(resumed_sink.levels, expected.take(np.arange(done, len(expected))))
         assert resumed.calculator.universe.securities == straight.calculator.universe.securities
         np.testing.assert_array_equal(resumed.calculator.levels, straight.calculator.levels)
     pipeline.process(TICKS.slice(position, N_TICKS))
-    _assert_same_levels(sink.levels(), expected)
+    _assert_same_levels(sink.levels, expected)
 
 
 def test_registering_while_a_level_is_withheld_keeps_the_last_good_one() -> None:
