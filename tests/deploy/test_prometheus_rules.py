@@ -14,6 +14,7 @@ from functools import cache
 from typing import Any
 
 import numpy as np
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -126,6 +127,7 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.prometheus
 def test_promtool_check_config() -> None:
     result = promtool("check", "config", "deploy/prometheus/prometheus.yml")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -133,12 +135,14 @@ def test_promtool_check_config() -> None:
     assert "is valid prometheus config file syntax" in result.stdout
 
 
+@pytest.mark.prometheus
 def test_promtool_check_rules() -> None:
     result = promtool("check", "rules", "deploy/prometheus/rules.yml")
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(rules())} rules found" in result.stdout  # our parse sees them all
 
 
+@pytest.mark.prometheus
 def test_promtool_unit_tests_pass() -> None:
     result = promtool("test", "rules", "deploy/prometheus/rules_test.yml")
     assert result.returncode == 0, result.stdout + result.stderr

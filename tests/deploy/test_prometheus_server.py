@@ -36,7 +36,7 @@ from tests.support.paths import REPO as ROOT
 from tests.support.real_parts import require_tool
 from tests.support.seed import SEED
 
-pytestmark = pytest.mark.kafka
+pytestmark = [pytest.mark.kafka, pytest.mark.prometheus]
 
 TICKS = 3000  # valid simulated ticks; one undecodable message more is sent
 PARTITIONS = 2

@@ -127,6 +127,7 @@ def tick_file(draw: st.DrawFn) -> tuple[bytes, str]:
     return draw(packed(draw(jsonl_text(("ts", "security", "price"))), ".jsonl"))
 
 
+@pytest.mark.slow
 @FUZZ
 @given(data=st.data(), strict=st.booleans())
 def test_tick_reader_gives_valid_ticks_or_its_own_error(
@@ -153,6 +154,7 @@ def translator() -> CurrencyTranslator:
     return CurrencyTranslator([variant], ("IDX", "CAP"), [1000.0, 500.0])
 
 
+@pytest.mark.slow
 @FUZZ
 @given(data=st.data(), strict=st.booleans())
 def test_fx_reader_gives_valid_rates_or_its_own_error(

@@ -55,6 +55,7 @@ def test_same_seed_gives_identical_ticks(universe: Universe) -> None:
     assert not np.array_equal(other.security, runs[0][0].security)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("quote_bounce", [True, False])
 def test_prices_positive_and_on_the_tick_grid(quote_bounce: bool) -> None:
     print(f"seed {SEED}")

@@ -84,6 +84,7 @@ def summary_adds_up(case: Case, output: str) -> list[str]:
     return [f"{case.name} ({case.path.name}): {p}\n{output[-600:]}" for p in problems]
 
 
+@pytest.mark.slow
 def test_reference_files_stop_with_file_and_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -103,6 +104,7 @@ def test_reference_files_stop_with_file_and_line(
     assert not failures, "\n\n".join(failures[:10])
 
 
+@pytest.mark.slow
 def test_bad_tick_and_fx_rows_are_skipped_reported_and_counted(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -119,6 +121,7 @@ def test_bad_tick_and_fx_rows_are_skipped_reported_and_counted(
     assert not failures, "\n\n".join(failures[:10])
 
 
+@pytest.mark.slow
 def test_strict_mode_stops_at_the_first_bad_row(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

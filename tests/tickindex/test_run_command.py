@@ -88,6 +88,7 @@ def test_rejects_non_positive_numbers(bad: list[str]) -> None:
     assert exc.value.code == 2
 
 
+@pytest.mark.slow
 def test_one_second_run_on_files_prints_every_index_and_a_summary(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -111,6 +112,7 @@ def test_one_second_run_on_files_prints_every_index_and_a_summary(
     assert ticks > 0
 
 
+@pytest.mark.slow
 def test_builtin_universe_through_the_tickindex_entry_point(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -171,6 +173,7 @@ def test_same_seed_same_market(tmp_path: Path) -> None:
     np.testing.assert_array_equal(results[0], results[1])
 
 
+@pytest.mark.slow
 def test_ctrl_c_exits_zero_with_a_summary() -> None:
     # A child of a non-interactive shell may inherit SIGINT as ignored; restore Ctrl-C first.
     entry = (

@@ -17,6 +17,8 @@ from producers.simulator import MarketSimulator
 from tests.support.seed import SEED
 from tickindex.cli.main import main
 
+pytestmark = pytest.mark.slow
+
 DAY1_OPEN = 1_795_138_200_000_000_000  # Friday 2026-11-20 09:30 HKT
 DAY2 = "2026-11-23"  # the next trading day (Monday)
 DAY2_OPEN = DAY1_OPEN + 3 * 86_400 * 10**9

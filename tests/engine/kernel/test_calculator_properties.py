@@ -133,6 +133,7 @@ def scenario_and_splits(draw: st.DrawFn) -> tuple[Scenario, list[int], list[int]
     return scenario, cuts_a, cuts_b
 
 
+@pytest.mark.slow
 @settings(
     derandomize=True,
     deadline=None,
@@ -263,6 +264,7 @@ def random_walk_batch(
     return security, price
 
 
+@pytest.mark.slow
 def test_seeded_stream_of_200k_ticks_against_reference() -> None:
     print(f"seed {SEED}")
     rng = np.random.default_rng(SEED)
@@ -348,6 +350,7 @@ def test_long_run_of_ten_million_ticks_stays_exact() -> None:
     assert max_rel_error(last_level, final) <= REL_TOL
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, derandomize=True)
 @given(cuts=st.lists(st.integers(min_value=1, max_value=2999), max_size=12))
 def test_levels_bitwise_identical_whatever_the_batch_split(cuts: list[int]) -> None:

@@ -149,6 +149,7 @@ def streams(draw: st.DrawFn) -> tuple[LevelColumns, int, list[int], list[int]]:
     return levels(ts, index), interval, cuts_a, cuts_b
 
 
+@pytest.mark.slow
 @settings(derandomize=True, deadline=None, max_examples=300)
 @given(streams())
 def test_same_result_whatever_the_batch_split(

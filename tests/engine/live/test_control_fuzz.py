@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -253,6 +254,7 @@ def events_files(draw: st.DrawFn) -> tuple[str, bytes]:
     return draw(st.sampled_from(["events.jsonl", "events.csv"])), draw(st.binary(max_size=300))
 
 
+@pytest.mark.slow
 @FUZZ
 @given(events_files())
 def test_events_files_load_valid_events_or_name_file_and_line(

@@ -364,6 +364,7 @@ def test_http_scrape_exposes_every_metric(scraped: str) -> None:
     assert 'tickindex_levels_published_total{index="HSI"} 4.0' in scraped
 
 
+@pytest.mark.prometheus
 def test_promtool_check_metrics_is_clean(scraped: str) -> None:
     promtool = require_tool("promtool")
     result = subprocess.run(

@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -122,6 +123,7 @@ def test_any_bytes_decode_or_are_named(payloads: list[bytes]) -> None:
         check_ticks(list(payloads), wire_format)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(st.lists(st.one_of(message_like(), values), min_size=1, max_size=5), st.booleans())
 def test_any_json_or_msgpack_value_decodes_or_is_named(items: list[Any], msgpack: bool) -> None:
@@ -147,6 +149,7 @@ def fx_channel(wire_format: WireFormat) -> FxChannel:
     return FxChannel(translator, WireCodec(wire_format), "dlq")
 
 
+@pytest.mark.slow
 @FUZZ
 @given(st.lists(st.one_of(message_like(), values, st.binary(max_size=100)), max_size=5))
 def test_any_fx_message_decodes_or_is_dead_lettered(items: list[Any]) -> None:

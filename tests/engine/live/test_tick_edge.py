@@ -152,6 +152,7 @@ def test_the_joined_fast_path_stays_for_good_fetches() -> None:
     assert calls == {"lines": 2, "one": 3}
 
 
+@pytest.mark.slow
 def test_a_tick_batch_of_a_million_tiny_ticks_decodes() -> None:
     n = 1_000_000
     codec = WireCodec("msgpack")

@@ -16,6 +16,7 @@ import random as stdlib_random
 from collections.abc import Sequence
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -254,6 +255,7 @@ def assert_rel(got: float, expected: float, scale: float, what: str) -> None:
     assert abs(got - expected) <= REL * abs(scale), f"{what}: {got} != {expected}"
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(scenarios())
 def test_levels_continuous_across_events(scenario: Scenario) -> None:
@@ -297,6 +299,7 @@ def test_levels_continuous_across_events(scenario: Scenario) -> None:
             assert_rel(float(calc.levels[k]), model.level(code), before[k], f"{code} vs model")
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(scenarios(), st.randoms(use_true_random=False))
 def test_pipeline_equals_scalar_reference(scenario: Scenario, random: stdlib_random.Random) -> None:
@@ -326,6 +329,7 @@ def test_pipeline_equals_scalar_reference(scenario: Scenario, random: stdlib_ran
         assert_rel(float(final.divisors[k]), model.divisors[code], model.divisors[code], code)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(scenarios(), st.randoms(use_true_random=False))
 def test_batch_splits_do_not_change_levels(

@@ -6,6 +6,7 @@ import dataclasses
 
 import msgspec
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -131,6 +132,7 @@ def test_one_by_one_at_once_and_from_the_start_give_bitwise_the_same_levels() ->
         _assert_same_state(pipeline, straight)
 
 
+@pytest.mark.slow
 @settings(max_examples=15, deadline=None)
 @given(
     st.lists(

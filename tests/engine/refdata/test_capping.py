@@ -118,6 +118,7 @@ def test_eight_percent_cap_on_realistic_80_name_universe() -> None:
     np.testing.assert_allclose(cf, scalar_cap_factors(ffmc.tolist(), cap), rtol=1e-12)
 
 
+@pytest.mark.slow
 @settings(derandomize=True, deadline=None, max_examples=300)
 @given(
     st.lists(st.floats(1e3, 1e12), min_size=1, max_size=60),

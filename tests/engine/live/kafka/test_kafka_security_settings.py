@@ -263,6 +263,7 @@ def test_a_refused_login_is_not_retriable() -> None:
     assert unreachable.retriable and SECRET not in str(unreachable)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", KAFKA_COMMANDS)
 def test_bad_settings_exit_2_without_traceback_or_secret(command: str, tmp_path: Path) -> None:
     ticks = tmp_path / "ticks.csv"
