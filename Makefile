@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench clean kafka-start kafka-stop
+.PHONY: run test test-fast lint bench clean kafka-start kafka-stop
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,9 @@ run: $(STAMP)  ## the main job on the embedded default: simulator -> engine -> l
 
 test: $(STAMP) lint  ## lint, type-check and the whole test suite
 	bash tests/run.sh
+
+test-fast: $(STAMP)  ## the edit loop: unit tests only (no broker, no promtool, nothing slow)
+	$(BIN)/python -m pytest -q -m "not kafka and not prometheus and not slow" $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test suite, as `make test` runs it after lint and type checks.
+# The whole test suite (every marker), as `make test` runs it after lint and type checks;
+# `make test-fast` runs only the unit tests (-m "not kafka and not prometheus and not slow").
 # Starts the project's Kafka broker (deploy/kafka) unless KAFKA_BOOTSTRAP names one, and stops it
 # afterwards if it started it. Tests needing Kafka fail (never skip) when TICKINDEX_REQUIRE_KAFKA=1.
 set -euo pipefail

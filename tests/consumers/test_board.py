@@ -1,0 +1,160 @@
+"""The live index board: last level per index, change vs previous close, rates, drawing."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+from consumers.board import CURSOR_HOME, GREEN, RED, IndexBoard
+from engine.kernel.columns import LevelColumns
+from engine.refdata.builtin import load_builtin_universe
+from engine.refdata.universe import Universe
+from tests.support.scalar_reference import RefIndex, RefRow
+from tests.support.seed import SEED
+from tests.support.universes import universe_from_rows
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def universe() -> Universe:
+    indices = [RefIndex("UP", 1000.0), RefIndex("DOWN", 200.0), RefIndex("FLAT", 50.0)]
+    rows = [
+        RefRow(code, security, 1e6, 1.0, None, 10.0)
+        for code in ("UP", "DOWN", "FLAT")
+        for security in ("A", "B")
+    ]
+    return universe_from_rows(indices, rows)
+
+
+def levels(index: list[int], level: list[float]) -> LevelColumns:
+    n = len(index)
+    return LevelColumns(
+        ts_event=np.arange(1, n + 1, dtype=np.int64) * 1_000_000_000,
+        index=np.array(index, dtype=np.int32),
+        level=np.array(level, dtype=np.float64),
+        seq=np.arange(1, n + 1, dtype=np.int64),
+        security=np.zeros(n, dtype=np.int64),
+    )
+
+
+def board_rows(text: str) -> dict[str, list[str]]:
+    """Index code -> the columns of its line (names here are single words)."""
+    return {line.split()[0]: line.split() for line in text.splitlines()[2:] if line}
+
+
+def test_change_vs_previous_close_and_last_level_wins(universe: Universe) -> None:
+    board = IndexBoard(universe, io.StringIO(), colour=False, refresh_s=1e9)
+    board.write(levels([0, 1, 0, 0, 1], [1005.0, 150.0, 990.0, 1020.0, 190.0]))
+
+    rows = board_rows(board.render())
+    assert set(rows) == {"UP", "DOWN", "FLAT"}
+    assert rows["UP"][2:5] == ["1,020.00", "+20.00", "+2.00%"]
+    assert rows["DOWN"][2:5] == ["190.00", "-10.00", "-5.00%"]
+    assert rows["FLAT"][2:5] == ["50.00", "+0.00", "+0.00%"]
+    assert [rows[code][-1] for code in ("UP", "DOWN", "FLAT")] == ["3", "2", "0"]
+    np.testing.assert_array_equal(board.updates, [3, 2, 0])
+
+
+def test_levels_and_totals_accumulate_across_batches(universe: Universe) -> None:
+    board = IndexBoard(universe, io.StringIO(), colour=False, refresh_s=1e9)
+    board.write(levels([2, 0], [51.0, 1001.0]))
+    board.write(levels([2], [49.5]))
+    board.write(LevelColumns.empty())
+    np.testing.assert_array_equal(board.levels, [1001.0, 200.0, 49.5])
+    np.testing.assert_array_equal(board.updates, [1, 0, 2])
+    assert board_rows(board.render())["FLAT"][3:5] == ["-0.50", "-1.00%"]
+
+
+def test_percentage_carries_the_sign_of_the_change_shown(universe: Universe) -> None:
+    board = IndexBoard(universe, io.StringIO(), colour=False, refresh_s=1e9)
+    board.write(levels([0, 1, 2], [999.67, 199.999, 50.001]))
+    rows = board_rows(board.render())
+    assert rows["UP"][3:5] == ["-0.33", "-0.03%"]
+    assert rows["DOWN"][3:5] == ["+0.00", "+0.00%"]
+    assert rows["FLAT"][3:5] == ["+0.00", "+0.00%"]
+
+
+def test_last_level_per_index_on_a_large_random_batch(universe: Universe) -> None:
+    print(f"seed {SEED}")
+    rng = np.random.default_rng(SEED)
+    index = rng.integers(0, 3, 10_000).tolist()
+    level = rng.uniform(10, 2000, 10_000).tolist()
+    board = IndexBoard(universe, io.StringIO(), colour=False, refresh_s=1e9)
+    board.write(levels(index, level))
+    last = dict(zip(index, level, strict=True))
+    np.testing.assert_array_equal(board.levels, [last[0], last[1], last[2]])
+    np.testing.assert_array_equal(board.updates, np.bincount(index, minlength=3))
+
+
+def test_ticks_per_second_over_the_refresh_window(universe: Universe) -> None:
+    clock = FakeClock()
+    out = io.StringIO()
+    board = IndexBoard(universe, out, colour=False, refresh_s=0.5, clock=clock)
+    board.write(levels([0, 0, 0, 1], [1.0, 2.0, 3.0, 4.0]))
+    assert board.draws == 0
+    assert out.getvalue() == ""
+
+    clock.now += 2.0
+    assert board.refresh()
+    rows = board_rows(out.getvalue())
+    assert rows["UP"][5] == "1.5"
+    assert rows["DOWN"][5] == "0.5"
+    assert rows["FLAT"][5] == "0.0"
+
+    assert not board.refresh()
+    assert board.draws == 1
+    clock.now += 1.0
+    assert board.refresh()
+    assert board_rows(board.render())["UP"][5] == "0.0"
+    board.write(levels([0], [5.0]))
+    clock.now += 0.01
+    assert board.refresh(force=True)
+    assert board.draws == 3
+    assert board_rows(board.render())["UP"][5] == "0.0"
+
+
+def test_plain_output_when_not_a_terminal(universe: Universe) -> None:
+    out = io.StringIO()
+    board = IndexBoard(universe, out, refresh_s=0.0)
+    assert not board.colour
+    board.write(levels([0, 1], [1010.0, 190.0]))
+    text = out.getvalue()
+    assert "\x1b" not in text
+    assert "UP" in text
+    assert text.endswith("\n\n")
+
+
+def test_colours_and_in_place_redraw_on_a_terminal(universe: Universe) -> None:
+    out = io.StringIO()
+    board = IndexBoard(universe, out, refresh_s=0.0, colour=True)
+    board.write(levels([0, 1], [1010.0, 190.0]))
+    board.refresh(force=True)
+    text = out.getvalue()
+    assert text.startswith(CURSOR_HOME)
+    assert text.count(CURSOR_HOME) == 2
+    up_line = next(line for line in text.splitlines() if line.startswith("UP"))
+    down_line = next(line for line in text.splitlines() if line.startswith("DOWN"))
+    flat_line = next(line for line in text.splitlines() if line.startswith("FLAT"))
+    assert GREEN in up_line
+    assert RED in down_line
+    assert GREEN not in flat_line
+    assert RED not in flat_line
+
+
+def test_builtin_universe_lists_every_index() -> None:
+    universe = load_builtin_universe()
+    board = IndexBoard(universe, io.StringIO(), colour=False)
+    text = board.render()
+    for spec in universe.indices:
+        line = next(line for line in text.splitlines() if line.startswith(spec.code + " "))
+        assert spec.name[:30] in line
+        assert f"{spec.prev_close_level:,.2f}" in line
