@@ -1,7 +1,7 @@
 """tickindex calculation core: synchronous, pure numpy, shared by live, replay and tests.
 
-Sub-packages by concern, each importing only those listed before it (``tests/test_layering.py``
-checks it from the import graph):
+Sub-packages by concern, each importing only those listed before it (checked on the import graph
+by ``tests/architecture/test_layering.py``):
 
 - ``core``: errors, event-time parsing, bounds on numbers, array growth;
 - ``refdata``: the universe, reference files, capping, the built-in Hang Seng family;

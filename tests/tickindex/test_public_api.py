@@ -20,10 +20,10 @@ from engine.kernel.calculator import IndexCalculator
 from engine.kernel.columns import TickColumns
 from engine.refdata.builtin import builtin_files
 from producers.simulator import MarketSimulator
+from tests.support.paths import REPO as ROOT
 from tickindex.cli.main import main
 
 START_NS = 1_795_138_200_000_000_000  # 2026-11-20 09:30 HKT
-ROOT = Path(__file__).resolve().parent.parent
 
 PUBLIC_NAMES = {
     "BadTickError",

@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+from tests.support.paths import REPO
+
+README = REPO / "README.md"
 
 
 def python_api_example() -> str:
