@@ -38,6 +38,7 @@ from engine.calendar.sessions import (
     is_continuous_phase,
     is_trading_phase,
 )
+from engine.core.columnar import Columnar
 from engine.kernel.columns import LevelColumns
 
 NO_TS = int(np.iinfo(np.int64).min)
@@ -45,7 +46,7 @@ NO_TS = int(np.iinfo(np.int64).min)
 
 
 @dataclass(frozen=True)
-class OhlcBars:
+class OhlcBars(Columnar):
     """Daily bars as parallel arrays, one row per (day, index).
 
     Attributes
@@ -72,18 +73,6 @@ class OhlcBars:
     close: NDArray[np.float64]
     count: NDArray[np.int64]
     close_ts: NDArray[np.int64]
-
-    def __len__(self) -> int:
-        return int(self.day.size)
-
-    @staticmethod
-    def empty() -> OhlcBars:
-        """No bars."""
-        floats = np.empty(0, dtype=np.float64)
-        ints = np.empty(0, dtype=np.int64)
-        return OhlcBars(
-            ints, np.empty(0, dtype=np.int32), floats, floats, floats, floats, ints, ints
-        )
 
     def records(self, index_codes: tuple[str, ...]) -> list[dict[str, Any]]:
         """Rows as dicts (``date`` ISO string, ``index`` code, floats, ``count``) for files."""
