@@ -10,8 +10,7 @@ Every divisor change is returned as an audit record.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+import msgspec
 import numpy as np
 from numpy.typing import NDArray
 
@@ -23,9 +22,11 @@ from engine.maintenance.events import IndexEvent
 from engine.refdata.universe import Universe, build_universe
 
 
-@dataclass(frozen=True)
-class DivisorChange:
-    """One audit record: an index's divisor changed because of an event."""
+class DivisorChange(msgspec.Struct, frozen=True):
+    """One audit record: an index's divisor changed because of an event.
+
+    The service publishes it as is on the audit topic (keyed by index code).
+    """
 
     index: str
     ts: int
