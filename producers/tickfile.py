@@ -27,7 +27,7 @@ from engine.core.timestamps import parse_timestamps
 from engine.kernel.columns import TickColumns
 from engine.kernel.screening import RejectReason, screen_ticks
 from engine.refdata.universe import Universe
-from producers.chunked_file import BadRows, ChunkedFileReader, ProgressCallback, file_format
+from producers.chunked_file import BadRows, ChunkedFileReader, ProgressCallback
 from producers.reject_log import RejectLog, short
 
 REQUIRED_COLUMNS = ("ts", "security", "price")
@@ -62,11 +62,6 @@ class ReadStats:
         """Count one skipped row and report it (raises in strict mode)."""
         self.log.note(line, reason.label, detail)
         self.skipped[reason] += 1
-
-
-def tick_file_format(path: str | Path) -> str:
-    """``csv`` or ``jsonl`` from the file name (a ``.gz`` suffix is allowed)."""
-    return file_format(path, "tick")
 
 
 class TickFileReader(ChunkedFileReader[TickColumns]):

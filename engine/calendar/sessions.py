@@ -297,13 +297,6 @@ class TradingCalendar:
             candidate += 1
         return candidate
 
-    def previous_trading_day(self, day: DayLike) -> int:
-        """The last trading day strictly before ``day``, as days since 1970-01-01."""
-        candidate = day_number(day) - 1
-        while not self.is_trading_day(candidate):
-            candidate -= 1
-        return candidate
-
     def session_bounds(self, day: DayLike) -> tuple[int, int]:
         """Start and end of continuous trading on a trading day, ns since the epoch (UTC).
 

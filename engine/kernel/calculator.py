@@ -65,7 +65,6 @@ class IndexCalculator:
         index_dtype = np.uint16 if self._n_indices <= 1 << 16 else np.int32
         self._weights = weights[by_security]
         self._member_index = m.index[by_security].astype(index_dtype)
-        self._member_security = m.security[by_security].astype(np.intp)
         counts = np.bincount(m.security, minlength=self._n_securities)
         self._member_count = counts.astype(np.int64)
         self._member_start = (np.cumsum(counts) - counts).astype(np.int64)

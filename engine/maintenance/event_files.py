@@ -20,7 +20,7 @@ import msgspec
 from engine.core.errors import ReferenceDataError
 from engine.core.timestamps import parse_timestamp
 from engine.maintenance.event_queue import EventOrigin, PendingEvent
-from engine.maintenance.events import CSV_COLUMNS, IndexEvent, Review, ReviewRow
+from engine.maintenance.events import CSV_COLUMNS, IndexEvent, ReviewRow
 
 
 def load_events(path: str | Path) -> list[IndexEvent]:
@@ -162,8 +162,3 @@ def _review_rows(path: Path) -> list[ReviewRow]:
         except msgspec.ValidationError as exc:
             raise ReferenceDataError(str(path), line, f"bad row: {exc}") from None
     return out
-
-
-def review_from_files(effective: int, composition: str | Path) -> Review:
-    """A review event from a composition file (for operators publishing one)."""
-    return Review(effective=effective, rows=_review_rows(Path(composition)))
