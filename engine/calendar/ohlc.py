@@ -40,6 +40,7 @@ from engine.calendar.sessions import (
 )
 from engine.core.columnar import Columnar
 from engine.kernel.columns import LevelColumns
+from engine.kernel.ordering import run_starts
 
 NO_TS = int(np.iinfo(np.int64).min)
 """``close_ts`` of a close carried from an earlier day."""
@@ -123,11 +124,7 @@ class _DayState:
 def _segments(key: NDArray[np.int64]) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
     """Stable order by ``key`` and the start of each run of equal keys in that order."""
     order = np.argsort(key, kind="stable")
-    ordered = key[order]
-    flag = np.empty(ordered.size, dtype=bool)
-    flag[:1] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=flag[1:])
-    return order, np.flatnonzero(flag)
+    return order, np.flatnonzero(run_starts(key[order]))
 
 
 class OhlcTracker:
