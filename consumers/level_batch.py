@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
+from engine.core.columnar import Columnar
 from engine.kernel.columns import LevelColumns
 from engine.refdata.universe import Universe
 
@@ -16,7 +16,7 @@ LEVEL_COLUMNS = ("index", "level", "change", "seq", "ts_event", "ts_published")
 
 
 @dataclass(frozen=True)
-class LevelBatch:
+class LevelBatch(Columnar):
     """The new levels of one poll, in topic order (per index in ``seq`` order).
 
     Attributes
@@ -44,35 +44,9 @@ class LevelBatch:
     ts_published: NDArray[np.int64]
     duplicates: int = 0
 
-    def __len__(self) -> int:
-        return int(self.index.size)
-
     def index_codes(self) -> list[str]:
         """Index code per level."""
         return np.array(self.codes, dtype=object)[self.index].tolist() if len(self) else []
-
-    def take(self, rows: NDArray[np.intp] | NDArray[np.bool_]) -> LevelBatch:
-        """The selected levels, order kept."""
-        return replace(self, **{name: getattr(self, name)[rows] for name in LEVEL_COLUMNS})
-
-    @staticmethod
-    def concat(batches: Sequence[LevelBatch], duplicates: int | None = None) -> LevelBatch:
-        """Join (at least one) batches of one subscriber in order; its ``codes`` only grow.
-
-        ``duplicates`` of the result is the sum over ``batches`` unless given.
-        """
-        columns = {
-            name: np.concatenate([getattr(b, name) for b in batches]) for name in LEVEL_COLUMNS
-        }
-        total = sum(b.duplicates for b in batches) if duplicates is None else duplicates
-        return LevelBatch(max((b.codes for b in batches), key=len), **columns, duplicates=total)
-
-    @staticmethod
-    def empty(codes: tuple[str, ...] = (), duplicates: int = 0) -> LevelBatch:
-        """No levels."""
-        ints, floats = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
-        index = np.empty(0, dtype=np.int32)
-        return LevelBatch(codes, index, floats, floats, ints, ints, ints, duplicates)
 
     def to_columns(self, universe: Universe) -> tuple[LevelColumns, int]:
         """The levels as engine ``LevelColumns`` with ``universe``'s index ids.

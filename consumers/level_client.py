@@ -216,7 +216,7 @@ class LevelSubscriber:
         await self.start()
         consumer = self._consumer
         if consumer is None or not self._ready:
-            return LevelBatch.empty(tuple(self._code_ids))
+            return LevelBatch.empty(codes=tuple(self._code_ids))
         await self._commit(consumer)
         try:
             fetched = await consumer.getmany(
@@ -224,7 +224,7 @@ class LevelSubscriber:
                 max_records=self.max_records,
             )
         except ConsumerStoppedError:
-            return LevelBatch.empty(tuple(self._code_ids))
+            return LevelBatch.empty(codes=tuple(self._code_ids))
         records: list[Record] = []
         for tp in sorted(fetched):
             records.extend(fetched[tp])
@@ -290,14 +290,14 @@ class LevelSubscriber:
         columns: dict[str, Any] = {
             name: np.array([getattr(m, name) for m in messages]) for name in LEVEL_COLUMNS[1:]
         }
-        return replace(LevelBatch.empty(), index=index, **columns)
+        return replace(LevelBatch.empty(codes=()), index=index, **columns)
 
     def _batch(self, parts: list[LevelBatch], duplicates: int) -> LevelBatch:
         self.stats.duplicates += duplicates
         codes = tuple(self._code_ids)
         if not parts:
-            return LevelBatch.empty(codes, duplicates)
-        batch = replace(LevelBatch.concat(parts, duplicates), codes=codes)
+            return LevelBatch.empty(codes=codes, duplicates=duplicates)
+        batch = replace(LevelBatch.concat(parts), codes=codes, duplicates=duplicates)
         self.stats.levels += len(batch)
         return batch
 

@@ -1,13 +1,13 @@
-"""In-memory source and sinks so a whole pipeline runs in a unit test in a few lines."""
+"""In-memory source and sink so a whole pipeline runs in a unit test in a few lines."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
-from numpy.typing import NDArray
 
 from engine.kernel.columns import LevelColumns, TickColumns
+from engine.pipeline.buffers import LevelBuffer
 from engine.refdata.universe import Universe
 
 
@@ -43,17 +43,14 @@ class TestingSource:
             yield self.ticks.take(np.arange(start, min(start + self.batch_size, len(self.ticks))))
 
 
-class TestingSink:
+class TestingSink(LevelBuffer):
     """Collects every level batch; ``rows()`` gives ``(ts, index_code, level, seq)`` tuples."""
 
     __test__ = False
 
     def __init__(self, index_codes: Sequence[str]) -> None:
+        super().__init__()
         self.index_codes = tuple(index_codes)
-        self.batches: list[LevelColumns] = []
-
-    def write(self, levels: LevelColumns) -> None:
-        self.batches.append(levels)
 
     @property
     def levels(self) -> LevelColumns:
@@ -67,17 +64,3 @@ class TestingSink:
             (int(ts), self.index_codes[int(ix)], float(level), int(seq))
             for ts, ix, level, seq in zip(out.ts_event, out.index, out.level, out.seq, strict=True)
         ]
-
-
-class TestingRejectSink:
-    """Collects rejected ticks with their reason codes."""
-
-    __test__ = False
-
-    def __init__(self) -> None:
-        self.ticks: list[TickColumns] = []
-        self.reasons: list[NDArray[np.uint8]] = []
-
-    def reject(self, ticks: TickColumns, reasons: NDArray[np.uint8]) -> None:
-        self.ticks.append(ticks)
-        self.reasons.append(reasons)

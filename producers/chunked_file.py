@@ -13,24 +13,91 @@ import gzip
 import os
 import stat
 import zlib
-from collections.abc import Callable, Iterator, Sized
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence, Sized
+from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import IO, Generic, TextIO, TypeVar, cast
 
 import msgspec
+import numpy as np
+from numpy.typing import NDArray
 
 from engine.core.errors import InputFileError, TickInputError
+from engine.currency.fx_ticks import FxRejectReason
+from engine.kernel.screening import RejectReason
 from producers.reject_log import RejectLog, short
 
 ProgressCallback = Callable[[int, int], None]
 
 BatchT = TypeVar("BatchT", bound=Sized)
 RecordT = TypeVar("RecordT")
+ReasonT = TypeVar("ReasonT", RejectReason, FxRejectReason)
 
 BadRows = list[tuple[int, str]]
 """(line, problem) of rows that could not be read."""
 
 _BOM = b"\xef\xbb\xbf"
+
+
+@dataclass
+class RowStats(Generic[ReasonT]):
+    """What a reader saw: rows read and rows skipped by reason.
+
+    ``rows`` counts every non-blank data line; ``used == rows - sum(skipped.values())``.
+    """
+
+    rows: int = 0
+    skipped: Counter[ReasonT] = field(default_factory=Counter)
+    log: RejectLog = field(default_factory=lambda: RejectLog("-"))
+
+    @property
+    def used(self) -> int:
+        """Rows passed on."""
+        return self.rows - sum(self.skipped.values())
+
+    def note(self, reason: ReasonT, line: int, detail: str) -> None:
+        """Count one skipped row and report it (raises in strict mode)."""
+        self.log.note(line, reason.label, detail)
+        self.skipped[reason] += 1
+
+    def note_chunk(
+        self,
+        reasons: NDArray[np.uint8],
+        lines: list[int],
+        bad: BadRows,
+        *,
+        undecodable: ReasonT,
+        shown: Mapping[ReasonT, Sequence[object]],
+        others: Sequence[object],
+    ) -> None:
+        """Report a chunk's skipped rows in line order (so strict mode stops at the first).
+
+        ``reasons`` holds a reason code per parsed row (0: used), ``bad`` the rows that could
+        not be parsed (reported as ``undecodable``); the detail of a skipped row is its cell in
+        ``shown[reason]``, else in ``others``.
+        """
+        skipped = [(number, undecodable, problem) for number, problem in bad]
+        for position in np.flatnonzero(reasons).tolist():
+            reason = type(undecodable)(int(reasons[position]))
+            skipped.append((lines[position], reason, short(shown.get(reason, others)[position])))
+        for number, reason, detail in sorted(skipped, key=lambda item: item[0]):
+            self.note(reason, number, detail)
+
+
+def parse_floats(values: Sequence[float | str]) -> NDArray[np.float64]:
+    """Floats; text that is not a number becomes NaN (screening then rejects it)."""
+    try:
+        return np.array(values, dtype=np.float64)
+    except (ValueError, OverflowError):
+        out = np.empty(len(values), dtype=np.float64)
+        for position, value in enumerate(values):
+            try:
+                out[position] = float(value)
+            except (ValueError, OverflowError):
+                out[position] = np.nan
+        return out
 
 
 def file_format(path: str | Path, what: str) -> str:
@@ -155,6 +222,16 @@ class ChunkedFileReader(Generic[BatchT]):
                 f"header lacks {','.join(missing)} (needs {','.join(required)}, got {got})",
             )
         return header
+
+    def _csv_columns(
+        self, handle: IO[bytes], required: tuple[str, ...]
+    ) -> Iterator[tuple[list[list[str]], list[int], BadRows]]:
+        """Per chunk: the cells of the ``required`` columns (one list per column, in that
+        order), the line number of each row and the rows that could not be read."""
+        header = self._csv_header(handle, required)
+        positions = [header.index(name) for name in required]
+        for rows, lines, bad in self._csv_rows(handle, len(header)):
+            yield [list(map(itemgetter(p), rows)) for p in positions], lines, bad
 
     def _csv_rows(
         self, handle: IO[bytes], width: int

@@ -15,13 +15,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from operator import itemgetter
 from pathlib import Path
 from typing import IO, TextIO
 
 import msgspec
 import numpy as np
-from numpy.typing import NDArray
 
 from engine.core.bounds import MAX_FX_RATE
 from engine.core.timestamps import parse_timestamps
@@ -31,8 +29,13 @@ from engine.currency.translator import (
     FxRejectReason,
     normalise_pair,
 )
-from producers.chunked_file import BadRows, ChunkedFileReader, ProgressCallback
-from producers.reject_log import RejectLog, short
+from producers.chunked_file import (
+    BadRows,
+    ChunkedFileReader,
+    ProgressCallback,
+    RowStats,
+    parse_floats,
+)
 
 REQUIRED_COLUMNS = ("ts", "pair", "rate")
 
@@ -46,26 +49,10 @@ class FxRecord(msgspec.Struct, frozen=True):
 
 
 @dataclass
-class FxReadStats:
-    """What a reader saw: rows read, rows skipped by reason, unknown pairs.
+class FxReadStats(RowStats[FxRejectReason]):
+    """What a reader saw: rows read, rows skipped by reason, unknown pairs."""
 
-    ``rows`` counts every non-blank data line; ``used == rows - sum(skipped.values())``.
-    """
-
-    rows: int = 0
-    skipped: Counter[FxRejectReason] = field(default_factory=Counter)
     unknown_pairs: Counter[str] = field(default_factory=Counter)
-    log: RejectLog = field(default_factory=lambda: RejectLog("-"))
-
-    @property
-    def used(self) -> int:
-        """Rows passed on as FX ticks."""
-        return self.rows - sum(self.skipped.values())
-
-    def note(self, reason: FxRejectReason, line: int, detail: str) -> None:
-        """Count one skipped row and report it (raises in strict mode)."""
-        self.log.note(line, reason.label, detail)
-        self.skipped[reason] += 1
 
 
 class FxFileReader(ChunkedFileReader[FxColumns]):
@@ -110,16 +97,8 @@ class FxFileReader(ChunkedFileReader[FxColumns]):
         self.stats = FxReadStats(log=self.rejects)
 
     def _csv(self, handle: IO[bytes]) -> Iterator[FxColumns]:
-        header = self._csv_header(handle, REQUIRED_COLUMNS)
-        ts_col, pair_col, rate_col = (header.index(name) for name in REQUIRED_COLUMNS)
-        for rows, lines, bad in self._csv_rows(handle, len(header)):
-            yield self._columns(
-                list(map(itemgetter(ts_col), rows)),
-                list(map(itemgetter(pair_col), rows)),
-                list(map(itemgetter(rate_col), rows)),
-                lines,
-                bad,
-            )
+        for (ts, pairs, rates), lines, bad in self._csv_columns(handle, REQUIRED_COLUMNS):
+            yield self._columns(ts, pairs, rates, lines, bad)
 
     def _jsonl(self, handle: IO[bytes]) -> Iterator[FxColumns]:
         for records, lines, bad in self._json_records(handle, FxRecord):
@@ -142,38 +121,18 @@ class FxFileReader(ChunkedFileReader[FxColumns]):
         self.stats.rows += len(ts) + len(bad)
         stamps = parse_timestamps(ts)
         pair = self.translator.pair_ids(pairs)
-        rate = _parse_rates(rates)
+        rate = parse_floats(rates)
         reasons = np.zeros(len(ts), dtype=np.uint8)
         reasons[~(rate > 0.0)] = FxRejectReason.NON_POSITIVE_RATE
         reasons[~np.isfinite(rate) | (rate > MAX_FX_RATE)] = FxRejectReason.NON_FINITE_RATE
         reasons[pair < 0] = FxRejectReason.UNKNOWN_PAIR
         reasons[stamps < 0] = FxRejectReason.BAD_TIMESTAMP
-        shown: dict[FxRejectReason, Sequence[object]] = {
-            FxRejectReason.BAD_TIMESTAMP: ts,
-            FxRejectReason.UNKNOWN_PAIR: pairs,
-        }
-        skipped = [(number, FxRejectReason.UNDECODABLE, problem) for number, problem in bad]
-        for position in np.flatnonzero(reasons).tolist():
-            reason = FxRejectReason(int(reasons[position]))
-            skipped.append((lines[position], reason, short(shown.get(reason, rates)[position])))
-            if reason is FxRejectReason.UNKNOWN_PAIR:
-                self.stats.unknown_pairs[normalise_pair(pairs[position])] += 1
-        for number, reason, detail in sorted(skipped, key=lambda item: item[0]):
-            self.stats.note(reason, number, detail)
+        unknown = np.flatnonzero(reasons == FxRejectReason.UNKNOWN_PAIR).tolist()
+        self.stats.unknown_pairs.update(normalise_pair(pairs[position]) for position in unknown)
+        shown = {FxRejectReason.BAD_TIMESTAMP: ts, FxRejectReason.UNKNOWN_PAIR: pairs}
+        self.stats.note_chunk(
+            reasons, lines, bad, undecodable=FxRejectReason.UNDECODABLE, shown=shown, others=rates
+        )
         good = reasons == FxRejectReason.ACCEPTED
         origin = np.array(lines, dtype=np.int64)
         return FxColumns(stamps, pair, rate, origin).take(good)
-
-
-def _parse_rates(values: Sequence[float | str]) -> NDArray[np.float64]:
-    """Floats; text that is not a number becomes NaN (then skipped as a non-finite rate)."""
-    try:
-        return np.array(values, dtype=np.float64)
-    except (ValueError, OverflowError):
-        out = np.empty(len(values), dtype=np.float64)
-        for position, value in enumerate(values):
-            try:
-                out[position] = float(value)
-            except (ValueError, OverflowError):
-                out[position] = np.nan
-        return out

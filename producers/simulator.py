@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from engine.kernel.columns import TickColumns
+from engine.kernel.ordering import run_starts, stable_order
 from engine.refdata.universe import Universe
 from producers.tick_sizes import quotes_around, round_to_tick
 
@@ -107,8 +108,6 @@ class MarketSimulator:
         self.quote_bounce = quote_bounce
         self._rng = np.random.default_rng(seed)
         n = len(universe.securities)
-        # A narrow key lets the stable argsort run as a radix sort.
-        self._sort_key = np.uint16 if n <= 1 << 16 else np.int64
 
         caps = free_float_caps(universe)
         intensity = np.power(np.maximum(caps, 0.0), rate_exponent)
@@ -213,13 +212,10 @@ class MarketSimulator:
         buyer_initiated = rng.random(n) < 0.5
 
         # Group each security's ticks, in event order, to diff times and cumsum returns per run.
-        order = np.argsort(security.astype(self._sort_key), kind="stable")
+        order = stable_order(security, self._share.size)
         sorted_security = security[order]
         sorted_ts = ts_event[order]
-        run_start = np.empty(n, dtype=bool)
-        run_start[0] = True
-        np.not_equal(sorted_security[1:], sorted_security[:-1], out=run_start[1:])
-        starts = np.flatnonzero(run_start)
+        starts = np.flatnonzero(run_starts(sorted_security))
         run_length = np.diff(starts, append=n)
         run_security = sorted_security[starts]
 

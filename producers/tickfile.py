@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from operator import itemgetter
 from pathlib import Path
 from typing import IO, TextIO
 
@@ -27,8 +26,13 @@ from engine.core.timestamps import parse_timestamps
 from engine.kernel.columns import TickColumns
 from engine.kernel.screening import RejectReason, screen_ticks
 from engine.refdata.universe import Universe
-from producers.chunked_file import BadRows, ChunkedFileReader, ProgressCallback, file_format
-from producers.reject_log import RejectLog, short
+from producers.chunked_file import (
+    BadRows,
+    ChunkedFileReader,
+    ProgressCallback,
+    RowStats,
+    parse_floats,
+)
 
 REQUIRED_COLUMNS = ("ts", "security", "price")
 
@@ -42,31 +46,10 @@ class TickRecord(msgspec.Struct, frozen=True):
 
 
 @dataclass
-class ReadStats:
-    """What a reader saw: rows read, rows skipped (by reason) and unknown codes.
+class ReadStats(RowStats[RejectReason]):
+    """What a reader saw: rows read, rows skipped (by reason) and unknown codes."""
 
-    ``rows`` counts every non-blank data line; ``used == rows - sum(skipped.values())``.
-    """
-
-    rows: int = 0
-    skipped: Counter[RejectReason] = field(default_factory=Counter)
     unknown_codes: Counter[str] = field(default_factory=Counter)
-    log: RejectLog = field(default_factory=lambda: RejectLog("-"))
-
-    @property
-    def used(self) -> int:
-        """Rows passed on as ticks."""
-        return self.rows - sum(self.skipped.values())
-
-    def note(self, reason: RejectReason, line: int, detail: str) -> None:
-        """Count one skipped row and report it (raises in strict mode)."""
-        self.log.note(line, reason.label, detail)
-        self.skipped[reason] += 1
-
-
-def tick_file_format(path: str | Path) -> str:
-    """``csv`` or ``jsonl`` from the file name (a ``.gz`` suffix is allowed)."""
-    return file_format(path, "tick")
 
 
 class TickFileReader(ChunkedFileReader[TickColumns]):
@@ -107,16 +90,8 @@ class TickFileReader(ChunkedFileReader[TickColumns]):
         self.stats = ReadStats(log=self.rejects)
 
     def _csv(self, handle: IO[bytes]) -> Iterator[TickColumns]:
-        header = self._csv_header(handle, REQUIRED_COLUMNS)
-        ts_col, sec_col, px_col = (header.index(name) for name in REQUIRED_COLUMNS)
-        for rows, lines, bad in self._csv_rows(handle, len(header)):
-            yield self._columns(
-                list(map(itemgetter(ts_col), rows)),
-                list(map(str.strip, map(itemgetter(sec_col), rows))),
-                list(map(itemgetter(px_col), rows)),
-                lines,
-                bad,
-            )
+        for (ts, codes, prices), lines, bad in self._csv_columns(handle, REQUIRED_COLUMNS):
+            yield self._columns(ts, list(map(str.strip, codes)), prices, lines, bad)
 
     def _jsonl(self, handle: IO[bytes]) -> Iterator[TickColumns]:
         for records, lines, bad in self._json_records(handle, TickRecord):
@@ -139,52 +114,15 @@ class TickFileReader(ChunkedFileReader[TickColumns]):
         self.stats.rows += len(ts) + len(bad)
         stamps = parse_timestamps(ts)
         security = self.universe.security_ids(codes)
-        price = _parse_prices(prices)
+        price = parse_floats(prices)
         reasons = screen_ticks(self.universe.n_securities, security, price)
         reasons[stamps < 0] = RejectReason.BAD_TIMESTAMP
-        rejected = np.flatnonzero(reasons)
-        if rejected.size or bad:
-            self._note(
-                (ts, codes, prices), lines=lines, bad=bad, reasons=reasons, rejected=rejected
-            )
-            return TickColumns(stamps, security, price).take(reasons == RejectReason.ACCEPTED)
-        return TickColumns(stamps, security, price)
-
-    def _note(
-        self,
-        cells: tuple[Sequence[int | str], list[str], list[str]],
-        *,
-        lines: list[int],
-        bad: BadRows,
-        reasons: np.ndarray[tuple[int], np.dtype[np.uint8]],
-        rejected: np.ndarray[tuple[int], np.dtype[np.intp]],
-    ) -> None:
-        """Report skipped rows in line order (so strict mode stops at the first)."""
-        ts, codes, prices = cells
-        shown: dict[RejectReason, Sequence[object]] = {
-            RejectReason.BAD_TIMESTAMP: ts,
-            RejectReason.UNKNOWN_SECURITY: codes,
-        }
-        skipped = [(number, RejectReason.UNDECODABLE, problem) for number, problem in bad]
-        for position in rejected.tolist():
-            reason = RejectReason(int(reasons[position]))
-            value = shown.get(reason, prices)[position]
-            skipped.append((lines[position], reason, short(value)))
-            if reason is RejectReason.UNKNOWN_SECURITY:
-                self.stats.unknown_codes[codes[position]] += 1
-        for number, reason, detail in sorted(skipped, key=lambda item: item[0]):
-            self.stats.note(reason, number, detail)
-
-
-def _parse_prices(values: list[str]) -> np.ndarray[tuple[int], np.dtype[np.float64]]:
-    """Floats; text that is not a number becomes NaN so screening rejects it as a bad price."""
-    try:
-        return np.array(values, dtype=np.float64)
-    except (ValueError, OverflowError):
-        out = np.empty(len(values), dtype=np.float64)
-        for position, text in enumerate(values):
-            try:
-                out[position] = float(text)
-            except (ValueError, OverflowError):
-                out[position] = np.nan
-        return out
+        if not (reasons.any() or bad):
+            return TickColumns(stamps, security, price)
+        unknown = np.flatnonzero(reasons == RejectReason.UNKNOWN_SECURITY).tolist()
+        self.stats.unknown_codes.update(codes[position] for position in unknown)
+        shown = {RejectReason.BAD_TIMESTAMP: ts, RejectReason.UNKNOWN_SECURITY: codes}
+        self.stats.note_chunk(
+            reasons, lines, bad, undecodable=RejectReason.UNDECODABLE, shown=shown, others=prices
+        )
+        return TickColumns(stamps, security, price).take(reasons == RejectReason.ACCEPTED)

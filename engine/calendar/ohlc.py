@@ -38,14 +38,16 @@ from engine.calendar.sessions import (
     is_continuous_phase,
     is_trading_phase,
 )
+from engine.core.columnar import Columnar
 from engine.kernel.columns import LevelColumns
+from engine.kernel.ordering import run_starts
 
 NO_TS = int(np.iinfo(np.int64).min)
 """``close_ts`` of a close carried from an earlier day."""
 
 
 @dataclass(frozen=True)
-class OhlcBars:
+class OhlcBars(Columnar):
     """Daily bars as parallel arrays, one row per (day, index).
 
     Attributes
@@ -72,18 +74,6 @@ class OhlcBars:
     close: NDArray[np.float64]
     count: NDArray[np.int64]
     close_ts: NDArray[np.int64]
-
-    def __len__(self) -> int:
-        return int(self.day.size)
-
-    @staticmethod
-    def empty() -> OhlcBars:
-        """No bars."""
-        floats = np.empty(0, dtype=np.float64)
-        ints = np.empty(0, dtype=np.int64)
-        return OhlcBars(
-            ints, np.empty(0, dtype=np.int32), floats, floats, floats, floats, ints, ints
-        )
 
     def records(self, index_codes: tuple[str, ...]) -> list[dict[str, Any]]:
         """Rows as dicts (``date`` ISO string, ``index`` code, floats, ``count``) for files."""
@@ -134,11 +124,7 @@ class _DayState:
 def _segments(key: NDArray[np.int64]) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
     """Stable order by ``key`` and the start of each run of equal keys in that order."""
     order = np.argsort(key, kind="stable")
-    ordered = key[order]
-    flag = np.empty(ordered.size, dtype=bool)
-    flag[:1] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=flag[1:])
-    return order, np.flatnonzero(flag)
+    return order, np.flatnonzero(run_starts(key[order]))
 
 
 class OhlcTracker:

@@ -137,6 +137,12 @@ def day_date(day: int) -> date:
     return _EPOCH + timedelta(days=int(day))
 
 
+def _day_and_time(ts_ns: ArrayLike) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Hong Kong date (days since 1970-01-01) and time of day (ns) of each timestamp."""
+    day, time_of_day = np.divmod(np.asarray(ts_ns, dtype=np.int64) + HKT_OFFSET_NS, NS_PER_DAY)
+    return day, time_of_day
+
+
 def is_trading_phase(phase: NDArray[np.uint8]) -> NDArray[np.bool_]:
     """True where a ``Phase`` code is one of ``TRADING_PHASES``."""
     result: NDArray[np.bool_] = _IS_TRADING[phase]
@@ -236,8 +242,8 @@ class TradingCalendar:
         ndarray of int64
             Days since 1970-01-01 of the Hong Kong date, one per timestamp.
         """
-        local = np.asarray(ts_ns, dtype=np.int64) + HKT_OFFSET_NS
-        return np.floor_divide(local, NS_PER_DAY)
+        day, _ = _day_and_time(ts_ns)
+        return day
 
     def phase(self, ts_ns: ArrayLike) -> NDArray[np.uint8]:
         """``Phase`` code of each timestamp.
@@ -252,9 +258,7 @@ class TradingCalendar:
         ndarray of uint8
             One ``Phase`` value per timestamp.
         """
-        local = np.asarray(ts_ns, dtype=np.int64) + HKT_OFFSET_NS
-        day = np.floor_divide(local, NS_PER_DAY)
-        time_of_day = local - day * NS_PER_DAY
+        day, time_of_day = _day_and_time(ts_ns)
         phase = _FULL_TABLE[np.searchsorted(_FULL_BOUNDS, time_of_day, side="right")]
         half = np.isin(day, self._half_days)
         if half.any():
@@ -295,13 +299,6 @@ class TradingCalendar:
         candidate = day_number(day) + 1
         while not self.is_trading_day(candidate):
             candidate += 1
-        return candidate
-
-    def previous_trading_day(self, day: DayLike) -> int:
-        """The last trading day strictly before ``day``, as days since 1970-01-01."""
-        candidate = day_number(day) - 1
-        while not self.is_trading_day(candidate):
-            candidate -= 1
         return candidate
 
     def session_bounds(self, day: DayLike) -> tuple[int, int]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+
+from engine.core.columnar import Columnar
 
 MIN_RATE, MAX_RATE = 1e-9, 1e9
 """FX rates outside this range are rejected (``rate_out_of_range``): no currency pair trades
@@ -38,7 +39,7 @@ def normalise_pair(name: str) -> str:
 
 
 @dataclass(frozen=True)
-class FxColumns:
+class FxColumns(Columnar):
     """A batch of FX ticks in event order.
 
     Attributes
@@ -57,20 +58,6 @@ class FxColumns:
     pair: NDArray[np.int64]
     rate: NDArray[np.float64]
     origin: NDArray[np.int64] | None = None
-
-    def __len__(self) -> int:
-        return int(self.ts_event.size)
-
-    def take(self, rows: NDArray[np.intp] | NDArray[np.bool_] | slice) -> FxColumns:
-        """The ticks selected by an index array, boolean mask or slice, order kept."""
-        origin = None if self.origin is None else self.origin[rows]
-        return FxColumns(self.ts_event[rows], self.pair[rows], self.rate[rows], origin)
-
-    @staticmethod
-    def empty() -> FxColumns:
-        """No FX ticks."""
-        ints = np.empty(0, dtype=np.int64)
-        return FxColumns(ints, ints.copy(), np.empty(0, dtype=np.float64))
 
 
 def screen_fx(n_pairs: int, pair: NDArray[np.int64], rate: _Floats) -> NDArray[np.uint8]:
@@ -95,16 +82,3 @@ def screen_fx(n_pairs: int, pair: NDArray[np.int64], rate: _Floats) -> NDArray[n
     reasons[~np.isfinite(rate)] = FxRejectReason.NON_FINITE_RATE
     reasons[(pair < 0) | (pair >= n_pairs)] = FxRejectReason.UNKNOWN_PAIR
     return reasons
-
-
-def concat_fx(parts: Sequence[FxColumns]) -> FxColumns:
-    """Join FX batches in order; ``origin`` survives only if every part has it."""
-    if not parts:
-        return FxColumns.empty()
-    origins = [p.origin for p in parts if p.origin is not None]
-    return FxColumns(
-        np.concatenate([p.ts_event for p in parts]),
-        np.concatenate([p.pair for p in parts]),
-        np.concatenate([p.rate for p in parts]),
-        np.concatenate(origins) if len(origins) == len(parts) else None,
-    )

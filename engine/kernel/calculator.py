@@ -30,7 +30,7 @@ from numpy.typing import ArrayLike, NDArray
 from engine.core.growth import appended
 from engine.kernel.accumulation import exact_sum, run_index
 from engine.kernel.level_updates import LevelUpdates, WithheldLevel, withhold
-from engine.kernel.ordering import stable_order
+from engine.kernel.ordering import run_starts, stable_order
 from engine.refdata.universe import Universe
 
 __all__ = ["IndexCalculator", "LevelUpdates", "WithheldLevel"]
@@ -65,7 +65,6 @@ class IndexCalculator:
         index_dtype = np.uint16 if self._n_indices <= 1 << 16 else np.int32
         self._weights = weights[by_security]
         self._member_index = m.index[by_security].astype(index_dtype)
-        self._member_security = m.security[by_security].astype(np.intp)
         counts = np.bincount(m.security, minlength=self._n_securities)
         self._member_count = counts.astype(np.int64)
         self._member_start = (np.cumsum(counts) - counts).astype(np.int64)
@@ -272,10 +271,7 @@ class IndexCalculator:
         order = stable_order(sec, self._n_securities)
         sorted_sec = sec[order]
         sorted_px = px[order]
-        run_start = np.empty(n, dtype=bool)
-        run_start[0] = True
-        np.not_equal(sorted_sec[1:], sorted_sec[:-1], out=run_start[1:])
-        starts = np.flatnonzero(run_start)
+        starts = np.flatnonzero(run_starts(sorted_sec))
         ends = np.append(starts[1:] - 1, n - 1)
         previous = np.empty(n, dtype=np.float64)
         previous[1:] = sorted_px[:-1]

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from engine.core.columnar import Columnar
+
 
 @dataclass(frozen=True)
 class WithheldLevel:
@@ -37,7 +39,7 @@ class WithheldLevel:
 
 
 @dataclass(frozen=True)
-class LevelUpdates:
+class LevelUpdates(Columnar):
     """Levels produced by one batch, one row per (tick, index containing the ticked security).
 
     Rows are in tick order; within a tick, in index id order.
@@ -58,31 +60,6 @@ class LevelUpdates:
     index: NDArray[np.int32]
     level: NDArray[np.float64]
     seq: NDArray[np.int64]
-
-    def __len__(self) -> int:
-        return int(self.tick.size)
-
-    @staticmethod
-    def empty() -> LevelUpdates:
-        """No levels."""
-        return LevelUpdates(
-            tick=np.empty(0, dtype=np.int64),
-            index=np.empty(0, dtype=np.int32),
-            level=np.empty(0, dtype=np.float64),
-            seq=np.empty(0, dtype=np.int64),
-        )
-
-    @staticmethod
-    def concat(parts: list[tuple[int, LevelUpdates]]) -> LevelUpdates:
-        """Join updates of consecutive sub-batches, each given with its first tick's position."""
-        if not parts:
-            return LevelUpdates.empty()
-        return LevelUpdates(
-            tick=np.concatenate([part.tick + offset for offset, part in parts]),
-            index=np.concatenate([part.index for _, part in parts]),
-            level=np.concatenate([part.level for _, part in parts]),
-            seq=np.concatenate([part.seq for _, part in parts]),
-        )
 
 
 def withhold(
@@ -108,10 +85,4 @@ def withhold(
         )
         for row, tick in ((row, int(updates.tick[row])) for row in np.flatnonzero(~finite).tolist())
     ]
-    kept = LevelUpdates(
-        tick=updates.tick[finite],
-        index=updates.index[finite],
-        level=updates.level[finite],
-        seq=updates.seq[finite],
-    )
-    return kept, withheld
+    return updates.take(finite), withheld

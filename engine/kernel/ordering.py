@@ -1,4 +1,5 @@
-"""Stable orderings of small non-negative ids (securities, indices) for the batch kernels."""
+"""Stable orderings of small non-negative ids (securities, indices) and their runs, for the batch
+kernels."""
 
 from __future__ import annotations
 
@@ -24,3 +25,11 @@ def stable_order(ids: NDArray[np.integer], bound: int | None = None) -> NDArray[
         bound = int(ids.max()) + 1 if ids.size else 0
     narrow = ids.astype(np.uint16) if bound <= 1 << 16 else ids
     return np.argsort(narrow, kind="stable")
+
+
+def run_starts(grouped: NDArray[np.generic]) -> NDArray[np.bool_]:
+    """True where a run of equal values begins in ``grouped`` (e.g. ids in ``stable_order``)."""
+    starts = np.empty(grouped.size, dtype=bool)
+    starts[:1] = True
+    np.not_equal(grouped[1:], grouped[:-1], out=starts[1:])
+    return starts

@@ -6,7 +6,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from engine.core.growth import appended
-from engine.kernel.ordering import stable_order
+from engine.kernel.ordering import run_starts, stable_order
 from engine.kernel.screening import RejectReason
 
 NO_SEQ = -1
@@ -50,9 +50,7 @@ class SequenceGuard:
         order = stable_order(security, self.last_seq.size)
         sorted_sec = security[order]
         sorted_seq = seq[order]
-        run_start = np.empty(n, dtype=bool)
-        run_start[0] = True
-        np.not_equal(sorted_sec[1:], sorted_sec[:-1], out=run_start[1:])
+        run_start = run_starts(sorted_sec)
         starts = np.flatnonzero(run_start)
         run_id = np.cumsum(run_start) - 1
         stored = self.last_seq[sorted_sec[starts]]

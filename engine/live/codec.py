@@ -110,27 +110,6 @@ class DecodedFetch:
     undecodable: list[Undecodable]
 
 
-class RejectBuffer:
-    """A ``RejectSink`` keeping the ticks the pipeline rejected in one batch, with reasons."""
-
-    def __init__(self) -> None:
-        self.ticks: list[TickColumns] = []
-        self.reasons: list[NDArray[np.uint8]] = []
-
-    def reject(self, ticks: TickColumns, reasons: NDArray[np.uint8]) -> None:
-        """Keep rejected ticks and their ``RejectReason`` codes."""
-        self.ticks.append(ticks)
-        self.reasons.append(reasons)
-
-    def take(self) -> tuple[TickColumns, NDArray[np.uint8]]:
-        """Everything kept since the last call (ticks, reason codes), then forget it."""
-        ticks = TickColumns.concat(self.ticks)
-        reasons = np.concatenate(self.reasons) if self.reasons else np.empty(0, dtype=np.uint8)
-        self.ticks.clear()
-        self.reasons.clear()
-        return ticks, reasons
-
-
 def source_of(record: Record) -> str:
     """``topic[partition]@offset``, how logs and dead letters name a message."""
     return f"{record.topic}[{record.partition}]@{record.offset}"

@@ -31,17 +31,6 @@ log = logging.getLogger(__name__)
 MAX_ERROR_CHARS = 1000  # msgspec errors may quote the input
 
 
-class DivisorAudit(msgspec.Struct, frozen=True):
-    """One divisor change as published on the audit topic (keyed by index code)."""
-
-    index: str
-    ts: int
-    old_divisor: float
-    new_divisor: float
-    level: float
-    cause: str
-
-
 class AuditBuffer:
     """An ``AuditSink`` holding the divisor changes of one batch until they are published."""
 
@@ -59,16 +48,7 @@ class AuditBuffer:
             OutgoingMessage(
                 topic,
                 change.index.encode(),
-                encoder.encode(
-                    DivisorAudit(
-                        change.index,
-                        change.ts,
-                        change.old_divisor,
-                        change.new_divisor,
-                        change.level,
-                        change.cause,
-                    )
-                ),
+                encoder.encode(change),
             )
             for change in self.changes
         ]

@@ -176,12 +176,7 @@ def dead_letter(
         headers.append(("tickindex.original_key_size", str(len(key)).encode()))
         key = key[:MAX_KEY_BYTES]
     truncated = ("tickindex.truncated", b"true")
-    used = (
-        _RECORD_OVERHEAD
-        + len(key or b"")
-        + sum(len(name) + len(data) + _HEADER_OVERHEAD for name, data in [*headers, truncated])
-    )
-    room = max_bytes - used
+    room = max_bytes - record_size(OutgoingMessage(topic, key, b"", [*headers, truncated]))
     if len(value) > room:
         value = value[:room]
         headers.append(truncated)

@@ -20,12 +20,13 @@ from pathlib import Path
 from engine.calendar.sessions import TradingCalendar
 from engine.kernel.calculator import IndexCalculator
 from engine.kernel.columns import LevelColumns
-from engine.live.codec import LevelEncoder, OutgoingMessage, Record, RejectBuffer, TickDecoder
+from engine.live.codec import LevelEncoder, OutgoingMessage, Record, TickDecoder
 from engine.live.config import ServiceConfig
 from engine.live.control import AuditBuffer, BarsBuffer, ControlChannel, event_limits
 from engine.live.dead_letters import fetch_dead_letters, reject_counts, withheld_level_letters
 from engine.live.fx import FxChannel
 from engine.live.metrics import ServiceMetrics
+from engine.pipeline.buffers import LevelBuffer, RejectBuffer
 from engine.pipeline.chain import IndexPipeline
 from engine.pipeline.state import EngineState, capture_state, restore_currency, restore_state
 from engine.pipeline.trading_day import SessionDriver
@@ -33,13 +34,6 @@ from engine.refdata.universe import Universe
 from engine.wire import WireCodec
 
 log = logging.getLogger(__name__)
-
-
-class _Discard:
-    """Levels are taken from ``IndexPipeline.process``'s return value instead."""
-
-    def write(self, levels: LevelColumns) -> None:
-        del levels
 
 
 class Counts:
@@ -138,10 +132,11 @@ class FetchWork:
             extra_indices=self.fx.extra_indices if self.fx is not None else (),
         )
         self.calculator = IndexCalculator(universe)
+        self._levels = LevelBuffer()
         self._rejects = RejectBuffer()
         self._audit = AuditBuffer()
         self.pipeline = IndexPipeline(
-            self.calculator, _Discard(), rejects=self._rejects, audit=self._audit
+            self.calculator, self._levels, rejects=self._rejects, audit=self._audit
         )
         self.control = ControlChannel(
             self.pipeline,
@@ -196,13 +191,12 @@ class FetchWork:
         applied_before = self.pipeline.stats.ticks_applied
         failed_before = len(self.pipeline.stats.events_failed)
         process = self.driver.process if self.driver is not None else self.pipeline.process
-        # Engine batches of at most max_batch_ticks ticks; levels do not depend on the cuts.
+        # Engine batches of at most max_batch_ticks ticks (a fetch without ticks is one empty
+        # batch, as every fetch counts in the stats); levels do not depend on the cuts.
         step = config.max_batch_ticks
-        if len(fetch.ticks) <= step:
-            levels = process(fetch.ticks)
-        else:
-            cuts = range(0, len(fetch.ticks), step)
-            levels = LevelColumns.concat([process(fetch.ticks.slice(at, at + step)) for at in cuts])
+        for at in range(0, max(len(fetch.ticks), 1), step):
+            process(fetch.ticks.slice(at, at + step))
+        levels = self._levels.take()
         letters.extend(self.control.failed_letters(failed_before, config.dead_letter_topic))
         self.counts.record_control(len(letters), len(self.pipeline.events))
         messages = withheld_level_letters(self.calculator, self.counts, config.dead_letter_topic)

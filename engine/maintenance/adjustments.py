@@ -10,22 +10,23 @@ Every divisor change is returned as an audit record.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+import msgspec
 import numpy as np
 from numpy.typing import NDArray
 
 from engine.core.bounds import MAX_PRICE
 from engine.core.errors import EventError, TickIndexError
 from engine.kernel.calculator import IndexCalculator
-from engine.maintenance.composition_edits import EDITORS, CompositionEdit, describe
+from engine.maintenance.composition_edits import CompositionEdit, describe, edit_composition
 from engine.maintenance.events import IndexEvent
 from engine.refdata.universe import Universe, build_universe
 
 
-@dataclass(frozen=True)
-class DivisorChange:
-    """One audit record: an index's divisor changed because of an event."""
+class DivisorChange(msgspec.Struct, frozen=True):
+    """One audit record: an index's divisor changed because of an event.
+
+    The service publishes it as is on the audit topic (keyed by index code).
+    """
 
     index: str
     ts: int
@@ -53,7 +54,7 @@ def apply_event(calculator: IndexCalculator, event: IndexEvent) -> list[DivisorC
         touched=set(),
     )
     with np.errstate(all="ignore"):  # an overflow is refused below, as a non-finite result
-        EDITORS[type(event)](edit, universe, event)
+        edit_composition(edit, universe, event)
     touched = edit.prices[list(edit.touched)]
     if np.any(~(touched > 0)) or not np.isfinite(touched).all():
         raise EventError(f"{describe(event)}: the adjusted price must stay positive and finite")
@@ -70,7 +71,7 @@ def apply_event(calculator: IndexCalculator, event: IndexEvent) -> list[DivisorC
     affected = np.union1d(affected, _changed_indices(universe, rebuilt)).astype(np.intp)
     target = before.copy()
     if edit.dividend is not None:
-        target = _dividend_targets(rebuilt, edit, before, old_divisors, capitalisation)
+        target = _dividend_targets(rebuilt, edit.dividend, before, old_divisors, capitalisation)
         reinvesting = np.array([spec.return_type != "price" for spec in rebuilt.indices])
         affected = affected[reinvesting[affected]]
     divisors = old_divisors.copy()
@@ -152,14 +153,13 @@ def _changed_indices(old: Universe, new: Universe) -> NDArray[np.int32]:
 
 def _dividend_targets(
     universe: Universe,
-    edit: CompositionEdit,
+    dividend: tuple[int, float, float | None],
     before: NDArray[np.float64],
     old_divisors: NDArray[np.float64],
     capitalisation: NDArray[np.float64],
 ) -> NDArray[np.float64]:
     """Levels after an ordinary dividend: the reinvested part of it is added back per index."""
-    assert edit.dividend is not None
-    security, amount, override = edit.dividend
+    security, amount, override = dividend
     m = universe.membership
     holds = m.security == security
     paid = np.bincount(

@@ -1,14 +1,13 @@
 """What each maintenance event does to the declared composition and the reference prices.
 
-``EDITORS`` maps an event type to the function that records its changes in a
-``CompositionEdit``; ``engine.maintenance.adjustments.apply_event`` then rebuilds the universe and
-adjusts
-divisors. Every editor raises ``EventError`` when the event does not fit the composition.
+``edit_composition`` records an event's changes in a ``CompositionEdit`` (a ``match`` on the
+event type picks the editor); ``engine.maintenance.adjustments.apply_event`` then rebuilds the
+universe and adjusts divisors. Every editor raises ``EventError`` when the event does not fit the
+composition.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,8 +94,36 @@ def _check_row(event: IndexEvent, shares: float, faf: float, cap_factor: float) 
         raise EventError(f"{describe(event)}: cap_factor must be positive, got {cap_factor}")
 
 
-def _split(edit: CompositionEdit, universe: Universe, event: IndexEvent) -> None:
-    assert isinstance(event, StockSplit | Consolidation | BonusIssue)
+def edit_composition(edit: CompositionEdit, universe: Universe, event: IndexEvent) -> None:
+    """Record ``event``'s changes in ``edit``.
+
+    Raises
+    ------
+    EventError
+        When the event does not fit the composition, or is not a maintenance event at all.
+    """
+    match event:
+        case StockSplit() | Consolidation() | BonusIssue():
+            _split(edit, event)
+        case RightsIssue():
+            _rights(edit, event)
+        case SpecialDividend() | CashDividend():
+            _cash(edit, event)
+        case SharesChange():
+            _shares(edit, event)
+        case FafChange():
+            _faf(edit, universe, event)
+        case AddConstituent() | ReplaceConstituent():
+            _add(edit, universe, event)
+        case DeleteConstituent():
+            _delete(edit, universe, event)
+        case Review():
+            _review(edit, universe, event)
+        case _:
+            raise EventError(f"not a maintenance event: {type(event).__name__}")
+
+
+def _split(edit: CompositionEdit, event: StockSplit | Consolidation | BonusIssue) -> None:
     _positive(event, ratio=event.ratio)
     if isinstance(event, StockSplit):
         factor = event.ratio
@@ -107,8 +134,7 @@ def _split(edit: CompositionEdit, universe: Universe, event: IndexEvent) -> None
     _scale_shares(edit, _security(edit, event.security), factor, 1.0 / factor)
 
 
-def _rights(edit: CompositionEdit, universe: Universe, event: IndexEvent) -> None:
-    assert isinstance(event, RightsIssue)
+def _rights(edit: CompositionEdit, event: RightsIssue) -> None:
     _positive(
         event,
         new_shares=event.new_shares,
@@ -122,8 +148,7 @@ def _rights(edit: CompositionEdit, universe: Universe, event: IndexEvent) -> Non
     _scale_shares(edit, security, (held + new) / held, terp / cum)
 
 
-def _cash(edit: CompositionEdit, universe: Universe, event: IndexEvent) -> None:
-    assert isinstance(event, SpecialDividend | CashDividend)
+def _cash(edit: CompositionEdit, event: SpecialDividend | CashDividend) -> None:
     _positive(event, amount=event.amount)
     security = _security(edit, event.security)
     _rows_of(edit, security)
@@ -139,8 +164,7 @@ def _cash(edit: CompositionEdit, universe: Universe, event: IndexEvent) -> None:
         edit.dividend = (security, event.amount, rate)
 
 
-def _shares(edit: CompositionEdit, universe: Universe, event: IndexEvent) -> None:
-    assert isinstance(event, SharesChange)
+def _shares(edit: CompositionEdit, event: SharesChange) -> None:
     _positive(event, issued_shares=event.issued_shares)
     security = _security(edit, event.security)
     issued = edit.declared.issued_shares.copy()
@@ -148,8 +172,7 @@ def _shares(edit: CompositionEdit, universe: Universe, event: IndexEvent) -> Non
     edit.declared = edit.declared.replace(issued_shares=issued)
 
 
-def _faf(edit: CompositionEdit, universe: Universe, event: IndexEvent) -> None:
-    assert isinstance(event, FafChange)
+def _faf(edit: CompositionEdit, universe: Universe, event: FafChange) -> None:
     _check_row(event, 1.0, event.faf, 1.0)
     security = _security(edit, event.security)
     index = None if event.index is None else _index(universe, event.index)
@@ -212,8 +235,9 @@ def _delete_row(edit: CompositionEdit, index: int, security: int) -> None:
     edit.declared = edit.declared.take(~rows)
 
 
-def _add(edit: CompositionEdit, universe: Universe, event: IndexEvent) -> None:
-    assert isinstance(event, AddConstituent | ReplaceConstituent)
+def _add(
+    edit: CompositionEdit, universe: Universe, event: AddConstituent | ReplaceConstituent
+) -> None:
     _check_row(event, event.issued_shares, event.faf, event.cap_factor)
     index = _index(universe, event.index)
     if isinstance(event, ReplaceConstituent):
@@ -222,16 +246,14 @@ def _add(edit: CompositionEdit, universe: Universe, event: IndexEvent) -> None:
     _add_rows(edit, index, security, shares=event.issued_shares, faf=event.faf, cf=event.cap_factor)
 
 
-def _delete(edit: CompositionEdit, universe: Universe, event: IndexEvent) -> None:
-    assert isinstance(event, DeleteConstituent)
+def _delete(edit: CompositionEdit, universe: Universe, event: DeleteConstituent) -> None:
     index = _index(universe, event.index)
     _delete_row(edit, index, _security(edit, event.security))
     if not np.any(edit.declared.index == index):
         raise EventError(f"{describe(event)}: an index cannot lose its last constituent")
 
 
-def _review(edit: CompositionEdit, universe: Universe, event: IndexEvent) -> None:
-    assert isinstance(event, Review)
+def _review(edit: CompositionEdit, universe: Universe, event: Review) -> None:
     reviewed = sorted({_index(universe, row.index) for row in event.rows})
     given: dict[str, set[bool]] = {}
     for row in event.rows:
@@ -274,19 +296,3 @@ def _review(edit: CompositionEdit, universe: Universe, event: IndexEvent) -> Non
         np.array(cap_factor, dtype=np.float64),
     )
     edit.declared = Membership.concat([edit.declared, rows])
-
-
-EDITORS: dict[type, Callable[[CompositionEdit, Universe, IndexEvent], None]] = {
-    StockSplit: _split,
-    Consolidation: _split,
-    BonusIssue: _split,
-    RightsIssue: _rights,
-    SpecialDividend: _cash,
-    CashDividend: _cash,
-    SharesChange: _shares,
-    FafChange: _faf,
-    AddConstituent: _add,
-    ReplaceConstituent: _add,
-    DeleteConstituent: _delete,
-    Review: _review,
-}

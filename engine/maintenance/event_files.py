@@ -20,7 +20,8 @@ import msgspec
 from engine.core.errors import ReferenceDataError
 from engine.core.timestamps import parse_timestamp
 from engine.maintenance.event_queue import EventOrigin, PendingEvent
-from engine.maintenance.events import CSV_COLUMNS, IndexEvent, Review, ReviewRow
+from engine.maintenance.events import CSV_COLUMNS, IndexEvent, ReviewRow
+from engine.refdata.reference_text import read_reference_text
 
 
 def load_events(path: str | Path) -> list[IndexEvent]:
@@ -43,27 +44,15 @@ def load_sourced_events(path: str | Path) -> list[PendingEvent]:
     source = Path(path)
     name = source.name.lower()
     if name.endswith((".jsonl", ".ndjson")):
-        events = _from_jsonl(source, _read_text(source))
+        events = _from_jsonl(source, read_reference_text(source))
     elif name.endswith(".csv"):
-        events = _from_csv(source, _read_text(source))
+        events = _from_csv(source, read_reference_text(source))
     else:
         raise ReferenceDataError(str(path), None, "events file must be .jsonl or .csv")
     return sorted(
         (PendingEvent(event, EventOrigin(f"{source}:{line}")) for line, event in events),
         key=lambda pending: pending.event.effective,
     )
-
-
-def _read_text(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ReferenceDataError(str(path), None, f"cannot open: {exc.strerror}") from exc
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise ReferenceDataError(str(path), line, f"not UTF-8: {exc.reason}") from None
 
 
 def _convert(path: Path, line: int, fields: dict[str, Any]) -> IndexEvent:
@@ -146,7 +135,7 @@ _REVIEW_COLUMNS = {"index", "security", "issued_shares", "faf", "cap_factor", "p
 
 
 def _review_rows(path: Path) -> list[ReviewRow]:
-    header, rows = _csv_rows(path, _read_text(path))
+    header, rows = _csv_rows(path, read_reference_text(path))
     missing = {"index", "security", "issued_shares", "faf"} - set(header)
     if missing:
         raise ReferenceDataError(str(path), 1, f"missing columns {','.join(sorted(missing))}")
@@ -162,8 +151,3 @@ def _review_rows(path: Path) -> list[ReviewRow]:
         except msgspec.ValidationError as exc:
             raise ReferenceDataError(str(path), line, f"bad row: {exc}") from None
     return out
-
-
-def review_from_files(effective: int, composition: str | Path) -> Review:
-    """A review event from a composition file (for operators publishing one)."""
-    return Review(effective=effective, rows=_review_rows(Path(composition)))

@@ -134,13 +134,12 @@ class IndexPipeline:
         while (first := self.events.first_effective()) is not None and first <= now_ns:
             self._apply_event(self.events.pop())
 
-    def process(self, ticks: TickColumns) -> LevelColumns:
-        """Apply one batch; returns the levels handed to the sink (after conflation).
+    def process(self, ticks: TickColumns) -> None:
+        """Apply one batch; its levels (after conflation) go to the sink.
 
         Scheduled events falling inside the batch split it: ticks before an event's effective
         time are applied, then the event, then the rest.
         """
-        parts = []
         start = 0
         while (first := self.events.first_effective()) is not None and start < len(ticks):
             later = np.flatnonzero(ticks.ts_event[start:] >= first)
@@ -148,13 +147,10 @@ class IndexPipeline:
                 break
             cut = start + int(later[0])
             if cut > start:
-                parts.append(self._process_ticks(ticks.slice(start, cut)))
+                self._process_ticks(ticks.slice(start, cut))
             self._apply_event(self.events.pop())
             start = cut
-        if start == 0:
-            return self._process_ticks(ticks)
-        parts.append(self._process_ticks(ticks.slice(start, len(ticks))))
-        return LevelColumns.concat(parts)
+        self._process_ticks(ticks if start == 0 else ticks.slice(start, len(ticks)))
 
     def _apply_event(self, pending: PendingEvent) -> None:
         try:
@@ -169,7 +165,7 @@ class IndexPipeline:
         if self.audit is not None:
             self.audit.record(changes)
 
-    def _process_ticks(self, ticks: TickColumns) -> LevelColumns:
+    def _process_ticks(self, ticks: TickColumns) -> None:
         self.stats.ticks_in += len(ticks)
         self.stats.batches += 1
         reasons = screen_ticks(self.calculator.universe.n_securities, ticks.security, ticks.price)
@@ -197,7 +193,6 @@ class IndexPipeline:
         if self.conflator is not None:
             levels = self.conflator.push(levels)
         self._publish(levels)
-        return levels
 
     def reject(self, ticks: TickColumns, reasons: NDArray[np.uint8]) -> None:
         """Count ticks rejected (here or by a stage in front) and pass them to the reject sink."""
@@ -205,11 +200,10 @@ class IndexPipeline:
         if self.rejects is not None and len(ticks):
             self.rejects.reject(ticks, reasons)
 
-    def close(self) -> LevelColumns:
-        """End of stream: release levels still held by conflation."""
-        levels = self.conflator.flush() if self.conflator is not None else LevelColumns.empty()
-        self._publish(levels)
-        return levels
+    def close(self) -> None:
+        """End of stream: release levels still held by conflation to the sink."""
+        if self.conflator is not None:
+            self._publish(self.conflator.flush())
 
     def run(self, batches: Iterable[TickColumns]) -> PipelineStats:
         """Process every batch, then close; returns the totals."""

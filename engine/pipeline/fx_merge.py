@@ -11,7 +11,7 @@ from collections.abc import Iterable
 import numpy as np
 from numpy.typing import NDArray
 
-from engine.currency.fx_ticks import FxColumns, concat_fx
+from engine.currency.fx_ticks import FxColumns
 from engine.currency.translator import CurrencyTranslator
 from engine.kernel.columns import LevelColumns
 from engine.kernel.conflation import Conflator
@@ -53,7 +53,7 @@ class FxFeed:
             self._clock = int(clock[-1]) if clock.size else self._clock
             self._held.append(batch)
             self._held_clock.append(clock)
-        held, clock = concat_fx(self._held), np.concatenate([_NO_TIMES, *self._held_clock])
+        held, clock = FxColumns.concat(self._held), np.concatenate([_NO_TIMES, *self._held_clock])
         cut = int(np.searchsorted(clock, self._until, "right"))
         self._held, self._held_clock = [held.take(slice(cut, None))], [clock[cut:]]
         return held.take(slice(0, cut))
@@ -62,7 +62,7 @@ class FxFeed:
         """Every FX tick not taken yet (end of stream)."""
         remaining = [*self._held, *self._batches]
         self._held, self._held_clock, self._exhausted = [], [], True
-        return concat_fx(remaining)
+        return FxColumns.concat(remaining)
 
 
 class CurrencySink:

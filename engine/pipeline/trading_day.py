@@ -19,7 +19,7 @@ import numpy as np
 from engine.calendar.eod import write_next_day_files
 from engine.calendar.ohlc import OhlcBars, OhlcTracker
 from engine.calendar.sessions import TradingCalendar, day_date
-from engine.kernel.columns import LevelColumns, TickColumns
+from engine.kernel.columns import TickColumns
 from engine.kernel.screening import RejectReason
 from engine.pipeline.chain import IndexPipeline, PipelineStats
 
@@ -67,7 +67,7 @@ class SessionDriver:
         self.rolled: list[Path] = []
         self._day: int | None = None
 
-    def process(self, ticks: TickColumns) -> LevelColumns:
+    def process(self, ticks: TickColumns) -> None:
         """Screen by session, roll at day changes, and process the rest through the pipeline."""
         trading = self.calendar.is_trading(ticks.ts_event)
         days = self.calendar.trading_day(ticks.ts_event)
@@ -82,17 +82,15 @@ class SessionDriver:
             ticks = ticks.take(trading)
             days = days[trading]
         if len(ticks) == 0:
-            return LevelColumns.empty()
+            return
         starts = np.flatnonzero(np.diff(days, prepend=days[0] - 1))
         ends = np.append(starts[1:], len(ticks))
-        parts = []
         for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
             day = int(days[start])
             if self._day is not None and day != self._day:
                 self.finish_day()
             self._day = day
-            parts.append(self.pipeline.process(ticks.slice(start, end)))
-        return LevelColumns.concat(parts)
+            self.pipeline.process(ticks.slice(start, end))
 
     def finish_day(self) -> Path | None:
         """Close the current day now: bars out, next day's files written (when configured)."""

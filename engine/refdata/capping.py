@@ -58,10 +58,8 @@ def cap_factors(free_float_caps: NDArray[np.float64], cap: float) -> NDArray[np.
 
     Parameters
     ----------
-    free_float_caps : ndarray of float64
-        Price x issued shares x FAF of each constituent; all positive.
-    cap : float
-        Maximum weight, a fraction in (0, 1].
+    free_float_caps, cap
+        As for ``capped_weights``.
 
     Returns
     -------

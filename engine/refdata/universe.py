@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from engine.core.columnar import Columnar
 from engine.core.errors import CappingError
 from engine.refdata.capping import cap_factors
 from engine.refdata.security_codes import SecurityCodes
@@ -60,7 +62,7 @@ class IndexSpec:
 
 
 @dataclass(frozen=True)
-class Membership:
+class Membership(Columnar):
     """Membership rows as parallel arrays, one element per (index, constituent).
 
     ``cap_factor`` holds NaN where the index is capped and the factor is to be computed.
@@ -72,41 +74,9 @@ class Membership:
     faf: NDArray[np.float64]
     cap_factor: NDArray[np.float64]
 
-    def __len__(self) -> int:
-        return int(self.index.size)
-
-    def take(self, rows: NDArray[np.intp] | NDArray[np.bool_]) -> Membership:
-        """The selected rows."""
-        return Membership(
-            self.index[rows],
-            self.security[rows],
-            self.issued_shares[rows],
-            self.faf[rows],
-            self.cap_factor[rows],
-        )
-
     def replace(self, **columns: NDArray[np.generic]) -> Membership:
         """A copy with some columns replaced."""
-        values = {
-            "index": self.index,
-            "security": self.security,
-            "issued_shares": self.issued_shares,
-            "faf": self.faf,
-            "cap_factor": self.cap_factor,
-        }
-        values.update(columns)
-        return Membership(**values)  # type: ignore[arg-type]
-
-    @staticmethod
-    def concat(parts: Sequence[Membership]) -> Membership:
-        """Rows of every part, in order."""
-        return Membership(
-            np.concatenate([p.index for p in parts]).astype(np.int32),
-            np.concatenate([p.security for p in parts]).astype(np.int32),
-            np.concatenate([p.issued_shares for p in parts]),
-            np.concatenate([p.faf for p in parts]),
-            np.concatenate([p.cap_factor for p in parts]),
-        )
+        return dataclasses.replace(self, **columns)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

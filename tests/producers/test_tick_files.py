@@ -13,7 +13,8 @@ from engine.core.timestamps import BAD_TIMESTAMP, parse_timestamp, parse_timesta
 from engine.kernel.screening import RejectReason
 from engine.refdata.builtin import load_builtin_universe
 from engine.refdata.universe import Universe
-from producers.tickfile import TickFileReader, tick_file_format
+from producers.chunked_file import file_format
+from producers.tickfile import TickFileReader
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +41,10 @@ def test_vectorised_timestamps_mark_bad_values() -> None:
 
 
 def test_file_format_from_name() -> None:
-    assert tick_file_format("a/ticks.CSV") == "csv"
-    assert tick_file_format("ticks.jsonl.gz") == "jsonl"
+    assert file_format("a/ticks.CSV", "tick") == "csv"
+    assert file_format("ticks.jsonl.gz", "tick") == "jsonl"
     with pytest.raises(TickInputError, match="unknown tick file type"):
-        tick_file_format("ticks.parquet")
+        file_format("ticks.parquet", "tick")
 
 
 def _read(

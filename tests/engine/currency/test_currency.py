@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from engine.core.errors import ReferenceDataError, TickInputError
-from engine.currency.fx_ticks import concat_fx
 from engine.currency.translator import (
     CurrencyState,
     CurrencyTranslator,
@@ -313,7 +312,7 @@ def test_variants_file_errors_name_the_line(tmp_path: Path, row: str, message: s
 
 def read_fx(path: Path, chunk_bytes: int = 64) -> tuple[FxFileReader, FxColumns]:
     reader = FxFileReader(path, translator(), chunk_bytes=chunk_bytes)
-    return reader, concat_fx(list(reader))
+    return reader, FxColumns.concat(list(reader))
 
 
 def test_fx_csv_any_order_extra_columns_and_bad_rows(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
@@ -53,7 +53,7 @@ def run_batches(
     for lo, hi in itertools.pairwise(bounds):
         if hi > lo:
             parts.append((lo, calc.apply(security[lo:hi], price[lo:hi])))
-    return calc, LevelUpdates.concat(parts)
+    return calc, LevelUpdates.concat([replace(u, tick=u.tick + lo) for lo, u in parts])
 
 
 def reference_rows(
@@ -291,7 +291,7 @@ def test_seeded_stream_of_200k_ticks_against_reference() -> None:
         streams.append((security, price))
         boundaries += [done, done + size - 1]
         done += size
-    got = LevelUpdates.concat(parts)
+    got = LevelUpdates.concat([replace(u, tick=u.tick + lo) for lo, u in parts])
     security = np.concatenate([s for s, _ in streams])
     price = np.concatenate([p for _, p in streams])
 

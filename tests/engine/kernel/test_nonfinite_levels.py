@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -40,7 +41,7 @@ def run(cuts: list[int]) -> tuple[IndexCalculator, LevelUpdates]:
     for lo, hi in itertools.pairwise(bounds):
         updates = calculator.apply(SECURITY[lo:hi], PRICE[lo:hi], TS[lo:hi])
         parts.append((lo, updates))
-    return calculator, LevelUpdates.concat(parts)
+    return calculator, LevelUpdates.concat([replace(u, tick=u.tick + lo) for lo, u in parts])
 
 
 def rows(updates: LevelUpdates) -> list[tuple[int, int, float, int]]:

@@ -18,6 +18,7 @@ from engine.live.kafka.fetch import FetchedRecord
 from engine.live.metrics import ServiceMetrics
 from engine.maintenance.event_queue import EventLimits, EventOrigin, PendingEvent
 from engine.maintenance.events import AddConstituent, IndexEvent, StockSplit
+from engine.pipeline.buffers import LevelBuffer
 from engine.pipeline.chain import IndexPipeline
 from engine.pipeline.state import EngineState, capture_state, restore_state
 from engine.refdata.builtin import load_builtin_universe
@@ -283,11 +284,14 @@ def test_registering_securities_mid_stream_keeps_levels_bitwise() -> None:
     universe = load_builtin_universe()
     ticks = MarketSimulator(universe, SEED, start_ns=T).next_batch(20_000)
     first, second = ticks.slice(0, 10_000), ticks.slice(10_000, 20_000)
-    plain = IndexPipeline(IndexCalculator(universe), _Discard())
-    registering = IndexPipeline(IndexCalculator(universe), _Discard())
+    plain_levels, registering_levels = LevelBuffer(), LevelBuffer()
+    plain = IndexPipeline(IndexCalculator(universe), plain_levels)
+    registering = IndexPipeline(IndexCalculator(universe), registering_levels)
     plain.process(first)
     registering.process(first)
     registering.register_securities([f"NEW{k}" for k in range(100)])
     np.testing.assert_array_equal(registering.calculator.levels, plain.calculator.levels)
-    expected, got = plain.process(second), registering.process(second)
+    plain.process(second)
+    registering.process(second)
+    expected, got = plain_levels.batches[-1], registering_levels.batches[-1]
     np.testing.assert_array_equal(got.level, expected.level)

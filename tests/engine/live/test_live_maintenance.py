@@ -17,10 +17,10 @@ from prometheus_client import CollectorRegistry
 from engine.kernel.columns import TickColumns
 from engine.kernel.screening import RejectReason
 from engine.live.config import load_config
-from engine.live.control import DivisorAudit
 from engine.live.kafka.topics import ensure_topics
 from engine.live.metrics import ServiceMetrics
 from engine.live.service import IndexService
+from engine.maintenance.adjustments import DivisorChange
 from engine.maintenance.events import IndexEvent, ReplaceConstituent, RightsIssue, StockSplit
 from engine.refdata.builtin import load_builtin_universe
 from engine.refdata.reference_files import load_universe
@@ -84,7 +84,7 @@ def _write_csv(path: Path, universe: Universe, ticks: TickColumns) -> None:
 
 async def _serve_and_collect(
     bootstrap: str, universe: Universe, ticks: TickColumns, events: list[IndexEvent]
-) -> tuple[list[tuple[int, str, float, int]], list[DivisorAudit]]:
+) -> tuple[list[tuple[int, str, float, int]], list[DivisorChange]]:
     run = uuid.uuid4().hex[:8]
     config = load_config(
         overrides={
@@ -163,8 +163,8 @@ async def _read_levels(bootstrap: str, topic: str) -> list[tuple[int, str, float
     return rows
 
 
-async def _read_audit(bootstrap: str, topic: str) -> list[DivisorAudit]:
-    decoder = msgspec.json.Decoder(DivisorAudit)
+async def _read_audit(bootstrap: str, topic: str) -> list[DivisorChange]:
+    decoder = msgspec.json.Decoder(DivisorChange)
     return [decoder.decode(value) for value in await _read(bootstrap, topic)]
 
 

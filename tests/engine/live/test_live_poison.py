@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.kernel.columns import LevelColumns, TickColumns
+from engine.kernel.columns import TickColumns
 from engine.live.codec import DecodedFetch, Record
 from engine.live.kafka.topics import ensure_topics
 from engine.live.metrics import REASON_LABELS
@@ -73,9 +73,9 @@ async def test_every_poison_is_dead_lettered_and_levels_equal_replay(
     engine_batches: list[int] = []
     process = live.service.pipeline.process
 
-    def recording(batch: TickColumns) -> LevelColumns:
+    def recording(batch: TickColumns) -> None:
         engine_batches.append(len(batch))
-        return process(batch)
+        process(batch)
 
     live.service.pipeline.process = recording  # type: ignore[method-assign,assignment]
     fetched_ticks: list[int] = []

@@ -14,11 +14,12 @@ from prometheus_client import CollectorRegistry
 
 from engine.core.bounds import MAX_CODE_LENGTH
 from engine.kernel.screening import RejectReason
-from engine.live.codec import RejectBuffer, TickDecoder
+from engine.live.codec import TickDecoder
 from engine.live.config import ServiceConfig
 from engine.live.dead_letters import dead_letters
 from engine.live.fetch_work import FetchWork
 from engine.live.metrics import ServiceMetrics
+from engine.pipeline.buffers import RejectBuffer
 from engine.refdata.builtin import load_builtin_universe
 from engine.wire import Tick, WireCodec, WireFormat
 from tests.engine.live.test_tick_edge import GOOD, TS, FakeRecord, records

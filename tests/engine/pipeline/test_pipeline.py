@@ -9,9 +9,10 @@ import numpy as np
 from engine.kernel.calculator import IndexCalculator
 from engine.kernel.columns import TickColumns
 from engine.kernel.screening import RejectReason
+from engine.pipeline.buffers import RejectBuffer
 from engine.pipeline.chain import IndexPipeline
 from engine.refdata.universe import Universe
-from engine.testing import TestingRejectSink, TestingSink, TestingSource
+from engine.testing import TestingSink, TestingSource
 from tests.support.scalar_reference import RefIndex, RefRow, ScalarIndexModel
 from tests.support.universes import universe_from_rows
 
@@ -60,9 +61,9 @@ def stream(keep: set[RejectReason] | None = None) -> list[tuple[int, str, float]
 
 def make_pipeline(
     uni: Universe, conflate_ns: int | None = None
-) -> tuple[IndexPipeline, TestingSink, TestingRejectSink]:
+) -> tuple[IndexPipeline, TestingSink, RejectBuffer]:
     sink = TestingSink(uni.index_codes)
-    rejects = TestingRejectSink()
+    rejects = RejectBuffer()
     pipeline = IndexPipeline(IndexCalculator(uni), sink, rejects=rejects, conflate_ns=conflate_ns)
     return pipeline, sink, rejects
 
@@ -140,9 +141,11 @@ def test_batch_of_only_bad_ticks_does_not_stop_the_chain() -> None:
     uni = universe()
     pipeline, sink, rejects = make_pipeline(uni)
     bad = TestingSource(uni, [(0, "NOPE", 1.0), (1, "0005.HK", math.nan)]).ticks
-    assert len(pipeline.process(bad)) == 0
+    pipeline.process(bad)
+    assert sink.batches == []
     good = TestingSource(uni, [(2, "0005.HK", 66.0)]).ticks
-    assert pipeline.process(good).index.tolist() == [uni.index_id("HSI")]
+    pipeline.process(good)
+    assert sink.levels.index.tolist() == [uni.index_id("HSI")]
     assert pipeline.stats.ticks_in == 3
     assert pipeline.stats.ticks_applied == 1
     assert pipeline.stats.ticks_rejected == 2
