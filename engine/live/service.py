@@ -198,7 +198,8 @@ class IndexService:
         self._consumer = new_consumer(cfg)
         await self._output.start()
         await self._consumer.start()
-        use_fetched_records(self._consumer)
+        if cfg.fetched_records:
+            use_fetched_records(self._consumer)
         topics = (cfg.control_topic, cfg.tick_topic) + ((cfg.fx_topic,) if self.fx else ())
         partitions = await topic_partitions(cfg.bootstrap, (*topics, cfg.state_topic), security=cfg)
         self._partitions = [TopicPartition(t, p) for t in topics for p in sorted(partitions[t])]
