@@ -13,47 +13,62 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 SERVING_THRESHOLD = 50_000
 """Net tracked allocations between young collections while serving (CPython's default: 700)."""
 
 
-class _Scopes:
-    """Services running in this process (the collector is process-wide), and the settings
-    found when the first of them started."""
+class ServingGc:
+    """The policy for one process's collector: the services serving under it, and the settings
+    found when the first of them started (the collector is process-wide: ``serving_gc`` uses
+    one instance per process)."""
 
-    active = 0
-    saved: tuple[int, int, int] = (700, 10, 10)
+    def __init__(self) -> None:
+        self.active = 0
+        self.saved = gc.get_threshold()
+
+    @contextmanager
+    def scope(self, enabled: bool = True) -> Iterator[None]:
+        """Freeze the heap built so far and collect young objects less often, until exit.
+
+        Overlapping scopes (several services in one process, ending in any order) share the
+        policy: the first applies it, the last restores what the first found and unfreezes the
+        heap (also objects frozen before by someone else). Start-up objects that become cyclic
+        garbage while serving are only collected after that.
+
+        Parameters
+        ----------
+        enabled : bool
+            False leaves the collector as it is (``--no-tune-gc``).
+        """
+        if not enabled:
+            yield
+            return
+        if self.active == 0:
+            self.saved = gc.get_threshold()
+            gc.set_threshold(SERVING_THRESHOLD, *self.saved[1:])
+        self.active += 1
+        try:
+            gc.collect()
+            gc.freeze()
+            yield
+        finally:
+            self.active -= 1
+            if self.active == 0:
+                gc.set_threshold(*self.saved)
+                gc.unfreeze()
 
 
-@contextmanager
-def serving_gc(enabled: bool = True) -> Iterator[None]:
-    """Freeze the heap built so far and collect young objects less often, until exit.
+_PROCESS_POLICY = ServingGc()
 
-    Overlapping scopes (several services in one process, ending in any order) share the
-    policy: the first applies it, the last restores what the first found and unfreezes the heap
-    (also objects frozen before by someone else). Start-up objects that become cyclic garbage
-    while serving are only collected after that.
+
+def serving_gc(enabled: bool = True) -> AbstractContextManager[None]:
+    """This process's ``ServingGc.scope``: the policy while a service runs, shared by all.
 
     Parameters
     ----------
     enabled : bool
         False leaves the collector as it is (``--no-tune-gc``).
     """
-    if not enabled:
-        yield
-        return
-    if _Scopes.active == 0:
-        _Scopes.saved = gc.get_threshold()
-        gc.set_threshold(SERVING_THRESHOLD, *_Scopes.saved[1:])
-    _Scopes.active += 1
-    try:
-        gc.collect()
-        gc.freeze()
-        yield
-    finally:
-        _Scopes.active -= 1
-        if _Scopes.active == 0:
-            gc.set_threshold(*_Scopes.saved)
-            gc.unfreeze()
+    return _PROCESS_POLICY.scope(enabled)
