@@ -87,9 +87,6 @@ class ServiceConfig(KafkaSecurity, frozen=True, forbid_unknown_fields=True, kw_o
     level_producers : int
         At-least-once: producer connections publishing levels (indices spread over them by id;
         each index keeps its order). Exactly-once uses one transactional producer.
-    tune_gc : bool
-        While serving, freeze the start-up heap out of garbage collections and collect young
-        objects less often (``engine.live.gc_policy``); False: the collector's defaults.
     fetched_records : bool
         The tick consumer hands out lean ``FetchedRecord`` structs instead of aiokafka
         ``ConsumerRecord``s (``engine.live.kafka.fetch``); False: aiokafka's own records.
@@ -145,7 +142,6 @@ class ServiceConfig(KafkaSecurity, frozen=True, forbid_unknown_fields=True, kw_o
     linger_ms: int = 1
     output_process: bool = True
     level_producers: int = 2
-    tune_gc: bool = True
     fetched_records: bool = True
     max_pending_events: Annotated[int, msgspec.Meta(gt=0)] = 10_000
     max_pending_event_bytes: Annotated[int, msgspec.Meta(gt=0)] = 4 << 20

@@ -2,19 +2,19 @@
 
 One run on fresh topics (deleted afterwards); inputs are published beforehand, never timed.
 Raw: ``getmany`` (the service's fetch settings and ``max_records``) over N single-tick messages,
-counting only (timed after a first read under the service's garbage-collector settings, also
-reported). Service: ``IndexService`` in-process (at-least-once, batched level messages) on that
-topic, timed from ``ready`` until ``drained`` after ``request_stop()``, called once every tick
-is consumed: so every level is acknowledged, one final checkpoint saved and offsets committed
-(``drain_ms``: after the last tick consumed). Closing the connections and the output process
-after that (``stop_ms``) is shutdown, reported but not timed, as the raw consumer's ``stop()``
-is not either. Batch: the same with ``tick_batch`` messages. Latency (run first, on an idle broker):
-another process publishes single ticks at a steady rate, ``ts_event`` = wall time at send, and
-reads the levels: per level, event to publish (``ts_published - ts_event``) and to receive,
-after a warm-up. Mechanisms (``--mechanisms``): after the service run, per speed mechanism, the
-service again on the same single-tick messages with it on and with it off (every other setting
-as in the service run), back to back, for some rounds; the fastest run of each is compared. Each
-run has its own group and output topics.
+counting only (timed after a first, untimed read). Service: ``IndexService`` in-process
+(at-least-once, batched level messages) on that topic, timed from ``ready`` until ``drained``
+after ``request_stop()``, called once every tick is consumed: so every level is acknowledged,
+one final checkpoint saved and offsets committed (``drain_ms``: after the last tick consumed).
+Closing the connections and the output process after that (``stop_ms``) is shutdown, reported
+but not timed, as the raw consumer's ``stop()`` is not either. Batch: the same with
+``tick_batch`` messages. Latency (run first, on an idle broker): another process publishes
+single ticks at a steady rate, ``ts_event`` = wall time at send, and reads the levels: per level,
+event to publish (``ts_published - ts_event``) and to receive, after a warm-up. Mechanisms
+(``--mechanisms``): after the service run, per speed mechanism, the service again on the same
+single-tick messages with it on and with it off (every other setting as in the service run),
+back to back, for some rounds; the fastest run of each is compared. Each run has its own group
+and output topics.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ from prometheus_client import CollectorRegistry
 
 from engine.kernel.columns import TickColumns
 from engine.live.config import ServiceConfig
-from engine.live.gc_policy import serving_gc
 from engine.live.kafka.security import kafka_security_options
 from engine.live.kafka.topics import ensure_topics
 from engine.live.metrics import ServiceMetrics
@@ -322,8 +321,7 @@ async def run_kafka_bench(settings: KafkaBenchSettings, universe: Universe) -> K
         ticks = simulator.next_batch(settings.ticks)
         await _publish(single, universe, ticks, 0)
         # The headline raw run goes second, on the topic the first has read once already.
-        with serving_gc():
-            raw_gc_messages, raw_gc_seconds = await _raw_consume(single, settings.ticks)
+        await _raw_consume(single, settings.ticks)
         raw_messages, raw_seconds = await _raw_consume(single, settings.ticks)
         served = await _time_service(single, universe, ticks)
         compared = await mechanisms.time(partial(_time_service, universe=universe, ticks=ticks))
@@ -345,7 +343,7 @@ async def run_kafka_bench(settings: KafkaBenchSettings, universe: Universe) -> K
     used = {"service": single, "batch_service": batch, "latency_service": paced}
     settings_used = asdict(settings) | {k: msgspec.structs.asdict(c) for k, c in used.items()}
     return KafkaBenchResult(
-        settings.ticks, raw_messages, raw, raw_gc_messages / raw_gc_seconds,
+        settings.ticks, raw_messages, raw,
         served.ticks_per_s, served.ticks_per_s / raw,
         batched.ticks_per_s, latency.publish_p50_ms, latency.publish_p99_ms,
         served, batched, latency, settings_used, compared,

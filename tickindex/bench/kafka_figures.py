@@ -78,7 +78,7 @@ class LatencyFigures:
     receive_max_ms: float
 
 
-MECHANISMS = ("output_process", "fetched_records", "tune_gc")
+MECHANISMS = ("output_process", "fetched_records")
 """The service's speed mechanisms, each switched off by its ``ServiceConfig`` setting."""
 
 
@@ -100,15 +100,13 @@ class MechanismFigures:
 class KafkaBenchResult:
     """Headline figures (``ratio`` = service / raw), the runs' details and the settings used.
 
-    ``raw_gc_msgs_per_s``: the raw consumer again, under the garbage-collector settings the
-    service runs with (``engine.live.gc_policy``), for comparison. ``mechanisms``: with
+    ``mechanisms``: with
     ``KafkaBenchSettings.mechanisms``, one entry per mechanism, else empty.
     """
 
     n: int
     raw_messages: int
     raw_msgs_per_s: float
-    raw_gc_msgs_per_s: float
     service_ticks_per_s: float
     ratio: float
     batch_ticks_per_s: float

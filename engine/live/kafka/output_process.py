@@ -34,7 +34,6 @@ import numpy as np
 from engine.kernel.columns import LevelColumns
 from engine.live.codec import LevelEncoder, OutgoingMessage
 from engine.live.config import ServiceConfig
-from engine.live.gc_policy import serving_gc
 from engine.live.kafka.output import KafkaOutput
 from engine.live.kafka.output_framing import (
     CHECKPOINT,
@@ -251,9 +250,8 @@ async def _serve(
         writer.close()
         return
     try:
-        with serving_gc(config.tune_gc):
-            write_reply(writer, READY, 0, 0, None)
-            await _handle_requests(reader, writer, output)
+        write_reply(writer, READY, 0, 0, None)
+        await _handle_requests(reader, writer, output)
     finally:
         await output.close()
         writer.close()
