@@ -13,7 +13,7 @@ from engine.live.config import ConfigError, ServiceConfig, load_config
 from producers.simulator import MarketSimulator
 from tickindex.bench.core import CoreBenchResult, run_core_benchmark
 from tickindex.bench.kafka import run_kafka_bench
-from tickindex.bench.kafka_figures import KafkaBenchResult, KafkaBenchSettings
+from tickindex.bench.kafka_figures import KafkaBenchResult, KafkaBenchSettings, MechanismFigures
 from tickindex.cli.common import add_universe_arguments, universe_from_args
 
 BENCH_START_NS = 1_795_138_200_000_000_000  # 2026-11-20 09:30 HKT
@@ -75,6 +75,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="serve setting of the latency run (repeatable), e.g. poll_timeout_ms=1",
     )
     kafka.add_argument("--keep-topics", action="store_true", help="do not delete the topics")
+    kafka.add_argument(
+        "--mechanisms",
+        action="store_true",
+        help="also time the single-tick service run with each speed mechanism "
+        "on and off, back to back, and report each speed-up "
+        "(fastest run with it / without it)",
+    )
+    kafka.add_argument(
+        "--mechanism-rounds",
+        type=int,
+        default=3,
+        help="on/off pairs per mechanism with --mechanisms (default 3; more rounds, less noise)",
+    )
     parser.set_defaults(handler=bench_command)
 
 
@@ -140,6 +153,8 @@ def kafka_bench_command(args: argparse.Namespace) -> int:
         indices=args.indices,
         composition=args.composition,
         keep_topics=args.keep_topics,
+        mechanisms=args.mechanisms,
+        mechanism_rounds=args.mechanism_rounds,
     )
     result = asyncio.run(run_kafka_bench(settings, universe_from_args(args)))
     print(json.dumps(dataclasses.asdict(result)) if args.json else format_kafka_result(result))
@@ -182,7 +197,23 @@ def format_kafka_result(result: KafkaBenchResult) -> str:
             f"{lat.received_levels:,}/{lat.expected_levels:,}; seq gaps or duplicates "
             f"{s.gaps + b.gaps + lat.gaps}",
             *(f"{key:<12}: {_brief(run[key])}" for key in SETTINGS_SHOWN),
+            *(_mechanism_line(m) for m in result.mechanisms),
         ]
+    )
+
+
+def _mechanism_line(figures: MechanismFigures) -> str:
+    on, off = figures.on, figures.off
+    rounds = ", ".join(
+        f"{a:,.0f}/{b:,.0f}"
+        for a, b in zip(figures.on_ticks_per_s, figures.off_ticks_per_s, strict=True)
+    )
+    return (
+        f"{figures.setting:<16}: speed-up {figures.speedup:.2f}x: {on.ticks_per_s:,.0f} ticks/s "
+        f"with it, {off.ticks_per_s:,.0f} without (fastest of each, same run; with/without per "
+        f"round {rounds}); levels published/expected {on.published_levels:,}/"
+        f"{off.published_levels:,}/{on.expected_levels:,}, seq gaps or duplicates "
+        f"{on.gaps + off.gaps}"
     )
 
 
