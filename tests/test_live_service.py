@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -12,8 +13,10 @@ import pytest
 from engine.kernel.calculator import IndexCalculator
 from engine.kernel.columns import TickColumns
 from engine.live.codec import DecodedFetch, Record, TickDecoder
+from engine.live.kafka.output_process import OutputProcessError, ProcessOutput
 from engine.live.kafka.topics import ensure_topics
 from engine.live.metrics import REASON_LABELS
+from engine.live.service import IndexService
 from engine.refdata.builtin import load_builtin_universe
 from engine.refdata.universe import Universe
 from engine.wire import Tick, TickBatch, WireCodec, WireFormat
@@ -35,6 +38,7 @@ from tests.live_support import (
     send_raw,
     simulate,
     tick_publisher,
+    wait_until,
 )
 
 pytestmark = pytest.mark.kafka
@@ -69,7 +73,11 @@ async def topics(kafka_bootstrap: str, request: pytest.FixtureRequest) -> AsyncI
     await delete_topics(kafka_bootstrap, names.names)
 
 
-@pytest.mark.parametrize("level_messages", ["batch", "single"])
+@pytest.mark.parametrize(
+    ("level_messages", "output_process"),
+    [("batch", True), ("single", True), ("batch", False)],
+    ids=["batch", "single", "batch-in-process"],
+)
 @pytest.mark.parametrize("tick_batch", [0, 40], ids=["tick", "tick_batch"])
 async def test_service_levels_equal_replay_bitwise(
     kafka_bootstrap: str,
@@ -78,6 +86,7 @@ async def test_service_levels_equal_replay_bitwise(
     *,
     tick_batch: int,
     level_messages: str,
+    output_process: bool,
 ) -> None:
     universe = load_builtin_universe()
     ticks = simulate(universe, 4000, SEED + 1)
@@ -87,6 +96,7 @@ async def test_service_levels_equal_replay_bitwise(
         kafka_bootstrap,
         level_messages=level_messages,
         max_batch_ticks=400 // max(tick_batch, 1),
+        output_process=output_process,
     )
     await ensure_topics(config)
     async with tick_publisher(
@@ -253,3 +263,32 @@ async def test_three_partitions_keep_per_security_order_and_every_seq(
     for code, rows in levels.items():
         want = float(calculator.levels[universe.index_id(code)])
         assert abs(rows[-1].level - want) <= 1e-12 * want, (code, rows[-1].level, want)
+
+
+async def test_a_dead_output_process_stops_the_service_with_a_clear_error(
+    kafka_bootstrap: str, topics: LiveTopics
+) -> None:
+    universe = load_builtin_universe()
+    config = topics.config(kafka_bootstrap)
+    await ensure_topics(config)
+    live = RecordingService(config, universe)
+    task = asyncio.create_task(live.service.run())
+    try:
+        await wait_until(lambda: _ready(live.service, task), "the service to start", 20)
+        output = live.service._output
+        assert isinstance(output, ProcessOutput) and output._process is not None
+        output._process.kill()
+        async with tick_publisher(kafka_bootstrap, topics.tick, universe) as publisher:
+            await publisher.publish(simulate(universe, 200, SEED + 5))
+            await publisher.flush()
+        with pytest.raises(OutputProcessError, match="output process exited"):
+            await asyncio.wait_for(task, timeout=20)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def _ready(service: IndexService, task: asyncio.Task[None]) -> bool:
+    if task.done():
+        task.result()
+    return service.ready.is_set()

@@ -49,15 +49,16 @@ async def topics(kafka_bootstrap: str, request: pytest.FixtureRequest) -> AsyncI
     await delete_topics(kafka_bootstrap, names.names)
 
 
+@pytest.mark.parametrize("output_process", [False, True], ids=["in-process", "output-process"])
 async def test_a_refused_dead_letter_is_counted_and_the_service_goes_on(
-    kafka_bootstrap: str, topics: LiveTopics, tmp_path: Path
+    kafka_bootstrap: str, topics: LiveTopics, tmp_path: Path, *, output_process: bool
 ) -> None:
     universe = load_builtin_universe()
     ticks = simulate(universe, 900, SEED + 41)
     expected = replay_levels(universe, ticks, tmp_path)
     good = singles(universe, ticks, WireCodec("json"))
     stream = [*good[:300], (None, POISON), *good[300:600], (None, SMALL_BAD), *good[600:]]
-    config = topics.config(kafka_bootstrap, max_batch_ticks=100)
+    config = topics.config(kafka_bootstrap, max_batch_ticks=100, output_process=output_process)
     await ensure_topics(config)
     await send_raw(kafka_bootstrap, topics.tick, stream)
     live = InProcessService(config, universe)
@@ -120,7 +121,7 @@ async def test_a_failed_offset_commit_does_not_stop_the_service(
 ) -> None:
     universe = load_builtin_universe()
     ticks = simulate(universe, 400, SEED + 42)
-    config = topics.config(kafka_bootstrap, checkpoint_interval_ms=50)
+    config = topics.config(kafka_bootstrap, checkpoint_interval_ms=50, output_process=False)
     await ensure_topics(config)
     live = InProcessService(config, universe)
     commits: list[object] = []

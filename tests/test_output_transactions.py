@@ -12,6 +12,7 @@ from engine.kernel.columns import LevelColumns
 from engine.live.codec import LevelEncoder, OutgoingMessage
 from engine.live.config import ServiceConfig
 from engine.live.kafka.output import KafkaOutput, OutputStage, make_producers
+from engine.live.kafka.output_process import ProcessOutput
 from engine.refdata.builtin import load_builtin_universe
 from engine.wire import WireCodec
 from tests.live_support import TopicReader, delete_topics
@@ -31,15 +32,18 @@ async def small_topic(kafka_bootstrap: str) -> AsyncIterator[str]:
     await delete_topics(kafka_bootstrap, [name])
 
 
-def _output(config: ServiceConfig) -> OutputStage:
+def _output(config: ServiceConfig, in_process: bool) -> OutputStage:
     encoder = LevelEncoder.for_universe(
         load_builtin_universe(), WireCodec("json"), f"levels-{uuid.uuid4().hex[:8]}", batched=True
     )
-    return KafkaOutput(make_producers(config), encoder)
+    if in_process:
+        return KafkaOutput(make_producers(config), encoder)
+    return ProcessOutput(config, encoder)
 
 
+@pytest.mark.parametrize("in_process", [True, False], ids=["in-process", "output-process"])
 async def test_a_rejected_record_aborts_the_whole_transaction(
-    kafka_bootstrap: str, small_topic: str
+    kafka_bootstrap: str, small_topic: str, *, in_process: bool
 ) -> None:
     config = ServiceConfig(
         bootstrap=kafka_bootstrap,
@@ -47,7 +51,7 @@ async def test_a_rejected_record_aborts_the_whole_transaction(
         shard=f"reject-{uuid.uuid4().hex[:8]}",
         metrics_port=-1,
     )
-    output = _output(config)
+    output = _output(config, in_process)
     messages = [
         OutgoingMessage(small_topic, b"first", b"x" * 100),
         OutgoingMessage(small_topic, b"too-large", b"y" * (4 * SMALL_LIMIT)),
@@ -61,7 +65,7 @@ async def test_a_rejected_record_aborts_the_whole_transaction(
     finally:
         try:
             await output.close()
-        except Exception as exc:  # a failed output stage may re-raise its failure on close
+        except Exception as exc:  # the output process re-raises its failure on close
             print(f"close: {exc!r}")
     async with TopicReader(kafka_bootstrap, small_topic) as reader:
         committed = await reader.read()

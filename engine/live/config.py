@@ -81,6 +81,9 @@ class ServiceConfig(KafkaSecurity, frozen=True, forbid_unknown_fields=True, kw_o
         Reference data files; None for the built-in Hang Seng family.
     linger_ms : int
         Producer linger.
+    output_process : bool
+        Encode and produce levels in a child process (``engine.live.kafka.output_process``), so they
+        use a second core; False: in the service's own event loop.
     level_producers : int
         At-least-once: producer connections publishing levels (indices spread over them by id;
         each index keeps its order). Exactly-once uses one transactional producer.
@@ -134,6 +137,7 @@ class ServiceConfig(KafkaSecurity, frozen=True, forbid_unknown_fields=True, kw_o
     indices: str | None = None
     composition: str | None = None
     linger_ms: int = 1
+    output_process: bool = True
     level_producers: int = 2
     max_pending_events: Annotated[int, msgspec.Meta(gt=0)] = 10_000
     max_pending_event_bytes: Annotated[int, msgspec.Meta(gt=0)] = 4 << 20

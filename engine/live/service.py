@@ -13,8 +13,9 @@ nothing: the restart restores the last checkpoint, seeks the input to the offset
 recomputes the same levels with the same per-index ``seq`` (duplicates, never gaps; subscribers
 drop them by ``(index, seq)``). Batches whose levels await acknowledgement are bounded by
 ``max_in_flight_batches``; when that many are pending, fetching pauses until the oldest is acked.
-Outputs go through an output stage (``engine.live.kafka.output``) that keeps this order: it
-answers a checkpoint only once every batch before it is acknowledged.
+Outputs go through an output stage (``engine.live.kafka.output``), by default a child process that
+encodes and produces them on a second core (``engine.live.kafka.output_process``); it keeps this
+order, as it answers a checkpoint only once every batch before it is acknowledged.
 
 Commit order, exactly-once::
 
@@ -68,6 +69,7 @@ from engine.live.kafka.checkpoints import CheckpointStore
 from engine.live.kafka.consumer import consumer_lag, new_consumer, position_inputs
 from engine.live.kafka.metadata_backoff import backoff_metadata_updates
 from engine.live.kafka.output import KafkaOutput, OutputStage
+from engine.live.kafka.output_process import ProcessOutput
 from engine.live.kafka.recovery import AbortPolicy, CommittedPoint, close_quietly, start_output
 from engine.live.kafka.topics import topic_partitions
 from engine.live.log_limits import RateLimitedLog, limit_kafka_client_logs
@@ -335,6 +337,8 @@ class IndexService:
 
     def _new_output(self) -> OutputStage:
         dropped = self.metrics.dead_letter_write_failures.inc
+        if self.config.output_process:
+            return ProcessOutput(self.config, self.encoder, on_dropped=dropped)
         return KafkaOutput.from_config(self.config, self.encoder, on_dropped=dropped)
 
     # -- checkpoints ---------------------------------------------------------------------------

@@ -6,14 +6,15 @@ counting only (timed after a first, untimed read). Service: ``IndexService`` in-
 (at-least-once, batched level messages) on that topic, timed from ``ready`` until ``drained``
 after ``request_stop()``, called once every tick is consumed: so every level is acknowledged,
 one final checkpoint saved and offsets committed (``drain_ms``: after the last tick consumed).
-Closing the connections after that (``stop_ms``) is shutdown, reported but not timed, as the raw
-consumer's ``stop()`` is not either. Batch: the same with ``tick_batch`` messages. Latency (run
-first, on an idle broker): another process publishes single ticks at a steady rate,
-``ts_event`` = wall time at send, and reads the levels: per level, event to publish
-(``ts_published - ts_event``) and to receive, after a warm-up. Mechanisms (``--mechanisms``):
-after the service run, per speed mechanism, the service again on the same single-tick messages
-with it on and with it off (every other setting as in the service run), back to back, for some
-rounds; the fastest run of each is compared. Each run has its own group and output topics.
+Closing the connections and the output process after that (``stop_ms``) is shutdown, reported
+but not timed, as the raw consumer's ``stop()`` is not either. Batch: the same with
+``tick_batch`` messages. Latency (run first, on an idle broker): another process publishes
+single ticks at a steady rate, ``ts_event`` = wall time at send, and reads the levels: per level,
+event to publish (``ts_published - ts_event``) and to receive, after a warm-up. Mechanisms
+(``--mechanisms``): after the service run, per speed mechanism, the service again on the same
+single-tick messages with it on and with it off (every other setting as in the service run),
+back to back, for some rounds; the fastest run of each is compared. Each run has its own group
+and output topics.
 """
 
 from __future__ import annotations

@@ -78,7 +78,7 @@ class LatencyFigures:
     receive_max_ms: float
 
 
-MECHANISMS: tuple[str, ...] = ()
+MECHANISMS = ("output_process",)
 """The service's speed mechanisms, each switched off by its ``ServiceConfig`` setting."""
 
 
