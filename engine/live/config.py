@@ -87,6 +87,9 @@ class ServiceConfig(KafkaSecurity, frozen=True, forbid_unknown_fields=True, kw_o
     level_producers : int
         At-least-once: producer connections publishing levels (indices spread over them by id;
         each index keeps its order). Exactly-once uses one transactional producer.
+    fetched_records : bool
+        The tick consumer hands out lean ``FetchedRecord`` structs instead of aiokafka
+        ``ConsumerRecord``s (``engine.live.kafka.fetch``); False: aiokafka's own records.
     max_pending_events : int
         Most maintenance events waiting for their effective time; beyond it a new one is
         dead-lettered (``invalid_event``). They are stored in every checkpoint.
@@ -139,6 +142,7 @@ class ServiceConfig(KafkaSecurity, frozen=True, forbid_unknown_fields=True, kw_o
     linger_ms: int = 1
     output_process: bool = True
     level_producers: int = 2
+    fetched_records: bool = True
     max_pending_events: Annotated[int, msgspec.Meta(gt=0)] = 10_000
     max_pending_event_bytes: Annotated[int, msgspec.Meta(gt=0)] = 4 << 20
     event_late_tolerance_ms: Annotated[int, msgspec.Meta(ge=0)] = 60_000

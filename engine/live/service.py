@@ -67,6 +67,7 @@ from engine.live.fetch_work import FetchWork
 from engine.live.fx import FxChannel
 from engine.live.kafka.checkpoints import CheckpointStore
 from engine.live.kafka.consumer import consumer_lag, new_consumer, position_inputs
+from engine.live.kafka.fetch import use_fetched_records
 from engine.live.kafka.metadata_backoff import backoff_metadata_updates
 from engine.live.kafka.output import KafkaOutput, OutputStage
 from engine.live.kafka.output_process import ProcessOutput
@@ -195,6 +196,8 @@ class IndexService:
         self._consumer = new_consumer(cfg)
         await self._output.start()
         await self._consumer.start()
+        if cfg.fetched_records:
+            use_fetched_records(self._consumer)
         topics = (cfg.control_topic, cfg.tick_topic) + ((cfg.fx_topic,) if self.fx else ())
         partitions = await topic_partitions(cfg.bootstrap, (*topics, cfg.state_topic), security=cfg)
         self._partitions = [TopicPartition(t, p) for t in topics for p in sorted(partitions[t])]

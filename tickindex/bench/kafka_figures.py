@@ -78,7 +78,7 @@ class LatencyFigures:
     receive_max_ms: float
 
 
-MECHANISMS = ("output_process",)
+MECHANISMS = ("output_process", "fetched_records")
 """The service's speed mechanisms, each switched off by its ``ServiceConfig`` setting."""
 
 

@@ -78,8 +78,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     kafka.add_argument(
         "--mechanisms",
         action="store_true",
-        help="also time the single-tick service run with each speed mechanism (output_process) "
-        "on and off, back to back, and report each speed-up "
+        help="also time the single-tick service run with each speed mechanism (output_process, "
+        "fetched_records) on and off, back to back, and report each speed-up "
         "(fastest run with it / without it)",
     )
     kafka.add_argument(
