@@ -11,10 +11,7 @@ but not timed, as the raw consumer's ``stop()`` is not either. Batch: the same w
 ``tick_batch`` messages. Latency (run first, on an idle broker): another process publishes
 single ticks at a steady rate, ``ts_event`` = wall time at send, and reads the levels: per level,
 event to publish (``ts_published - ts_event``) and to receive, after a warm-up. Mechanisms
-(``--mechanisms``): after the service run, per speed mechanism, the service again on the same
-single-tick messages with it on and with it off (every other setting as in the service run),
-back to back, for some rounds; the fastest run of each is compared. Each run has its own group
-and output topics.
+(``--mechanisms``, after the service run): ``tickindex.bench.kafka_mechanisms``.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ class KafkaBenchSettings:
     composition: str | None = None
     keep_topics: bool = False
     mechanisms: bool = False
-    mechanism_rounds: int = 3
+    mechanism_rounds: int = 5
 
 
 @dataclass(frozen=True)
@@ -100,8 +100,7 @@ class MechanismFigures:
 class KafkaBenchResult:
     """Headline figures (``ratio`` = service / raw), the runs' details and the settings used.
 
-    ``mechanisms``: with
-    ``KafkaBenchSettings.mechanisms``, one entry per mechanism, else empty.
+    ``mechanisms``: with ``KafkaBenchSettings.mechanisms``, one entry per mechanism, else empty.
     """
 
     n: int

@@ -85,8 +85,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     kafka.add_argument(
         "--mechanism-rounds",
         type=int,
-        default=3,
-        help="on/off pairs per mechanism with --mechanisms (default 3; more rounds, less noise)",
+        default=5,
+        help="on/off pairs per mechanism with --mechanisms (default 5; more rounds, less noise)",
     )
     parser.set_defaults(handler=bench_command)
 

@@ -6,15 +6,17 @@ tracks. On single-tick messages that costs as much as the engine spends on the t
 reads five of those fields, so ``use_fetched_records`` makes one consumer hand out
 ``FetchedRecord`` structs instead, built in C and not tracked by the collector.
 
-It relies on two aiokafka internals, checked with aiokafka 0.11 to 0.14 (``CHECKED_AIOKAFKA``;
-on any other version the consumer is left as it is, with a warning) and again when installed:
-the fetcher keeps each partition's
-fetched data in ``Fetcher._records`` (one ``FetchResult`` per partition, holding a
-``PartitionRecords``), and ``PartitionRecords`` builds each handed-out record with
-``_consumer_record(tp, record)``. Every fetch result stored on this consumer gets its own record
-builder; batch decoding, CRC checks, offsets, control batches and aborted transactions stay
-aiokafka's. When the internals are not as expected the consumer is left as it is (with a
-warning): ``ConsumerRecord`` has the same fields, so the service only loses the speed.
+It relies on two aiokafka internals, checked with aiokafka 0.11 to 0.14 (``CHECKED_AIOKAFKA``):
+the fetcher keeps each partition's fetched data in ``Fetcher._records`` (one ``FetchResult`` per
+partition, holding a ``PartitionRecords``), and ``PartitionRecords`` builds each handed-out
+record with ``_consumer_record(tp, record)``. Every fetch result stored on this consumer gets its
+own record builder; batch decoding, CRC checks, offsets, control batches and aborted
+transactions stay aiokafka's. On another aiokafka version, or when the internals are not as
+expected, the consumer is left as it is (with a warning): ``ConsumerRecord`` has the same
+fields, so the service only loses the speed.
+
+Speed-up 1.29x and 1.24x (519k vs 404k, 444k vs 358k ticks/s with vs without, two runs of
+``tickindex bench --kafka --mechanisms``); ``fetched_records = false`` switches it off.
 """
 
 from __future__ import annotations

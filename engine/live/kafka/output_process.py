@@ -15,6 +15,9 @@ every later call raises (exactly-once, the service then starts a new stage: see
 whole process group: the parent decides when output stops) and exits when told to or when the
 parent's end of the socket closes (the parent died: nothing more can be committed). The frames on
 the sockets and the thread that sends requests are ``engine.live.kafka.output_framing``.
+
+Speed-up 1.29x and 1.41x (512k vs 398k, 548k vs 388k ticks/s with vs without, two runs of
+``tickindex bench --kafka --mechanisms``); ``output_process = false`` switches it off.
 """
 
 from __future__ import annotations
