@@ -15,8 +15,9 @@ transactions stay aiokafka's. On another aiokafka version, or when the internals
 expected, the consumer is left as it is (with a warning): ``ConsumerRecord`` has the same
 fields, so the service only loses the speed.
 
-Speed-up 1.29x and 1.24x (519k vs 404k, 444k vs 358k ticks/s with vs without, two runs of
-``tickindex bench --kafka --mechanisms``); ``fetched_records = false`` switches it off.
+Speed-up 1.33x and 1.44x (488k vs 367k, 460k vs 319k ticks/s with vs without, fastest of 5
+rounds, two runs of ``tickindex bench --kafka --mechanisms``); ``fetched_records = false`` is
+without.
 """
 
 from __future__ import annotations
