@@ -87,9 +87,9 @@ class ServiceConfig(KafkaSecurity, frozen=True, forbid_unknown_fields=True, kw_o
     level_producers : int
         At-least-once: producer connections publishing levels (indices spread over them by id;
         each index keeps its order). Exactly-once uses one transactional producer.
-    tune_gc : bool
-        While serving, freeze the start-up heap out of garbage collections and collect young
-        objects less often (``engine.live.gc_policy``).
+    fetched_records : bool
+        The tick consumer hands out lean ``FetchedRecord`` structs instead of aiokafka
+        ``ConsumerRecord``s (``engine.live.kafka.fetch``); False: aiokafka's own records.
     max_pending_events : int
         Most maintenance events waiting for their effective time; beyond it a new one is
         dead-lettered (``invalid_event``). They are stored in every checkpoint.
@@ -142,7 +142,7 @@ class ServiceConfig(KafkaSecurity, frozen=True, forbid_unknown_fields=True, kw_o
     linger_ms: int = 1
     output_process: bool = True
     level_producers: int = 2
-    tune_gc: bool = True
+    fetched_records: bool = True
     max_pending_events: Annotated[int, msgspec.Meta(gt=0)] = 10_000
     max_pending_event_bytes: Annotated[int, msgspec.Meta(gt=0)] = 4 << 20
     event_late_tolerance_ms: Annotated[int, msgspec.Meta(ge=0)] = 60_000

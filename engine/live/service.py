@@ -65,7 +65,6 @@ from engine.live.config import ServiceConfig
 from engine.live.control import ControlChannel
 from engine.live.fetch_work import FetchWork
 from engine.live.fx import FxChannel
-from engine.live.gc_policy import serving_gc
 from engine.live.kafka.checkpoints import CheckpointStore
 from engine.live.kafka.consumer import consumer_lag, new_consumer, position_inputs
 from engine.live.kafka.fetch import use_fetched_records
@@ -171,20 +170,19 @@ class IndexService:
                 self._committed = CommittedPoint(
                     self._checkpoint_message().value, dict(self._next_offsets)
                 )
-            with serving_gc(self.config.tune_gc):
-                self.ready.set()
-                self.metrics.set_up("running")
-                log.info(
-                    "serving %s -> %s (%s), %d partitions",
-                    self.config.tick_topic,
-                    self.config.level_topic,
-                    self.config.delivery,
-                    len(self._partitions),
-                )
-                while not self._stop.is_set():
-                    await self._step()
-                await self._finish()
-                self.drained.set()
+            self.ready.set()
+            self.metrics.set_up("running")
+            log.info(
+                "serving %s -> %s (%s), %d partitions",
+                self.config.tick_topic,
+                self.config.level_topic,
+                self.config.delivery,
+                len(self._partitions),
+            )
+            while not self._stop.is_set():
+                await self._step()
+            await self._finish()
+            self.drained.set()
         except BaseException:
             await self._close(failed=True)  # the failure in flight, not the stage's, is the reason
             raise
@@ -198,7 +196,8 @@ class IndexService:
         self._consumer = new_consumer(cfg)
         await self._output.start()
         await self._consumer.start()
-        use_fetched_records(self._consumer)
+        if cfg.fetched_records:
+            use_fetched_records(self._consumer)
         topics = (cfg.control_topic, cfg.tick_topic) + ((cfg.fx_topic,) if self.fx else ())
         partitions = await topic_partitions(cfg.bootstrap, (*topics, cfg.state_topic), security=cfg)
         self._partitions = [TopicPartition(t, p) for t in topics for p in sorted(partitions[t])]

@@ -37,7 +37,6 @@ ENGINE_LAYERS: list[tuple[str, ...]] = [
         "engine.live.config",
         "engine.live.codec",
         "engine.live.log_limits",
-        "engine.live.gc_policy",
         "engine.live.collectors",
         "engine.live.metrics",
         "engine.live.security_settings",

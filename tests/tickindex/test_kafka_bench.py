@@ -49,7 +49,7 @@ def test_kafka_bench_small_run(kafka_bootstrap: str, capsys: pytest.CaptureFixtu
     result = json.loads(capsys.readouterr().out)
 
     assert result["n"] == result["raw_messages"] == 5000
-    assert result["raw_msgs_per_s"] > 0 and result["raw_gc_msgs_per_s"] > 0
+    assert result["raw_msgs_per_s"] > 0
     _check_service_run(result["service"], 5000)
     assert result["service_ticks_per_s"] == result["service"]["ticks_per_s"]
     assert result["ratio"] == pytest.approx(

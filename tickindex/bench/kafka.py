@@ -2,16 +2,16 @@
 
 One run on fresh topics (deleted afterwards); inputs are published beforehand, never timed.
 Raw: ``getmany`` (the service's fetch settings and ``max_records``) over N single-tick messages,
-counting only (timed after a first read under the service's garbage-collector settings, also
-reported). Service: ``IndexService`` in-process (at-least-once, batched level messages) on that
-topic, timed from ``ready`` until ``drained`` after ``request_stop()``, called once every tick
-is consumed: so every level is acknowledged, one final checkpoint saved and offsets committed
-(``drain_ms``: after the last tick consumed). Closing the connections and the output process
-after that (``stop_ms``) is shutdown, reported but not timed, as the raw consumer's ``stop()``
-is not either. Batch: the same with ``tick_batch`` messages. Latency (run first, on an idle broker):
-another process publishes single ticks at a steady rate, ``ts_event`` = wall time at send, and
-reads the levels: per level, event to publish (``ts_published - ts_event``) and to receive,
-after a warm-up.
+counting only (timed after a first, untimed read). Service: ``IndexService`` in-process
+(at-least-once, batched level messages) on that topic, timed from ``ready`` until ``drained``
+after ``request_stop()``, called once every tick is consumed: so every level is acknowledged,
+one final checkpoint saved and offsets committed (``drain_ms``: after the last tick consumed).
+Closing the connections and the output process after that (``stop_ms``) is shutdown, reported
+but not timed, as the raw consumer's ``stop()`` is not either. Batch: the same with
+``tick_batch`` messages. Latency (run first, on an idle broker): another process publishes
+single ticks at a steady rate, ``ts_event`` = wall time at send, and reads the levels: per level,
+event to publish (``ts_published - ts_event``) and to receive, after a warm-up. Mechanisms
+(``--mechanisms``, after the service run): ``tickindex.bench.kafka_mechanisms``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, replace
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -35,7 +36,6 @@ from prometheus_client import CollectorRegistry
 
 from engine.kernel.columns import TickColumns
 from engine.live.config import ServiceConfig
-from engine.live.gc_policy import serving_gc
 from engine.live.kafka.security import kafka_security_options
 from engine.live.kafka.topics import ensure_topics
 from engine.live.metrics import ServiceMetrics
@@ -51,6 +51,7 @@ from tickindex.bench.kafka_figures import (
     LatencyFigures,
     ServiceFigures,
 )
+from tickindex.bench.kafka_mechanisms import MechanismRuns
 
 START_NS = 1_795_138_200_000_000_000  # 2026-11-20 09:30 HKT, event time of the throughput ticks
 _TOPIC_SETTINGS = tuple(key for key in ServiceConfig.__struct_fields__ if key.endswith("_topic"))
@@ -307,18 +308,20 @@ async def run_kafka_bench(settings: KafkaBenchSettings, universe: Universe) -> K
     single = _config(settings, f"{name}-single", settings.service)
     batch = _config(settings, f"{name}-batch", settings.service | settings.batch_service)
     paced = _config(settings, f"{name}-latency", settings.latency_service)
+    mechanisms = MechanismRuns(settings, partial(_config, settings), single)
+    configs = (single, batch, paced, *mechanisms.configs())
     try:
-        for config in (single, batch, paced):
+        for config in configs:
             await ensure_topics(config)
         latency = await _measure_latency(paced, universe, settings)
         simulator = MarketSimulator(universe, settings.seed, start_ns=START_NS)
         ticks = simulator.next_batch(settings.ticks)
         await _publish(single, universe, ticks, 0)
         # The headline raw run goes second, on the topic the first has read once already.
-        with serving_gc():
-            raw_gc_messages, raw_gc_seconds = await _raw_consume(single, settings.ticks)
+        await _raw_consume(single, settings.ticks)
         raw_messages, raw_seconds = await _raw_consume(single, settings.ticks)
         served = await _time_service(single, universe, ticks)
+        compared = await mechanisms.time(partial(_time_service, universe=universe, ticks=ticks))
         many = simulator.next_batch(settings.batch_ticks)
         await _publish(batch, universe, many, settings.ticks_per_message)
         batched = await _time_service(batch, universe, many)
@@ -328,7 +331,7 @@ async def run_kafka_bench(settings: KafkaBenchSettings, universe: Universe) -> K
         )
         await admin.start()
         try:
-            names = {getattr(c, key) for c in (single, batch, paced) for key in _TOPIC_SETTINGS}
+            names = {getattr(c, key) for c in configs for key in _TOPIC_SETTINGS}
             if not settings.keep_topics:
                 await admin.delete_topics(list(names & set(await admin.list_topics())))
         finally:
@@ -337,8 +340,8 @@ async def run_kafka_bench(settings: KafkaBenchSettings, universe: Universe) -> K
     used = {"service": single, "batch_service": batch, "latency_service": paced}
     settings_used = asdict(settings) | {k: msgspec.structs.asdict(c) for k, c in used.items()}
     return KafkaBenchResult(
-        settings.ticks, raw_messages, raw, raw_gc_messages / raw_gc_seconds,
+        settings.ticks, raw_messages, raw,
         served.ticks_per_s, served.ticks_per_s / raw,
         batched.ticks_per_s, latency.publish_p50_ms, latency.publish_p99_ms,
-        served, batched, latency, settings_used,
+        served, batched, latency, settings_used, compared,
     )  # fmt: skip

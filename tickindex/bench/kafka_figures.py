@@ -21,6 +21,9 @@ class KafkaBenchSettings:
         (10,000 ticks) per engine batch: 20,000 would make ``index_levels`` messages over 1 MB.
     bootstrap, seed, indices, composition, keep_topics
         Broker, simulator seed, reference data files (None: built-in), leave the topics.
+    mechanisms, mechanism_rounds : bool, int
+        Also time the service on the single-tick messages with each of ``MECHANISMS`` on and
+        off, back to back, that many rounds (``KafkaBenchResult.mechanisms``).
     """
 
     bootstrap: str = "127.0.0.1:9092"
@@ -37,6 +40,8 @@ class KafkaBenchSettings:
     indices: str | None = None
     composition: str | None = None
     keep_topics: bool = False
+    mechanisms: bool = False
+    mechanism_rounds: int = 5
 
 
 @dataclass(frozen=True)
@@ -73,18 +78,34 @@ class LatencyFigures:
     receive_max_ms: float
 
 
+MECHANISMS = ("output_process", "fetched_records")
+"""The service's speed mechanisms, each switched off by its ``ServiceConfig`` setting."""
+
+
+@dataclass(frozen=True)
+class MechanismFigures:
+    """The single-tick service run with one mechanism on and off, back to back in alternating
+    order, for some rounds: ``speedup`` = ticks/s of the fastest run with it / without it; ``on``
+    and ``off`` are those runs, ``on_ticks_per_s`` and ``off_ticks_per_s`` every round's."""
+
+    setting: str
+    speedup: float
+    on: ServiceFigures
+    off: ServiceFigures
+    on_ticks_per_s: list[float]
+    off_ticks_per_s: list[float]
+
+
 @dataclass(frozen=True)
 class KafkaBenchResult:
     """Headline figures (``ratio`` = service / raw), the runs' details and the settings used.
 
-    ``raw_gc_msgs_per_s``: the raw consumer again, under the garbage-collector settings the
-    service runs with (``engine.live.gc_policy``), for comparison.
+    ``mechanisms``: with ``KafkaBenchSettings.mechanisms``, one entry per mechanism, else empty.
     """
 
     n: int
     raw_messages: int
     raw_msgs_per_s: float
-    raw_gc_msgs_per_s: float
     service_ticks_per_s: float
     ratio: float
     batch_ticks_per_s: float
@@ -94,3 +115,4 @@ class KafkaBenchResult:
     batch: ServiceFigures
     latency: LatencyFigures
     settings: dict[str, Any]
+    mechanisms: list[MechanismFigures] = field(default_factory=list)

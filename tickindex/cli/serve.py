@@ -59,8 +59,8 @@ SERVICE_HELP = {
     "linger_ms": "how long a level producer waits to fill a batch, milliseconds",
     "output_process": "encode and produce levels in a child process, on a second core",
     "level_producers": "at-least-once: producer connections publishing levels",
-    "tune_gc": "freeze the start-up heap out of garbage collections and collect young objects "
-    "less often",
+    "fetched_records": "decode fetched messages from aiokafka's raw record batches, without a "
+    "ConsumerRecord per message (off: aiokafka's own records)",
     "max_pending_events": "most maintenance events waiting for their effective time; more are "
     "dead-lettered",
     "max_pending_event_bytes": "most encoded bytes of the waiting maintenance events; more are "

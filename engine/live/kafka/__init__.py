@@ -3,6 +3,6 @@ output stage (levels, dead letters, checkpoints, in commit order; optionally in 
 process), exactly-once recovery, topics, checkpoints on a compacted topic and client security.
 
 May import the engine packages below ``engine.live`` and, of ``engine.live``, only its
-foundation modules (``config``, ``codec``, ``log_limits``, ``gc_policy``,
-``security_settings``); never the service.
+foundation modules (``config``, ``codec``, ``log_limits``, ``security_settings``); never the
+service.
 """

@@ -6,27 +6,37 @@ tracks. On single-tick messages that costs as much as the engine spends on the t
 reads five of those fields, so ``use_fetched_records`` makes one consumer hand out
 ``FetchedRecord`` structs instead, built in C and not tracked by the collector.
 
-It relies on two aiokafka internals, checked when installed: the fetcher keeps each partition's
-fetched data in ``Fetcher._records`` (one ``FetchResult`` per partition, holding a
-``PartitionRecords``), and ``PartitionRecords`` builds each handed-out record with
-``_consumer_record(tp, record)``. Every fetch result stored on this consumer gets its own record
-builder; batch decoding, CRC checks, offsets, control batches and aborted transactions stay
-aiokafka's. When the internals are not as expected the consumer is left as it is (with a
-warning): ``ConsumerRecord`` has the same fields, so the service only loses the speed.
+It relies on two aiokafka internals, checked with aiokafka 0.11 to 0.14 (``CHECKED_AIOKAFKA``):
+the fetcher keeps each partition's fetched data in ``Fetcher._records`` (one ``FetchResult`` per
+partition, holding a ``PartitionRecords``), and ``PartitionRecords`` builds each handed-out
+record with ``_consumer_record(tp, record)``. Every fetch result stored on this consumer gets its
+own record builder; batch decoding, CRC checks, offsets, control batches and aborted
+transactions stay aiokafka's. On another aiokafka version, or when the internals are not as
+expected, the consumer is left as it is (with a warning): ``ConsumerRecord`` has the same
+fields, so the service only loses the speed.
+
+Speed-up 1.33x and 1.44x (488k vs 367k, 460k vs 319k ticks/s with vs without, fastest of 5
+rounds, two runs of ``tickindex bench --kafka --mechanisms``); ``fetched_records = false`` is
+without.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import re
 from collections import OrderedDict
 from contextlib import suppress
 from typing import Any
 
+import aiokafka
 import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 log = logging.getLogger(__name__)
+
+CHECKED_AIOKAFKA = ((0, 11), (0, 15))
+"""aiokafka releases whose fetcher internals were checked: from, up to (excluded)."""
 
 
 class FetchedRecord(msgspec.Struct, frozen=True, gc=False):
@@ -71,13 +81,16 @@ def use_fetched_records(consumer: AIOKafkaConsumer) -> bool:
     Returns
     -------
     bool
-        True when installed; False (logged) when this aiokafka's internals differ, and the
-        consumer keeps handing out ``ConsumerRecord``.
+        True when installed; False (logged) on an aiokafka version outside
+        ``CHECKED_AIOKAFKA`` or with other internals: the consumer keeps handing out
+        ``ConsumerRecord``.
     """
     fetcher = getattr(consumer, "_fetcher", None)
     stored = getattr(fetcher, "_records", None)
     problem = None
-    if fetcher is None or type(stored) is not OrderedDict:
+    if not aiokafka_checked(aiokafka.__version__):
+        problem = f"not checked with aiokafka {aiokafka.__version__}"
+    elif fetcher is None or type(stored) is not OrderedDict:
         problem = "no Fetcher._records dict (is the consumer started?)"
     elif stored:
         problem = "the fetcher already holds records (install before assigning partitions)"
@@ -100,3 +113,23 @@ def _partition_records_class() -> Any:
         return importlib.import_module("aiokafka.consumer.fetcher").PartitionRecords
     except (ImportError, AttributeError):
         return None
+
+
+def aiokafka_checked(version: str) -> bool:
+    """Whether ``use_fetched_records`` was checked with an aiokafka version (``CHECKED_AIOKAFKA``).
+
+    Parameters
+    ----------
+    version : str
+        An aiokafka version string, e.g. ``"0.14.0"``.
+
+    Returns
+    -------
+    bool
+        True within ``CHECKED_AIOKAFKA``; False outside it or when the version does not parse.
+    """
+    found = re.match(r"(\d+)\.(\d+)", version)
+    if found is None:
+        return False
+    release = (int(found[1]), int(found[2]))
+    return CHECKED_AIOKAFKA[0] <= release < CHECKED_AIOKAFKA[1]

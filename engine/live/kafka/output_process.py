@@ -15,6 +15,10 @@ every later call raises (exactly-once, the service then starts a new stage: see
 whole process group: the parent decides when output stops) and exits when told to or when the
 parent's end of the socket closes (the parent died: nothing more can be committed). The frames on
 the sockets and the thread that sends requests are ``engine.live.kafka.output_framing``.
+
+Speed-up 1.31x and 1.28x (517k vs 394k, 457k vs 357k ticks/s with vs without, fastest of 5
+rounds, two runs of ``tickindex bench --kafka --mechanisms``); ``output_process = false`` is
+without.
 """
 
 from __future__ import annotations
@@ -34,7 +38,6 @@ import numpy as np
 from engine.kernel.columns import LevelColumns
 from engine.live.codec import LevelEncoder, OutgoingMessage
 from engine.live.config import ServiceConfig
-from engine.live.gc_policy import serving_gc
 from engine.live.kafka.output import KafkaOutput
 from engine.live.kafka.output_framing import (
     CHECKPOINT,
@@ -251,9 +254,8 @@ async def _serve(
         writer.close()
         return
     try:
-        with serving_gc(config.tune_gc):
-            write_reply(writer, READY, 0, 0, None)
-            await _handle_requests(reader, writer, output)
+        write_reply(writer, READY, 0, 0, None)
+        await _handle_requests(reader, writer, output)
     finally:
         await output.close()
         writer.close()
