@@ -74,7 +74,19 @@ class EventError(TickIndexError):
     """A maintenance event cannot be applied (unknown security or index, bad price, ...)."""
 
 
-class DeliveryError(TickIndexError):
+class RefusedRecordsError(TickIndexError):
+    """A failure to publish that may name the records Kafka refused (by digest), so that a
+    retry can leave those out; ``retriable`` is set per instance."""
+
+    def __init__(
+        self, message: str, retriable: bool = False, refused: frozenset[bytes] = frozenset()
+    ) -> None:
+        self.retriable = retriable
+        self.refused = refused
+        super().__init__(message)
+
+
+class DeliveryError(RefusedRecordsError):
     """Kafka did not accept a record the service publishes (a level, checkpoint or transaction).
 
     Parameters
@@ -87,10 +99,3 @@ class DeliveryError(TickIndexError):
     refused : frozenset of bytes
         Digests (``engine.live.kafka.output.record_identity``) of the records Kafka refused.
     """
-
-    def __init__(
-        self, message: str, retriable: bool = False, refused: frozenset[bytes] = frozenset()
-    ) -> None:
-        self.retriable = retriable
-        self.refused = refused
-        super().__init__(message)

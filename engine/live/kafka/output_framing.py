@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from engine.core.errors import TickIndexError
+from engine.core.errors import RefusedRecordsError
 from engine.kernel.columns import LevelColumns
 
 # kind (u8), request number (u64), levels (u32), pickled extras (u32); then the level columns
@@ -35,7 +35,7 @@ _SOCKET_BUFFER_BYTES = 16 << 20
 _DIRECT_SEND_BYTES = 256 << 10
 
 
-class OutputProcessError(TickIndexError):
+class OutputProcessError(RefusedRecordsError):
     """The output process failed (a Kafka error in it, or it died).
 
     Parameters
@@ -47,13 +47,6 @@ class OutputProcessError(TickIndexError):
     refused : frozenset of bytes
         The child's ``DeliveryError.refused``: digests of the records Kafka refused.
     """
-
-    def __init__(
-        self, message: str, retriable: bool = False, refused: frozenset[bytes] = frozenset()
-    ) -> None:
-        self.retriable = retriable
-        self.refused = refused
-        super().__init__(message)
 
 
 class Request(NamedTuple):
