@@ -1,5 +1,6 @@
 """The tests mirror the code: each test file in the folder of what it tests, helpers in
-``tests/support``, nothing imported from ``conftest.py``, broker tests always marked ``kafka``."""
+``tests/support``, nothing imported from ``conftest.py`` or another test module, broker tests
+always marked ``kafka``."""
 
 from __future__ import annotations
 
@@ -70,6 +71,16 @@ def test_nothing_imports_from_conftest() -> None:
         if any(name.split(".")[-1] == "conftest" for name in _imported_modules(path))
     ]
     assert not importing, f"import from tests/support instead: {importing}"
+
+
+def test_no_test_module_imports_another() -> None:
+    importing = [
+        f"{path.relative_to(REPO)} imports {name}"
+        for path in sorted(TESTS.rglob("test_*.py"))
+        for name in _imported_modules(path)
+        if name.startswith("tests.") and name.split(".")[-1].startswith("test_")
+    ]
+    assert not importing, f"shared test helpers belong in tests/support: {importing}"
 
 
 def test_every_collected_test_using_the_broker_is_marked_kafka(

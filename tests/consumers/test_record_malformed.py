@@ -12,7 +12,7 @@ import msgspec
 import pytest
 
 from engine.wire import IndexLevel
-from tests.consumers.test_level_client import Message, hk, levels, produce, unique
+from tests.support.level_topic import Message, hk, levels, produce, unique
 from tickindex.cli.main import main
 
 GOOD_TS = hk("2026-11-20 10:00")

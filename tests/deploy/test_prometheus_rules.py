@@ -6,12 +6,10 @@ so a renamed metric breaks this test instead of a dashboard panel or an alert.
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import time
 from functools import cache
-from typing import Any
 
 import numpy as np
 import pytest
@@ -20,23 +18,18 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from engine.live.metrics import ServiceMetrics
 from tests.support.paths import REPO as ROOT
+from tests.support.prometheus_config import (
+    ALERTS,
+    RULES,
+    dashboard,
+    recorded_names,
+    rules,
+)
 from tests.support.real_parts import require_tool
 
-RULES = ROOT / "deploy" / "prometheus" / "rules.yml"
 RULES_TEST = ROOT / "deploy" / "prometheus" / "rules_test.yml"
-DASHBOARD = ROOT / "deploy" / "grafana" / "tickindex-dashboard.json"
 #: Series Prometheus itself creates for a scrape target and for alerting rules.
 PROMETHEUS_SERIES = frozenset({"up", "ALERTS"})
-ALERTS = frozenset(
-    {
-        "TickIndexDown",
-        "NoTicksDuringTradingSession",
-        "ConsumerLagGrowing",
-        "DeadLettersArriving",
-        "IndexStale",
-        "CheckpointTooOld",
-    }
-)
 
 _KEYWORDS = frozenset({"by", "without", "on", "ignoring", "group_left", "group_right"})
 _KEYWORDS |= {"and", "or", "unless", "bool", "offset", "inf", "nan"}
@@ -50,28 +43,6 @@ def promql_names(expr: str) -> set[str]:
     bare = re.sub(r"\[[^\]]*\]", " ", bare)  # range durations, $__rate_interval included
     bare = re.sub(r'"[^"]*"', " ", _CLAUSE.sub(" ", bare))
     return {m.group(0) for m in _IDENT.finditer(bare) if m.group(0).lower() not in _KEYWORDS}
-
-
-def rules() -> list[tuple[str, str, str]]:
-    """``(kind, name, expr)`` of every rule in rules.yml (``record`` or ``alert``)."""
-    found: list[tuple[str, str, str]] = []
-    lines = RULES.read_text(encoding="utf-8").splitlines()
-    for i, line in enumerate(lines):
-        head = re.match(r"\s*- (record|alert): (\S+)$", line)
-        if head is None:
-            continue
-        expr_line = next(
-            j for j in range(i + 1, len(lines)) if lines[j].lstrip().startswith("expr:")
-        )
-        inline = lines[expr_line].split("expr:", 1)[1].strip()
-        body = [] if inline in {"|", ">-"} else [inline]
-        indent = len(lines[expr_line]) - len(lines[expr_line].lstrip())
-        for follow in lines[expr_line + 1 :]:
-            if follow.strip() and len(follow) - len(follow.lstrip()) <= indent:
-                break
-            body.append(follow.strip())
-        found.append((head.group(1), head.group(2), " ".join(body).strip()))
-    return found
 
 
 @cache
@@ -91,15 +62,6 @@ def exposed_names() -> frozenset[str]:
     metrics.checkpoint_written(time.time())
     text = generate_latest(registry).decode()
     return frozenset(s.name for f in text_string_to_metric_families(text) for s in f.samples)
-
-
-def recorded_names() -> set[str]:
-    return {name for kind, name, _ in rules() if kind == "record"}
-
-
-def dashboard() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(DASHBOARD.read_text(encoding="utf-8"))
-    return data
 
 
 def dashboard_queries() -> list[tuple[str, str]]:

@@ -31,8 +31,8 @@ from engine.refdata.builtin import load_builtin_universe
 from engine.wire import WireCodec
 from producers.kafka_publisher import TickPublisher
 from producers.simulator import MarketSimulator
-from tests.deploy.test_prometheus_rules import ALERTS, RULES, dashboard, recorded_names
 from tests.support.paths import REPO as ROOT
+from tests.support.prometheus_config import ALERTS, RULES, dashboard, recorded_names
 from tests.support.real_parts import require_tool
 from tests.support.seed import SEED
 

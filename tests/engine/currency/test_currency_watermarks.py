@@ -11,7 +11,7 @@ import pytest
 from engine.currency.merge import PendingBase
 from engine.currency.translator import CurrencyState, CurrencyTranslator, FxColumns
 from engine.kernel.columns import LevelColumns
-from tests.engine.currency.test_currency import (
+from tests.support.currency import (
     CODES,
     HSI_USD,
     Row,

@@ -17,8 +17,8 @@ from engine.live.dead_letters import nonfinite_dead_letters, withheld_level_lett
 from engine.live.fx import FxChannel
 from engine.refdata.builtin import load_builtin_universe
 from engine.wire import FxTick, WireCodec
-from tests.engine.live.test_tick_edge import FakeRecord
 from tests.support.live import InProcessService, LiveTopics
+from tests.support.records import FakeRecord
 from tests.support.scalar_reference import RefIndex, RefRow
 from tests.support.universes import universe_from_rows
 

@@ -17,9 +17,9 @@ from engine.live.metrics import ServiceMetrics
 from engine.refdata.builtin import load_builtin_universe
 from engine.refdata.universe import Universe
 from engine.wire import WireCodec
-from tests.engine.live.test_tick_edge import FakeRecord
 from tests.support.live import InProcessService, simulate
 from tests.support.poison import batches, singles
+from tests.support.records import FakeRecord
 
 CONFIG = ServiceConfig(max_batch_ticks=64)
 

@@ -21,9 +21,9 @@ from engine.live.kafka.recovery import AbortPolicy
 from engine.live.metrics import ServiceMetrics
 from engine.refdata.builtin import load_builtin_universe
 from engine.wire import IndexLevel, IndexLevels, WireCodec
-from tests.engine.live.test_tick_edge import FakeRecord
 from tests.support.live import InProcessService, simulate
 from tests.support.poison import singles
+from tests.support.records import FakeRecord
 
 
 def test_control_dead_letters_keep_the_configured_bound() -> None:

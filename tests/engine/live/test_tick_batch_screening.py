@@ -22,7 +22,7 @@ from engine.live.metrics import ServiceMetrics
 from engine.pipeline.buffers import RejectBuffer
 from engine.refdata.builtin import load_builtin_universe
 from engine.wire import Tick, WireCodec, WireFormat
-from tests.engine.live.test_tick_edge import GOOD, TS, FakeRecord, records
+from tests.support.records import GOOD, TS, FakeRecord, records
 
 UNIVERSE = load_builtin_universe()
 A, B = UNIVERSE.securities[0], UNIVERSE.securities[1]

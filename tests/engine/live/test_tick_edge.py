@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import math
-from dataclasses import dataclass
 
 import msgspec
 import numpy as np
@@ -24,33 +22,9 @@ from engine.live.dead_letters import (
     dead_letter,
     record_size,
 )
-from engine.refdata.builtin import load_builtin_universe
 from engine.wire import Tick, TickBatch, WireCodec
+from tests.support.records import CODE, GOOD, TS, UNIVERSE, FakeRecord, records, tick_json
 
-UNIVERSE = load_builtin_universe()
-CODE = UNIVERSE.securities[0]
-TS = 1_795_138_200_000_000_000
-
-
-@dataclass(frozen=True)
-class FakeRecord:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-
-
-def records(values: list[bytes | None], key: bytes | None = None) -> list[FakeRecord]:
-    return [FakeRecord("ticks", 0, 10 + i, key, v) for i, v in enumerate(values)]
-
-
-def tick_json(**fields: object) -> bytes:
-    body = {"type": "tick", "security": CODE, "price": 10.0, "ts_event": TS} | fields
-    return json.dumps(body).encode()
-
-
-GOOD = tick_json()
 DEEP = b'{"type":"tick","security":"0700","price":1.0,"ts_event":1,"x":' + b"[" * 1000
 DEEP += b"]" * 1000 + b"}"
 
