@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -231,11 +231,16 @@ def build_universe(
     -------
     Universe
     """
+    rows_of = rows_by_index(membership.index, len(indices))
     factors = membership.cap_factor.copy()
-    for index_id, spec in enumerate(indices):
-        rows = np.flatnonzero(membership.index == index_id)
-        if spec.weight_cap is None or not np.isnan(factors[rows]).any():
+    to_compute = np.bincount(
+        membership.index, weights=np.isnan(factors), minlength=len(indices)
+    ).astype(bool)
+    for index_id in np.flatnonzero(to_compute).tolist():
+        spec = indices[index_id]
+        if spec.weight_cap is None:
             continue
+        rows = rows_of(index_id)
         ffmc = (
             prev_close[membership.security[rows]]
             * membership.issued_shares[rows]
@@ -246,11 +251,11 @@ def build_universe(
         except CappingError as exc:
             raise CappingError(f"index {spec.code}: {exc}", index_code=spec.code) from exc
     declared = membership.replace(cap_factor=factors)
-    codes = [spec.code for spec in indices]
+    codes = {spec.code: k for k, spec in enumerate(indices)}
     derived = []
     for k, spec in enumerate(indices):
         if spec.underlying is not None:
-            copied = declared.take(declared.index == codes.index(spec.underlying))
+            copied = declared.take(rows_of(codes[spec.underlying]))
             derived.append(copied.replace(index=np.full(len(copied), k, dtype=np.int32)))
     resolved = Membership.concat([declared, *derived]) if derived else declared
     return Universe(
@@ -261,6 +266,18 @@ def build_universe(
         divisors=compute_divisors(indices, prev_close, resolved),
         declared=declared,
     )
+
+
+def rows_by_index(index: NDArray[np.int32], n_indices: int) -> Callable[[int], NDArray[np.intp]]:
+    """Rows of each index in row order, from one stable sort (CSR by index): O(rows) in all."""
+    order = np.argsort(index, kind="stable")
+    ends = np.cumsum(np.bincount(index, minlength=n_indices))
+
+    def rows_of(index_id: int) -> NDArray[np.intp]:
+        start = int(ends[index_id - 1]) if index_id else 0
+        return order[start : int(ends[index_id])]
+
+    return rows_of
 
 
 def compute_divisors(

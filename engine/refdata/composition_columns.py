@@ -1,0 +1,193 @@
+"""A composition file read column by column: O(rows) numpy work, no Python object per row.
+
+``read_composition_columns`` parses the whole file with the C ``csv`` reader, turns each column
+into one numpy array and validates them all at once (ranges, duplicates, conflicting prices,
+carried cap factors). It never reports a problem itself: on anything it does not accept it
+returns None, and the caller reads the file row by row, which finds the first bad line and
+names it. A good file therefore loads fast, and a bad one gives exactly the row reader's error.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import repeat
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from engine.core.bounds import MAX_PRICE, MAX_SHARES
+from engine.core.errors import ReferenceDataError
+from engine.refdata.reference_text import read_reference_text
+from engine.refdata.universe import IndexSpec, Membership
+
+COMPOSITION_HEADER = ("index", "security", "issued_shares", "faf", "cap_factor", "prev_close")
+
+
+@dataclass(frozen=True)
+class CompositionTable:
+    """The rows of a composition file, resolved to ids.
+
+    Attributes
+    ----------
+    securities : list of str
+        Security codes, sorted; position is the security id.
+    prev_close : ndarray of float64
+        Previous close per security id.
+    membership : Membership
+        One row per file row, in file order; NaN cap factors where a capped index computes them.
+    """
+
+    securities: list[str]
+    prev_close: NDArray[np.float64]
+    membership: Membership
+
+
+def composition_table(
+    *,
+    index: NDArray[np.int32],
+    security_codes: Sequence[str],
+    issued_shares: NDArray[np.float64],
+    faf: NDArray[np.float64],
+    cap_factor: NDArray[np.float64],
+    prev_close: NDArray[np.float64],
+) -> CompositionTable:
+    """Number the securities (sorted codes) of validated rows given as columns."""
+    securities = sorted(set(security_codes))
+    ids = {code: k for k, code in enumerate(securities)}
+    security = np.fromiter(
+        map(ids.__getitem__, security_codes), dtype=np.int32, count=len(security_codes)
+    )
+    prices = np.empty(len(securities), dtype=np.float64)
+    prices[security] = prev_close  # every row of a security carries the same price
+    membership = Membership(
+        index=index,
+        security=security,
+        issued_shares=issued_shares,
+        faf=faf,
+        cap_factor=cap_factor,
+    )
+    return CompositionTable(securities, prices, membership)
+
+
+def read_composition_columns(path: Path, specs: Sequence[IndexSpec]) -> CompositionTable | None:
+    """The file's rows if every one is valid, else None (the row reader names the problem)."""
+    if path.is_dir():
+        return None
+    try:
+        text = read_reference_text(path)
+    except ReferenceDataError:
+        return None
+    columns = _plain_columns(text) if _is_plain(text) else _csv_columns(text)
+    return None if columns is None else _validated(columns, specs)
+
+
+def _is_plain(text: str) -> bool:
+    """Rows are lines and cells are split by commas: no quotes, carriage returns or NULs."""
+    return not any(mark in text for mark in ('"', "\r", "\x00"))
+
+
+def _plain_columns(text: str) -> list[list[str]] | None:
+    """The first six columns of a plain file (``_is_plain``), stripped; split in C, not per row."""
+    lines = text.split("\n")
+    header = [cell.strip() for cell in lines[0].split(",")]
+    if tuple(header[: len(COMPOSITION_HEADER)]) != COMPOSITION_HEADER:
+        return None
+    body = [line for line in lines[1:] if line]  # empty lines are skipped
+    if not body or max(map(len, body)) > csv.field_size_limit():
+        return None
+    commas = np.fromiter(map(str.count, body, repeat(",")), dtype=np.int64, count=len(body))
+    if np.any(commas != len(header) - 1):
+        return _csv_columns(text)  # rows of unequal width: the general reader
+    cells = ",".join(body).split(",")
+    return [list(map(str.strip, cells[j :: len(header)])) for j in range(len(COMPOSITION_HEADER))]
+
+
+def _csv_columns(text: str) -> list[list[str]] | None:
+    """The first six columns of any CSV text, stripped, or None if a row is not acceptable."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        rows = list(reader)
+    except csv.Error:
+        return None
+    # One line per row, else a quoted cell runs over lines (an error the row reader reports).
+    if not rows or reader.line_num != len(rows):
+        return None
+    width = len(rows[0])
+    if tuple(cell.strip() for cell in rows[0][: len(COMPOSITION_HEADER)]) != COMPOSITION_HEADER:
+        return None
+    body = [row for row in rows[1:] if row]  # empty lines are skipped
+    if not body:
+        return None
+    lengths = np.fromiter(map(len, body), dtype=np.int64, count=len(body))
+    if lengths.min() < len(COMPOSITION_HEADER) or lengths.max() > width:
+        return None
+    columns = list(zip(*body, strict=False))[: len(COMPOSITION_HEADER)]  # extra cells dropped
+    return [list(map(str.strip, column)) for column in columns]
+
+
+def _validated(columns: list[list[str]], specs: Sequence[IndexSpec]) -> CompositionTable | None:
+    index_codes, security_codes, shares_text, faf_text, cap_text, price_text = columns
+    own_rows = {spec.code: k for k, spec in enumerate(specs) if spec.underlying is None}
+    index = np.fromiter(
+        map(own_rows.get, index_codes, repeat(-1)), dtype=np.int32, count=len(index_codes)
+    )
+    if index.min() < 0 or "" in set(security_codes):  # blank rows and unknown codes too
+        return None
+    shares = _numbers(shares_text, MAX_SHARES)
+    faf = _numbers(faf_text, 1.0)
+    price = _numbers(price_text, MAX_PRICE)
+    cap_factor = _cap_factors(cap_text, index, specs)
+    if shares is None or faf is None or price is None or cap_factor is None:
+        return None
+    table = composition_table(
+        index=index,
+        security_codes=security_codes,
+        issued_shares=shares,
+        faf=faf,
+        cap_factor=cap_factor,
+        prev_close=price,
+    )
+    m = table.membership
+    if _has_duplicate_pair(m.index, m.security, len(table.securities)):
+        return None
+    if np.any(table.prev_close[m.security] != price):
+        return None  # conflicting prev_close for a security
+    return table
+
+
+def _numbers(texts: list[str], upper: float) -> NDArray[np.float64] | None:
+    """The cells as numbers in (0, upper] (finite), or None."""
+    try:
+        values = np.fromiter(map(float, texts), dtype=np.float64, count=len(texts))
+    except ValueError:
+        return None
+    return values if np.all((values > 0.0) & (values <= upper)) else None
+
+
+def _cap_factors(
+    texts: list[str], index: NDArray[np.int32], specs: Sequence[IndexSpec]
+) -> NDArray[np.float64] | None:
+    """Cap factors: given, else 1 on an uncapped index and NaN (to compute) on a capped one."""
+    given = np.fromiter(map(bool, texts), dtype=np.bool_, count=len(texts))
+    capped = np.array([spec.weight_cap is not None for spec in specs], dtype=np.bool_)[index]
+    factors = np.where(capped, np.nan, 1.0)
+    if given.any():
+        values = _numbers([text for text in texts if text], 1.0)
+        if values is None:
+            return None
+        factors[given] = values
+    # On a capped index, cap factors are given on every row or on none.
+    rows = np.bincount(index, minlength=len(specs))
+    computed = np.bincount(index, weights=np.isnan(factors), minlength=len(specs))
+    return None if np.any((computed > 0) & (computed < rows)) else factors
+
+
+def _has_duplicate_pair(
+    index: NDArray[np.int32], security: NDArray[np.int32], n_securities: int
+) -> bool:
+    pairs = np.sort(index.astype(np.int64) * n_securities + security)
+    return bool(np.any(pairs[1:] == pairs[:-1]))
