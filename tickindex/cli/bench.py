@@ -197,16 +197,22 @@ def bench_command(args: argparse.Namespace) -> int:
 def format_result(result: CoreBenchResult, core: int | None) -> str:
     """Human-readable report."""
     where = f"pinned to CPU core {core}" if core is not None else "all cores"
+    if result.naive_ticks_per_s is None or result.ratio is None:
+        naive = ["naive  : not run (--naive-ticks 0)"]
+    else:
+        naive = [
+            f"naive  : {result.naive_ticks:>10,} ticks, per-tick full recompute: "
+            f"{result.naive_ticks_per_s:>14,.0f} ticks/s",
+            f"ratio  : {result.ratio:,.1f}x (engine vs naive, same run); "
+            f"max relative difference of their levels {result.naive_max_rel_diff:.1e}",
+        ]
     return "\n".join(
         [
             f"universe: {result.securities} securities, {result.indices} indices, "
             f"{result.levels_per_tick:.2f} levels per tick ({where})",
             f"engine : {result.ticks:>10,} ticks in batches of {result.batch_size:,}: "
             f"{result.ticks_per_s:>14,.0f} ticks/s",
-            f"naive  : {result.naive_ticks:>10,} ticks, per-tick full recompute: "
-            f"{result.naive_ticks_per_s:>14,.0f} ticks/s",
-            f"ratio  : {result.ratio:,.1f}x (engine vs naive, same run); "
-            f"max relative difference of their levels {result.naive_max_rel_diff:.1e}",
+            *naive,
             f"memory : peak traced {result.peak_traced_bytes / 1e6:.1f} MB during a "
             f"{20 * result.batch_size:,}-tick pass, max RSS {result.max_rss_bytes / 1e6:.1f} MB",
         ]
