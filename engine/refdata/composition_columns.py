@@ -46,21 +46,30 @@ class CompositionTable:
     membership: Membership
 
 
+def numbered_codes(codes: Sequence[str]) -> tuple[list[str], NDArray[np.int32]]:
+    """The distinct codes, sorted, and the position of each of ``codes`` among them."""
+    distinct = sorted(set(codes))
+    ids = {code: k for k, code in enumerate(distinct)}
+    return distinct, np.fromiter(map(ids.__getitem__, codes), dtype=np.int32, count=len(codes))
+
+
+def _numbered_codes_numpy(codes: list[str]) -> tuple[list[str], NDArray[np.int32]]:
+    """``numbered_codes`` by one numpy sort (NumPy strings drop trailing NULs: none here)."""
+    distinct, ids = np.unique(np.array(codes), return_inverse=True)
+    return distinct.tolist(), ids.astype(np.int32)
+
+
 def composition_table(
     *,
     index: NDArray[np.int32],
-    security_codes: Sequence[str],
+    securities: list[str],
+    security: NDArray[np.int32],
     issued_shares: NDArray[np.float64],
     faf: NDArray[np.float64],
     cap_factor: NDArray[np.float64],
     prev_close: NDArray[np.float64],
 ) -> CompositionTable:
-    """Number the securities (sorted codes) of validated rows given as columns."""
-    securities = sorted(set(security_codes))
-    ids = {code: k for k, code in enumerate(securities)}
-    security = np.fromiter(
-        map(ids.__getitem__, security_codes), dtype=np.int32, count=len(security_codes)
-    )
+    """The table of validated rows given as columns, ``security`` positions in ``securities``."""
     prices = np.empty(len(securities), dtype=np.float64)
     prices[security] = prev_close  # every row of a security carries the same price
     membership = Membership(
@@ -81,13 +90,20 @@ def read_composition_columns(path: Path, specs: Sequence[IndexSpec]) -> Composit
         text = read_reference_text(path)
     except ReferenceDataError:
         return None
+    if "\x00" in text:
+        return None  # NumPy strings would drop a trailing NUL of a code
     columns = _plain_columns(text) if _is_plain(text) else _csv_columns(text)
     return None if columns is None else _validated(columns, specs)
 
 
 def _is_plain(text: str) -> bool:
-    """Rows are lines and cells are split by commas: no quotes, carriage returns or NULs."""
-    return not any(mark in text for mark in ('"', "\r", "\x00"))
+    """Rows are lines and cells are split by commas: no quotes or carriage returns."""
+    return not any(mark in text for mark in ('"', "\r"))
+
+
+def _has_spaces(text: str) -> bool:
+    """Whether any cell may need stripping (``str.strip``: any whitespace but the newlines)."""
+    return not text.isascii() or any(mark in text for mark in " \t\x0b\x0c\x1c\x1d\x1e\x1f")
 
 
 def _plain_columns(text: str) -> list[list[str]] | None:
@@ -103,7 +119,8 @@ def _plain_columns(text: str) -> list[list[str]] | None:
     if np.any(commas != len(header) - 1):
         return _csv_columns(text)  # rows of unequal width: the general reader
     cells = ",".join(body).split(",")
-    return [list(map(str.strip, cells[j :: len(header)])) for j in range(len(COMPOSITION_HEADER))]
+    columns = [cells[j :: len(header)] for j in range(len(COMPOSITION_HEADER))]
+    return [list(map(str.strip, column)) for column in columns] if _has_spaces(text) else columns
 
 
 def _csv_columns(text: str) -> list[list[str]] | None:
@@ -135,7 +152,8 @@ def _validated(columns: list[list[str]], specs: Sequence[IndexSpec]) -> Composit
     index = np.fromiter(
         map(own_rows.get, index_codes, repeat(-1)), dtype=np.int32, count=len(index_codes)
     )
-    if index.min() < 0 or "" in set(security_codes):  # blank rows and unknown codes too
+    securities, security = _numbered_codes_numpy(security_codes)
+    if index.min() < 0 or securities[0] == "":  # blank rows and unknown codes too
         return None
     shares = _numbers(shares_text, MAX_SHARES)
     faf = _numbers(faf_text, 1.0)
@@ -145,7 +163,8 @@ def _validated(columns: list[list[str]], specs: Sequence[IndexSpec]) -> Composit
         return None
     table = composition_table(
         index=index,
-        security_codes=security_codes,
+        securities=securities,
+        security=security,
         issued_shares=shares,
         faf=faf,
         cap_factor=cap_factor,

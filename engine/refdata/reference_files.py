@@ -29,6 +29,7 @@ from engine.refdata.composition_columns import (
     COMPOSITION_HEADER,
     CompositionTable,
     composition_table,
+    numbered_codes,
     read_composition_columns,
 )
 from engine.refdata.reference_text import read_reference_text, reference_rows
@@ -254,9 +255,11 @@ def _read_composition(path: Path, specs: list[IndexSpec]) -> CompositionTable:
         raise ReferenceDataError(str(path), None, "no constituents defined")
     _check_carried_cap_factors(path, specs, rows)
     index_ids = {spec.code: i for i, spec in enumerate(specs)}
+    securities, security_ids = numbered_codes([r.security for r in rows])
     return composition_table(
         index=np.array([index_ids[r.index] for r in rows], dtype=np.int32),
-        security_codes=[r.security for r in rows],
+        securities=securities,
+        security=security_ids,
         issued_shares=np.array([r.issued_shares for r in rows], dtype=np.float64),
         faf=np.array([r.faf for r in rows], dtype=np.float64),
         cap_factor=np.array([r.cap_factor for r in rows], dtype=np.float64),

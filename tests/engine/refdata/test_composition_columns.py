@@ -29,6 +29,10 @@ LAYOUTS = {
     "quoted cells": COMPOSITION.replace("HSI,0005.HK", '"HSI","0005.HK"'),
     "blank lines": COMPOSITION.replace("CAP,A,", "\n\nCAP,A,") + "\n\n",
     "spaces around cells": COMPOSITION.replace(",", " , "),
+    "unicode spaces": COMPOSITION.replace("CAP,A,", "CAP,\u00a0A\u2003,").replace(
+        ",30\n", ",30\t\n"
+    ),
+    "codes in any script": COMPOSITION.replace("0941.HK", "\u9999\u6e2f0941").replace(",B,", ",b,"),
     "extra column, ragged": COMPOSITION.replace("prev_close\n", "prev_close,note\n").replace(
         "CAP,B,1000000,1.0,,30", "CAP,B,1000000,1.0,,30,review"
     ),
@@ -93,6 +97,15 @@ def test_column_reader_leaves_every_bad_file_to_the_row_reader(
     indices_path, composition_path = write(tmp_path, INDICES, replace_line(COMPOSITION, line, new))
     specs, _ = _read_indices(indices_path)
     assert read_composition_columns(composition_path, specs) is None
+
+
+def test_a_nul_in_the_file_is_left_to_the_row_reader(tmp_path: Path) -> None:
+    # NumPy strings drop trailing NULs, so codes holding them are numbered by the row reader.
+    composition = COMPOSITION.replace("CAP,A,", "CAP,A\x00,")
+    indices_path, composition_path = write(tmp_path, INDICES, composition)
+    specs, _ = _read_indices(indices_path)
+    assert read_composition_columns(composition_path, specs) is None
+    assert "A\x00" in load_universe(indices_path, composition_path).securities
 
 
 def test_rows_of_a_total_return_index_are_its_underlyings_in_file_order(tmp_path: Path) -> None:
