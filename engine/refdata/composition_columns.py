@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,6 +25,7 @@ from engine.core.errors import ReferenceDataError
 from engine.refdata.reference_text import read_reference_text
 from engine.refdata.universe import IndexSpec, Membership
 
+CHUNK_ROWS = 100_000
 COMPOSITION_HEADER = ("index", "security", "issued_shares", "faf", "cap_factor", "prev_close")
 
 
@@ -51,12 +53,6 @@ def numbered_codes(codes: Sequence[str]) -> tuple[list[str], NDArray[np.int32]]:
     distinct = sorted(set(codes))
     ids = {code: k for k, code in enumerate(distinct)}
     return distinct, np.fromiter(map(ids.__getitem__, codes), dtype=np.int32, count=len(codes))
-
-
-def _numbered_codes_numpy(codes: list[str]) -> tuple[list[str], NDArray[np.int32]]:
-    """``numbered_codes`` by one numpy sort (NumPy strings drop trailing NULs: none here)."""
-    distinct, ids = np.unique(np.array(codes), return_inverse=True)
-    return distinct.tolist(), ids.astype(np.int32)
 
 
 def composition_table(
@@ -92,8 +88,19 @@ def read_composition_columns(path: Path, specs: Sequence[IndexSpec]) -> Composit
         return None
     if "\x00" in text:
         return None  # NumPy strings would drop a trailing NUL of a code
-    columns = _plain_columns(text) if _is_plain(text) else _csv_columns(text)
-    return None if columns is None else _validated(columns, specs)
+    parts = (_plain_parts(text) if _is_plain(text) else None) or _csv_parts(text)
+    if parts is None:
+        return None
+    parsed: list[_Parsed] = []
+    for columns in parts:
+        part = _parsed(columns, specs)
+        if part is None:
+            return None
+        parsed.append(part)
+    return _table([np.concatenate(column) for column in zip(*parsed, strict=True)], specs)
+
+
+Columns = list[list[str]]  # the first six columns of some rows, as text
 
 
 def _is_plain(text: str) -> bool:
@@ -106,8 +113,9 @@ def _has_spaces(text: str) -> bool:
     return not text.isascii() or any(mark in text for mark in " \t\x0b\x0c\x1c\x1d\x1e\x1f")
 
 
-def _plain_columns(text: str) -> list[list[str]] | None:
-    """The first six columns of a plain file (``_is_plain``), stripped; split in C, not per row."""
+def _plain_parts(text: str) -> Iterator[Columns] | None:
+    """Columns of a plain file (``_is_plain``) whose rows all have the header's width, split in
+    C, ``CHUNK_ROWS`` rows at a time so that only a chunk's cells are Python strings at once."""
     lines = text.split("\n")
     header = [cell.strip() for cell in lines[0].split(",")]
     if tuple(header[: len(COMPOSITION_HEADER)]) != COMPOSITION_HEADER:
@@ -117,14 +125,20 @@ def _plain_columns(text: str) -> list[list[str]] | None:
         return None
     commas = np.fromiter(map(str.count, body, repeat(",")), dtype=np.int64, count=len(body))
     if np.any(commas != len(header) - 1):
-        return _csv_columns(text)  # rows of unequal width: the general reader
-    cells = ",".join(body).split(",")
-    columns = [cells[j :: len(header)] for j in range(len(COMPOSITION_HEADER))]
-    return [list(map(str.strip, column)) for column in columns] if _has_spaces(text) else columns
+        return None  # rows of unequal width: the general reader
+    strip = _has_spaces(text)
+
+    def parts() -> Iterator[Columns]:
+        for start in range(0, len(body), CHUNK_ROWS):
+            cells = ",".join(body[start : start + CHUNK_ROWS]).split(",")
+            columns = [cells[j :: len(header)] for j in range(len(COMPOSITION_HEADER))]
+            yield [list(map(str.strip, column)) for column in columns] if strip else columns
+
+    return parts()
 
 
-def _csv_columns(text: str) -> list[list[str]] | None:
-    """The first six columns of any CSV text, stripped, or None if a row is not acceptable."""
+def _csv_parts(text: str) -> list[Columns] | None:
+    """The columns of any CSV text, stripped, or None if a row is not acceptable."""
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         rows = list(reader)
@@ -143,28 +157,43 @@ def _csv_columns(text: str) -> list[list[str]] | None:
     if lengths.min() < len(COMPOSITION_HEADER) or lengths.max() > width:
         return None
     columns = list(zip(*body, strict=False))[: len(COMPOSITION_HEADER)]  # extra cells dropped
-    return [list(map(str.strip, column)) for column in columns]
+    return [[list(map(str.strip, column)) for column in columns]]
 
 
-def _validated(columns: list[list[str]], specs: Sequence[IndexSpec]) -> CompositionTable | None:
+_Parsed = tuple[NDArray[Any], ...]  # index, security code, shares, faf, cap factor, price
+
+
+def _parsed(columns: Columns, specs: Sequence[IndexSpec]) -> _Parsed | None:
+    """Some rows as arrays, each value checked on its own; None at the first bad one."""
     index_codes, security_codes, shares_text, faf_text, cap_text, price_text = columns
     own_rows = {spec.code: k for k, spec in enumerate(specs) if spec.underlying is None}
     index = np.fromiter(
         map(own_rows.get, index_codes, repeat(-1)), dtype=np.int32, count=len(index_codes)
     )
-    securities, security = _numbered_codes_numpy(security_codes)
-    if index.min() < 0 or securities[0] == "":  # blank rows and unknown codes too
-        return None
     shares = _numbers(shares_text, MAX_SHARES)
     faf = _numbers(faf_text, 1.0)
     price = _numbers(price_text, MAX_PRICE)
     cap_factor = _cap_factors(cap_text, index, specs)
-    if shares is None or faf is None or price is None or cap_factor is None:
+    if index.min() < 0 or shares is None or faf is None or price is None or cap_factor is None:
+        return None  # an unknown index code, a blank row, or a value out of range
+    return index, np.array(security_codes), shares, faf, cap_factor, price
+
+
+def _table(columns: list[NDArray[Any]], specs: Sequence[IndexSpec]) -> CompositionTable | None:
+    """The checks across rows (codes, duplicates, prices, cap factors), then the table."""
+    index, codes, shares, faf, cap_factor, price = columns
+    distinct, security = np.unique(codes, return_inverse=True)
+    if distinct[0] == "":
+        return None  # an empty security code
+    # On a capped index, cap factors are given on every row or on none.
+    rows = np.bincount(index, minlength=len(specs))
+    computed = np.bincount(index, weights=np.isnan(cap_factor), minlength=len(specs))
+    if np.any((computed > 0) & (computed < rows)):
         return None
     table = composition_table(
         index=index,
-        securities=securities,
-        security=security,
+        securities=distinct.tolist(),
+        security=security.astype(np.int32),
         issued_shares=shares,
         faf=faf,
         cap_factor=cap_factor,
@@ -199,10 +228,7 @@ def _cap_factors(
         if values is None:
             return None
         factors[given] = values
-    # On a capped index, cap factors are given on every row or on none.
-    rows = np.bincount(index, minlength=len(specs))
-    computed = np.bincount(index, weights=np.isnan(factors), minlength=len(specs))
-    return None if np.any((computed > 0) & (computed < rows)) else factors
+    return factors
 
 
 def _has_duplicate_pair(

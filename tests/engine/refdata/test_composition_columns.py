@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engine.refdata import composition_columns
 from engine.refdata.composition_columns import CompositionTable, read_composition_columns
 from engine.refdata.reference_files import _read_composition, _read_indices, load_universe
 from engine.refdata.universe import build_universe, rows_by_index
@@ -60,7 +61,11 @@ def test_column_reader_gives_the_row_readers_table(tmp_path: Path, composition: 
     assert_same_table(fast, _read_composition(composition_path, specs))
 
 
-def test_column_reader_on_a_large_random_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("chunk_rows", [3, 100_000])
+def test_column_reader_on_a_large_random_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk_rows: int
+) -> None:
+    monkeypatch.setattr(composition_columns, "CHUNK_ROWS", chunk_rows)
     rng = np.random.default_rng(5)
     n_indices, n_securities = 40, 300
     indices = "index,name,prev_close_level,weight_cap\n" + "".join(
