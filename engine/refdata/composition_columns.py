@@ -1,8 +1,9 @@
 """A composition file read column by column: O(rows) numpy work, no Python object per row.
 
-``read_composition_columns`` parses the whole file with the C ``csv`` reader, turns each column
-into one numpy array and validates them all at once (ranges, duplicates, conflicting prices,
-carried cap factors). It never reports a problem itself: on anything it does not accept it
+``read_composition_columns`` splits a plain file (no quotes) with ``str.split``, a chunk of
+rows at a time, and any other CSV with the C ``csv`` reader; it turns each column into numpy
+arrays and validates them all at once (ranges, duplicates, conflicting prices, carried cap
+factors). It never reports a problem itself: on anything it does not accept it
 returns None, and the caller reads the file row by row, which finds the first bad line and
 names it. A good file therefore loads fast, and a bad one gives exactly the row reader's error.
 """
