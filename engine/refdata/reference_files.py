@@ -25,11 +25,25 @@ import numpy as np
 
 from engine.core.bounds import MAX_LEVEL, MAX_PRICE, MAX_SHARES
 from engine.core.errors import CappingError, ReferenceDataError
+from engine.refdata.composition_columns import (
+    COMPOSITION_HEADER,
+    CompositionTable,
+    composition_table,
+    numbered_codes,
+    read_composition_columns,
+)
 from engine.refdata.reference_text import read_reference_text, reference_rows
-from engine.refdata.universe import IndexSpec, Membership, Universe, build_universe
+from engine.refdata.universe import IndexSpec, Universe, build_universe
+
+__all__ = [
+    "COMPOSITION_HEADER",
+    "INDICES_HEADER",
+    "header_rows",
+    "load_universe",
+    "positive_number",
+]
 
 INDICES_HEADER = ("index", "name", "prev_close_level", "weight_cap")
-COMPOSITION_HEADER = ("index", "security", "issued_shares", "faf", "cap_factor", "prev_close")
 
 
 def load_universe(indices_path: str | Path, composition_path: str | Path) -> Universe:
@@ -50,20 +64,9 @@ def load_universe(indices_path: str | Path, composition_path: str | Path) -> Uni
         Naming the file, the line and the problem.
     """
     specs, spec_lines = _read_indices(Path(indices_path))
-    rows = _read_composition(Path(composition_path), specs)
-    securities = sorted({row.security for row in rows})
-    security_ids = {code: i for i, code in enumerate(securities)}
-    prev_close = np.empty(len(securities), dtype=np.float64)
-    for row in rows:
-        prev_close[security_ids[row.security]] = row.prev_close
-    index_ids = {spec.code: i for i, spec in enumerate(specs)}
-    membership = Membership(
-        index=np.array([index_ids[r.index] for r in rows], dtype=np.int32),
-        security=np.array([security_ids[r.security] for r in rows], dtype=np.int32),
-        issued_shares=np.array([r.issued_shares for r in rows], dtype=np.float64),
-        faf=np.array([r.faf for r in rows], dtype=np.float64),
-        cap_factor=np.array([r.cap_factor for r in rows], dtype=np.float64),
-    )
+    path = Path(composition_path)
+    table = read_composition_columns(path, specs) or _read_composition(path, specs)
+    membership = table.membership
     members_per_index = np.bincount(membership.index, minlength=len(specs))
     derived = np.array([spec.underlying is not None for spec in specs])
     for index_id in np.flatnonzero((members_per_index == 0) & ~derived):
@@ -72,7 +75,7 @@ def load_universe(indices_path: str | Path, composition_path: str | Path) -> Uni
             str(indices_path), spec_lines[code], f"index {code} has no constituents"
         )
     try:
-        return build_universe(specs, securities, prev_close, membership)
+        return build_universe(specs, table.securities, table.prev_close, membership)
     except CappingError as exc:
         line = spec_lines.get(exc.index_code or "")
         raise ReferenceDataError(str(indices_path), line, f"weight_cap: {exc}") from exc
@@ -198,7 +201,8 @@ def _return_columns(path: Path, line: int, row: dict[str, str]) -> dict[str, Any
     return {"return_type": return_type, "underlying": underlying, "withholding_rate": withholding}
 
 
-def _read_composition(path: Path, specs: list[IndexSpec]) -> list[_CompositionRow]:
+def _read_composition(path: Path, specs: list[IndexSpec]) -> CompositionTable:
+    """The file read row by row: slower than by columns, but it names the first bad line."""
     by_code = {spec.code: spec for spec in specs}
     seen: dict[tuple[str, str], int] = {}
     price_seen: dict[str, tuple[float, int]] = {}
@@ -250,22 +254,34 @@ def _read_composition(path: Path, specs: list[IndexSpec]) -> list[_CompositionRo
     if not rows:
         raise ReferenceDataError(str(path), None, "no constituents defined")
     _check_carried_cap_factors(path, specs, rows)
-    return rows
+    index_ids = {spec.code: i for i, spec in enumerate(specs)}
+    securities, security_ids = numbered_codes([r.security for r in rows])
+    return composition_table(
+        index=np.array([index_ids[r.index] for r in rows], dtype=np.int32),
+        securities=securities,
+        security=security_ids,
+        issued_shares=np.array([r.issued_shares for r in rows], dtype=np.float64),
+        faf=np.array([r.faf for r in rows], dtype=np.float64),
+        cap_factor=np.array([r.cap_factor for r in rows], dtype=np.float64),
+        prev_close=np.array([r.prev_close for r in rows], dtype=np.float64),
+    )
 
 
 def _check_carried_cap_factors(
     path: Path, specs: list[IndexSpec], rows: list[_CompositionRow]
 ) -> None:
-    for spec in specs:
-        own = [row for row in rows if row.index == spec.code]
-        if spec.weight_cap is None or not own:
-            continue
-        computed = math.isnan(own[0].cap_factor)
-        odd = next((r for r in own if math.isnan(r.cap_factor) != computed), None)
-        if odd is not None:
+    """On a capped index, cap factors are given on every row or on none (one pass over rows)."""
+    first_computed: dict[str, bool] = {}
+    odd: dict[str, _CompositionRow] = {}
+    for row in rows:
+        computed = math.isnan(row.cap_factor)
+        if first_computed.setdefault(row.index, computed) != computed:
+            odd.setdefault(row.index, row)
+    for spec in specs:  # the first index in file order with an odd row is reported
+        if spec.weight_cap is not None and spec.code in odd:
             raise ReferenceDataError(
                 str(path),
-                odd.line,
+                odd[spec.code].line,
                 f"cap_factor must be given on every row of {spec.code} or on none "
                 f"(it has a weight_cap of {spec.weight_cap})",
             )

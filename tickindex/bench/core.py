@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 
 from engine.kernel.calculator import IndexCalculator
 from engine.kernel.columns import TickColumns
-from engine.refdata.universe import Universe
+from engine.refdata.universe import Universe, rows_by_index
 
 
 class NaiveRecompute:
@@ -26,12 +26,15 @@ class NaiveRecompute:
         self.prices = universe.prev_close.copy()
         self.divisors = universe.divisors
         weights = universe.weights()
-        self.members = [np.flatnonzero(m.index == k) for k in range(len(universe.indices))]
+        n_indices, n_securities = len(universe.indices), universe.n_securities
+        rows_of = rows_by_index(m.index, n_indices)
+        self.members = [rows_of(k) for k in range(n_indices)]
         self.member_security = [m.security[rows] for rows in self.members]
         self.member_weight = [weights[rows] for rows in self.members]
-        self.indices_of = [
-            np.unique(m.index[m.security == s]).tolist() for s in range(len(universe.securities))
-        ]
+        # The indices of each security, ascending: one sort of the (security, index) pairs.
+        pairs = np.unique(m.security.astype(np.int64) * n_indices + m.index)
+        ends = np.cumsum(np.bincount(pairs // n_indices, minlength=n_securities))
+        self.indices_of = [part.tolist() for part in np.split(pairs % n_indices, ends[:-1])]
 
     def run(self, security: NDArray[np.int64], price: NDArray[np.float64]) -> list[float]:
         """Levels after every tick, in the engine's (tick, index id) order."""
@@ -56,11 +59,24 @@ class CoreBenchResult:
     levels_per_tick: float
     ticks_per_s: float
     naive_ticks: int
-    naive_ticks_per_s: float
-    ratio: float
+    naive_ticks_per_s: float | None
+    ratio: float | None
     naive_max_rel_diff: float
     peak_traced_bytes: int
     max_rss_bytes: int
+
+
+def time_engine(
+    universe: Universe, ticks: TickColumns, batch_size: int
+) -> tuple[float, int, IndexCalculator]:
+    """Seconds to compute every level of ``ticks`` in batches, the levels, the final state."""
+    calculator = IndexCalculator(universe)
+    levels = 0
+    started = time.perf_counter()
+    for start in range(0, len(ticks), batch_size):
+        stop = min(start + batch_size, len(ticks))
+        levels += len(calculator.apply(ticks.security[start:stop], ticks.price[start:stop]))
+    return time.perf_counter() - started, levels, calculator
 
 
 def run_core_benchmark(
@@ -69,26 +85,14 @@ def run_core_benchmark(
     """Time the engine over all ``ticks`` and the naive recompute over the first ``naive_ticks``.
 
     Both start from the same state. The naive levels are compared with the engine's on the
-    shared prefix (``naive_max_rel_diff``). Peak memory is traced in a separate pass so that
-    tracing does not distort the timing.
+    shared prefix (``naive_max_rel_diff``); with ``naive_ticks`` 0 the naive figures are None.
+    Peak memory is traced in a separate pass so that tracing does not distort the timing.
     """
-    calculator = IndexCalculator(universe)
     n = len(ticks)
-    levels = 0
-    started = time.perf_counter()
-    for start in range(0, n, batch_size):
-        stop = min(start + batch_size, n)
-        levels += len(calculator.apply(ticks.security[start:stop], ticks.price[start:stop]))
-    engine_s = time.perf_counter() - started
+    engine_s, levels, _ = time_engine(universe, ticks, batch_size)
 
     naive_n = min(naive_ticks, n)
-    naive = NaiveRecompute(universe)
-    started = time.perf_counter()
-    naive_levels = naive.run(ticks.security[:naive_n], ticks.price[:naive_n])
-    naive_s = time.perf_counter() - started
-
-    check = IndexCalculator(universe).apply(ticks.security[:naive_n], ticks.price[:naive_n])
-    diff = np.abs(check.level - np.array(naive_levels)) / np.abs(check.level)
+    naive_ticks_per_s, naive_diff = _naive_figures(universe, ticks, naive_n)
 
     tracemalloc.start()
     traced = IndexCalculator(universe)
@@ -99,7 +103,6 @@ def run_core_benchmark(
     tracemalloc.stop()
 
     ticks_per_s = n / engine_s
-    naive_ticks_per_s = naive_n / naive_s
     return CoreBenchResult(
         securities=len(universe.securities),
         indices=len(universe.indices),
@@ -109,14 +112,28 @@ def run_core_benchmark(
         ticks_per_s=ticks_per_s,
         naive_ticks=naive_n,
         naive_ticks_per_s=naive_ticks_per_s,
-        ratio=ticks_per_s / naive_ticks_per_s,
-        naive_max_rel_diff=float(diff.max()) if diff.size else 0.0,
+        ratio=None if naive_ticks_per_s is None else ticks_per_s / naive_ticks_per_s,
+        naive_max_rel_diff=naive_diff,
         peak_traced_bytes=peak,
-        max_rss_bytes=_max_rss_bytes(),
+        max_rss_bytes=max_rss_bytes(),
     )
 
 
-def _max_rss_bytes() -> int:
+def _naive_figures(universe: Universe, ticks: TickColumns, n: int) -> tuple[float | None, float]:
+    """Naive ticks/s over the first ``n`` ticks (None for none) and its largest difference."""
+    if n == 0:
+        return None, 0.0
+    naive = NaiveRecompute(universe)
+    started = time.perf_counter()
+    naive_levels = naive.run(ticks.security[:n], ticks.price[:n])
+    naive_s = time.perf_counter() - started
+    check = IndexCalculator(universe).apply(ticks.security[:n], ticks.price[:n])
+    diff = np.abs(check.level - np.array(naive_levels)) / np.abs(check.level)
+    return n / naive_s, float(diff.max()) if diff.size else 0.0
+
+
+def max_rss_bytes() -> int:
+    """Largest resident set size of this process so far, in bytes."""
     # Unix only, so imported here: the CLI imports this module on Windows too.
     import resource  # noqa: PLC0415
 

@@ -14,6 +14,9 @@ from producers.simulator import MarketSimulator
 from tickindex.bench.core import CoreBenchResult, run_core_benchmark
 from tickindex.bench.kafka import run_kafka_bench
 from tickindex.bench.kafka_figures import KafkaBenchResult, KafkaBenchSettings, MechanismFigures
+from tickindex.bench.scale import run_scale_benchmark
+from tickindex.bench.scale_report import format_scale_result, scale_payload
+from tickindex.bench.scale_world import WorldShape
 from tickindex.cli.command import Subcommands, add_command
 from tickindex.cli.common import DEFAULT_BOOTSTRAP, add_universe_arguments, universe_from_args
 
@@ -29,7 +32,8 @@ def register(subcommands: Subcommands) -> None:
         description="Simulated ticks on the universe go through the vectorised engine in "
         "batches and, for a prefix, through a naive per-tick full recompute; both are timed in "
         "the same run on one CPU core. With --kafka: the live service on a real broker instead "
-        "(raw aiokafka consumption vs the service, tick_batch throughput, paced latency).",
+        "(raw aiokafka consumption vs the service, tick_batch throughput, paced latency). With "
+        "--scale: a seeded world of 10,000 indices loaded from files, beside the built-in family.",
         examples=[
             ("the engine against the naive recompute, as JSON", "tickindex bench --json"),
             (
@@ -73,6 +77,37 @@ def register(subcommands: Subcommands) -> None:
         help="do not pin the process to one CPU core (default: pinned, on Linux)",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    scale = parser.add_argument_group(
+        "scale", "--scale runs a synthetic world of many indices, loaded from files, instead"
+    )
+    scale.add_argument(
+        "--scale",
+        action="store_true",
+        help="a seeded world of power-law indices (each security in 1-10 of them) written to "
+        "temporary files and loaded, beside the built-in family in the same run; a sample of "
+        "final levels is checked against a plain recomputation",
+    )
+    scale.add_argument(
+        "--scale-securities",
+        type=int,
+        default=100_000,
+        metavar="N",
+        help="securities of the scale world (default: %(default)s)",
+    )
+    scale.add_argument(
+        "--scale-indices",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="indices of the scale world, 50-500 members each (default: %(default)s)",
+    )
+    scale.add_argument(
+        "--scale-ticks",
+        type=int,
+        default=2_000_000,
+        metavar="N",
+        help="simulated ticks run on each universe (default: %(default)s)",
+    )
     kafka = parser.add_argument_group(
         "Kafka", "--kafka measures the live service on a real broker instead (fresh topics)"
     )
@@ -181,6 +216,8 @@ def bench_command(args: argparse.Namespace) -> int:
     """Run the core benchmark (or with ``--kafka`` the Kafka one) and print its figures."""
     if args.kafka:
         return kafka_bench_command(args)
+    if args.scale:
+        return scale_bench_command(args)
     core = None if args.all_cores else pin_to_one_core()
     universe = universe_from_args(args)
     simulator = MarketSimulator(universe, args.seed, start_ns=BENCH_START_NS)
@@ -194,19 +231,35 @@ def bench_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def scale_bench_command(args: argparse.Namespace) -> int:
+    """Run ``bench --scale`` and print its figures."""
+    core = None if args.all_cores else pin_to_one_core()
+    shape = WorldShape(securities=args.scale_securities, indices=args.scale_indices, seed=args.seed)
+    result = run_scale_benchmark(shape, args.scale_ticks, args.batch_size)
+    payload = scale_payload(result, core)
+    print(json.dumps(payload) if args.json else format_scale_result(result, core))
+    return 0
+
+
 def format_result(result: CoreBenchResult, core: int | None) -> str:
     """Human-readable report."""
     where = f"pinned to CPU core {core}" if core is not None else "all cores"
+    if result.naive_ticks_per_s is None or result.ratio is None:
+        naive = ["naive  : not run (--naive-ticks 0)"]
+    else:
+        naive = [
+            f"naive  : {result.naive_ticks:>10,} ticks, per-tick full recompute: "
+            f"{result.naive_ticks_per_s:>14,.0f} ticks/s",
+            f"ratio  : {result.ratio:,.1f}x (engine vs naive, same run); "
+            f"max relative difference of their levels {result.naive_max_rel_diff:.1e}",
+        ]
     return "\n".join(
         [
             f"universe: {result.securities} securities, {result.indices} indices, "
             f"{result.levels_per_tick:.2f} levels per tick ({where})",
             f"engine : {result.ticks:>10,} ticks in batches of {result.batch_size:,}: "
             f"{result.ticks_per_s:>14,.0f} ticks/s",
-            f"naive  : {result.naive_ticks:>10,} ticks, per-tick full recompute: "
-            f"{result.naive_ticks_per_s:>14,.0f} ticks/s",
-            f"ratio  : {result.ratio:,.1f}x (engine vs naive, same run); "
-            f"max relative difference of their levels {result.naive_max_rel_diff:.1e}",
+            *naive,
             f"memory : peak traced {result.peak_traced_bytes / 1e6:.1f} MB during a "
             f"{20 * result.batch_size:,}-tick pass, max RSS {result.max_rss_bytes / 1e6:.1f} MB",
         ]
