@@ -11,7 +11,7 @@ from engine.refdata import composition_columns
 from engine.refdata.composition_columns import CompositionTable, read_composition_columns
 from engine.refdata.reference_files import _read_composition, _read_indices, load_universe
 from engine.refdata.universe import build_universe, rows_by_index
-from tests.engine.refdata.test_reference_data import (
+from tests.support.reference_files import (
     BAD_FILES,
     COMPOSITION,
     INDICES,
