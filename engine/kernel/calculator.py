@@ -28,9 +28,10 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from engine.core.growth import appended
-from engine.kernel.accumulation import exact_sum, run_index
+from engine.kernel.accumulation import exact_sum
 from engine.kernel.level_updates import LevelUpdates, WithheldLevel, withhold
 from engine.kernel.ordering import run_starts, stable_order
+from engine.kernel.segmented import run_segments
 from engine.refdata.universe import Universe
 
 __all__ = ["IndexCalculator", "LevelUpdates", "WithheldLevel"]
@@ -301,25 +302,21 @@ class IndexCalculator:
         seg_start = np.flatnonzero(seg_flag)
         seg_len = np.diff(seg_start, append=n_pairs)
         seg_index = index_sorted[seg_start].astype(np.intp)
-        computed_sorted = pair_rank + np.repeat(self._computed[seg_index] + 1 - seg_start, seg_len)
         delta_sorted = delta[by_index]
-        tick_sorted = pair_tick[by_index]
-        level_sorted = np.empty(n_pairs, dtype=np.float64)
         prices_at = _PricesAt(sorted_sec, order, sorted_px, self._prices)
-        bounds = np.append(seg_start, n_pairs).tolist()
         carried = self._levels[seg_index]
         good = np.isfinite(carried)
         self._last_good[seg_index[good]] = carried[good]
-        for segment, index in enumerate(seg_index.tolist()):
-            lo, hi = bounds[segment], bounds[segment + 1]
-            level_sorted[lo:hi], self._levels[index], self._peaks[index] = run_index(
-                float(self._levels[index]),
-                float(self._peaks[index]),
-                delta_sorted[lo:hi],
-                first_seq=int(computed_sorted[lo]),
-                ticks=tick_sorted[lo:hi],
-                exact=partial(self._exact_level_after, index, prices_at),
-            )
+        level_sorted = run_segments(
+            self._levels,
+            self._peaks,
+            delta_sorted,
+            seg_start=seg_start,
+            seg_index=seg_index,
+            first_seq=self._computed[seg_index] + 1,
+            ticks=pair_tick[by_index],
+            exact_for=lambda index: partial(self._exact_level_after, index, prices_at),
+        )
 
         # 4. commit: last price per security, sequence numbers of the finite levels
         self._prices[sorted_sec[ends]] = sorted_px[ends]
@@ -360,11 +357,10 @@ class IndexCalculator:
         first = self._seq[seg_index] + 1 - before_segment
         seq: NDArray[np.int64] = kept + np.repeat(first, seg_len)
         self._seq[seg_index] += kept_in_segment
-        for segment, index in enumerate(seg_index.tolist()):
-            lo = int(seg_start[segment])
-            good = np.flatnonzero(finite[lo : lo + int(seg_len[segment])])
-            if good.size:
-                self._last_good[index] = level_sorted[lo + int(good[-1])]
+        position = np.arange(level_sorted.size)
+        last_finite = np.maximum.reduceat(np.where(finite, position, -1), seg_start)
+        some = last_finite >= seg_start  # the segment has a finite level
+        self._last_good[seg_index[some]] = level_sorted[last_finite[some]]
         return seq
 
 
