@@ -1,6 +1,6 @@
 """Every index's running level over a batch at once, with the per-index path only where needed.
 
-A batch's (tick, index) level changes, sorted by index, form one segment per index touched.
+A batch's (tick, index) level changes, grouped by index, form one segment per index touched.
 ``engine.kernel.accumulation.run_index`` turns one segment into levels; calling it once per
 segment makes a batch's cost grow with the number of indices touched. Here the common case is
 done for all segments together, so the cost grows with the number of level changes:
@@ -12,13 +12,17 @@ done for all segments together, so the cost grows with the number of level chang
 - per-column minimum, maximum and carried peak decide, as ``run_index`` does, which segments
   need nothing more: no anchor inside, every sum finite, no cancellation guard tripped;
 - only the other segments (an anchor crossed, a guard tripped, a non-finite sum) and segments
-  longer than ``LONG_SEGMENT`` (few per batch, their per-call cost amortised over many changes)
-  go through ``run_index``.
+  of ``LONG_SEGMENT`` changes or more (few per batch, the per-call cost amortised over many
+  changes) go through ``run_index``.
+
+Changes go into the 2-D arrays and levels come out of them straight from and to tick order,
+through each change's cell, so the batch is permuted by index only once (``group_by_index``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -29,108 +33,155 @@ LONG_SEGMENT = 1024
 """Segments with at least this many changes go through ``run_index`` directly."""
 
 
+@dataclass(frozen=True)
+class Segments:
+    """A batch's (tick, index) pairs grouped by index, in tick order within each index.
+
+    Attributes
+    ----------
+    order : ndarray of intp
+        Pair positions, grouped by index id (a stable sort).
+    index : ndarray of intp
+        Index id of each segment, increasing.
+    start, length : ndarray of int64
+        Where each segment begins in ``order``, and its number of pairs.
+    rank : ndarray of int64
+        Per pair, in pair order: how many pairs of its index come before it in the batch.
+    """
+
+    order: NDArray[np.intp]
+    index: NDArray[np.intp]
+    start: NDArray[np.int64]
+    length: NDArray[np.int64]
+    rank: NDArray[np.int64]
+
+
+def group_by_index(pair_index: NDArray[np.integer], n_indices: int) -> Segments:
+    """The segments of a batch's pairs, given each pair's index id."""
+    order = np.argsort(pair_index, kind="stable")
+    per_index = np.bincount(pair_index, minlength=n_indices)
+    index = np.flatnonzero(per_index)
+    length = per_index[index].astype(np.int64)
+    start = np.cumsum(length) - length
+    rank = np.empty(pair_index.size, dtype=np.int64)
+    rank[order] = np.arange(pair_index.size, dtype=np.int64) - np.repeat(start, length)
+    return Segments(order, index, start, length, rank)
+
+
 def run_segments(
     levels: NDArray[np.float64],
     peaks: NDArray[np.float64],
     deltas: NDArray[np.float64],
+    pair_index: NDArray[np.integer],
+    segments: Segments,
     *,
-    seg_start: NDArray[np.intp],
-    seg_index: NDArray[np.intp],
     first_seq: NDArray[np.int64],
     ticks: NDArray[np.int64],
     exact_for: Callable[[int], ExactLevel],
 ) -> NDArray[np.float64]:
-    """Levels after every change of every segment; carries ``levels`` and ``peaks`` on in place.
+    """Level after every pair of a batch; carries ``levels`` and ``peaks`` on in place.
 
     Parameters
     ----------
     levels, peaks : ndarray of float64
-        Running level and peak per index id (updated for the indices in ``seg_index``).
+        Running level and peak per index id (updated for the indices of ``segments``).
     deltas : ndarray of float64
-        Level changes grouped by index, in tick order within each index.
-    seg_start : ndarray of intp
-        Where each index's segment of ``deltas`` begins (increasing, the first is 0).
-    seg_index : ndarray of intp
-        Index id of each segment (distinct).
+        Level change of each pair, in pair (tick) order.
+    pair_index : ndarray of int
+        Index id of each pair.
+    segments : Segments
+        The pairs grouped by index (``group_by_index``).
     first_seq : ndarray of int64
-        Sequence number, in ``run_index``'s sense, of each segment's first level.
+        Per segment, the sequence number in ``run_index``'s sense of its first level.
     ticks : ndarray of int64
-        Batch position of each change's tick (for exact recomputes).
+        Batch position of each pair's tick (for exact recomputes).
     exact_for : callable
         The exact level of an index id after a batch position, as ``run_index`` takes it.
 
     Returns
     -------
     ndarray of float64
-        The level after each change, in the order of ``deltas``.
+        The level after each pair, in pair order.
     """
-    n_pairs = deltas.size
-    seg_len = np.diff(seg_start, append=n_pairs)
-    out = np.empty(n_pairs, dtype=np.float64)
-    anchor_free = -first_seq % ANCHOR_EVERY >= seg_len
-    short = np.flatnonzero(anchor_free & (seg_len < LONG_SEGMENT))
-    done = np.zeros(seg_start.size, dtype=bool)
-    # Padded length of a segment and its seed: the next power of two up from len + 1.
-    width_exponent = np.ceil(np.log2(seg_len[short] + 1)).astype(np.int64)
-    for exponent in np.unique(width_exponent).tolist():
-        bucket = short[width_exponent == exponent]
-        index = seg_index[bucket]
-        common, level, peak = _run_bucket(
-            out,
-            deltas,
-            carried=levels[index],
-            peaks=peaks[index],
-            seg_start=seg_start[bucket],
-            seg_len=seg_len[bucket],
-            width=1 << exponent,
+    anchor_free = -first_seq % ANCHOR_EVERY >= segments.length
+    short = np.flatnonzero(anchor_free & (segments.length < LONG_SEGMENT))
+    done = np.zeros(segments.index.size, dtype=bool)
+    out = np.empty(deltas.size, dtype=np.float64)
+    if short.size:
+        out, common, level, peak = _run_short(
+            levels, peaks, deltas, pair_index=pair_index, segments=segments, short=short
         )
-        done[bucket[common]] = True
-        levels[index[common]] = level[common]
-        peaks[index[common]] = peak[common]
-    bounds = np.append(seg_start, n_pairs)
+        done[short] = common
+        levels[segments.index[short[common]]] = level[common]
+        peaks[segments.index[short[common]]] = peak[common]
     for segment in np.flatnonzero(~done).tolist():
-        index = int(seg_index[segment])
-        lo, hi = int(bounds[segment]), int(bounds[segment + 1])
-        out[lo:hi], levels[index], peaks[index] = run_index(
+        index = int(segments.index[segment])
+        lo = int(segments.start[segment])
+        pairs = segments.order[lo : lo + int(segments.length[segment])]
+        out[pairs], levels[index], peaks[index] = run_index(
             float(levels[index]),
             float(peaks[index]),
-            deltas[lo:hi],
+            deltas[pairs],
             first_seq=int(first_seq[segment]),
-            ticks=ticks[lo:hi],
+            ticks=ticks[pairs],
             exact=exact_for(index),
         )
     return out
 
 
-def _run_bucket(
-    out: NDArray[np.float64],
+def _run_short(
+    levels: NDArray[np.float64],
+    peaks: NDArray[np.float64],
     deltas: NDArray[np.float64],
     *,
-    carried: NDArray[np.float64],
-    peaks: NDArray[np.float64],
-    seg_start: NDArray[np.intp],
-    seg_len: NDArray[np.intp],
-    width: int,
-) -> tuple[NDArray[np.bool_], NDArray[np.float64], NDArray[np.float64]]:
-    """Running sums of segments no longer than ``width - 1`` into ``out``; per segment, whether
-    nothing more is needed (``run_index``'s fast case) and the level and peak to carry then."""
-    n_segments = seg_start.size
-    grid = np.zeros((width, n_segments), dtype=np.float64)
-    grid[0] = carried
-    first = np.cumsum(seg_len) - seg_len
-    step = np.arange(int(first[-1] + seg_len[-1]), dtype=np.intp) - np.repeat(first, seg_len)
-    source = np.repeat(seg_start, seg_len) + step
-    cell = (step + 1) * n_segments + np.repeat(np.arange(n_segments), seg_len)
-    flat = grid.reshape(-1)
-    flat[cell] = deltas[source]
-    np.cumsum(grid, axis=0, out=grid)
-    out[source] = flat[cell]
-    low = grid.min(axis=0)
-    high = grid.max(axis=0)
-    # Python's max(high, peak), as run_index takes it (NaN peak: high).
-    peak = np.where(peaks > high, peaks, high)
+    pair_index: NDArray[np.integer],
+    segments: Segments,
+    short: NDArray[np.intp],
+) -> tuple[NDArray[np.float64], NDArray[np.bool_], NDArray[np.float64], NDArray[np.float64]]:
+    """Levels of the ``short`` segments' pairs (in pair order; other pairs' are left to
+    ``run_index``: their changes all go to one spare cell) and, per short segment, whether
+    nothing more is needed (``run_index``'s fast case) and its level and peak to carry on."""
+    length = segments.length[short]
+    exponent = np.ceil(np.log2(length + 1)).astype(np.int64)  # padded length, seed included
+    by_width = np.argsort(exponent, kind="stable")
+    bucket_exponent, bucket_first, bucket_size = np.unique(
+        exponent[by_width], return_index=True, return_counts=True
+    )
+    bucket_cells = bucket_size << bucket_exponent
+    bucket_offset = np.cumsum(bucket_cells) - bucket_cells
+    # Cell of each short segment's seed (row 0 of its bucket's array), and its row stride.
+    bucket = np.repeat(np.arange(bucket_size.size), bucket_size)
+    seed_cell = np.empty(short.size, dtype=np.int64)
+    seed_cell[by_width] = bucket_offset[bucket] + np.arange(short.size) - bucket_first[bucket]
+    stride = np.empty(short.size, dtype=np.int64)
+    stride[by_width] = bucket_size[bucket]
+    spare = int(bucket_offset[-1] + bucket_cells[-1])
+    index = segments.index[short]
+    first_cell_of = np.full(levels.size, spare, dtype=np.int64)  # cell of an index's first change
+    first_cell_of[index] = seed_cell + stride
+    stride_of = np.zeros(levels.size, dtype=np.int64)
+    stride_of[index] = stride
+    cell = segments.rank * stride_of[pair_index]
+    cell += first_cell_of[pair_index]
+    flat = np.zeros(spare + 1, dtype=np.float64)
+    flat[seed_cell] = levels[index]
+    flat[cell] = deltas
+    low = np.empty(short.size, dtype=np.float64)
+    high = np.empty(short.size, dtype=np.float64)
+    for b, (offset, size) in enumerate(
+        zip(bucket_offset.tolist(), bucket_size.tolist(), strict=True)
+    ):
+        grid = flat[offset : offset + (size << int(bucket_exponent[b]))].reshape(-1, size)
+        np.cumsum(grid, axis=0, out=grid)
+        members = by_width[int(bucket_first[b]) : int(bucket_first[b]) + size]
+        low[members] = grid.min(axis=0)
+        high[members] = grid.max(axis=0)
+    out = flat[cell]
+    # Python's max(high, peak), as run_index takes it (a NaN peak gives high).
+    carried_peak = peaks[index]
+    peak = np.where(carried_peak > high, carried_peak, high)
     with np.errstate(invalid="ignore"):
         common = (
             np.isfinite(low) & np.isfinite(high) & (low > 0) & (peak <= CANCELLATION_GUARD * low)
         )
-    return common, grid[seg_len, np.arange(n_segments)], peak
+    return out, common, flat[seed_cell + length * stride], peak
