@@ -11,9 +11,9 @@ done for all segments together, so the cost grows with the number of level chang
   ``run_index``, so every level is bitwise the same (zero padding leaves the last sum as it is);
 - per-column minimum, maximum and carried peak decide, as ``run_index`` does, which segments
   need nothing more: no anchor inside, every sum finite, no cancellation guard tripped;
-- only the other segments (an anchor crossed, a guard tripped, a non-finite sum) and segments
-  of ``LONG_SEGMENT`` changes or more (few per batch, the per-call cost amortised over many
-  changes) go through ``run_index``.
+- only the other segments (an anchor crossed, a guard tripped, a non-finite sum), segments of
+  ``LONG_SEGMENT`` changes or more (few per batch, the per-call cost amortised over many
+  changes) and batches with fewer than ``FEW_SEGMENTS`` short segments go through ``run_index``.
 
 Changes go into the 2-D arrays and levels come out of them straight from and to tick order,
 through each change's cell, so the batch is permuted by index only once (``group_by_index``).
@@ -31,6 +31,10 @@ from engine.kernel.accumulation import ANCHOR_EVERY, CANCELLATION_GUARD, ExactLe
 
 LONG_SEGMENT = 1024
 """Segments with at least this many changes go through ``run_index`` directly."""
+
+FEW_SEGMENTS = 16
+"""Fewer short segments than this go through ``run_index`` too: the vectorised path's passes
+over the whole batch would cost more than that many calls (a small index family)."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,7 @@ def run_segments(
     short = np.flatnonzero(anchor_free & (segments.length < LONG_SEGMENT))
     done = np.zeros(segments.index.size, dtype=bool)
     out = np.empty(deltas.size, dtype=np.float64)
-    if short.size:
+    if short.size >= FEW_SEGMENTS:
         out, common, level, peak = _run_short(
             levels, peaks, deltas, pair_index=pair_index, segments=segments, short=short
         )
