@@ -20,7 +20,6 @@ last finite one (``published_levels``) and later levels are recomputed exactly u
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from functools import partial
 from typing import Any
@@ -292,7 +291,7 @@ class IndexCalculator:
         pair_tick = np.repeat(np.arange(n, dtype=np.int64), counts)
         member = pair_rank + np.repeat(self._member_start[sec] - first_pair, counts)
         pair_index = self._member_index[member]
-        delta = change[pair_tick] * self._level_weights[member]
+        delta = np.repeat(change, counts) * self._level_weights[member]
 
         # 3. per index, in tick order: running levels
         segments = group_by_index(pair_index, self._n_indices)
@@ -302,7 +301,7 @@ class IndexCalculator:
         carried = self._levels[seg_index]
         good = np.isfinite(carried)
         self._last_good[seg_index[good]] = carried[good]
-        level = run_segments(
+        level, all_finite = run_segments(
             self._levels,
             self._peaks,
             delta,
@@ -317,8 +316,7 @@ class IndexCalculator:
         self._prices[sorted_sec[ends]] = sorted_px[ends]
         self._computed[seg_index] += segments.length
         finite: NDArray[np.bool_] | None = None
-        # A finite sum (fast) proves every level finite; else look at each.
-        if math.isfinite(level.sum()) or np.isfinite(level).all():
+        if all_finite:
             seq = self._seq[pair_index] + segments.rank + 1
             self._seq[seg_index] += segments.length
         else:

@@ -82,7 +82,7 @@ def run_segments(
     first_seq: NDArray[np.int64],
     ticks: NDArray[np.int64],
     exact_for: Callable[[int], ExactLevel],
-) -> NDArray[np.float64]:
+) -> tuple[NDArray[np.float64], bool]:
     """Level after every pair of a batch; carries ``levels`` and ``peaks`` on in place.
 
     Parameters
@@ -104,25 +104,29 @@ def run_segments(
 
     Returns
     -------
-    ndarray of float64
+    levels : ndarray of float64
         The level after each pair, in pair order.
+    all_finite : bool
+        Whether every one of them is finite.
     """
     anchor_free = -first_seq % ANCHOR_EVERY >= segments.length
     short = np.flatnonzero(anchor_free & (segments.length < LONG_SEGMENT))
     done = np.zeros(segments.index.size, dtype=bool)
-    out = np.empty(deltas.size, dtype=np.float64)
     if short.size >= FEW_SEGMENTS:
-        out, common, level, peak = _run_short(
+        out, common, end_level, end_peak = _run_short(
             levels, peaks, deltas, pair_index=pair_index, segments=segments, short=short
         )
         done[short] = common
-        levels[segments.index[short[common]]] = level[common]
-        peaks[segments.index[short[common]]] = peak[common]
+        levels[segments.index[short[common]]] = end_level[common]
+        peaks[segments.index[short[common]]] = end_peak[common]
+    else:
+        out = np.empty(deltas.size, dtype=np.float64)
+    all_finite = True  # the vectorised levels are: each lies between finite low and high
     for segment in np.flatnonzero(~done).tolist():
         index = int(segments.index[segment])
         lo = int(segments.start[segment])
         pairs = segments.order[lo : lo + int(segments.length[segment])]
-        out[pairs], levels[index], peaks[index] = run_index(
+        level, levels[index], peaks[index] = run_index(
             float(levels[index]),
             float(peaks[index]),
             deltas[pairs],
@@ -130,7 +134,9 @@ def run_segments(
             ticks=ticks[pairs],
             exact=exact_for(index),
         )
-    return out
+        out[pairs] = level
+        all_finite = all_finite and bool(np.isfinite(level).all())
+    return out, all_finite
 
 
 def _run_short(
