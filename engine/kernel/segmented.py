@@ -152,11 +152,13 @@ def _run_short(
     ``run_index``: their changes all go to one spare cell) and, per short segment, whether
     nothing more is needed (``run_index``'s fast case) and its level and peak to carry on."""
     length = segments.length[short]
-    exponent = np.ceil(np.log2(length + 1)).astype(np.int64)  # padded length, seed included
-    by_width = np.argsort(exponent, kind="stable")
-    bucket_exponent, bucket_first, bucket_size = np.unique(
-        exponent[by_width], return_index=True, return_counts=True
-    )
+    # Padded length, seed included: the power of two at or above length + 1 (8 bits suffice).
+    exponent = np.ceil(np.log2(length + 1)).astype(np.uint8)
+    by_width = np.argsort(exponent, kind="stable")  # a radix sort on 8 bits
+    per_exponent = np.bincount(exponent)
+    bucket_exponent = np.flatnonzero(per_exponent)
+    bucket_size = per_exponent[bucket_exponent]
+    bucket_first = np.cumsum(bucket_size) - bucket_size
     bucket_cells = bucket_size << bucket_exponent
     bucket_offset = np.cumsum(bucket_cells) - bucket_cells
     # Cell of each short segment's seed (row 0 of its bucket's array), and its row stride.
