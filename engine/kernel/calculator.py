@@ -10,6 +10,8 @@ security gets its level after that tick, in tick order, with no Python loop over
 3. A stable sort of the pairs by index groups each index's changes in tick order; each index
    adds them to its carried running level (``engine.kernel.accumulation``), with exact recomputes at
    points fixed by the stream, so levels never depend on how the stream was cut into batches.
+   All indices do so at once (``engine.kernel.segmented``): a batch costs per level, not per
+   index touched.
 4. Prices take the last price of each security.
 
 A level that comes out NaN or infinite (reference data or an event gone wrong; screened prices

@@ -8,7 +8,8 @@ done for all segments together, so the cost grows with the number of level chang
 - segments of the same padded length (a power of two) become the columns of a 2-D array whose
   first row is each index's carried level; ``np.cumsum(axis=0)`` adds each column's changes one
   by one in order, the very additions of ``np.cumsum(np.concatenate(([level], deltas)))`` in
-  ``run_index``, so every level is bitwise the same (zero padding leaves the last sum as it is);
+  ``run_index``, so every level is bitwise the same (zero padding repeats the last sum, so a
+  column's minimum and maximum are its segment's);
 - per-column minimum, maximum and carried peak decide, as ``run_index`` does, which segments
   need nothing more: no anchor inside, every sum finite, no cancellation guard tripped;
 - only the other segments (an anchor crossed, a guard tripped, a non-finite sum), segments of
