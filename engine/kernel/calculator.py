@@ -297,7 +297,6 @@ class IndexCalculator:
 
         # 3. per index, in tick order: running levels
         segments = group_by_index(pair_index, self._n_indices)
-        pair_index = pair_index.astype(np.intp)  # once, not in every gather through it
         seg_index = segments.index
         prices_at = _PricesAt(sorted_sec, order, sorted_px, self._prices)
         carried = self._levels[seg_index]
@@ -319,7 +318,9 @@ class IndexCalculator:
         self._computed[seg_index] += segments.length
         finite: NDArray[np.bool_] | None = None
         if all_finite:
-            seq = self._seq[pair_index] + segments.rank + 1
+            seq = np.empty(n_pairs, dtype=np.int64)
+            first = self._seq[seg_index] + 1 - segments.start
+            seq[segments.order] = pair_rank + np.repeat(first, segments.length)
             self._seq[seg_index] += segments.length
         else:
             finite = np.isfinite(level)

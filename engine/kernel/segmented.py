@@ -22,6 +22,7 @@ through each change's cell, so the batch is permuted by index only once (``group
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -50,15 +51,20 @@ class Segments:
         Index id of each segment, increasing.
     start, length : ndarray of int64
         Where each segment begins in ``order``, and its number of pairs.
-    rank : ndarray of int64
-        Per pair, in pair order: how many pairs of its index come before it in the batch.
     """
 
     order: NDArray[np.intp]
     index: NDArray[np.intp]
     start: NDArray[np.int64]
     length: NDArray[np.int64]
-    rank: NDArray[np.int64]
+
+    def rank(self) -> NDArray[np.int64]:
+        """Per pair, in pair order: how many pairs of its index come before it in the batch."""
+        rank = np.empty(self.order.size, dtype=np.int64)
+        rank[self.order] = np.arange(self.order.size, dtype=np.int64) - np.repeat(
+            self.start, self.length
+        )
+        return rank
 
 
 def group_by_index(pair_index: NDArray[np.integer], n_indices: int) -> Segments:
@@ -67,10 +73,7 @@ def group_by_index(pair_index: NDArray[np.integer], n_indices: int) -> Segments:
     per_index = np.bincount(pair_index, minlength=n_indices)
     index = np.flatnonzero(per_index)
     length = per_index[index].astype(np.int64)
-    start = np.cumsum(length) - length
-    rank = np.empty(pair_index.size, dtype=np.int64)
-    rank[order] = np.arange(pair_index.size, dtype=np.int64) - np.repeat(start, length)
-    return Segments(order, index, start, length, rank)
+    return Segments(order, index, np.cumsum(length) - length, length)
 
 
 def run_segments(
@@ -120,24 +123,30 @@ def run_segments(
         done[short] = common
         levels[segments.index[short[common]]] = end_level[common]
         peaks[segments.index[short[common]]] = end_peak[common]
+        if done.all():
+            return out, True  # each level lies between its segment's finite low and high
+        pairs = segments.order[np.repeat(~done, segments.length)]
     else:
         out = np.empty(deltas.size, dtype=np.float64)
-    all_finite = True  # the vectorised levels are: each lies between finite low and high
-    for segment in np.flatnonzero(~done).tolist():
+        pairs = segments.order
+    rare = np.flatnonzero(~done)
+    # The other segments' pairs by index, each segment through run_index as a slice.
+    rare_level = np.empty(pairs.size, dtype=np.float64)
+    rare_deltas = deltas[pairs]
+    rare_ticks = ticks[pairs]
+    bounds = np.cumsum(segments.length[rare]).tolist()
+    for segment, (lo, hi) in zip(rare.tolist(), itertools.pairwise([0, *bounds]), strict=True):
         index = int(segments.index[segment])
-        lo = int(segments.start[segment])
-        pairs = segments.order[lo : lo + int(segments.length[segment])]
-        level, levels[index], peaks[index] = run_index(
+        rare_level[lo:hi], levels[index], peaks[index] = run_index(
             float(levels[index]),
             float(peaks[index]),
-            deltas[pairs],
+            rare_deltas[lo:hi],
             first_seq=int(first_seq[segment]),
-            ticks=ticks[pairs],
+            ticks=rare_ticks[lo:hi],
             exact=exact_for(index),
         )
-        out[pairs] = level
-        all_finite = all_finite and bool(np.isfinite(level).all())
-    return out, all_finite
+    out[pairs] = rare_level
+    return out, bool(np.isfinite(rare_level).all())  # the vectorised ones are finite
 
 
 def _run_short(
@@ -174,7 +183,8 @@ def _run_short(
     first_cell_of[index] = seed_cell + stride
     stride_of = np.zeros(levels.size, dtype=np.int64)
     stride_of[index] = stride
-    cell = segments.rank * stride_of[pair_index]
+    pair_index = pair_index.astype(np.intp)  # once, not in each gather through it
+    cell = segments.rank() * stride_of[pair_index]
     cell += first_cell_of[pair_index]
     flat = np.zeros(spare + 1, dtype=np.float64)
     flat[seed_cell] = levels[index]

@@ -46,8 +46,8 @@ def power_law_sizes(rng: np.random.Generator, n: int, low: int, high: int) -> ND
     return np.minimum(high, (low * (1.0 - rng.random(n)) ** (-1.0 / 1.2)).astype(np.int64))
 
 
-def make_world(seed: int) -> World:
-    rng = np.random.default_rng(seed)
+def many_index_universe(rng: np.random.Generator) -> tuple[Universe, NDArray[np.int64]]:
+    """Power-law index sizes, two indices of 2,000 members; also the "giant" securities."""
     sizes = power_law_sizes(rng, N_INDICES, 8, 400)
     sizes[:2] = 2_000  # long segments in big batches: the per-index path kept for them
     index = np.repeat(np.arange(N_INDICES, dtype=np.int32), sizes)
@@ -71,7 +71,13 @@ def make_world(seed: int) -> World:
         for k in range(N_INDICES)
     ]
     codes = [f"S{s:05d}" for s in range(N_SECURITIES)]
-    universe = build_universe(specs, codes, prev_close, membership)
+    return build_universe(specs, codes, prev_close, membership), giants
+
+
+def make_world(seed: int) -> World:
+    rng = np.random.default_rng(seed)
+    universe, giants = many_index_universe(rng)
+    prev_close = universe.prev_close
     # Half the indices a few levels short of an anchor, so anchors fall inside batches.
     computed = rng.integers(0, 10 * ANCHOR_EVERY, N_INDICES)
     near = rng.random(N_INDICES) < 0.5

@@ -16,7 +16,7 @@ def test_group_by_index_ranks_each_pair_within_its_index_in_tick_order() -> None
     assert segments.start.tolist() == [0, 1, 3]
     assert segments.length.tolist() == [1, 2, 3]
     assert segments.order.tolist() == [4, 1, 5, 0, 2, 3]
-    assert segments.rank.tolist() == [0, 0, 1, 2, 0, 1]
+    assert segments.rank().tolist() == [0, 0, 1, 2, 0, 1]
 
 
 def exact_for(index: int) -> ExactLevel:
@@ -61,7 +61,7 @@ def test_run_segments_is_bitwise_run_index_on_each_segment(n_indices: int) -> No
             levels,
             peaks,
             deltas,
-            pair_index.astype(np.intp),
+            pair_index,
             segments,
             first_seq=first_seq,
             ticks=ticks,
