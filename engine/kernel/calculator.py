@@ -10,6 +10,8 @@ security gets its level after that tick, in tick order, with no Python loop over
 3. A stable sort of the pairs by index groups each index's changes in tick order; each index
    adds them to its carried running level (``engine.kernel.accumulation``), with exact recomputes at
    points fixed by the stream, so levels never depend on how the stream was cut into batches.
+   All indices do so at once (``engine.kernel.segmented``): a batch costs per level, not per
+   index touched.
 4. Prices take the last price of each security.
 
 A level that comes out NaN or infinite (reference data or an event gone wrong; screened prices
@@ -28,9 +30,10 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from engine.core.growth import appended
-from engine.kernel.accumulation import exact_sum, run_index
+from engine.kernel.accumulation import exact_sum
 from engine.kernel.level_updates import LevelUpdates, WithheldLevel, withhold
 from engine.kernel.ordering import run_starts, stable_order
+from engine.kernel.segmented import Segments, group_by_index, run_segments
 from engine.refdata.universe import Universe
 
 __all__ = ["IndexCalculator", "LevelUpdates", "WithheldLevel"]
@@ -290,81 +293,58 @@ class IndexCalculator:
         pair_tick = np.repeat(np.arange(n, dtype=np.int64), counts)
         member = pair_rank + np.repeat(self._member_start[sec] - first_pair, counts)
         pair_index = self._member_index[member]
-        delta = change[pair_tick] * self._level_weights[member]
+        delta = np.repeat(change, counts) * self._level_weights[member]
 
-        # 3. per index, in tick order: sequence numbers and running levels
-        by_index = np.argsort(pair_index, kind="stable")
-        index_sorted = pair_index[by_index]
-        seg_flag = np.empty(n_pairs, dtype=bool)
-        seg_flag[0] = True
-        np.not_equal(index_sorted[1:], index_sorted[:-1], out=seg_flag[1:])
-        seg_start = np.flatnonzero(seg_flag)
-        seg_len = np.diff(seg_start, append=n_pairs)
-        seg_index = index_sorted[seg_start].astype(np.intp)
-        computed_sorted = pair_rank + np.repeat(self._computed[seg_index] + 1 - seg_start, seg_len)
-        delta_sorted = delta[by_index]
-        tick_sorted = pair_tick[by_index]
-        level_sorted = np.empty(n_pairs, dtype=np.float64)
+        # 3. per index, in tick order: running levels
+        segments = group_by_index(pair_index, self._n_indices)
+        seg_index = segments.index
         prices_at = _PricesAt(sorted_sec, order, sorted_px, self._prices)
-        bounds = np.append(seg_start, n_pairs).tolist()
         carried = self._levels[seg_index]
         good = np.isfinite(carried)
         self._last_good[seg_index[good]] = carried[good]
-        for segment, index in enumerate(seg_index.tolist()):
-            lo, hi = bounds[segment], bounds[segment + 1]
-            level_sorted[lo:hi], self._levels[index], self._peaks[index] = run_index(
-                float(self._levels[index]),
-                float(self._peaks[index]),
-                delta_sorted[lo:hi],
-                first_seq=int(computed_sorted[lo]),
-                ticks=tick_sorted[lo:hi],
-                exact=partial(self._exact_level_after, index, prices_at),
-            )
+        level, all_finite = run_segments(
+            self._levels,
+            self._peaks,
+            delta,
+            pair_index,
+            segments,
+            first_seq=self._computed[seg_index] + 1,
+            ticks=pair_tick,
+            exact_for=lambda index: partial(self._exact_level_after, index, prices_at),
+        )
 
         # 4. commit: last price per security, sequence numbers of the finite levels
         self._prices[sorted_sec[ends]] = sorted_px[ends]
-        self._computed[seg_index] += seg_len
-        finite_sorted: NDArray[np.bool_] | None = None
-        if np.isfinite(level_sorted).all():
-            seq_sorted = pair_rank + np.repeat(self._seq[seg_index] + 1 - seg_start, seg_len)
-            self._seq[seg_index] += seg_len
+        self._computed[seg_index] += segments.length
+        finite: NDArray[np.bool_] | None = None
+        if all_finite:
+            seq = np.empty(n_pairs, dtype=np.int64)
+            first = self._seq[seg_index] + 1 - segments.start
+            seq[segments.order] = pair_rank + np.repeat(first, segments.length)
+            self._seq[seg_index] += segments.length
         else:
-            finite_sorted = np.isfinite(level_sorted)
-            seq_sorted = self._seq_of_finite(level_sorted, seg_start, seg_len, seg_index)
-        level = np.empty(n_pairs, dtype=np.float64)
-        level[by_index] = level_sorted
-        seq = np.empty(n_pairs, dtype=np.int64)
-        seq[by_index] = seq_sorted
+            finite = np.isfinite(level)
+            seq = self._seq_of_finite(level, finite, segments)
         updates = LevelUpdates(
             tick=pair_tick, index=pair_index.astype(np.int32), level=level, seq=seq
         )
-        if finite_sorted is None:
-            return updates, None
-        finite = np.empty(n_pairs, dtype=bool)
-        finite[by_index] = finite_sorted
         return updates, finite
 
     def _seq_of_finite(
-        self,
-        level_sorted: NDArray[np.float64],
-        seg_start: NDArray[np.intp],
-        seg_len: NDArray[np.intp],
-        seg_index: NDArray[np.intp],
+        self, level: NDArray[np.float64], finite: NDArray[np.bool_], segments: Segments
     ) -> NDArray[np.int64]:
-        """Sequence numbers of the index-sorted levels counting only finite ones (the others'
-        are meaningless); notes the last finite level of each index."""
-        finite = np.isfinite(level_sorted)
-        kept = np.cumsum(finite) - finite  # finite levels before each pair
-        kept_in_segment = np.add.reduceat(finite.astype(np.int64), seg_start)
-        before_segment = kept[seg_start]
-        first = self._seq[seg_index] + 1 - before_segment
-        seq: NDArray[np.int64] = kept + np.repeat(first, seg_len)
-        self._seq[seg_index] += kept_in_segment
-        for segment, index in enumerate(seg_index.tolist()):
-            lo = int(seg_start[segment])
-            good = np.flatnonzero(finite[lo : lo + int(seg_len[segment])])
-            if good.size:
-                self._last_good[index] = level_sorted[lo + int(good[-1])]
+        """Sequence numbers of the levels counting only finite ones (the others' are
+        meaningless); notes the last finite level of each index."""
+        finite_sorted = finite[segments.order]
+        kept: NDArray[np.int64] = np.cumsum(finite_sorted) - finite_sorted  # finite before
+        first = self._seq[segments.index] + 1 - kept[segments.start]
+        seq = np.empty(level.size, dtype=np.int64)
+        seq[segments.order] = kept + np.repeat(first, segments.length)
+        self._seq[segments.index] += np.add.reduceat(finite_sorted.astype(np.int64), segments.start)
+        position = np.arange(level.size)
+        last_finite = np.maximum.reduceat(np.where(finite_sorted, position, -1), segments.start)
+        some = last_finite >= segments.start  # the segment has a finite level
+        self._last_good[segments.index[some]] = level[segments.order[last_finite[some]]]
         return seq
 
 
