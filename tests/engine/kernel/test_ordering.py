@@ -7,8 +7,10 @@ import pytest
 
 from engine.kernel.ordering import stable_order
 
+WIDTHS = [1, 400, 1 << 16, (1 << 16) + 1, 100_000, 1 << 32, (1 << 32) + 1, 1 << 40]
 
-@pytest.mark.parametrize("high", [1, 400, 1 << 16, (1 << 16) + 1, 1 << 40])
+
+@pytest.mark.parametrize("high", WIDTHS)
 @pytest.mark.parametrize("with_bound", [False, True])
 def test_stable_order_equals_stable_argsort(
     rng: np.random.Generator, high: int, with_bound: bool
