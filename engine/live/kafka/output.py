@@ -47,6 +47,13 @@ from engine.live.kafka.security import kafka_security_options
 # Checkpoints can outgrow Kafka's 1 MiB default (large universes, currency rows waiting).
 MAX_MESSAGE_BYTES = 16 << 20
 
+SMALL_BATCH_LEVELS = 256
+"""At-least-once, a batch of at most this many levels submitted when every earlier batch is
+acknowledged goes through the first level producer alone: one produce request, not one per
+connection, whose slowest round trip a quiet feed's levels would wait for. A larger one then is
+spread over the producers by index. The route changes only when nothing is in flight: a batch
+behind unacknowledged ones takes their route, so each index keeps its order."""
+
 
 class OutputStage(Protocol):
     """Where a batch's messages go, and how their acknowledgement is awaited."""
@@ -175,6 +182,7 @@ class KafkaOutput:
         self._side = None if side_producer is None else SideRecords(side_producer, on_dropped)
         # aiokafka keeps one request in flight per connection: more connections, more requests.
         self._by_key = {key: producers[i % len(producers)] for i, key in enumerate(encoder.keys)}
+        self._route = self._by_key  # of the batches in flight; {}: the first producer alone
         self._pending: deque[asyncio.Future[int]] = deque()
         self._failure: DeliveryError | None = None
 
@@ -205,9 +213,11 @@ class KafkaOutput:
         self._raise_failure()
         while self._pending and self._pending[0].done():
             self._pending.popleft()
+        if not self._pending:  # nothing of any index in flight: the route may change
+            self._route = {} if len(levels) <= SMALL_BATCH_LEVELS else self._by_key
         ts_published = time.time_ns()
         levels_out = self.encoder.encode(levels, ts_published)
-        acks = [await self._send(m, self._by_key.get(m.key or b"")) for m in levels_out]
+        acks = [await self._send(m, self._route.get(m.key or b"")) for m in levels_out]
         if self._side is None:
             acks.extend([await self._send(m) for m in messages])
         elif messages:
