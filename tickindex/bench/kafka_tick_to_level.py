@@ -105,7 +105,7 @@ async def broker_latencies(config: ServiceConfig, warmup_ns: int) -> tuple[Any, 
             tick_at[ts_event] = _append_ms(record, config.tick_topic)
     appended = np.fromiter(tick_at.values(), np.int64, len(tick_at))
     span_s = (appended.max() - appended.min()) / 1e3 if len(appended) > 1 else 0.0
-    pace = len(appended) / span_s if span_s > 0 else float("nan")
+    pace = float(len(appended) / span_s) if span_s > 0 else float("nan")
     since_ns = min(tick_at, default=0) + warmup_ns
     latencies: list[int] = []
     unmatched = 0
