@@ -38,6 +38,27 @@ A dead letter (or audit, bars record) Kafka refuses is never fatal: exactly-once
 batch goes without it, at-least-once it is retried alone (``engine.live.kafka.output``); either
 way it is logged, counted and dropped. Levels and checkpoints stay strict.
 
+Waits on the tick -> level path, each bounded by what the feed brings (measured by ``tickindex
+bench --kafka``, tick-to-level on the broker's clocks)::
+
+    fetch      the broker answers a fetch as soon as one byte arrives (``fetch_min_bytes`` 1);
+               ``fetch_max_wait_ms`` only ends an idle long poll, and aiokafka sends no fetch to a
+               broker while fetched ticks are unconsumed, so a tick never waits behind a fetch of
+               the quiet control topic (``engine.live.kafka.consumer``)
+    getmany    returns at the first record; ``poll_timeout_ms`` is only how long an empty poll
+               waits before the loop looks at stop and checkpoint again
+    batch      a fetch is one engine batch, however few ticks it holds: a quiet feed's batch is
+               one tick, a heavy feed's as many as arrived while the last one was computed
+    output     no linger: records queued while a produce request is in flight go in the next one,
+               so batching grows with the load alone; a small batch with nothing in flight goes
+               in one request (``engine.live.kafka.output.SMALL_BATCH_LEVELS``); the output
+               process takes batches while it saves a checkpoint
+    in flight  ``max_in_flight_batches`` pauses fetching only when the output falls that many
+               batches behind (an overload, not a rate): a bound of memory and of replay on
+               restart, never reached while the output keeps up
+    checkpoint at-least-once, taken on the loop (tens of microseconds for the built-in family)
+               and saved beside the next batches; exactly-once, part of each transaction
+
 Currency variants (``variants`` set): the FX topic is read next to control and ticks, its
 offsets and the translator's state (with the inputs waiting for the other stream's watermark)
 go into the same checkpoints (``engine.live.fx``); a fetch without records still publishes
