@@ -68,7 +68,8 @@ class ServiceConfig(KafkaSecurity, frozen=True, forbid_unknown_fields=True, kw_o
     poll_timeout_ms : int
         How long ``getmany`` waits for the first message.
     max_in_flight_batches : int
-        At-least-once: batches whose levels may await acknowledgement before fetching pauses.
+        At-least-once: batches whose levels may await acknowledgement before fetching pauses;
+        batches of few levels count less (``engine.live.kafka.output.InFlightBatches``).
     checkpoint_interval_ms : int
         At-least-once: time between checkpoints (exactly-once checkpoints every transaction).
     start_from : {"earliest", "latest"}

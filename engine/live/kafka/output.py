@@ -55,6 +55,60 @@ spread over the producers by index. The route changes only when nothing is in fl
 behind unacknowledged ones takes their route, so each index keeps its order."""
 
 
+SMALL_BATCHES_PER_BATCH = 16
+"""Small batches in flight that pause fetching like one batch (``InFlightBatches``)."""
+
+
+class InFlightBatches:
+    """At-least-once: the batches whose levels await acknowledgement, oldest first.
+
+    Fetching pauses (``full``) when ``limit`` batches are in flight holding more levels than
+    ``limit`` small batches can (``SMALL_BATCH_LEVELS`` each), or when ``SMALL_BATCHES_PER_BATCH``
+    times ``limit`` batches are: a heavy feed pauses at ``limit`` batches as ever, while a quiet
+    feed's one-tick batches behind a slow acknowledgement do not hold its next tick back.
+
+    Parameters
+    ----------
+    limit : int
+        The service's ``max_in_flight_batches``.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._batches: deque[tuple[asyncio.Future[int], int]] = deque()
+        self._levels = 0
+
+    def __len__(self) -> int:
+        return len(self._batches)
+
+    def add(self, acknowledged: asyncio.Future[int], levels: int) -> None:
+        """A batch of ``levels`` levels just submitted; ``acknowledged`` is its future."""
+        self._batches.append((acknowledged, levels))
+        self._levels += levels
+
+    def settle(self) -> None:
+        """Forget the acknowledged batches at the front; raises the failure of a failed one."""
+        while self._batches and self._batches[0][0].done():
+            self._pop().result()
+
+    def full(self) -> bool:
+        """Whether fetching should pause until ``drain`` returns."""
+        count = len(self._batches)
+        if count >= SMALL_BATCHES_PER_BATCH * self.limit:
+            return True
+        return count >= self.limit and self._levels > self.limit * SMALL_BATCH_LEVELS
+
+    async def drain(self) -> None:
+        """Wait until at most half of ``limit`` batches are in flight (in order)."""
+        while len(self._batches) > self.limit // 2:
+            await self._pop()
+
+    def _pop(self) -> asyncio.Future[int]:
+        acknowledged, levels = self._batches.popleft()
+        self._levels -= levels
+        return acknowledged
+
+
 class OutputStage(Protocol):
     """Where a batch's messages go, and how their acknowledgement is awaited."""
 

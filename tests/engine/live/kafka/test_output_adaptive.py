@@ -1,4 +1,4 @@
-"""The output stage's waits adapt to the feed: small batches in one request, checkpoints beside."""
+"""The output waits adapt to the feed: small batches go at once, checkpoints beside, in flight."""
 
 from __future__ import annotations
 
@@ -12,7 +12,12 @@ from engine.core.errors import DeliveryError
 from engine.kernel.columns import LevelColumns
 from engine.live.codec import LevelEncoder, OutgoingMessage
 from engine.live.config import ServiceConfig
-from engine.live.kafka.output import SMALL_BATCH_LEVELS, KafkaOutput
+from engine.live.kafka.output import (
+    SMALL_BATCH_LEVELS,
+    SMALL_BATCHES_PER_BATCH,
+    InFlightBatches,
+    KafkaOutput,
+)
 from engine.live.kafka.output_framing import (
     CHECKPOINT,
     CLOSE,
@@ -188,3 +193,53 @@ async def test_after_a_failed_checkpoint_the_output_process_takes_no_request() -
     await asyncio.wait_for(handler, 5)
     assert output.calls == ["checkpoint"]
     assert await _replies(writer) == {1: FAILED}
+
+
+def _pending() -> asyncio.Future[int]:
+    return asyncio.get_running_loop().create_future()
+
+
+async def test_a_heavy_feed_pauses_fetching_at_the_batch_limit() -> None:
+    in_flight = InFlightBatches(limit=8)
+    for _ in range(7):
+        in_flight.add(_pending(), SMALL_BATCH_LEVELS + 1)
+    assert not in_flight.full()
+    in_flight.add(_pending(), SMALL_BATCH_LEVELS + 1)
+    assert in_flight.full()
+
+
+async def test_a_quiet_feeds_small_batches_count_less() -> None:
+    in_flight = InFlightBatches(limit=8)
+    for _ in range(8 * SMALL_BATCHES_PER_BATCH - 1):
+        in_flight.add(_pending(), 4)
+    assert not in_flight.full(), "8 one-tick batches behind a slow ack do not pause fetching"
+    in_flight.add(_pending(), 4)
+    assert in_flight.full(), "but 16 times as many do"
+
+
+async def test_draining_waits_for_the_oldest_half_in_order() -> None:
+    in_flight = InFlightBatches(limit=8)
+    batches = [_pending() for _ in range(8)]
+    for batch in batches:
+        in_flight.add(batch, SMALL_BATCH_LEVELS + 1)
+    drain = asyncio.create_task(in_flight.drain())
+    for batch in batches[:3]:
+        batch.set_result(1)
+    await asyncio.sleep(0)
+    assert not drain.done(), "the fourth oldest is not acknowledged yet"
+    batches[3].set_result(1)
+    await drain
+    assert len(in_flight) == 4 and not in_flight.full()
+
+
+async def test_settling_forgets_acknowledged_batches_and_raises_a_failed_one() -> None:
+    in_flight = InFlightBatches(limit=8)
+    done, failed, later = _pending(), _pending(), _pending()
+    for batch in (done, failed, later):
+        in_flight.add(batch, 1)
+    done.set_result(1)
+    in_flight.settle()
+    assert len(in_flight) == 2
+    failed.set_exception(DeliveryError("levels not delivered"))
+    with pytest.raises(DeliveryError):
+        in_flight.settle()
