@@ -34,7 +34,8 @@ def register(subcommands: Subcommands) -> None:
         description="Simulated ticks on the universe go through the vectorised engine in "
         "batches and, for a prefix, through a naive per-tick full recompute; both are timed in "
         "the same run on one CPU core. With --kafka: the live service on a real broker instead "
-        "(raw aiokafka consumption vs the service, tick_batch throughput, paced latency).",
+        "(raw aiokafka consumption vs the service, tick_batch throughput, paced latency, and "
+        "tick-to-level latency on the broker's clocks at 1,000, 10,000 and 50,000 ticks/s).",
         examples=[
             ("the engine against the naive recompute, as JSON", "tickindex bench --json"),
             (
