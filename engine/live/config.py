@@ -68,7 +68,8 @@ class ServiceConfig(KafkaSecurity, frozen=True, forbid_unknown_fields=True, kw_o
     poll_timeout_ms : int
         How long ``getmany`` waits for the first message.
     max_in_flight_batches : int
-        At-least-once: batches whose levels may await acknowledgement before fetching pauses.
+        At-least-once: batches whose levels may await acknowledgement before fetching pauses;
+        batches of few levels count less (``engine.live.kafka.output.InFlightBatches``).
     checkpoint_interval_ms : int
         At-least-once: time between checkpoints (exactly-once checkpoints every transaction).
     start_from : {"earliest", "latest"}
@@ -80,13 +81,18 @@ class ServiceConfig(KafkaSecurity, frozen=True, forbid_unknown_fields=True, kw_o
     indices, composition : str or None
         Reference data files; None for the built-in Hang Seng family.
     linger_ms : int
-        Producer linger.
+        Producer linger. 0 (default) batches by load alone: aiokafka keeps one produce request
+        in flight per connection and the records queued meanwhile go together in the next, so
+        a quiet feed's levels go at once and a heavy feed's in requests as large as the round
+        trip allows; a linger only delays a quiet feed's levels.
     output_process : bool
         Encode and produce levels in a child process (``engine.live.kafka.output_process``), so they
         use a second core; False: in the service's own event loop.
     level_producers : int
         At-least-once: producer connections publishing levels (indices spread over them by id;
-        each index keeps its order). Exactly-once uses one transactional producer.
+        each index keeps its order). A small batch sent when every earlier one is acknowledged
+        goes through the first alone (one produce request, see ``SMALL_BATCH_LEVELS`` in
+        ``engine.live.kafka.output``). Exactly-once uses one transactional producer.
     fetched_records : bool
         The tick consumer hands out lean ``FetchedRecord`` structs instead of aiokafka
         ``ConsumerRecord``s (``engine.live.kafka.fetch``); False: aiokafka's own records.
@@ -139,7 +145,7 @@ class ServiceConfig(KafkaSecurity, frozen=True, forbid_unknown_fields=True, kw_o
     metrics_port: int = 9464
     indices: str | None = None
     composition: str | None = None
-    linger_ms: int = 1
+    linger_ms: int = 0
     output_process: bool = True
     level_producers: int = 2
     fetched_records: bool = True

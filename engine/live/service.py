@@ -12,7 +12,8 @@ Outputs are always flushed before the state that follows them is saved, so a cra
 nothing: the restart restores the last checkpoint, seeks the input to the offsets stored in it and
 recomputes the same levels with the same per-index ``seq`` (duplicates, never gaps; subscribers
 drop them by ``(index, seq)``). Batches whose levels await acknowledgement are bounded by
-``max_in_flight_batches``; when that many are pending, fetching pauses until the oldest is acked.
+``max_in_flight_batches`` (small ones count less: ``engine.live.kafka.output.InFlightBatches``);
+past it, fetching pauses until the oldest half is acked.
 Outputs go through an output stage (``engine.live.kafka.output``), by default a child process that
 encodes and produces them on a second core (``engine.live.kafka.output_process``); it keeps this
 order, as it answers a checkpoint only once every batch before it is acknowledged.
@@ -38,6 +39,27 @@ A dead letter (or audit, bars record) Kafka refuses is never fatal: exactly-once
 batch goes without it, at-least-once it is retried alone (``engine.live.kafka.output``); either
 way it is logged, counted and dropped. Levels and checkpoints stay strict.
 
+Waits on the tick -> level path, each bounded by what the feed brings (measured by ``tickindex
+bench --kafka``, tick-to-level on the broker's clocks)::
+
+    fetch      the broker answers a fetch as soon as one byte arrives (``fetch_min_bytes`` 1);
+               ``fetch_max_wait_ms`` only ends an idle long poll, and aiokafka sends no fetch to a
+               broker while fetched ticks are unconsumed, so a tick never waits behind a fetch of
+               the quiet control topic (``engine.live.kafka.consumer``)
+    getmany    returns at the first record; ``poll_timeout_ms`` is only how long an empty poll
+               waits before the loop looks at stop and checkpoint again
+    batch      a fetch is one engine batch, however few ticks it holds: a quiet feed's batch is
+               one tick, a heavy feed's as many as arrived while the last one was computed
+    output     no linger: records queued while a produce request is in flight go in the next one,
+               so batching grows with the load alone; a small batch with nothing in flight goes
+               in one request (``engine.live.kafka.output.SMALL_BATCH_LEVELS``); the output
+               process takes batches while it saves a checkpoint
+    in flight  ``max_in_flight_batches`` pauses fetching only when the output falls that many
+               batches behind, small batches counting less (one-tick batches behind one slow
+               acknowledgement do not hold the next tick): a bound of memory, not of rate
+    checkpoint at-least-once, taken on the loop (tens of microseconds for the built-in family)
+               and saved beside the next batches; exactly-once, part of each transaction
+
 Currency variants (``variants`` set): the FX topic is read next to control and ticks, its
 offsets and the translator's state (with the inputs waiting for the other stream's watermark)
 go into the same checkpoints (``engine.live.fx``); a fetch without records still publishes
@@ -49,7 +71,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from collections.abc import Sequence
 from functools import partial
 
@@ -69,7 +90,7 @@ from engine.live.kafka.checkpoints import CheckpointStore
 from engine.live.kafka.consumer import consumer_lag, new_consumer, position_inputs
 from engine.live.kafka.fetch import use_fetched_records
 from engine.live.kafka.metadata_backoff import backoff_metadata_updates
-from engine.live.kafka.output import KafkaOutput, OutputStage
+from engine.live.kafka.output import InFlightBatches, KafkaOutput, OutputStage
 from engine.live.kafka.output_process import ProcessOutput
 from engine.live.kafka.recovery import AbortPolicy, CommittedPoint, close_quietly, start_output
 from engine.live.kafka.topics import topic_partitions
@@ -109,7 +130,7 @@ class IndexService:
         self.drained = asyncio.Event()  # after stop: every level acknowledged, checkpoint saved
         self._stop = asyncio.Event()
         self._next_offsets: dict[TopicPartition, int] = {}
-        self._in_flight: deque[asyncio.Future[int]] = deque()
+        self._in_flight = InFlightBatches(config.max_in_flight_batches)
         self._last_checkpoint = 0.0
         self._saving: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
@@ -256,7 +277,7 @@ class IndexService:
             await self._transactional_batch(records)
         else:
             await self._submit(*self._process(records))
-            if len(self._in_flight) >= self.config.max_in_flight_batches:
+            if self._in_flight.full():
                 await self._apply_backpressure()
             if self._checkpoint_due():
                 await self._checkpoint()
@@ -272,11 +293,10 @@ class IndexService:
 
     async def _submit(self, levels: LevelColumns, messages: Sequence[OutgoingMessage]) -> None:
         assert self._output is not None
-        while self._in_flight and self._in_flight[0].done():
-            self._in_flight.popleft().result()  # a failed send stops the service
+        self._in_flight.settle()  # a failed send stops the service
         acknowledged = await self._output.submit(levels, messages)
         acknowledged.add_done_callback(partial(self._record_published, levels))
-        self._in_flight.append(acknowledged)
+        self._in_flight.add(acknowledged, len(levels))
 
     def _record_published(self, levels: LevelColumns, acknowledged: asyncio.Future[int]) -> None:
         if not acknowledged.cancelled() and acknowledged.exception() is None:
@@ -294,8 +314,7 @@ class IndexService:
         assert self._consumer is not None
         self._consumer.pause(*self._partitions)
         try:
-            while len(self._in_flight) >= self.config.max_in_flight_batches // 2 + 1:
-                await self._in_flight.popleft()
+            await self._in_flight.drain()
         finally:
             self._consumer.resume(*self._partitions)
 

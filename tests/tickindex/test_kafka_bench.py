@@ -9,7 +9,12 @@ from typing import Any
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from tickindex.bench.kafka_figures import KafkaBenchResult, LatencyFigures, ServiceFigures
+from tickindex.bench.kafka_figures import (
+    KafkaBenchResult,
+    LatencyFigures,
+    ServiceFigures,
+    TickToLevelFigures,
+)
 from tickindex.cli.bench import format_kafka_result
 from tickindex.cli.main import main
 
@@ -22,6 +27,8 @@ SIZES = {
     "--latency-rate": "2000",
     "--latency-seconds": "1.5",
     "--warmup-seconds": "0.5",
+    "--tick-to-level-rates": "500",
+    "--tick-to-level-seconds": "1.5",
 }
 
 
@@ -71,6 +78,9 @@ def test_kafka_bench_small_run(kafka_bootstrap: str, capsys: pytest.CaptureFixtu
     assert result["latency_p50_ms"] == latency["publish_p50_ms"]
     assert result["latency_p99_ms"] == latency["publish_p99_ms"]
 
+    [stamped] = result["tick_to_level"]
+    _check_tick_to_level(stamped, 500.0, 750)
+
     settings = result["settings"]
     assert settings["latency_service"]["poll_timeout_ms"] == 1
     assert settings["batch_service"]["max_batch_ticks"] == 10_000
@@ -91,7 +101,29 @@ def test_kafka_bench_small_run(kafka_bootstrap: str, capsys: pytest.CaptureFixtu
                 "service": ServiceFigures(**result["service"]),
                 "batch": ServiceFigures(**result["batch"]),
                 "latency": LatencyFigures(**latency),
+                "tick_to_level": [TickToLevelFigures(**stamped)],
             }
         )
     )
     assert "ratio" in report and "p99" in report and "seq gaps or duplicates 0" in report
+    assert "tick->level :       500 ticks/s" in report and "p99.9" in report
+
+
+def _check_tick_to_level(figures: dict[str, Any], rate: float, ticks: int) -> None:
+    assert figures["rate"] == rate and figures["ticks"] == ticks
+    assert figures["unmatched"] == 0
+    assert figures["levels"] > 0
+    assert figures["broker_ticks_per_s"] == pytest.approx(rate, rel=0.5)
+    quantiles = [figures[f"{q}_ms"] for q in ("p50", "p99", "p999", "max")]
+    assert quantiles[0] >= 0 and quantiles == sorted(quantiles)
+
+
+def test_kafka_bench_tick_to_level_only(
+    kafka_bootstrap: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["bench", "--kafka", "--tick-to-level-only", "--bootstrap", kafka_bootstrap]
+    rates = ["--tick-to-level-rates", "300,600", "--tick-to-level-seconds", "1"]
+    assert main([*args, *rates, "--warmup-seconds", "0.2", "--json"]) == 0
+    slow, fast = json.loads(capsys.readouterr().out)["tick_to_level"]
+    _check_tick_to_level(slow, 300.0, 300)
+    _check_tick_to_level(fast, 600.0, 600)

@@ -16,6 +16,7 @@ from tickindex.bench.kafka_figures import (
     LatencyFigures,
     MechanismFigures,
     ServiceFigures,
+    TickToLevelFigures,
 )
 from tickindex.bench.kafka_mechanisms import MechanismRuns
 from tickindex.cli.bench import format_kafka_result
@@ -93,6 +94,8 @@ def test_kafka_bench_with_mechanisms_small_run(
         "--latency-seconds": "1",
         "--warmup-seconds": "0.2",
         "--mechanism-rounds": "1",
+        "--tick-to-level-rates": "500",
+        "--tick-to-level-seconds": "0.5",
     }
     args = [part for flag, value in sizes.items() for part in (flag, value)]
     assert (
@@ -116,6 +119,7 @@ def test_kafka_bench_with_mechanisms_small_run(
                 "service": ServiceFigures(**result["service"]),
                 "batch": ServiceFigures(**result["batch"]),
                 "latency": LatencyFigures(**result["latency"]),
+                "tick_to_level": [TickToLevelFigures(**f) for f in result["tick_to_level"]],
                 "mechanisms": [
                     MechanismFigures(
                         **m | {"on": ServiceFigures(**m["on"]), "off": ServiceFigures(**m["off"])}

@@ -50,8 +50,10 @@ from tickindex.bench.kafka_figures import (
     KafkaBenchSettings,
     LatencyFigures,
     ServiceFigures,
+    TickToLevelFigures,
 )
 from tickindex.bench.kafka_mechanisms import MechanismRuns
+from tickindex.bench.kafka_tick_to_level import measure_tick_to_level
 
 START_NS = 1_795_138_200_000_000_000  # 2026-11-20 09:30 HKT, event time of the throughput ticks
 _TOPIC_SETTINGS = tuple(key for key in ServiceConfig.__struct_fields__ if key.endswith("_topic"))
@@ -289,6 +291,42 @@ async def _measure_latency(
     return replace(figures, service_ticks=stats.ticks_in, service_levels=stats.levels_out)
 
 
+def tick_to_level_configs(settings: KafkaBenchSettings, name: str) -> list[ServiceConfig]:
+    """The settings of each tick-to-level run, on topics of its own: one per rate."""
+    runs = settings.tick_to_level_rates
+    return [_config(settings, f"{name}-t2l-{r:.0f}", settings.latency_service) for r in runs]
+
+
+async def run_tick_to_level(
+    settings: KafkaBenchSettings, universe: Universe, configs: list[ServiceConfig]
+) -> list[TickToLevelFigures]:
+    """Tick-to-level latency at each rate (``tickindex.bench.kafka_tick_to_level``), on the
+    topics of ``tick_to_level_configs`` (created here, not deleted)."""
+
+    async def start(config: ServiceConfig) -> tuple[IndexService, asyncio.Task[None]]:
+        service, task, _ = await _start_service(config, universe)
+        return service, task
+
+    rates = settings.tick_to_level_rates
+    return [
+        await measure_tick_to_level(config, start, settings, rate)
+        for config, rate in zip(configs, rates, strict=True)
+    ]
+
+
+async def delete_topics(settings: KafkaBenchSettings, configs: list[ServiceConfig]) -> None:
+    """Delete every topic of ``configs`` that exists."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap, **kafka_security_options(configs[0])
+    )
+    await admin.start()
+    try:
+        names = {getattr(c, key) for c in configs for key in _TOPIC_SETTINGS}
+        await admin.delete_topics(list(names & set(await admin.list_topics())))
+    finally:
+        await admin.close()
+
+
 async def run_kafka_bench(settings: KafkaBenchSettings, universe: Universe) -> KafkaBenchResult:
     """Run every measurement on fresh topics (deleted afterwards unless ``keep_topics``).
 
@@ -309,11 +347,14 @@ async def run_kafka_bench(settings: KafkaBenchSettings, universe: Universe) -> K
     batch = _config(settings, f"{name}-batch", settings.service | settings.batch_service)
     paced = _config(settings, f"{name}-latency", settings.latency_service)
     mechanisms = MechanismRuns(settings, partial(_config, settings), single)
-    configs = (single, batch, paced, *mechanisms.configs())
+    stamped = tick_to_level_configs(settings, name)
+    configs = [single, batch, paced, *mechanisms.configs()]
     try:
         for config in configs:
             await ensure_topics(config)
         latency = await _measure_latency(paced, universe, settings)
+        configs.extend(stamped)
+        tick_to_level = await run_tick_to_level(settings, universe, stamped)
         simulator = MarketSimulator(universe, settings.seed, start_ns=START_NS)
         ticks = simulator.next_batch(settings.ticks)
         await _publish(single, universe, ticks, 0)
@@ -326,16 +367,8 @@ async def run_kafka_bench(settings: KafkaBenchSettings, universe: Universe) -> K
         await _publish(batch, universe, many, settings.ticks_per_message)
         batched = await _time_service(batch, universe, many)
     finally:
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=settings.bootstrap, **kafka_security_options(single)
-        )
-        await admin.start()
-        try:
-            names = {getattr(c, key) for c in configs for key in _TOPIC_SETTINGS}
-            if not settings.keep_topics:
-                await admin.delete_topics(list(names & set(await admin.list_topics())))
-        finally:
-            await admin.close()
+        if not settings.keep_topics:
+            await delete_topics(settings, configs)
     raw = raw_messages / raw_seconds
     used = {"service": single, "batch_service": batch, "latency_service": paced}
     settings_used = asdict(settings) | {k: msgspec.structs.asdict(c) for k, c in used.items()}
@@ -343,5 +376,17 @@ async def run_kafka_bench(settings: KafkaBenchSettings, universe: Universe) -> K
         settings.ticks, raw_messages, raw,
         served.ticks_per_s, served.ticks_per_s / raw,
         batched.ticks_per_s, latency.publish_p50_ms, latency.publish_p99_ms,
-        served, batched, latency, settings_used, compared,
+        served, batched, latency, settings_used, compared, tick_to_level,
     )  # fmt: skip
+
+
+async def run_tick_to_level_bench(
+    settings: KafkaBenchSettings, universe: Universe
+) -> list[TickToLevelFigures]:
+    """Only the tick-to-level runs of ``run_kafka_bench`` (topics deleted unless kept)."""
+    configs = tick_to_level_configs(settings, f"tickindex-bench-{uuid.uuid4().hex[:8]}")
+    try:
+        return await run_tick_to_level(settings, universe, configs)
+    finally:
+        if not settings.keep_topics:
+            await delete_topics(settings, configs)

@@ -21,6 +21,9 @@ class KafkaBenchSettings:
         (10,000 ticks) per engine batch: 20,000 would make ``index_levels`` messages over 1 MB.
     bootstrap, seed, indices, composition, keep_topics
         Broker, simulator seed, reference data files (None: built-in), leave the topics.
+    tick_to_level_rates, tick_to_level_seconds : tuple of float, float
+        Paced ticks per second of each tick-to-level run (``tickindex.bench.kafka_tick_to_level``),
+        and for how long each; ``warmup_seconds`` of each are not measured.
     mechanisms, mechanism_rounds : bool, int
         Also time the service on the single-tick messages with each of ``MECHANISMS`` on and
         off, back to back, that many rounds (``KafkaBenchResult.mechanisms``).
@@ -42,6 +45,8 @@ class KafkaBenchSettings:
     keep_topics: bool = False
     mechanisms: bool = False
     mechanism_rounds: int = 5
+    tick_to_level_rates: tuple[float, ...] = (1_000.0, 10_000.0, 50_000.0)
+    tick_to_level_seconds: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,25 @@ class LatencyFigures:
     receive_max_ms: float
 
 
+@dataclass(frozen=True)
+class TickToLevelFigures:
+    """One paced rate: ticks sent and their pace on the broker; levels measured; ms quantiles.
+
+    ``unmatched`` counts levels whose tick was not found on the tick topic (0 when sound);
+    ``levels`` are those of ticks sent after the warm-up.
+    """
+
+    rate: float
+    ticks: int
+    broker_ticks_per_s: float
+    levels: int
+    unmatched: int
+    p50_ms: float
+    p99_ms: float
+    p999_ms: float
+    max_ms: float
+
+
 MECHANISMS = ("output_process", "fetched_records")
 """The service's speed mechanisms, each switched off by its ``ServiceConfig`` setting."""
 
@@ -101,6 +125,7 @@ class KafkaBenchResult:
     """Headline figures (``ratio`` = service / raw), the runs' details and the settings used.
 
     ``mechanisms``: with ``KafkaBenchSettings.mechanisms``, one entry per mechanism, else empty.
+    ``tick_to_level``: one entry per ``KafkaBenchSettings.tick_to_level_rates``.
     """
 
     n: int
@@ -116,3 +141,4 @@ class KafkaBenchResult:
     latency: LatencyFigures
     settings: dict[str, Any]
     mechanisms: list[MechanismFigures] = field(default_factory=list)
+    tick_to_level: list[TickToLevelFigures] = field(default_factory=list)

@@ -12,8 +12,13 @@ from typing import Any
 from engine.live.config import ConfigError, ServiceConfig, load_config
 from producers.simulator import MarketSimulator
 from tickindex.bench.core import CoreBenchResult, run_core_benchmark
-from tickindex.bench.kafka import run_kafka_bench
-from tickindex.bench.kafka_figures import KafkaBenchResult, KafkaBenchSettings, MechanismFigures
+from tickindex.bench.kafka import run_kafka_bench, run_tick_to_level_bench
+from tickindex.bench.kafka_figures import (
+    KafkaBenchResult,
+    KafkaBenchSettings,
+    MechanismFigures,
+    TickToLevelFigures,
+)
 from tickindex.bench.scale import run_scale_benchmark
 from tickindex.bench.scale_report import format_scale_result, scale_payload
 from tickindex.bench.scale_world import WorldShape
@@ -32,7 +37,8 @@ def register(subcommands: Subcommands) -> None:
         description="Simulated ticks on the universe go through the vectorised engine in "
         "batches and, for a prefix, through a naive per-tick full recompute; both are timed in "
         "the same run on one CPU core. With --kafka: the live service on a real broker instead "
-        "(raw aiokafka consumption vs the service, tick_batch throughput, paced latency). With "
+        "(raw aiokafka consumption vs the service, tick_batch throughput, paced latency, and "
+        "tick-to-level latency on the broker's clocks at 1,000, 10,000 and 50,000 ticks/s). With "
         "--scale: a seeded world of 10,000 indices loaded from files, beside the built-in family.",
         examples=[
             ("the engine against the naive recompute, as JSON", "tickindex bench --json"),
@@ -189,6 +195,26 @@ def register(subcommands: Subcommands) -> None:
         help="keep the benchmark's topics afterwards (default: deleted)",
     )
     kafka.add_argument(
+        "--tick-to-level-rates",
+        type=_rates,
+        default=KafkaBenchSettings().tick_to_level_rates,
+        metavar="R1,R2,...",
+        help="paced ticks per second of the tick-to-level runs, whose latency is measured on the "
+        "broker's clocks (default: 1000,10000,50000)",
+    )
+    kafka.add_argument(
+        "--tick-to-level-seconds",
+        type=float,
+        default=KafkaBenchSettings().tick_to_level_seconds,
+        metavar="SECONDS",
+        help="length of each tick-to-level run (default: %(default)s)",
+    )
+    kafka.add_argument(
+        "--tick-to-level-only",
+        action="store_true",
+        help="run only the tick-to-level runs",
+    )
+    kafka.add_argument(
         "--mechanisms",
         action="store_true",
         help="also time the single-tick service run with each speed mechanism (output_process, "
@@ -285,10 +311,37 @@ def kafka_bench_command(args: argparse.Namespace) -> int:
         keep_topics=args.keep_topics,
         mechanisms=args.mechanisms,
         mechanism_rounds=args.mechanism_rounds,
+        tick_to_level_rates=args.tick_to_level_rates,
+        tick_to_level_seconds=args.tick_to_level_seconds,
     )
+    if args.tick_to_level_only:
+        figures = asyncio.run(run_tick_to_level_bench(settings, universe_from_args(args)))
+        payload = {"tick_to_level": [dataclasses.asdict(f) for f in figures]}
+        print(json.dumps(payload) if args.json else "\n".join(map(_tick_to_level_line, figures)))
+        return 0
     result = asyncio.run(run_kafka_bench(settings, universe_from_args(args)))
     print(json.dumps(dataclasses.asdict(result)) if args.json else format_kafka_result(result))
     return 0
+
+
+def _rates(text: str) -> tuple[float, ...]:
+    """``--tick-to-level-rates``: positive ticks per second, comma-separated."""
+    try:
+        rates = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected rates such as 1000,10000") from None
+    if not rates or min(rates) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: rates must be positive")
+    return rates
+
+
+def _tick_to_level_line(f: TickToLevelFigures) -> str:
+    return (
+        f"tick->level : {f.rate:>9,.0f} ticks/s ({f.ticks:,} ticks, {f.broker_ticks_per_s:,.0f}/s "
+        f"on the broker), {f.levels:,} levels after warm-up, broker append times: p50 "
+        f"{f.p50_ms:.1f} ms p99 {f.p99_ms:.1f} ms p99.9 {f.p999_ms:.1f} ms (max {f.max_ms:.0f}); "
+        f"levels without their tick {f.unmatched}"
+    )
 
 
 def _settings(pairs: list[str]) -> dict[str, Any]:
@@ -327,6 +380,7 @@ def format_kafka_result(result: KafkaBenchResult) -> str:
             f"{lat.received_levels:,}/{lat.expected_levels:,}; seq gaps or duplicates "
             f"{s.gaps + b.gaps + lat.gaps}",
             *(f"{key:<12}: {_brief(run[key])}" for key in SETTINGS_SHOWN),
+            *(_tick_to_level_line(f) for f in result.tick_to_level),
             *(_mechanism_line(m) for m in result.mechanisms),
         ]
     )

@@ -25,8 +25,10 @@ def new_consumer(config: ServiceConfig) -> AIOKafkaConsumer:
         auto_offset_reset=config.start_from,
         max_partition_fetch_bytes=8 << 20,
         fetch_max_bytes=64 << 20,
-        # aiokafka keeps one fetch in flight per broker: a fetch for the quiet control topic
-        # would otherwise hold tick fetches for the broker's default 500 ms wait.
+        # The broker answers as soon as a record arrives: this wait only ends an idle poll. It
+        # stays short because aiokafka keeps one fetch in flight per broker, and once fetched
+        # ticks stay unconsumed past its prefetch backoff (an overloaded service) it fetches the
+        # quiet control topic alone: ticks then wait for that fetch, at most this long.
         fetch_max_wait_ms=10,
         **kafka_security_options(config),
     )

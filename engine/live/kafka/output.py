@@ -47,6 +47,67 @@ from engine.live.kafka.security import kafka_security_options
 # Checkpoints can outgrow Kafka's 1 MiB default (large universes, currency rows waiting).
 MAX_MESSAGE_BYTES = 16 << 20
 
+SMALL_BATCH_LEVELS = 256
+"""At-least-once, a batch of at most this many levels submitted when every earlier batch is
+acknowledged goes through the first level producer alone: one produce request, not one per
+connection, whose slowest round trip a quiet feed's levels would wait for. A larger one then is
+spread over the producers by index. The route changes only when nothing is in flight: a batch
+behind unacknowledged ones takes their route, so each index keeps its order."""
+
+
+SMALL_BATCHES_PER_BATCH = 16
+"""Small batches in flight that pause fetching like one batch (``InFlightBatches``)."""
+
+
+class InFlightBatches:
+    """At-least-once: the batches whose levels await acknowledgement, oldest first.
+
+    Fetching pauses (``full``) when ``limit`` batches are in flight holding more levels than
+    ``limit`` small batches can (``SMALL_BATCH_LEVELS`` each), or when ``SMALL_BATCHES_PER_BATCH``
+    times ``limit`` batches are: a heavy feed pauses at ``limit`` batches as ever, while a quiet
+    feed's one-tick batches behind a slow acknowledgement do not hold its next tick back.
+
+    Parameters
+    ----------
+    limit : int
+        The service's ``max_in_flight_batches``.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._batches: deque[tuple[asyncio.Future[int], int]] = deque()
+        self._levels = 0
+
+    def __len__(self) -> int:
+        return len(self._batches)
+
+    def add(self, acknowledged: asyncio.Future[int], levels: int) -> None:
+        """A batch of ``levels`` levels just submitted; ``acknowledged`` is its future."""
+        self._batches.append((acknowledged, levels))
+        self._levels += levels
+
+    def settle(self) -> None:
+        """Forget the acknowledged batches at the front; raises the failure of a failed one."""
+        while self._batches and self._batches[0][0].done():
+            self._pop().result()
+
+    def full(self) -> bool:
+        """Whether fetching should pause until ``drain`` returns."""
+        count = len(self._batches)
+        if count >= SMALL_BATCHES_PER_BATCH * self.limit:
+            return True
+        return count >= self.limit and self._levels > self.limit * SMALL_BATCH_LEVELS
+
+    async def drain(self) -> None:
+        """Wait until at most half of ``limit`` batches are in flight (in order)."""
+        while len(self._batches) > self.limit // 2:
+            await self._pop()
+
+    def _pop(self) -> asyncio.Future[int]:
+        acknowledged, levels = self._batches.popleft()
+        self._levels -= levels
+        return acknowledged
+
 
 class OutputStage(Protocol):
     """Where a batch's messages go, and how their acknowledgement is awaited."""
@@ -175,6 +236,7 @@ class KafkaOutput:
         self._side = None if side_producer is None else SideRecords(side_producer, on_dropped)
         # aiokafka keeps one request in flight per connection: more connections, more requests.
         self._by_key = {key: producers[i % len(producers)] for i, key in enumerate(encoder.keys)}
+        self._route = self._by_key  # of the batches in flight; {}: the first producer alone
         self._pending: deque[asyncio.Future[int]] = deque()
         self._failure: DeliveryError | None = None
 
@@ -205,9 +267,11 @@ class KafkaOutput:
         self._raise_failure()
         while self._pending and self._pending[0].done():
             self._pending.popleft()
+        if not self._pending:  # nothing of any index in flight: the route may change
+            self._route = {} if len(levels) <= SMALL_BATCH_LEVELS else self._by_key
         ts_published = time.time_ns()
         levels_out = self.encoder.encode(levels, ts_published)
-        acks = [await self._send(m, self._by_key.get(m.key or b"")) for m in levels_out]
+        acks = [await self._send(m, self._route.get(m.key or b"")) for m in levels_out]
         if self._side is None:
             acks.extend([await self._send(m) for m in messages])
         elif messages:

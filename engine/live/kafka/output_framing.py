@@ -129,8 +129,8 @@ class RequestSender:
     computes) would show in latency. A large one, or what did not fit, is copied by the thread
     without the GIL, beside the engine, into a socket buffer asked to be large (the kernel caps
     it at ``net.core.wmem_max``); later requests queue behind it, so order holds. The queue
-    holds at most the service's ``max_in_flight_batches`` batches (it waits on their answers
-    before fetching more), so it needs no bound of its own.
+    holds at most the batches the service lets await their answers before it stops fetching
+    (``engine.live.kafka.output.InFlightBatches``), so it needs no bound of its own.
     """
 
     def __init__(self, sock: socket.socket) -> None:

@@ -4,9 +4,11 @@ Encoding a level to JSON and handing it to the producer costs about as much as f
 computing it, so the service ships each batch's levels as raw columns over a Unix socket to a
 child process that runs ``KafkaOutput``; the event loop of the engine only fetches and computes.
 
-Requests go parent -> child in batch order and the child handles them in that order, so the
-commit order of ``engine.live.service`` holds unchanged: a checkpoint request is answered only
-after every batch before it is acknowledged by Kafka. Each request is answered once (done, with
+Requests go parent -> child in batch order and the child handles them in that order, so the commit
+order of ``engine.live.service`` holds unchanged: a checkpoint request is answered only after every
+batch before it is acknowledged by Kafka. The child saves a checkpoint (its flush, then its own
+round trip) beside the batches that follow it, one checkpoint at a time: waiting for it before
+reading on would hold every level of those milliseconds. Each request is answered once (done, with
 ``ts_published``, or failed, with the error); after a failure the child stops taking requests and
 every later call raises (exactly-once, the service then starts a new stage: see
 ``engine.live.kafka.recovery``). A message the child dropped after its retries (a dead letter, see
@@ -266,24 +268,31 @@ async def _serve(
 async def _handle_requests(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, output: KafkaOutput
 ) -> None:
+    saving: asyncio.Future[int] | None = None  # the checkpoint being saved beside later batches
     while True:
         request = await read_request(reader)
         if request is None:
             log.warning("the service closed the connection: stopping")
             return
+        if saving is not None and saving.done() and saving.exception() is not None:
+            return  # its failure was the reply: no request after it is taken
         kind, number, levels, extras = request
         try:
             if kind == SUBMIT:
                 done = await output.submit(levels, extras or [])
                 done.add_done_callback(partial(reply_when_done, writer, number))
             elif kind == CHECKPOINT:
-                await output.checkpoint(extras)
-                write_reply(writer, DONE, number, 0, None)
+                if saving is not None:
+                    await saving
+                saving = asyncio.ensure_future(_saved(output, extras))
+                saving.add_done_callback(partial(reply_when_done, writer, number))
             elif kind == TRANSACTION:
                 messages, offsets, group_id, alone = extras
                 ts_published = await output.transaction(levels, messages, offsets, group_id, alone)
                 write_reply(writer, DONE, number, ts_published, None)
             else:
+                if saving is not None:
+                    await saving
                 await output.flush()
                 return
         except Exception as exc:  # every failure goes back to the service
@@ -291,3 +300,9 @@ async def _handle_requests(
             await writer.drain()
             return
         await writer.drain()
+
+
+async def _saved(output: KafkaOutput, message: OutgoingMessage) -> int:
+    """Save a checkpoint (``KafkaOutput.checkpoint``); 0 for the reply's ``ts_published``."""
+    await output.checkpoint(message)
+    return 0

@@ -1,0 +1,200 @@
+"""Tick-to-level latency on the broker's clocks, at several paced tick rates.
+
+For each rate, on fresh topics whose tick and level topics stamp records with
+``LogAppendTime``: the service runs in this process with its default settings (``serve`` as
+shipped, plus the bench's ``latency_service`` settings); a spawned process publishes single-tick
+messages at that pace for ``tick_to_level_seconds``, each tick with its own ``ts_event`` (wall
+time at send, made unique). When the service has consumed every tick it is stopped (drained),
+and both topics are read back: every level (after ``warmup_seconds``) is matched through its
+``ts_event`` to its tick, and its latency is the level record's append time minus the tick
+record's, both on the broker's clock, so neither the feed's publishing delay nor any client
+clock is counted. Broker timestamps are milliseconds: a latency is a whole number of ms. The
+quantiles are exact over every sample (a sorted array, not buckets).
+
+Measured on a 2-core machine shared with other benchmarks (p99 in ms at 1k / 10k / 50k ticks/s):
+before the adaptive waits 22/21/31 and 27/29/180, after them 16/14/21 and 6/18/25 (two runs of
+``tickindex bench --kafka`` each); noise from the machine's load dominates, and a raw aiokafka
+consumer alone sees its ticks at p99 3-4 ms at 1k ticks/s there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+import numpy as np
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.structs import ConsumerRecord
+
+from engine.kernel.columns import TickColumns
+from engine.live.config import ServiceConfig
+from engine.live.kafka.security import kafka_security_options
+from engine.live.kafka.topics import ensure_topics
+from engine.refdata.builtin import load_universe_or_builtin
+from engine.wire import IndexLevels, TickBatch, WireCodec
+from producers.kafka_publisher import TickPublisher
+from producers.simulator import MarketSimulator
+from tickindex.bench.kafka_figures import KafkaBenchSettings, TickToLevelFigures
+
+LOG_APPEND_TIME = 1  # Kafka's timestamp type of a record stamped by the broker
+QUANTILES = (0.5, 0.99, 0.999)
+
+
+async def create_log_append_topics(config: ServiceConfig) -> None:
+    """The tick and level topics stamped by the broker, then the service's other topics."""
+    stamped = {"message.timestamp.type": "LogAppendTime"}
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=config.bootstrap, **kafka_security_options(config)
+    )
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [
+                NewTopic(config.tick_topic, config.tick_partitions, 1, topic_configs=stamped),
+                NewTopic(config.level_topic, 1, 1, topic_configs=stamped),
+            ]
+        )
+    finally:
+        await admin.close()
+    await ensure_topics(config)
+
+
+async def _read_topic(
+    config: ServiceConfig, topic: str, partitions: int
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of ``topic`` from the beginning to its current end."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=config.bootstrap,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        **kafka_security_options(config),
+    )
+    await consumer.start()
+    try:
+        assigned = [TopicPartition(topic, p) for p in range(partitions)]
+        consumer.assign(assigned)
+        await consumer.seek_to_beginning()
+        ends = await consumer.end_offsets(assigned)
+        records: list[ConsumerRecord[bytes, bytes]] = []
+        while any([await consumer.position(tp) < end for tp, end in ends.items()]):
+            for batch in (await consumer.getmany(timeout_ms=200)).values():
+                records.extend(batch)
+        return records
+    finally:
+        await consumer.stop()
+
+
+def _append_ms(record: ConsumerRecord[bytes, bytes], topic: str) -> int:
+    if record.timestamp_type != LOG_APPEND_TIME:
+        raise RuntimeError(f"{topic}: records are not stamped with LogAppendTime")
+    return int(record.timestamp)
+
+
+async def broker_latencies(config: ServiceConfig, warmup_ns: int) -> tuple[Any, int, float]:
+    """Per level of a tick stamped ``warmup_ns`` after the first: its append ms minus the tick's.
+
+    Returns the latencies (int64 ms, sorted), the levels whose tick was not found, and the
+    ticks' pace on the broker (ticks per second between the first and last append).
+    """
+    codec = WireCodec(config.wire_format)
+    tick_at: dict[int, int] = {}
+    for record in await _read_topic(config, config.tick_topic, config.tick_partitions):
+        message = codec.decode_tick(record.value or b"")
+        stamps = message.ts_event if isinstance(message, TickBatch) else [message.ts_event]
+        for ts_event in stamps:
+            tick_at[ts_event] = _append_ms(record, config.tick_topic)
+    appended = np.fromiter(tick_at.values(), np.int64, len(tick_at))
+    span_s = (appended.max() - appended.min()) / 1e3 if len(appended) > 1 else 0.0
+    pace = float(len(appended) / span_s) if span_s > 0 else float("nan")
+    since_ns = min(tick_at, default=0) + warmup_ns
+    latencies: list[int] = []
+    unmatched = 0
+    for record in await _read_topic(config, config.level_topic, 1):
+        level_ms = _append_ms(record, config.level_topic)
+        level = codec.decode_level(record.value or b"")
+        for ts_event in level.ts_event if isinstance(level, IndexLevels) else [level.ts_event]:
+            tick_ms = tick_at.get(ts_event)
+            if tick_ms is None:
+                unmatched += 1
+            elif ts_event >= since_ns:
+                latencies.append(level_ms - tick_ms)
+    return np.sort(np.array(latencies, dtype=np.int64)), unmatched, pace
+
+
+def figures_of(
+    rate: float, ticks: int, latencies: Any, unmatched: int, pace: float
+) -> TickToLevelFigures:
+    """``TickToLevelFigures`` of sorted latencies (ms); quantiles NaN without samples."""
+    if len(latencies) == 0:
+        quantiles = [float("nan")] * (len(QUANTILES) + 1)
+    else:
+        quantiles = [*np.quantile(latencies, QUANTILES).tolist(), float(latencies[-1])]
+    return TickToLevelFigures(rate, ticks, pace, len(latencies), unmatched, *quantiles)
+
+
+async def _paced_single_ticks(config: ServiceConfig, rate: float, seconds: float, seed: int) -> int:
+    """Publish ``rate x seconds`` single-tick messages at that pace; each ``ts_event`` unique."""
+    universe = load_universe_or_builtin(config.indices, config.composition)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=config.bootstrap, linger_ms=0, **kafka_security_options(config)
+    )
+    await producer.start()
+    try:
+        codec = WireCodec(config.wire_format)
+        publisher = TickPublisher(producer, config.tick_topic, universe, codec)
+        await publisher.ready()
+        simulator = MarketSimulator(universe, seed, start_ns=time.time_ns(), rate=rate)
+        started, total, sent, last = time.monotonic(), round(rate * seconds), 0, 0
+        while sent < total:
+            due = min(total, int(rate * (time.monotonic() - started))) - sent
+            if due > 0:
+                ticks = simulator.next_batch(due)
+                first = max(time.time_ns(), last + 1)
+                stamp = first + np.arange(due, dtype=np.int64)
+                last = int(stamp[-1])
+                await publisher.publish(TickColumns(stamp, ticks.security, ticks.price, ticks.seq))
+                sent += due
+            await asyncio.sleep(0.0005)
+        await publisher.flush()
+        return sent
+    finally:
+        await producer.stop()
+
+
+def _publisher_process(config: ServiceConfig, rate: float, seconds: float, seed: int) -> int:
+    """Entry point of the publishing process."""
+    return asyncio.run(_paced_single_ticks(config, rate, seconds, seed))
+
+
+async def measure_tick_to_level(
+    config: ServiceConfig,
+    start_service: Callable[[ServiceConfig], Any],
+    settings: KafkaBenchSettings,
+    rate: float,
+) -> TickToLevelFigures:
+    """One rate on ``config``'s topics (created here): publish, serve, read back, measure.
+
+    ``start_service(config)`` starts the service and returns ``(service, task)`` once it is ready.
+    """
+    await create_log_append_topics(config)
+    service, task = await start_service(config)
+    try:
+        seconds, seed = settings.tick_to_level_seconds, settings.seed + 2
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            job = pool.submit(_publisher_process, config, rate, seconds, seed)
+            sent = await asyncio.wrap_future(job)
+        while service.pipeline.stats.ticks_in < sent:
+            if task.done():
+                task.result()
+                raise RuntimeError("the service stopped unexpectedly")
+            await asyncio.sleep(0.01)
+    finally:
+        service.request_stop()
+        await task
+    latencies, unmatched, pace = await broker_latencies(config, int(settings.warmup_seconds * 1e9))
+    return figures_of(rate, sent, latencies, unmatched, pace)
