@@ -15,7 +15,7 @@ from tickindex.bench.kafka_figures import (
     ServiceFigures,
     TickToLevelFigures,
 )
-from tickindex.cli.bench import format_kafka_result
+from tickindex.bench.report import format_kafka_result
 from tickindex.cli.main import main
 
 pytestmark = pytest.mark.kafka

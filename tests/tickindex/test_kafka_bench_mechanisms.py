@@ -19,7 +19,7 @@ from tickindex.bench.kafka_figures import (
     TickToLevelFigures,
 )
 from tickindex.bench.kafka_mechanisms import MechanismRuns
-from tickindex.cli.bench import format_kafka_result
+from tickindex.bench.report import format_kafka_result
 from tickindex.cli.main import main
 
 SINGLE = ServiceConfig(group_id="bench-single", tick_topic="bench-single-tick", metrics_port=-1)

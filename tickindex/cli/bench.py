@@ -11,14 +11,12 @@ from typing import Any
 
 from engine.live.config import ConfigError, ServiceConfig, load_config
 from producers.simulator import MarketSimulator
-from tickindex.bench.core import CoreBenchResult, run_core_benchmark
+from tickindex.bench.core import run_core_benchmark
 from tickindex.bench.kafka import run_kafka_bench, run_tick_to_level_bench
 from tickindex.bench.kafka_figures import (
-    KafkaBenchResult,
     KafkaBenchSettings,
-    MechanismFigures,
-    TickToLevelFigures,
 )
+from tickindex.bench.report import format_kafka_result, format_result, tick_to_level_line
 from tickindex.bench.scale import run_scale_benchmark
 from tickindex.bench.scale_report import format_scale_result, scale_payload
 from tickindex.bench.scale_world import WorldShape
@@ -267,31 +265,6 @@ def scale_bench_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_result(result: CoreBenchResult, core: int | None) -> str:
-    """Human-readable report."""
-    where = f"pinned to CPU core {core}" if core is not None else "all cores"
-    if result.naive_ticks_per_s is None or result.ratio is None:
-        naive = ["naive  : not run (--naive-ticks 0)"]
-    else:
-        naive = [
-            f"naive  : {result.naive_ticks:>10,} ticks, per-tick full recompute: "
-            f"{result.naive_ticks_per_s:>14,.0f} ticks/s",
-            f"ratio  : {result.ratio:,.1f}x (engine vs naive, same run); "
-            f"max relative difference of their levels {result.naive_max_rel_diff:.1e}",
-        ]
-    return "\n".join(
-        [
-            f"universe: {result.securities} securities, {result.indices} indices, "
-            f"{result.levels_per_tick:.2f} levels per tick ({where})",
-            f"engine : {result.ticks:>10,} ticks in batches of {result.batch_size:,}: "
-            f"{result.ticks_per_s:>14,.0f} ticks/s",
-            *naive,
-            f"memory : peak traced {result.peak_traced_bytes / 1e6:.1f} MB during a "
-            f"{20 * result.batch_size:,}-tick pass, max RSS {result.max_rss_bytes / 1e6:.1f} MB",
-        ]
-    )
-
-
 def kafka_bench_command(args: argparse.Namespace) -> int:
     """Run the Kafka benchmark and print its figures."""
     settings = KafkaBenchSettings(
@@ -317,7 +290,7 @@ def kafka_bench_command(args: argparse.Namespace) -> int:
     if args.tick_to_level_only:
         figures = asyncio.run(run_tick_to_level_bench(settings, universe_from_args(args)))
         payload = {"tick_to_level": [dataclasses.asdict(f) for f in figures]}
-        print(json.dumps(payload) if args.json else "\n".join(map(_tick_to_level_line, figures)))
+        print(json.dumps(payload) if args.json else "\n".join(map(tick_to_level_line, figures)))
         return 0
     result = asyncio.run(run_kafka_bench(settings, universe_from_args(args)))
     print(json.dumps(dataclasses.asdict(result)) if args.json else format_kafka_result(result))
@@ -335,15 +308,6 @@ def _rates(text: str) -> tuple[float, ...]:
     return rates
 
 
-def _tick_to_level_line(f: TickToLevelFigures) -> str:
-    return (
-        f"tick->level : {f.rate:>9,.0f} ticks/s ({f.ticks:,} ticks, {f.broker_ticks_per_s:,.0f}/s "
-        f"on the broker), {f.levels:,} levels after warm-up, broker append times: p50 "
-        f"{f.p50_ms:.1f} ms p99 {f.p99_ms:.1f} ms p99.9 {f.p999_ms:.1f} ms (max {f.max_ms:.0f}); "
-        f"levels without their tick {f.unmatched}"
-    )
-
-
 def _settings(pairs: list[str]) -> dict[str, Any]:
     """``SETTING=VALUE`` pairs as ``ServiceConfig`` values (converted and checked)."""
     raw: dict[str, Any] = {}
@@ -354,59 +318,3 @@ def _settings(pairs: list[str]) -> dict[str, Any]:
         raw[key] = value
     config = load_config(overrides=raw)
     return {key: getattr(config, key) for key in raw}
-
-
-def format_kafka_result(result: KafkaBenchResult) -> str:
-    """Human-readable report of the Kafka benchmark."""
-    s, b, lat, run = result.service, result.batch, result.latency, result.settings
-    return "\n".join(
-        [
-            f"raw aiokafka: {result.raw_messages:>9,} single-tick messages "
-            f"{result.raw_msgs_per_s:>12,.0f} msgs/s",
-            f"service     : {s.ticks:>9,} ticks {result.service_ticks_per_s:>12,.0f} ticks/s, "
-            f"ratio {result.ratio:.2f} of raw ({s.consumed_ticks_per_s:,.0f} ticks/s to the last "
-            f"tick consumed, then {s.drain_ms:.0f} ms until every level is acknowledged and the "
-            f"checkpoint saved; {s.stop_ms:.0f} ms more to close, not timed)",
-            f"batch       : {b.ticks:>9,} ticks {result.batch_ticks_per_s:>12,.0f} ticks/s in "
-            f"tick_batch messages of {run['ticks_per_message']:,} ticks",
-            f"latency     : {lat.ticks:>9,} ticks at {run['latency_rate']:,.0f}/s, "
-            f"{lat.measured_levels:,} levels after {run['warmup_seconds']:g} s warm-up: event to "
-            f"publish p50 {lat.publish_p50_ms:.2f} ms p99 {lat.publish_p99_ms:.2f} ms (max "
-            f"{lat.publish_max_ms:.1f}); to receive p50 {lat.receive_p50_ms:.2f} ms p99 "
-            f"{lat.receive_p99_ms:.2f} ms (max {lat.receive_max_ms:.1f})",
-            f"levels      : computed/published/expected: service {s.levels:,}/"
-            f"{s.published_levels:,}/{s.expected_levels:,}, batch {b.levels:,}/"
-            f"{b.published_levels:,}/{b.expected_levels:,}, latency {lat.service_levels:,}/"
-            f"{lat.received_levels:,}/{lat.expected_levels:,}; seq gaps or duplicates "
-            f"{s.gaps + b.gaps + lat.gaps}",
-            *(f"{key:<12}: {_brief(run[key])}" for key in SETTINGS_SHOWN),
-            *(_tick_to_level_line(f) for f in result.tick_to_level),
-            *(_mechanism_line(m) for m in result.mechanisms),
-        ]
-    )
-
-
-def _mechanism_line(figures: MechanismFigures) -> str:
-    on, off = figures.on, figures.off
-    rounds = ", ".join(
-        f"{a:,.0f}/{b:,.0f}"
-        for a, b in zip(figures.on_ticks_per_s, figures.off_ticks_per_s, strict=True)
-    )
-    return (
-        f"{figures.setting:<16}: speed-up {figures.speedup:.2f}x: {on.ticks_per_s:,.0f} ticks/s "
-        f"with it, {off.ticks_per_s:,.0f} without (fastest of each, same run; with/without per "
-        f"round {rounds}); levels published/expected {on.published_levels:,}/"
-        f"{off.published_levels:,}/{on.expected_levels:,}, seq gaps or duplicates "
-        f"{on.gaps + off.gaps}"
-    )
-
-
-SETTINGS_SHOWN = ("service", "batch_service", "latency_service")
-TUNABLES = (
-    "delivery", "level_messages", "max_batch_ticks", "poll_timeout_ms", "linger_ms",
-    "max_in_flight_batches", "checkpoint_interval_ms",
-)  # fmt: skip
-
-
-def _brief(config: dict[str, Any]) -> str:
-    return " ".join(f"{key}={config[key]}" for key in TUNABLES)

@@ -1,0 +1,99 @@
+"""The text reports of ``tickindex bench``: the core run and the Kafka run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tickindex.bench.core import CoreBenchResult
+from tickindex.bench.kafka_figures import KafkaBenchResult, MechanismFigures, TickToLevelFigures
+
+
+def format_result(result: CoreBenchResult, core: int | None) -> str:
+    """Human-readable report."""
+    where = f"pinned to CPU core {core}" if core is not None else "all cores"
+    if result.naive_ticks_per_s is None or result.ratio is None:
+        naive = ["naive  : not run (--naive-ticks 0)"]
+    else:
+        naive = [
+            f"naive  : {result.naive_ticks:>10,} ticks, per-tick full recompute: "
+            f"{result.naive_ticks_per_s:>14,.0f} ticks/s",
+            f"ratio  : {result.ratio:,.1f}x (engine vs naive, same run); "
+            f"max relative difference of their levels {result.naive_max_rel_diff:.1e}",
+        ]
+    return "\n".join(
+        [
+            f"universe: {result.securities} securities, {result.indices} indices, "
+            f"{result.levels_per_tick:.2f} levels per tick ({where})",
+            f"engine : {result.ticks:>10,} ticks in batches of {result.batch_size:,}: "
+            f"{result.ticks_per_s:>14,.0f} ticks/s",
+            *naive,
+            f"memory : peak traced {result.peak_traced_bytes / 1e6:.1f} MB during a "
+            f"{20 * result.batch_size:,}-tick pass, max RSS {result.max_rss_bytes / 1e6:.1f} MB",
+        ]
+    )
+
+
+def format_kafka_result(result: KafkaBenchResult) -> str:
+    """Human-readable report of the Kafka benchmark."""
+    s, b, lat, run = result.service, result.batch, result.latency, result.settings
+    return "\n".join(
+        [
+            f"raw aiokafka: {result.raw_messages:>9,} single-tick messages "
+            f"{result.raw_msgs_per_s:>12,.0f} msgs/s",
+            f"service     : {s.ticks:>9,} ticks {result.service_ticks_per_s:>12,.0f} ticks/s, "
+            f"ratio {result.ratio:.2f} of raw ({s.consumed_ticks_per_s:,.0f} ticks/s to the last "
+            f"tick consumed, then {s.drain_ms:.0f} ms until every level is acknowledged and the "
+            f"checkpoint saved; {s.stop_ms:.0f} ms more to close, not timed)",
+            f"batch       : {b.ticks:>9,} ticks {result.batch_ticks_per_s:>12,.0f} ticks/s in "
+            f"tick_batch messages of {run['ticks_per_message']:,} ticks",
+            f"latency     : {lat.ticks:>9,} ticks at {run['latency_rate']:,.0f}/s, "
+            f"{lat.measured_levels:,} levels after {run['warmup_seconds']:g} s warm-up: event to "
+            f"publish p50 {lat.publish_p50_ms:.2f} ms p99 {lat.publish_p99_ms:.2f} ms (max "
+            f"{lat.publish_max_ms:.1f}); to receive p50 {lat.receive_p50_ms:.2f} ms p99 "
+            f"{lat.receive_p99_ms:.2f} ms (max {lat.receive_max_ms:.1f})",
+            f"levels      : computed/published/expected: service {s.levels:,}/"
+            f"{s.published_levels:,}/{s.expected_levels:,}, batch {b.levels:,}/"
+            f"{b.published_levels:,}/{b.expected_levels:,}, latency {lat.service_levels:,}/"
+            f"{lat.received_levels:,}/{lat.expected_levels:,}; seq gaps or duplicates "
+            f"{s.gaps + b.gaps + lat.gaps}",
+            *(f"{key:<12}: {_brief(run[key])}" for key in SETTINGS_SHOWN),
+            *(tick_to_level_line(f) for f in result.tick_to_level),
+            *(_mechanism_line(m) for m in result.mechanisms),
+        ]
+    )
+
+
+def _mechanism_line(figures: MechanismFigures) -> str:
+    on, off = figures.on, figures.off
+    rounds = ", ".join(
+        f"{a:,.0f}/{b:,.0f}"
+        for a, b in zip(figures.on_ticks_per_s, figures.off_ticks_per_s, strict=True)
+    )
+    return (
+        f"{figures.setting:<16}: speed-up {figures.speedup:.2f}x: {on.ticks_per_s:,.0f} ticks/s "
+        f"with it, {off.ticks_per_s:,.0f} without (fastest of each, same run; with/without per "
+        f"round {rounds}); levels published/expected {on.published_levels:,}/"
+        f"{off.published_levels:,}/{on.expected_levels:,}, seq gaps or duplicates "
+        f"{on.gaps + off.gaps}"
+    )
+
+
+SETTINGS_SHOWN = ("service", "batch_service", "latency_service")
+TUNABLES = (
+    "delivery", "level_messages", "max_batch_ticks", "poll_timeout_ms", "linger_ms",
+    "max_in_flight_batches", "checkpoint_interval_ms",
+)  # fmt: skip
+
+
+def _brief(config: dict[str, Any]) -> str:
+    return " ".join(f"{key}={config[key]}" for key in TUNABLES)
+
+
+def tick_to_level_line(f: TickToLevelFigures) -> str:
+    """One line of tick-to-level latency figures at one rate."""
+    return (
+        f"tick->level : {f.rate:>9,.0f} ticks/s ({f.ticks:,} ticks, {f.broker_ticks_per_s:,.0f}/s "
+        f"on the broker), {f.levels:,} levels after warm-up, broker append times: p50 "
+        f"{f.p50_ms:.1f} ms p99 {f.p99_ms:.1f} ms p99.9 {f.p999_ms:.1f} ms (max {f.max_ms:.0f}); "
+        f"levels without their tick {f.unmatched}"
+    )
