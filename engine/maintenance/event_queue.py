@@ -105,6 +105,7 @@ class EventQueue:
         self._times: list[int] = []
         self._pending: list[PendingEvent] = []
         self._sizes: list[int] = []
+        self._encodings: list[bytes] = []
         self._encoded: Counter[bytes] = Counter()
         self._ids: dict[str, bytes] = {}
         self.total_bytes = 0
@@ -123,6 +124,7 @@ class EventQueue:
         self._times.insert(at, pending.event.effective)
         self._pending.insert(at, pending)
         self._sizes.insert(at, size)
+        self._encodings.insert(at, encoded)
         self._encoded[encoded] += 1
         if pending.event.id is not None:
             self._ids[pending.event.id] = encoded
@@ -137,7 +139,7 @@ class EventQueue:
         pending = self._pending.pop(0)
         del self._times[0]
         self.total_bytes -= self._sizes.pop(0)
-        encoded = _ENCODER.encode(pending.event)
+        encoded = self._encodings.pop(0)
         self._encoded[encoded] -= 1
         if not self._encoded[encoded]:
             del self._encoded[encoded]
