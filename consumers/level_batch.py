@@ -12,7 +12,6 @@ from engine.kernel.columns import LevelColumns
 from engine.refdata.universe import Universe
 
 NO_SEQ = int(np.iinfo(np.int64).min)
-LEVEL_COLUMNS = ("index", "level", "change", "seq", "ts_event", "ts_published")
 
 
 @dataclass(frozen=True)

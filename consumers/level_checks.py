@@ -9,7 +9,6 @@ import numpy as np
 
 from engine.wire import IndexLevel, IndexLevels
 
-_INT64 = np.iinfo(np.int64)
 MAX_INDEX_CODE = 64
 MAX_TS_EVENT = 9_214_646_400_000_000_000
 """2262-01-01T00:00Z in ns: later times (near int64's end) would wrap to 1677 in a day's date."""

@@ -31,7 +31,7 @@ from aiokafka.errors import (
     SaslAuthenticationFailed,
 )
 
-from consumers.level_batch import LEVEL_COLUMNS, NO_SEQ, LevelBatch
+from consumers.level_batch import NO_SEQ, LevelBatch
 from consumers.level_checks import level_message_problem
 from engine.core.errors import TickIndexError
 from engine.live.codec import Record, source_of
@@ -258,10 +258,7 @@ class LevelSubscriber:
                     self.last_seq[message.index] = message.seq
                     singles.append(message)
                 continue
-            size = len(message.seq)
-            if len(message.level) != size or len(message.ts_event) != size:
-                self._undecodable(record, "index_levels columns differ in length")
-                continue
+            size = len(message.seq)  # level_message_problem checked the columns' lengths
             if singles:
                 parts.append(self._singles(singles))
                 singles = []
@@ -288,9 +285,10 @@ class LevelSubscriber:
     def _singles(self, messages: list[IndexLevel]) -> LevelBatch:
         index = np.array([self._code_id(m.index) for m in messages], dtype=np.int32)
         columns: dict[str, Any] = {
-            name: np.array([getattr(m, name) for m in messages]) for name in LEVEL_COLUMNS[1:]
+            column.name: np.array([getattr(m, column.name) for m in messages], dtype=column.dtype)
+            for column in LevelBatch.column_fields()[1:]
         }
-        return replace(LevelBatch.empty(codes=()), index=index, **columns)
+        return LevelBatch((), index, **columns)
 
     def _batch(self, parts: list[LevelBatch], duplicates: int) -> LevelBatch:
         self.stats.duplicates += duplicates
