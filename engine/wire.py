@@ -35,8 +35,6 @@ WireFormat = Literal["json", "msgpack"]
 
 INT64_MAX = 2**63 - 1
 
-"""Longest security code or FX pair name accepted on the wire."""
-
 Timestamp = Annotated[int, msgspec.Meta(gt=0, le=INT64_MAX)]
 """Event time, ns since the epoch: positive and within int64."""
 SequenceNumber = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
