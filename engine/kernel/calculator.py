@@ -34,7 +34,7 @@ from engine.kernel.accumulation import exact_sum
 from engine.kernel.level_updates import LevelUpdates, WithheldLevel, withhold
 from engine.kernel.ordering import run_starts, stable_order
 from engine.kernel.segmented import Segments, group_by_index, run_segments
-from engine.refdata.universe import Universe
+from engine.refdata.universe import Universe, rows_by_index
 
 __all__ = ["IndexCalculator", "LevelUpdates", "WithheldLevel"]
 
@@ -71,12 +71,13 @@ class IndexCalculator:
         counts = np.bincount(m.security, minlength=self._n_securities)
         self._member_count = counts.astype(np.int64)
         self._member_start = (np.cumsum(counts) - counts).astype(np.int64)
-        by_index = np.lexsort((m.security, m.index))
+        # Each index's rows, for exact recomputes (``math.fsum``: their order does not matter).
+        rows_of = rows_by_index(m.index, self._n_indices)
+        by_index = rows_of.order
         self._by_index_weights = weights[by_index]
         self._by_index_security = m.security[by_index].astype(np.intp)
         self._by_index_index = m.index[by_index].astype(np.intp)
-        index_counts = np.bincount(m.index, minlength=self._n_indices)
-        self._index_start = np.concatenate(([0], np.cumsum(index_counts))).astype(np.intp)
+        self._index_start = np.concatenate(([0], rows_of.ends)).astype(np.intp)
         self._refresh_level_weights()
 
     def _refresh_level_weights(self) -> None:

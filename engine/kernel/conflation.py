@@ -6,6 +6,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from engine.kernel.columns import LevelColumns
+from engine.kernel.ordering import stable_order
 
 
 class Conflator:
@@ -56,9 +57,15 @@ class Conflator:
 def _last_per_index_and_bucket(
     index: NDArray[np.int32], bucket: NDArray[np.int64]
 ) -> NDArray[np.intp]:
-    """Positions of the last row of each (index, bucket) group, in row order."""
-    order = np.lexsort((index, bucket))
+    """Positions of the last row of each (index, bucket) group, in row order.
+
+    ``bucket`` never decreases along the rows (the clock never runs backwards), so a stable
+    sort by index alone leaves each index's buckets in order: one radix sort, no lexsort.
+    """
+    order = stable_order(index)
+    by_index, by_bucket = index[order], bucket[order]
     group_end = np.ones(order.size, dtype=bool)
-    same = (index[order][1:] == index[order][:-1]) & (bucket[order][1:] == bucket[order][:-1])
-    group_end[:-1] = ~same
-    return np.sort(order[group_end])
+    group_end[:-1] = (by_index[1:] != by_index[:-1]) | (by_bucket[1:] != by_bucket[:-1])
+    last = np.zeros(order.size, dtype=bool)
+    last[order[group_end]] = True
+    return np.flatnonzero(last)

@@ -26,7 +26,7 @@ def stable_order(ids: NDArray[np.integer], bound: int | None = None) -> NDArray[
     if bound is None:
         bound = int(ids.max()) + 1 if ids.size else 0
     if bound <= 1 << 16:
-        return np.argsort(ids.astype(np.uint16), kind="stable")
+        return np.argsort(ids.astype(np.uint16, copy=False), kind="stable")
     if bound <= 1 << 32:
         by_low = np.argsort((ids & 0xFFFF).astype(np.uint16), kind="stable")
         by_high = np.argsort((ids[by_low] >> 16).astype(np.uint16), kind="stable")

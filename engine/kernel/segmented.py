@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from engine.kernel.accumulation import ANCHOR_EVERY, CANCELLATION_GUARD, ExactLevel, run_index
+from engine.kernel.ordering import stable_order
 
 LONG_SEGMENT = 1024
 """Segments with at least this many changes go through ``run_index`` directly."""
@@ -69,7 +70,7 @@ class Segments:
 
 def group_by_index(pair_index: NDArray[np.integer], n_indices: int) -> Segments:
     """The segments of a batch's pairs, given each pair's index id."""
-    order = np.argsort(pair_index, kind="stable")
+    order = stable_order(pair_index, n_indices)
     per_index = np.bincount(pair_index, minlength=n_indices)
     index = np.flatnonzero(per_index)
     length = per_index[index].astype(np.int64)
