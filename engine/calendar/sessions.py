@@ -356,8 +356,6 @@ class TradingCalendar:
 
 def _read_calendar_csv(path: Path) -> list[tuple[int, str]]:
     """(day number, kind) per row of a ``date,kind`` file."""
-    if path.is_dir():
-        raise ReferenceDataError(str(path), None, "cannot open: is a directory")
     reader = reference_rows(path, read_reference_text(path))
     first = next(reader, None)
     if first is None or [c.strip() for c in first[1][:2]] != ["date", "kind"]:

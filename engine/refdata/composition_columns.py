@@ -81,8 +81,6 @@ def composition_table(
 
 def read_composition_columns(path: Path, specs: Sequence[IndexSpec]) -> CompositionTable | None:
     """The file's rows if every one is valid, else None (the row reader names the problem)."""
-    if path.is_dir():
-        return None
     try:
         text = read_reference_text(path)
     except ReferenceDataError:

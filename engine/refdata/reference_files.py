@@ -94,8 +94,6 @@ class _CompositionRow:
 
 def header_rows(path: Path, header: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
     """Rows of a reference CSV file as ``(line, {column: text})``, its header checked first."""
-    if path.is_dir():
-        raise ReferenceDataError(str(path), None, "cannot open: is a directory")
     rows = reference_rows(path, read_reference_text(path))
     first = next(rows, None)
     if first is None:

@@ -21,8 +21,10 @@ def read_reference_text(path: Path) -> str:
     Raises
     ------
     ReferenceDataError
-        When the file cannot be read or is not UTF-8.
+        When the file cannot be read (a directory, say) or is not UTF-8.
     """
+    if path.is_dir():
+        raise ReferenceDataError(str(path), None, "cannot open: is a directory")
     try:
         data = path.read_bytes()
     except OSError as exc:
