@@ -12,6 +12,14 @@ from numpy.typing import NDArray
 from engine.kernel.calculator import IndexCalculator
 from engine.kernel.columns import TickColumns
 from engine.refdata.universe import Universe, rows_by_index
+from producers.simulator import MarketSimulator
+
+START_NS = 1_795_138_200_000_000_000  # 2026-11-20 09:30 HKT, event time of the simulated ticks
+
+
+def simulated_ticks(universe: Universe, n: int, seed: int) -> TickColumns:
+    """``n`` seeded simulated ticks over the whole universe, from ``START_NS``."""
+    return MarketSimulator(universe, seed, start_ns=START_NS).next_batch(n)
 
 
 class NaiveRecompute:

@@ -45,6 +45,7 @@ from engine.refdata.universe import Universe
 from engine.wire import IndexLevels, LevelMessage, WireCodec
 from producers.kafka_publisher import TickPublisher
 from producers.simulator import MarketSimulator
+from tickindex.bench.core import START_NS
 from tickindex.bench.kafka_figures import (
     KafkaBenchResult,
     KafkaBenchSettings,
@@ -55,7 +56,6 @@ from tickindex.bench.kafka_figures import (
 from tickindex.bench.kafka_mechanisms import MechanismRuns
 from tickindex.bench.kafka_tick_to_level import measure_tick_to_level
 
-START_NS = 1_795_138_200_000_000_000  # 2026-11-20 09:30 HKT, event time of the throughput ticks
 _TOPIC_SETTINGS = tuple(key for key in ServiceConfig.__struct_fields__ if key.endswith("_topic"))
 
 

@@ -10,8 +10,7 @@ import os
 from typing import Any
 
 from engine.live.config import ConfigError, ServiceConfig, load_config
-from producers.simulator import MarketSimulator
-from tickindex.bench.core import run_core_benchmark
+from tickindex.bench.core import run_core_benchmark, simulated_ticks
 from tickindex.bench.kafka import run_kafka_bench, run_tick_to_level_bench
 from tickindex.bench.kafka_figures import (
     KafkaBenchSettings,
@@ -22,8 +21,6 @@ from tickindex.bench.scale_report import format_scale_result, scale_payload
 from tickindex.bench.scale_world import WorldShape
 from tickindex.cli.command import Subcommands, add_command
 from tickindex.cli.common import DEFAULT_BOOTSTRAP, add_universe_arguments, universe_from_args
-
-BENCH_START_NS = 1_795_138_200_000_000_000  # 2026-11-20 09:30 HKT
 
 
 def register(subcommands: Subcommands) -> None:
@@ -244,8 +241,7 @@ def bench_command(args: argparse.Namespace) -> int:
         return scale_bench_command(args)
     core = None if args.all_cores else pin_to_one_core()
     universe = universe_from_args(args)
-    simulator = MarketSimulator(universe, args.seed, start_ns=BENCH_START_NS)
-    ticks = simulator.next_batch(args.ticks)
+    ticks = simulated_ticks(universe, args.ticks, args.seed)
     result = run_core_benchmark(universe, ticks, args.batch_size, args.naive_ticks)
     if args.json:
         payload = dataclasses.asdict(result) | {"cpu_core": core, "seed": args.seed}
