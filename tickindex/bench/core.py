@@ -22,6 +22,11 @@ def simulated_ticks(universe: Universe, n: int, seed: int) -> TickColumns:
     return MarketSimulator(universe, seed, start_ns=START_NS).next_batch(n)
 
 
+def levels_per_security(universe: Universe) -> NDArray[np.int64]:
+    """Levels that one tick of each security id moves (the number of its indices)."""
+    return np.bincount(universe.membership.security, minlength=len(universe.securities))
+
+
 class NaiveRecompute:
     """The baseline: after each tick, recompute every affected index from all its constituents.
 

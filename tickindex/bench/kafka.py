@@ -31,7 +31,6 @@ import msgspec
 import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from numpy.typing import NDArray
 from prometheus_client import CollectorRegistry
 
 from engine.kernel.columns import TickColumns
@@ -45,7 +44,7 @@ from engine.refdata.universe import Universe
 from engine.wire import IndexLevels, LevelMessage, WireCodec
 from producers.kafka_publisher import TickPublisher
 from producers.simulator import MarketSimulator
-from tickindex.bench.core import START_NS
+from tickindex.bench.core import START_NS, levels_per_security
 from tickindex.bench.kafka_figures import (
     KafkaBenchResult,
     KafkaBenchSettings,
@@ -54,7 +53,7 @@ from tickindex.bench.kafka_figures import (
     TickToLevelFigures,
 )
 from tickindex.bench.kafka_mechanisms import MechanismRuns
-from tickindex.bench.kafka_tick_to_level import measure_tick_to_level
+from tickindex.bench.kafka_tick_to_level import measure_tick_to_level, paced_publish
 
 _TOPIC_SETTINGS = tuple(key for key in ServiceConfig.__struct_fields__ if key.endswith("_topic"))
 
@@ -108,11 +107,6 @@ class _LevelReader:
         spans = np.concatenate([(published - event)[kept], (received - event)[kept]])
         quantiles = np.percentile(spans.reshape(2, -1), [50, 99, 100], axis=1).T / 1e6
         return int(kept.sum()), quantiles.ravel().tolist()
-
-
-def levels_per_security(universe: Universe) -> NDArray[np.int64]:
-    """Levels that one tick of each security id moves (the number of its indices)."""
-    return np.bincount(universe.membership.security, minlength=len(universe.securities))
 
 
 def _config(settings: KafkaBenchSettings, name: str, overrides: dict[str, Any]) -> ServiceConfig:
@@ -225,24 +219,6 @@ async def _time_service(
     )  # fmt: skip
 
 
-async def _paced_publish(
-    publisher: TickPublisher, simulator: MarketSimulator, rate: float, seconds: float
-) -> tuple[int, int]:
-    """Send ``rate x seconds`` single ticks, stamped at send; returns them and their levels."""
-    started, total, sent, levels = time.monotonic(), round(rate * seconds), 0, 0
-    weights = levels_per_security(simulator.universe)
-    while sent < total:
-        due = min(total, int(rate * (time.monotonic() - started))) - sent
-        if due > 0:
-            ticks = simulator.next_batch(due)
-            stamp = np.full(due, time.time_ns(), dtype=np.int64)
-            await publisher.publish(TickColumns(stamp, ticks.security, ticks.price, ticks.seq))
-            sent, levels = sent + due, levels + int(weights[ticks.security].sum())
-        await asyncio.sleep(0.001)
-    await publisher.flush()
-    return sent, levels
-
-
 async def _latency_load(config: ServiceConfig, settings: KafkaBenchSettings) -> LatencyFigures:
     """Publish paced ticks and read their levels (``service_*`` left at -1 for the parent)."""
     universe = load_universe_or_builtin(settings.indices, settings.composition)
@@ -257,7 +233,7 @@ async def _latency_load(config: ServiceConfig, settings: KafkaBenchSettings) -> 
         rate, seed = settings.latency_rate, settings.seed + 1
         simulator = MarketSimulator(universe, seed, start_ns=time.time_ns(), rate=rate)
         since = time.time_ns() + int(settings.warmup_seconds * 1e9)
-        sent, expected = await _paced_publish(publisher, simulator, rate, settings.latency_seconds)
+        sent, expected = await paced_publish(publisher, simulator, rate, settings.latency_seconds)
         reader.target = expected
         await asyncio.wait({reading}, timeout=30.0)
         reading.cancel()

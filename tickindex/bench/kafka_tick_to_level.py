@@ -39,6 +39,7 @@ from engine.refdata.builtin import load_universe_or_builtin
 from engine.wire import IndexLevels, TickBatch, WireCodec
 from producers.kafka_publisher import TickPublisher
 from producers.simulator import MarketSimulator
+from tickindex.bench.core import levels_per_security
 from tickindex.bench.kafka_figures import KafkaBenchSettings, TickToLevelFigures
 
 LOG_APPEND_TIME = 1  # Kafka's timestamp type of a record stamped by the broker
@@ -137,6 +138,26 @@ def figures_of(
     return TickToLevelFigures(rate, ticks, pace, len(latencies), unmatched, *quantiles)
 
 
+async def paced_publish(
+    publisher: TickPublisher, simulator: MarketSimulator, rate: float, seconds: float
+) -> tuple[int, int]:
+    """Send ``rate x seconds`` single ticks at that pace, each ``ts_event`` its wall time at
+    send, made unique; returns the ticks sent and the levels they move."""
+    started, total, sent, levels, last = time.monotonic(), round(rate * seconds), 0, 0, 0
+    weights = levels_per_security(simulator.universe)
+    while sent < total:
+        due = min(total, int(rate * (time.monotonic() - started))) - sent
+        if due > 0:
+            ticks = simulator.next_batch(due)
+            stamp = max(time.time_ns(), last + 1) + np.arange(due, dtype=np.int64)
+            last = int(stamp[-1])
+            await publisher.publish(TickColumns(stamp, ticks.security, ticks.price, ticks.seq))
+            sent, levels = sent + due, levels + int(weights[ticks.security].sum())
+        await asyncio.sleep(0.0005)
+    await publisher.flush()
+    return sent, levels
+
+
 async def _paced_single_ticks(config: ServiceConfig, rate: float, seconds: float, seed: int) -> int:
     """Publish ``rate x seconds`` single-tick messages at that pace; each ``ts_event`` unique."""
     universe = load_universe_or_builtin(config.indices, config.composition)
@@ -149,18 +170,7 @@ async def _paced_single_ticks(config: ServiceConfig, rate: float, seconds: float
         publisher = TickPublisher(producer, config.tick_topic, universe, codec)
         await publisher.ready()
         simulator = MarketSimulator(universe, seed, start_ns=time.time_ns(), rate=rate)
-        started, total, sent, last = time.monotonic(), round(rate * seconds), 0, 0
-        while sent < total:
-            due = min(total, int(rate * (time.monotonic() - started))) - sent
-            if due > 0:
-                ticks = simulator.next_batch(due)
-                first = max(time.time_ns(), last + 1)
-                stamp = first + np.arange(due, dtype=np.int64)
-                last = int(stamp[-1])
-                await publisher.publish(TickColumns(stamp, ticks.security, ticks.price, ticks.seq))
-                sent += due
-            await asyncio.sleep(0.0005)
-        await publisher.flush()
+        sent, _ = await paced_publish(publisher, simulator, rate, seconds)
         return sent
     finally:
         await producer.stop()
