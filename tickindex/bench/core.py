@@ -84,12 +84,20 @@ def time_engine(
 ) -> tuple[float, int, IndexCalculator]:
     """Seconds to compute every level of ``ticks`` in batches, the levels, the final state."""
     calculator = IndexCalculator(universe)
-    levels = 0
     started = time.perf_counter()
-    for start in range(0, len(ticks), batch_size):
-        stop = min(start + batch_size, len(ticks))
-        levels += len(calculator.apply(ticks.security[start:stop], ticks.price[start:stop]))
+    levels = _apply_in_batches(calculator, ticks, batch_size, len(ticks))
     return time.perf_counter() - started, levels, calculator
+
+
+def _apply_in_batches(
+    calculator: IndexCalculator, ticks: TickColumns, batch_size: int, n: int
+) -> int:
+    """Apply the first ``n`` of ``ticks`` in batches of ``batch_size``; the levels computed."""
+    levels = 0
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        levels += len(calculator.apply(ticks.security[start:stop], ticks.price[start:stop]))
+    return levels
 
 
 def run_core_benchmark(
@@ -108,10 +116,7 @@ def run_core_benchmark(
     naive_ticks_per_s, naive_diff = _naive_figures(universe, ticks, naive_n)
 
     tracemalloc.start()
-    traced = IndexCalculator(universe)
-    for start in range(0, min(n, 20 * batch_size), batch_size):
-        stop = min(start + batch_size, n)
-        traced.apply(ticks.security[start:stop], ticks.price[start:stop])
+    _apply_in_batches(IndexCalculator(universe), ticks, batch_size, min(n, 20 * batch_size))
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
 
