@@ -107,8 +107,7 @@ async def broker_latencies(config: ServiceConfig, warmup_ns: int) -> tuple[Any, 
     for record in await _read_topic(config, config.tick_topic, config.tick_partitions):
         message = codec.decode_tick(record.value or b"")
         stamps = message.ts_event if isinstance(message, TickBatch) else [message.ts_event]
-        for ts_event in stamps:
-            tick_at[ts_event] = _append_ms(record, config.tick_topic)
+        tick_at.update(dict.fromkeys(stamps, _append_ms(record, config.tick_topic)))
     appended = np.fromiter(tick_at.values(), np.int64, len(tick_at))
     span_s = (appended.max() - appended.min()) / 1e3 if len(appended) > 1 else 0.0
     pace = float(len(appended) / span_s) if span_s > 0 else float("nan")
