@@ -21,7 +21,6 @@ import math
 import multiprocessing
 import time
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, replace
 from functools import partial
@@ -53,7 +52,7 @@ from tickindex.bench.kafka_figures import (
     TickToLevelFigures,
 )
 from tickindex.bench.kafka_mechanisms import MechanismRuns
-from tickindex.bench.kafka_tick_to_level import measure_tick_to_level, paced_publish
+from tickindex.bench.kafka_tick_to_level import measure_tick_to_level, paced_publish, until
 
 _TOPIC_SETTINGS = tuple(key for key in ServiceConfig.__struct_fields__ if key.endswith("_topic"))
 
@@ -167,15 +166,6 @@ async def _raw_consume(config: ServiceConfig, messages: int) -> tuple[int, float
         await consumer.stop()
 
 
-async def _until(task: asyncio.Task[None], done: Callable[[], bool]) -> None:
-    """Poll ``done()`` every 2 ms; raises if the service (``task``) stops meanwhile."""
-    while not done():
-        if task.done():
-            task.result()
-            raise RuntimeError("the service stopped unexpectedly")
-        await asyncio.sleep(0.002)
-
-
 class _Stamped(asyncio.Event):
     """``service.ready`` noting when it is set (the service runs on before a waiter wakes)."""
 
@@ -194,7 +184,7 @@ async def _start_service(
     service = IndexService(config, universe, metrics)
     service.ready = ready = _Stamped()
     task = asyncio.create_task(service.run())
-    await _until(task, ready.is_set)
+    await until(task, ready.is_set)
     return service, task, ready.at
 
 
@@ -204,7 +194,7 @@ async def _time_service(
     """Time the service from ready until it consumed every tick and drained on stop."""
     service, task, started = await _start_service(config, universe)
     service.drained = drained = _Stamped()
-    await _until(task, lambda: service.pipeline.stats.ticks_in >= len(ticks))
+    await until(task, lambda: service.pipeline.stats.ticks_in >= len(ticks))
     consumed = time.perf_counter() - started
     service.request_stop()
     await task
@@ -259,7 +249,7 @@ async def _measure_latency(
     try:
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
             figures = await asyncio.wrap_future(pool.submit(_latency_process, config, settings))
-        await _until(task, lambda: service.pipeline.stats.ticks_in >= figures.ticks)
+        await until(task, lambda: service.pipeline.stats.ticks_in >= figures.ticks)
     finally:
         service.request_stop()
         await task

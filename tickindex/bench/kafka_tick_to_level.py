@@ -180,6 +180,15 @@ def _publisher_process(config: ServiceConfig, rate: float, seconds: float, seed:
     return asyncio.run(_paced_single_ticks(config, rate, seconds, seed))
 
 
+async def until(task: asyncio.Task[None], done: Callable[[], bool]) -> None:
+    """Poll ``done()`` every 2 ms; raises if the service (``task``) stops meanwhile."""
+    while not done():
+        if task.done():
+            task.result()
+            raise RuntimeError("the service stopped unexpectedly")
+        await asyncio.sleep(0.002)
+
+
 async def measure_tick_to_level(
     config: ServiceConfig,
     start_service: Callable[[ServiceConfig], Any],
@@ -197,11 +206,7 @@ async def measure_tick_to_level(
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
             job = pool.submit(_publisher_process, config, rate, seconds, seed)
             sent = await asyncio.wrap_future(job)
-        while service.pipeline.stats.ticks_in < sent:
-            if task.done():
-                task.result()
-                raise RuntimeError("the service stopped unexpectedly")
-            await asyncio.sleep(0.01)
+        await until(task, lambda: service.pipeline.stats.ticks_in >= sent)
     finally:
         service.request_stop()
         await task
