@@ -28,7 +28,7 @@ from typing import Any
 
 import msgspec
 import numpy as np
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import CollectorRegistry
 
@@ -44,6 +44,7 @@ from engine.wire import IndexLevels, LevelMessage, WireCodec
 from producers.kafka_publisher import TickPublisher
 from producers.simulator import MarketSimulator
 from tickindex.bench.core import START_NS, levels_per_security
+from tickindex.bench.kafka_common import paced_publish, started_consumer, until
 from tickindex.bench.kafka_figures import (
     KafkaBenchResult,
     KafkaBenchSettings,
@@ -52,7 +53,7 @@ from tickindex.bench.kafka_figures import (
     TickToLevelFigures,
 )
 from tickindex.bench.kafka_mechanisms import MechanismRuns
-from tickindex.bench.kafka_tick_to_level import measure_tick_to_level, paced_publish, until
+from tickindex.bench.kafka_tick_to_level import measure_tick_to_level
 
 _TOPIC_SETTINGS = tuple(key for key in ServiceConfig.__struct_fields__ if key.endswith("_topic"))
 
@@ -70,7 +71,7 @@ class _LevelReader:
     async def read(self, config: ServiceConfig, *, to_end: bool = False) -> None:
         """Read the level topic from the beginning until its current end, or ``target`` levels."""
         codec = WireCodec(config.wire_format)
-        consumer = await _consumer(config.bootstrap, config.level_topic, security=config)
+        consumer = await started_consumer(config.bootstrap, config.level_topic, security=config)
         try:
             partition = TopicPartition(config.level_topic, 0)
             end = (await consumer.end_offsets([partition]))[partition] if to_end else math.inf
@@ -117,25 +118,6 @@ def _config(settings: KafkaBenchSettings, name: str, overrides: dict[str, Any]) 
     )
 
 
-async def _consumer(
-    bootstrap: str, topic: str, partitions: int = 1, *, security: ServiceConfig
-) -> Any:
-    """A started consumer with the service's fetch settings at the beginning of ``topic``."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-        max_partition_fetch_bytes=8 << 20,
-        fetch_max_bytes=64 << 20,
-        fetch_max_wait_ms=10,
-        **kafka_security_options(security),
-    )
-    await consumer.start()
-    consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
-    await consumer.seek_to_beginning()
-    return consumer
-
-
 async def _publish(config: ServiceConfig, universe: Universe, ticks: TickColumns, per: int) -> None:
     producer = AIOKafkaProducer(
         bootstrap_servers=config.bootstrap, max_batch_size=1 << 20, **kafka_security_options(config)
@@ -152,7 +134,7 @@ async def _publish(config: ServiceConfig, universe: Universe, ticks: TickColumns
 
 async def _raw_consume(config: ServiceConfig, messages: int) -> tuple[int, float]:
     """Messages counted, and seconds until ``getmany`` handed over ``messages`` of them."""
-    consumer = await _consumer(
+    consumer = await started_consumer(
         config.bootstrap, config.tick_topic, config.tick_partitions, security=config
     )
     try:

@@ -27,11 +27,10 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import ConsumerRecord
 
-from engine.kernel.columns import TickColumns
 from engine.live.config import ServiceConfig
 from engine.live.kafka.security import kafka_security_options
 from engine.live.kafka.topics import ensure_topics
@@ -39,7 +38,7 @@ from engine.refdata.builtin import load_universe_or_builtin
 from engine.wire import IndexLevels, TickBatch, WireCodec
 from producers.kafka_publisher import TickPublisher
 from producers.simulator import MarketSimulator
-from tickindex.bench.core import levels_per_security
+from tickindex.bench.kafka_common import paced_publish, started_consumer, until
 from tickindex.bench.kafka_figures import KafkaBenchSettings, TickToLevelFigures
 
 LOG_APPEND_TIME = 1  # Kafka's timestamp type of a record stamped by the broker
@@ -69,18 +68,9 @@ async def _read_topic(
     config: ServiceConfig, topic: str, partitions: int
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record of ``topic`` from the beginning to its current end."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=config.bootstrap,
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-        **kafka_security_options(config),
-    )
-    await consumer.start()
+    consumer = await started_consumer(config.bootstrap, topic, partitions, security=config)
     try:
-        assigned = [TopicPartition(topic, p) for p in range(partitions)]
-        consumer.assign(assigned)
-        await consumer.seek_to_beginning()
-        ends = await consumer.end_offsets(assigned)
+        ends = await consumer.end_offsets(list(consumer.assignment()))
         records: list[ConsumerRecord[bytes, bytes]] = []
         while any([await consumer.position(tp) < end for tp, end in ends.items()]):
             for batch in (await consumer.getmany(timeout_ms=200)).values():
@@ -137,26 +127,6 @@ def figures_of(
     return TickToLevelFigures(rate, ticks, pace, len(latencies), unmatched, *quantiles)
 
 
-async def paced_publish(
-    publisher: TickPublisher, simulator: MarketSimulator, rate: float, seconds: float
-) -> tuple[int, int]:
-    """Send ``rate x seconds`` single ticks at that pace, each ``ts_event`` its wall time at
-    send, made unique; returns the ticks sent and the levels they move."""
-    started, total, sent, levels, last = time.monotonic(), round(rate * seconds), 0, 0, 0
-    weights = levels_per_security(simulator.universe)
-    while sent < total:
-        due = min(total, int(rate * (time.monotonic() - started))) - sent
-        if due > 0:
-            ticks = simulator.next_batch(due)
-            stamp = max(time.time_ns(), last + 1) + np.arange(due, dtype=np.int64)
-            last = int(stamp[-1])
-            await publisher.publish(TickColumns(stamp, ticks.security, ticks.price, ticks.seq))
-            sent, levels = sent + due, levels + int(weights[ticks.security].sum())
-        await asyncio.sleep(0.0005)
-    await publisher.flush()
-    return sent, levels
-
-
 async def _paced_single_ticks(config: ServiceConfig, rate: float, seconds: float, seed: int) -> int:
     """Publish ``rate x seconds`` single-tick messages at that pace; each ``ts_event`` unique."""
     universe = load_universe_or_builtin(config.indices, config.composition)
@@ -178,15 +148,6 @@ async def _paced_single_ticks(config: ServiceConfig, rate: float, seconds: float
 def _publisher_process(config: ServiceConfig, rate: float, seconds: float, seed: int) -> int:
     """Entry point of the publishing process."""
     return asyncio.run(_paced_single_ticks(config, rate, seconds, seed))
-
-
-async def until(task: asyncio.Task[None], done: Callable[[], bool]) -> None:
-    """Poll ``done()`` every 2 ms; raises if the service (``task``) stops meanwhile."""
-    while not done():
-        if task.done():
-            task.result()
-            raise RuntimeError("the service stopped unexpectedly")
-        await asyncio.sleep(0.002)
 
 
 async def measure_tick_to_level(
