@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from engine.refdata.reference_files import load_universe
-from tickindex.bench.scale import LevelCheckError, check_levels, last_prices, simulated_ticks
+from tickindex.bench.core import simulated_ticks
+from tickindex.bench.scale import LevelCheckError, check_levels, last_prices
 from tickindex.bench.scale_world import WorldShape, write_world
 from tickindex.cli.main import main
 

@@ -12,6 +12,19 @@ from numpy.typing import NDArray
 from engine.kernel.calculator import IndexCalculator
 from engine.kernel.columns import TickColumns
 from engine.refdata.universe import Universe, rows_by_index
+from producers.simulator import MarketSimulator
+
+START_NS = 1_795_138_200_000_000_000  # 2026-11-20 09:30 HKT, event time of the simulated ticks
+
+
+def simulated_ticks(universe: Universe, n: int, seed: int) -> TickColumns:
+    """``n`` seeded simulated ticks over the whole universe, from ``START_NS``."""
+    return MarketSimulator(universe, seed, start_ns=START_NS).next_batch(n)
+
+
+def levels_per_security(universe: Universe) -> NDArray[np.int64]:
+    """Levels that one tick of each security id moves (the number of its indices)."""
+    return np.bincount(universe.membership.security, minlength=len(universe.securities))
 
 
 class NaiveRecompute:
@@ -71,12 +84,20 @@ def time_engine(
 ) -> tuple[float, int, IndexCalculator]:
     """Seconds to compute every level of ``ticks`` in batches, the levels, the final state."""
     calculator = IndexCalculator(universe)
-    levels = 0
     started = time.perf_counter()
-    for start in range(0, len(ticks), batch_size):
-        stop = min(start + batch_size, len(ticks))
-        levels += len(calculator.apply(ticks.security[start:stop], ticks.price[start:stop]))
+    levels = _apply_in_batches(calculator, ticks, batch_size, len(ticks))
     return time.perf_counter() - started, levels, calculator
+
+
+def _apply_in_batches(
+    calculator: IndexCalculator, ticks: TickColumns, batch_size: int, n: int
+) -> int:
+    """Apply the first ``n`` of ``ticks`` in batches of ``batch_size``; the levels computed."""
+    levels = 0
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        levels += len(calculator.apply(ticks.security[start:stop], ticks.price[start:stop]))
+    return levels
 
 
 def run_core_benchmark(
@@ -95,10 +116,7 @@ def run_core_benchmark(
     naive_ticks_per_s, naive_diff = _naive_figures(universe, ticks, naive_n)
 
     tracemalloc.start()
-    traced = IndexCalculator(universe)
-    for start in range(0, min(n, 20 * batch_size), batch_size):
-        stop = min(start + batch_size, n)
-        traced.apply(ticks.security[start:stop], ticks.price[start:stop])
+    _apply_in_batches(IndexCalculator(universe), ticks, batch_size, min(n, 20 * batch_size))
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
 

@@ -21,7 +21,6 @@ import math
 import multiprocessing
 import time
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, replace
 from functools import partial
@@ -29,9 +28,8 @@ from typing import Any
 
 import msgspec
 import numpy as np
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from numpy.typing import NDArray
 from prometheus_client import CollectorRegistry
 
 from engine.kernel.columns import TickColumns
@@ -45,6 +43,8 @@ from engine.refdata.universe import Universe
 from engine.wire import IndexLevels, LevelMessage, WireCodec
 from producers.kafka_publisher import TickPublisher
 from producers.simulator import MarketSimulator
+from tickindex.bench.core import START_NS, levels_per_security
+from tickindex.bench.kafka_common import paced_publish, started_consumer, until
 from tickindex.bench.kafka_figures import (
     KafkaBenchResult,
     KafkaBenchSettings,
@@ -55,7 +55,6 @@ from tickindex.bench.kafka_figures import (
 from tickindex.bench.kafka_mechanisms import MechanismRuns
 from tickindex.bench.kafka_tick_to_level import measure_tick_to_level
 
-START_NS = 1_795_138_200_000_000_000  # 2026-11-20 09:30 HKT, event time of the throughput ticks
 _TOPIC_SETTINGS = tuple(key for key in ServiceConfig.__struct_fields__ if key.endswith("_topic"))
 
 
@@ -72,7 +71,7 @@ class _LevelReader:
     async def read(self, config: ServiceConfig, *, to_end: bool = False) -> None:
         """Read the level topic from the beginning until its current end, or ``target`` levels."""
         codec = WireCodec(config.wire_format)
-        consumer = await _consumer(config.bootstrap, config.level_topic, security=config)
+        consumer = await started_consumer(config.bootstrap, config.level_topic, security=config)
         try:
             partition = TopicPartition(config.level_topic, 0)
             end = (await consumer.end_offsets([partition]))[partition] if to_end else math.inf
@@ -110,11 +109,6 @@ class _LevelReader:
         return int(kept.sum()), quantiles.ravel().tolist()
 
 
-def levels_per_security(universe: Universe) -> NDArray[np.int64]:
-    """Levels that one tick of each security id moves (the number of its indices)."""
-    return np.bincount(universe.membership.security, minlength=len(universe.securities))
-
-
 def _config(settings: KafkaBenchSettings, name: str, overrides: dict[str, Any]) -> ServiceConfig:
     """Service settings of one run: every topic fresh and named after the run."""
     topics: dict[str, Any] = {k: f"{name}-{k.removesuffix('_topic')}" for k in _TOPIC_SETTINGS}
@@ -122,25 +116,6 @@ def _config(settings: KafkaBenchSettings, name: str, overrides: dict[str, Any]) 
     return ServiceConfig(
         bootstrap=settings.bootstrap, group_id=name, start_from="earliest", **topics, **options
     )
-
-
-async def _consumer(
-    bootstrap: str, topic: str, partitions: int = 1, *, security: ServiceConfig
-) -> Any:
-    """A started consumer with the service's fetch settings at the beginning of ``topic``."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-        max_partition_fetch_bytes=8 << 20,
-        fetch_max_bytes=64 << 20,
-        fetch_max_wait_ms=10,
-        **kafka_security_options(security),
-    )
-    await consumer.start()
-    consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
-    await consumer.seek_to_beginning()
-    return consumer
 
 
 async def _publish(config: ServiceConfig, universe: Universe, ticks: TickColumns, per: int) -> None:
@@ -159,7 +134,7 @@ async def _publish(config: ServiceConfig, universe: Universe, ticks: TickColumns
 
 async def _raw_consume(config: ServiceConfig, messages: int) -> tuple[int, float]:
     """Messages counted, and seconds until ``getmany`` handed over ``messages`` of them."""
-    consumer = await _consumer(
+    consumer = await started_consumer(
         config.bootstrap, config.tick_topic, config.tick_partitions, security=config
     )
     try:
@@ -171,15 +146,6 @@ async def _raw_consume(config: ServiceConfig, messages: int) -> tuple[int, float
         return count, time.perf_counter() - started
     finally:
         await consumer.stop()
-
-
-async def _until(task: asyncio.Task[None], done: Callable[[], bool]) -> None:
-    """Poll ``done()`` every 2 ms; raises if the service (``task``) stops meanwhile."""
-    while not done():
-        if task.done():
-            task.result()
-            raise RuntimeError("the service stopped unexpectedly")
-        await asyncio.sleep(0.002)
 
 
 class _Stamped(asyncio.Event):
@@ -200,7 +166,7 @@ async def _start_service(
     service = IndexService(config, universe, metrics)
     service.ready = ready = _Stamped()
     task = asyncio.create_task(service.run())
-    await _until(task, ready.is_set)
+    await until(task, ready.is_set)
     return service, task, ready.at
 
 
@@ -210,7 +176,7 @@ async def _time_service(
     """Time the service from ready until it consumed every tick and drained on stop."""
     service, task, started = await _start_service(config, universe)
     service.drained = drained = _Stamped()
-    await _until(task, lambda: service.pipeline.stats.ticks_in >= len(ticks))
+    await until(task, lambda: service.pipeline.stats.ticks_in >= len(ticks))
     consumed = time.perf_counter() - started
     service.request_stop()
     await task
@@ -223,24 +189,6 @@ async def _time_service(
         (seconds - consumed) * 1e3, stopped * 1e3, stats.levels_out, reader.levels, expected,
         reader.gaps,
     )  # fmt: skip
-
-
-async def _paced_publish(
-    publisher: TickPublisher, simulator: MarketSimulator, rate: float, seconds: float
-) -> tuple[int, int]:
-    """Send ``rate x seconds`` single ticks, stamped at send; returns them and their levels."""
-    started, total, sent, levels = time.monotonic(), round(rate * seconds), 0, 0
-    weights = levels_per_security(simulator.universe)
-    while sent < total:
-        due = min(total, int(rate * (time.monotonic() - started))) - sent
-        if due > 0:
-            ticks = simulator.next_batch(due)
-            stamp = np.full(due, time.time_ns(), dtype=np.int64)
-            await publisher.publish(TickColumns(stamp, ticks.security, ticks.price, ticks.seq))
-            sent, levels = sent + due, levels + int(weights[ticks.security].sum())
-        await asyncio.sleep(0.001)
-    await publisher.flush()
-    return sent, levels
 
 
 async def _latency_load(config: ServiceConfig, settings: KafkaBenchSettings) -> LatencyFigures:
@@ -257,7 +205,7 @@ async def _latency_load(config: ServiceConfig, settings: KafkaBenchSettings) -> 
         rate, seed = settings.latency_rate, settings.seed + 1
         simulator = MarketSimulator(universe, seed, start_ns=time.time_ns(), rate=rate)
         since = time.time_ns() + int(settings.warmup_seconds * 1e9)
-        sent, expected = await _paced_publish(publisher, simulator, rate, settings.latency_seconds)
+        sent, expected = await paced_publish(publisher, simulator, rate, settings.latency_seconds)
         reader.target = expected
         await asyncio.wait({reading}, timeout=30.0)
         reading.cancel()
@@ -283,7 +231,7 @@ async def _measure_latency(
     try:
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
             figures = await asyncio.wrap_future(pool.submit(_latency_process, config, settings))
-        await _until(task, lambda: service.pipeline.stats.ticks_in >= figures.ticks)
+        await until(task, lambda: service.pipeline.stats.ticks_in >= figures.ticks)
     finally:
         service.request_stop()
         await task

@@ -27,11 +27,10 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import ConsumerRecord
 
-from engine.kernel.columns import TickColumns
 from engine.live.config import ServiceConfig
 from engine.live.kafka.security import kafka_security_options
 from engine.live.kafka.topics import ensure_topics
@@ -39,6 +38,7 @@ from engine.refdata.builtin import load_universe_or_builtin
 from engine.wire import IndexLevels, TickBatch, WireCodec
 from producers.kafka_publisher import TickPublisher
 from producers.simulator import MarketSimulator
+from tickindex.bench.kafka_common import paced_publish, started_consumer, until
 from tickindex.bench.kafka_figures import KafkaBenchSettings, TickToLevelFigures
 
 LOG_APPEND_TIME = 1  # Kafka's timestamp type of a record stamped by the broker
@@ -68,18 +68,9 @@ async def _read_topic(
     config: ServiceConfig, topic: str, partitions: int
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record of ``topic`` from the beginning to its current end."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=config.bootstrap,
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-        **kafka_security_options(config),
-    )
-    await consumer.start()
+    consumer = await started_consumer(config.bootstrap, topic, partitions, security=config)
     try:
-        assigned = [TopicPartition(topic, p) for p in range(partitions)]
-        consumer.assign(assigned)
-        await consumer.seek_to_beginning()
-        ends = await consumer.end_offsets(assigned)
+        ends = await consumer.end_offsets(list(consumer.assignment()))
         records: list[ConsumerRecord[bytes, bytes]] = []
         while any([await consumer.position(tp) < end for tp, end in ends.items()]):
             for batch in (await consumer.getmany(timeout_ms=200)).values():
@@ -106,8 +97,7 @@ async def broker_latencies(config: ServiceConfig, warmup_ns: int) -> tuple[Any, 
     for record in await _read_topic(config, config.tick_topic, config.tick_partitions):
         message = codec.decode_tick(record.value or b"")
         stamps = message.ts_event if isinstance(message, TickBatch) else [message.ts_event]
-        for ts_event in stamps:
-            tick_at[ts_event] = _append_ms(record, config.tick_topic)
+        tick_at.update(dict.fromkeys(stamps, _append_ms(record, config.tick_topic)))
     appended = np.fromiter(tick_at.values(), np.int64, len(tick_at))
     span_s = (appended.max() - appended.min()) / 1e3 if len(appended) > 1 else 0.0
     pace = float(len(appended) / span_s) if span_s > 0 else float("nan")
@@ -149,18 +139,7 @@ async def _paced_single_ticks(config: ServiceConfig, rate: float, seconds: float
         publisher = TickPublisher(producer, config.tick_topic, universe, codec)
         await publisher.ready()
         simulator = MarketSimulator(universe, seed, start_ns=time.time_ns(), rate=rate)
-        started, total, sent, last = time.monotonic(), round(rate * seconds), 0, 0
-        while sent < total:
-            due = min(total, int(rate * (time.monotonic() - started))) - sent
-            if due > 0:
-                ticks = simulator.next_batch(due)
-                first = max(time.time_ns(), last + 1)
-                stamp = first + np.arange(due, dtype=np.int64)
-                last = int(stamp[-1])
-                await publisher.publish(TickColumns(stamp, ticks.security, ticks.price, ticks.seq))
-                sent += due
-            await asyncio.sleep(0.0005)
-        await publisher.flush()
+        sent, _ = await paced_publish(publisher, simulator, rate, seconds)
         return sent
     finally:
         await producer.stop()
@@ -188,11 +167,7 @@ async def measure_tick_to_level(
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
             job = pool.submit(_publisher_process, config, rate, seconds, seed)
             sent = await asyncio.wrap_future(job)
-        while service.pipeline.stats.ticks_in < sent:
-            if task.done():
-                task.result()
-                raise RuntimeError("the service stopped unexpectedly")
-            await asyncio.sleep(0.01)
+        await until(task, lambda: service.pipeline.stats.ticks_in >= sent)
     finally:
         service.request_stop()
         await task

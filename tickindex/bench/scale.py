@@ -25,8 +25,7 @@ from engine.kernel.columns import TickColumns
 from engine.refdata.builtin import load_builtin_universe
 from engine.refdata.reference_files import load_universe
 from engine.refdata.universe import Universe, rows_by_index
-from producers.simulator import MarketSimulator
-from tickindex.bench.core import max_rss_bytes, time_engine
+from tickindex.bench.core import max_rss_bytes, simulated_ticks, time_engine
 from tickindex.bench.scale_world import WorldFiles, WorldShape, write_world
 
 LEVEL_TOLERANCE = 1e-9
@@ -102,12 +101,6 @@ def _write_in_child(shape: WorldShape, folder: Path) -> WorldFiles:
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
         return pool.submit(write_world, shape, folder).result()
-
-
-def simulated_ticks(universe: Universe, n: int, seed: int) -> TickColumns:
-    """``n`` seeded simulated ticks over the whole universe."""
-    start_ns = 1_795_138_200_000_000_000  # 2026-11-20 09:30 HKT
-    return MarketSimulator(universe, seed, start_ns=start_ns).next_batch(n)
 
 
 def run_family(universe: Universe, n_ticks: int, batch_size: int, seed: int) -> FamilyFigures:

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from engine.refdata.reference_files import COMPOSITION_HEADER, INDICES_HEADER
+
 SIZE_EXPONENT = 1.5  # Pareto tail exponent of the index sizes
 CAPPED_SHARE = 0.25  # share of the indices with a weight cap
 WEIGHT_CAP = 0.10
@@ -105,7 +107,7 @@ def write_world(shape: WorldShape, folder: Path) -> WorldFiles:
 
     indices_path = folder / "indices.csv"
     composition_path = folder / "composition.csv"
-    lines = ["index,name,prev_close_level,weight_cap"]
+    lines = [",".join(INDICES_HEADER)]
     lines += [
         f"I{k:05d},Synthetic {k},{level[k]:.2f},{WEIGHT_CAP if capped[k] else ''}"
         for k in range(shape.indices)
@@ -119,7 +121,7 @@ def write_world(shape: WorldShape, folder: Path) -> WorldFiles:
         price[security].tolist(),
         strict=True,
     )
-    rows = ["index,security,issued_shares,faf,cap_factor,prev_close"]
+    rows = [",".join(COMPOSITION_HEADER)]
     rows += [f"I{k:05d},{code},{s:.0f},{f:.2f},,{p:.2f}" for k, code, s, f, p in cells]
     composition_path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     return WorldFiles(indices_path, composition_path, len(index))

@@ -10,20 +10,15 @@ import os
 from typing import Any
 
 from engine.live.config import ConfigError, ServiceConfig, load_config
-from producers.simulator import MarketSimulator
-from tickindex.bench.core import run_core_benchmark
+from tickindex.bench.core import run_core_benchmark, simulated_ticks
 from tickindex.bench.kafka import run_kafka_bench, run_tick_to_level_bench
-from tickindex.bench.kafka_figures import (
-    KafkaBenchSettings,
-)
+from tickindex.bench.kafka_figures import KafkaBenchSettings
 from tickindex.bench.report import format_kafka_result, format_result, tick_to_level_line
 from tickindex.bench.scale import run_scale_benchmark
 from tickindex.bench.scale_report import format_scale_result, scale_payload
 from tickindex.bench.scale_world import WorldShape
 from tickindex.cli.command import Subcommands, add_command
 from tickindex.cli.common import DEFAULT_BOOTSTRAP, add_universe_arguments, universe_from_args
-
-BENCH_START_NS = 1_795_138_200_000_000_000  # 2026-11-20 09:30 HKT
 
 
 def register(subcommands: Subcommands) -> None:
@@ -48,6 +43,7 @@ def register(subcommands: Subcommands) -> None:
         handler=bench_command,
     )
     add_universe_arguments(parser)
+    defaults, world = KafkaBenchSettings(), WorldShape()
     parser.add_argument(
         "--ticks",
         type=int,
@@ -94,14 +90,14 @@ def register(subcommands: Subcommands) -> None:
     scale.add_argument(
         "--scale-securities",
         type=int,
-        default=100_000,
+        default=world.securities,
         metavar="N",
         help="securities of the scale world (default: %(default)s)",
     )
     scale.add_argument(
         "--scale-indices",
         type=int,
-        default=10_000,
+        default=world.indices,
         metavar="N",
         help="indices of the scale world, 50-500 members each (default: %(default)s)",
     )
@@ -127,42 +123,42 @@ def register(subcommands: Subcommands) -> None:
     kafka.add_argument(
         "--messages",
         type=int,
-        default=300_000,
+        default=defaults.ticks,
         metavar="N",
         help="single-tick messages consumed raw and by the service (default: %(default)s)",
     )
     kafka.add_argument(
         "--batch-ticks",
         type=int,
-        default=2_000_000,
+        default=defaults.batch_ticks,
         metavar="N",
         help="ticks of the tick_batch throughput run (default: %(default)s)",
     )
     kafka.add_argument(
         "--ticks-per-message",
         type=int,
-        default=1_000,
+        default=defaults.ticks_per_message,
         metavar="N",
         help="ticks per tick_batch message of that run (default: %(default)s)",
     )
     kafka.add_argument(
         "--latency-rate",
         type=float,
-        default=20_000.0,
+        default=defaults.latency_rate,
         metavar="TICKS_PER_S",
         help="pace of the latency run, ticks per second (default: %(default)s)",
     )
     kafka.add_argument(
         "--latency-seconds",
         type=float,
-        default=10.0,
+        default=defaults.latency_seconds,
         metavar="SECONDS",
         help="length of the latency run (default: %(default)s)",
     )
     kafka.add_argument(
         "--warmup-seconds",
         type=float,
-        default=1.0,
+        default=defaults.warmup_seconds,
         metavar="SECONDS",
         help="start of the latency run left out of the latency figures (default: %(default)s)",
     )
@@ -195,7 +191,7 @@ def register(subcommands: Subcommands) -> None:
     kafka.add_argument(
         "--tick-to-level-rates",
         type=_rates,
-        default=KafkaBenchSettings().tick_to_level_rates,
+        default=defaults.tick_to_level_rates,
         metavar="R1,R2,...",
         help="paced ticks per second of the tick-to-level runs, whose latency is measured on the "
         "broker's clocks (default: 1000,10000,50000)",
@@ -203,7 +199,7 @@ def register(subcommands: Subcommands) -> None:
     kafka.add_argument(
         "--tick-to-level-seconds",
         type=float,
-        default=KafkaBenchSettings().tick_to_level_seconds,
+        default=defaults.tick_to_level_seconds,
         metavar="SECONDS",
         help="length of each tick-to-level run (default: %(default)s)",
     )
@@ -222,7 +218,7 @@ def register(subcommands: Subcommands) -> None:
     kafka.add_argument(
         "--mechanism-rounds",
         type=int,
-        default=5,
+        default=defaults.mechanism_rounds,
         help="on/off pairs per mechanism with --mechanisms (default 5; more rounds, less noise)",
     )
 
@@ -244,8 +240,7 @@ def bench_command(args: argparse.Namespace) -> int:
         return scale_bench_command(args)
     core = None if args.all_cores else pin_to_one_core()
     universe = universe_from_args(args)
-    simulator = MarketSimulator(universe, args.seed, start_ns=BENCH_START_NS)
-    ticks = simulator.next_batch(args.ticks)
+    ticks = simulated_ticks(universe, args.ticks, args.seed)
     result = run_core_benchmark(universe, ticks, args.batch_size, args.naive_ticks)
     if args.json:
         payload = dataclasses.asdict(result) | {"cpu_core": core, "seed": args.seed}
