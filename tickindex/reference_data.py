@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from os import PathLike, fspath
+from os import PathLike
 
-from engine.refdata.builtin import load_builtin_universe
-from engine.refdata.reference_files import load_universe as load_universe_files
+from engine.refdata.builtin import load_universe_or_builtin
 from engine.refdata.universe import Universe
 
 __all__ = ["Universe", "load_universe"]
@@ -38,8 +37,4 @@ def load_universe(
     ReferenceDataError
         When a file is unusable, as ``FILE:LINE: problem``.
     """
-    if indices is None and composition is None:
-        return load_builtin_universe()
-    if indices is None or composition is None:
-        raise ValueError("give both indices and composition, or neither for the built-in family")
-    return load_universe_files(fspath(indices), fspath(composition))
+    return load_universe_or_builtin(indices, composition)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from importlib import resources
+from os import PathLike, fspath
 from pathlib import Path
 
 from engine.refdata.reference_files import load_universe
@@ -20,10 +21,12 @@ def builtin_files() -> tuple[Path, Path]:
 def load_builtin_universe() -> Universe:
     """The built-in Hang Seng family (HSI, HSCEI, HSTECH, HSCI segments, HSI sub-indices)."""
     indices, composition = builtin_files()
-    return load_universe(indices, composition)
+    return load_universe(fspath(indices), fspath(composition))
 
 
-def load_universe_or_builtin(indices: str | None, composition: str | None) -> Universe:
+def load_universe_or_builtin(
+    indices: str | PathLike[str] | None, composition: str | PathLike[str] | None
+) -> Universe:
     """The universe from files when both are given, else the built-in one.
 
     Raises
@@ -34,5 +37,5 @@ def load_universe_or_builtin(indices: str | None, composition: str | None) -> Un
     if indices is None and composition is None:
         return load_builtin_universe()
     if indices is None or composition is None:
-        raise ValueError("give both --indices and --composition, or neither for the built-in set")
-    return load_universe(indices, composition)
+        raise ValueError("give both indices and composition, or neither for the built-in family")
+    return load_universe(fspath(indices), fspath(composition))
