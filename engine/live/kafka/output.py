@@ -44,7 +44,8 @@ from engine.live.kafka.records import (
 )
 from engine.live.kafka.security import kafka_security_options
 
-# Checkpoints can outgrow Kafka's 1 MiB default (large universes, currency rows waiting).
+# Checkpoints can outgrow Kafka's 1 MiB default (large universes, currency rows waiting): the
+# producers, the state topic (``topics``) and the checkpoint reader (``checkpoints``) allow this.
 MAX_MESSAGE_BYTES = 16 << 20
 
 SMALL_BATCH_LEVELS = 256
