@@ -13,7 +13,6 @@ import signal
 import socket
 import urllib.request
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,6 @@ from tests.support.live import (
     LiveTopics,
     TopicReader,
     assert_same_levels,
-    delete_topics,
     read_levels,
     replay_levels,
     send_raw,
@@ -44,13 +42,6 @@ pytestmark = pytest.mark.kafka
 GOOD_TICKS = 17_000
 SMALL_POISON = 3_000
 HUGE_POISON = 2  # ~1 MB each
-
-
-@pytest.fixture
-async def topics(kafka_bootstrap: str, request: pytest.FixtureRequest) -> AsyncIterator[LiveTopics]:
-    names = LiveTopics.unique(request.node.name)
-    yield names
-    await delete_topics(kafka_bootstrap, names.names)
 
 
 def free_port() -> int:
