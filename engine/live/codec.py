@@ -224,8 +224,8 @@ class TickDecoder:
             seq_given.extend([message.seq is not None] * size)
             messages.extend([position] * size)
             positions.extend(range(size))
-        ts_event, ts_fits = _int64_column(stamps)
-        seq, seq_fits = _int64_column(seqs)
+        ts_event, ts_fits = int64_column(stamps)
+        seq, seq_fits = int64_column(seqs)
         message_of = np.array(messages, dtype=np.int64)
         position_of = np.array(positions, dtype=np.int64)
         # Ranges of a tick_batch's ticks, screened per tick (a ``tick`` was checked whole).
@@ -264,7 +264,7 @@ class TickDecoder:
 _INT64 = np.iinfo(np.int64)
 
 
-def _int64_column(values: list[int]) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+def int64_column(values: list[int]) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
     """``values`` as int64 and which of them fit (those that do not are 0 in the column)."""
     try:
         return np.array(values, dtype=np.int64), np.ones(len(values), dtype=bool)

@@ -15,6 +15,11 @@ from engine.live.security_settings import KafkaSecurity, safe_fields
 
 ENV_PREFIX = "TICKINDEX_"
 
+DEAD_LETTER_MAX_BYTES = 64 * 1024
+"""Default bound of one dead-letter record (key, value and headers)."""
+MIN_DEAD_LETTER_BYTES = 4096
+"""Smallest bound allowed: room for the headers, the key and the start of the value."""
+
 
 class ConfigError(TickIndexError):
     """The configuration is invalid (unknown key, wrong type, bad value)."""
@@ -135,7 +140,7 @@ class ServiceConfig(KafkaSecurity, frozen=True, forbid_unknown_fields=True, kw_o
     wire_format: Literal["json", "msgpack"] = "json"
     level_messages: Literal["batch", "single"] = "batch"
     max_batch_ticks: int = 20_000
-    dead_letter_max_bytes: int = 64 * 1024
+    dead_letter_max_bytes: int = DEAD_LETTER_MAX_BYTES
     poll_timeout_ms: int = 2
     max_in_flight_batches: int = 8
     checkpoint_interval_ms: int = 1000
@@ -171,8 +176,8 @@ class ServiceConfig(KafkaSecurity, frozen=True, forbid_unknown_fields=True, kw_o
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
-        if self.dead_letter_max_bytes < 4096:
-            raise ValueError("dead_letter_max_bytes must be at least 4096")
+        if self.dead_letter_max_bytes < MIN_DEAD_LETTER_BYTES:
+            raise ValueError(f"dead_letter_max_bytes must be at least {MIN_DEAD_LETTER_BYTES}")
         if (self.indices is None) != (self.composition is None):
             raise ValueError("give both indices and composition, or neither")
         if self.variants is not None and self.fx_topic in (self.tick_topic, self.control_topic):

@@ -21,14 +21,12 @@ from engine.kernel.calculator import IndexCalculator, WithheldLevel
 from engine.kernel.columns import TickColumns
 from engine.kernel.screening import RejectReason
 from engine.live.codec import DecodedFetch, OutgoingMessage, Record, source_of
+from engine.live.config import DEAD_LETTER_MAX_BYTES as DEAD_LETTER_MAX_BYTES  # noqa: PLC0414
+from engine.live.config import MIN_DEAD_LETTER_BYTES
 from engine.live.metrics import NONFINITE_LEVEL
 
 log = logging.getLogger(__name__)
 
-DEAD_LETTER_MAX_BYTES = 64 * 1024
-"""Default bound of one dead-letter record (key, value and headers)."""
-MIN_DEAD_LETTER_BYTES = 4096
-"""Smallest bound allowed: room for the headers, the key and the start of the value."""
 MAX_KEY_BYTES = 1024
 """Keys longer than this are cut (``tickindex.original_key_size`` tells by how much)."""
 MAX_DETAIL_BYTES = 1024

@@ -44,7 +44,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from engine.currency.translator import CurrencyTranslator, FxColumns, FxRejectReason, screen_fx
 from engine.currency.variant_files import load_variants
 from engine.kernel.columns import LevelColumns
-from engine.live.codec import OutgoingMessage, Record
+from engine.live.codec import OutgoingMessage, Record, int64_column
 from engine.live.config import ServiceConfig
 from engine.live.dead_letters import DEAD_LETTER_MAX_BYTES, dead_letter
 from engine.refdata.universe import Universe
@@ -52,7 +52,6 @@ from engine.wire import FxTick, WireCodec
 
 log = logging.getLogger(__name__)
 
-_INT64 = np.iinfo(np.int64)
 MAX_PENDING = 5_000
 
 
@@ -300,11 +299,7 @@ class FxChannel:
         pair = self.translator.pair_ids(pairs)
         rate = np.array(rates, dtype=np.float64)
         reasons = screen_fx(len(self.translator.pairs), pair, rate)
-        try:
-            ts = np.array(stamps, dtype=np.int64)
-        except OverflowError:
-            fits = [_INT64.min <= t <= _INT64.max for t in stamps]
-            ts = np.array([t if ok else 0 for t, ok in zip(stamps, fits, strict=True)], np.int64)
+        ts, _ = int64_column(stamps)  # a time beyond int64 is 0 there: a bad timestamp
         reasons[ts <= 0] = FxRejectReason.BAD_TIMESTAMP
         for row in np.flatnonzero(reasons).tolist():
             reason = FxRejectReason(int(reasons[row]))

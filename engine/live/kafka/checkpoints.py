@@ -7,6 +7,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from engine.live.codec import OutgoingMessage
 from engine.live.config import ServiceConfig
+from engine.live.kafka.output import MAX_MESSAGE_BYTES
 from engine.live.kafka.security import kafka_security_options
 from engine.pipeline.state import EngineState
 
@@ -41,7 +42,7 @@ class CheckpointStore:
             bootstrap_servers=self.config.bootstrap,
             isolation_level="read_committed",
             enable_auto_commit=False,
-            max_partition_fetch_bytes=16 << 20,
+            max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
             **kafka_security_options(self.config),
         )
         await consumer.start()

@@ -44,7 +44,8 @@ from engine.live.kafka.records import (
 )
 from engine.live.kafka.security import kafka_security_options
 
-# Checkpoints can outgrow Kafka's 1 MiB default (large universes, currency rows waiting).
+# Checkpoints can outgrow Kafka's 1 MiB default (large universes, currency rows waiting): the
+# producers, the state topic (``topics``) and the checkpoint reader (``checkpoints``) allow this.
 MAX_MESSAGE_BYTES = 16 << 20
 
 SMALL_BATCH_LEVELS = 256
@@ -164,23 +165,9 @@ def make_producers(config: ServiceConfig) -> list[AIOKafkaProducer]:
     list of AIOKafkaProducer
         Not started.
     """
-    exactly_once = config.delivery == "exactly-once"
-    producers = [
-        AIOKafkaProducer(
-            bootstrap_servers=config.bootstrap,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=config.linger_ms,
-            max_batch_size=1 << 20,
-            max_request_size=MAX_MESSAGE_BYTES,
-            transactional_id=config.transactional_id if exactly_once else None,
-            **kafka_security_options(config),
-        )
-        for _ in range(1 if exactly_once else config.level_producers)
-    ]
-    for producer in producers:
-        backoff_metadata_updates(producer)
-    return producers
+    if config.delivery == "exactly-once":
+        return [_producer(config, idempotent=True, transactional_id=config.transactional_id)]
+    return [_producer(config, idempotent=True) for _ in range(config.level_producers)]
 
 
 def make_side_producer(config: ServiceConfig) -> AIOKafkaProducer | None:
@@ -191,13 +178,21 @@ def make_side_producer(config: ServiceConfig) -> AIOKafkaProducer | None:
     """
     if config.delivery == "exactly-once":
         return None
+    return _producer(config, idempotent=False)
+
+
+def _producer(
+    config: ServiceConfig, *, idempotent: bool, transactional_id: str | None = None
+) -> AIOKafkaProducer:
+    """One producer of the service: acks from all replicas, metadata updates backed off."""
     producer = AIOKafkaProducer(
         bootstrap_servers=config.bootstrap,
         acks="all",
-        enable_idempotence=False,
+        enable_idempotence=idempotent,
         linger_ms=config.linger_ms,
         max_batch_size=1 << 20,
         max_request_size=MAX_MESSAGE_BYTES,
+        transactional_id=transactional_id,
         **kafka_security_options(config),
     )
     backoff_metadata_updates(producer)

@@ -136,7 +136,7 @@ class RequestSender:
     def __init__(self, sock: socket.socket) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SOCKET_BUFFER_BYTES)
         self._sock = sock
-        self._queue: queue.SimpleQueue[bytes | memoryview | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[list[bytes | memoryview] | None] = queue.SimpleQueue()
         self._backlog = 0
         self._lock = threading.Lock()
         self.error: OSError | None = None
@@ -145,9 +145,10 @@ class RequestSender:
 
     def send(self, parts: list[bytes | memoryview]) -> None:
         """Send one request's frame, in order after every earlier one."""
-        data: bytes | memoryview = b"".join(parts)
+        size = sum(map(len, parts))  # bytes: the parts are flat byte views
         with self._lock:
-            if self._backlog == 0 and self.error is None and len(data) <= _DIRECT_SEND_BYTES:
+            if self._backlog == 0 and self.error is None and size <= _DIRECT_SEND_BYTES:
+                data = b"".join(parts)
                 try:
                     sent = self._sock.send(data, socket.MSG_DONTWAIT)
                 except BlockingIOError:
@@ -155,11 +156,11 @@ class RequestSender:
                 except OSError as exc:  # the child died: its replies' end reports it
                     self.error = exc
                     return
-                if sent == len(data):
+                if sent == size:
                     return
-                data = memoryview(data)[sent:]
+                parts = [memoryview(data)[sent:]]
             self._backlog += 1
-        self._queue.put(data)
+        self._queue.put(parts)  # a large frame is not joined here: the thread sends its parts
 
     def close(self) -> None:
         """Send what is queued, then close the socket (blocking)."""
@@ -168,12 +169,13 @@ class RequestSender:
         self._sock.close()
 
     def _run(self) -> None:
-        while (data := self._queue.get()) is not None:
-            if self.error is None:
-                try:
-                    self._sock.sendall(data)
-                except OSError as exc:  # the child died: its replies' end reports it
-                    self.error = exc
+        while (parts := self._queue.get()) is not None:
+            try:
+                for part in parts:
+                    if self.error is None:
+                        self._sock.sendall(part)
+            except OSError as exc:  # the child died: its replies' end reports it
+                self.error = exc
             with self._lock:
                 self._backlog -= 1
 

@@ -11,6 +11,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from engine.core.errors import BrokerError
 from engine.live.config import ServiceConfig
+from engine.live.kafka.output import MAX_MESSAGE_BYTES
 from engine.live.kafka.security import (
     KafkaSecurity,
     connection_error,
@@ -38,7 +39,7 @@ async def ensure_topics(config: ServiceConfig) -> None:
             topic_configs={
                 "cleanup.policy": "compact",
                 "min.compaction.lag.ms": "60000",
-                "max.message.bytes": str(16 << 20),
+                "max.message.bytes": str(MAX_MESSAGE_BYTES),
             },
         ),
     ]

@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -36,6 +35,7 @@ from tests.support.live import (
 )
 from tests.support.paths import REPO
 from tests.support.real_parts import missing_real_part
+from tests.support.secure_kafka import free_ports
 from tests.support.seed import SEED
 
 pytestmark = pytest.mark.kafka
@@ -51,7 +51,7 @@ class PrivateBroker:
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
-        self.port, self.controller_port = _free_port(), _free_port()
+        self.port, self.controller_port = free_ports(2)
         self.bootstrap = f"127.0.0.1:{self.port}"
         self.env = os.environ | {
             "KAFKA_RUN_DIR": str(run_dir),
@@ -76,12 +76,6 @@ class PrivateBroker:
 
     def stop(self) -> None:
         self._script("stop")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

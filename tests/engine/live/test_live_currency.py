@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +42,6 @@ from tests.support.live import (
     TopicReader,
     assert_same_levels,
     dead_letters_by_source,
-    delete_topics,
     expand_levels,
 )
 from tests.support.live_currency import (
@@ -243,13 +241,6 @@ async def test_waiting_levels_go_out_when_a_stream_catches_up_without_records(
 
 
 # -- against a broker ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def topics(kafka_bootstrap: str, request: pytest.FixtureRequest) -> AsyncIterator[LiveTopics]:
-    names = LiveTopics.unique(request.node.name)
-    yield names
-    await delete_topics(kafka_bootstrap, [*names.names, f"fx-{names.group}"])
 
 
 @pytest.mark.kafka

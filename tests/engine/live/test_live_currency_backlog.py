@@ -12,7 +12,7 @@ of its rows wait, and across a restart whose checkpoint holds waiting rows.
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,6 @@ from tests.support.live import (
     LiveTopics,
     TopicReader,
     assert_same_levels,
-    delete_topics,
     expand_levels,
     partitions_of,
     publish_ticks,
@@ -51,13 +50,6 @@ from tests.support.seed import SEED
 
 N_TICKS = 2400
 FX_BATCH = 4  # FX ticks per fx_tick_batch message at most
-
-
-@pytest.fixture
-async def topics(kafka_bootstrap: str, request: pytest.FixtureRequest) -> AsyncIterator[LiveTopics]:
-    names = LiveTopics.unique(request.node.name)
-    yield names
-    await delete_topics(kafka_bootstrap, [*names.names, f"fx-{names.group}"])
 
 
 def backlog_timeline(universe: Universe, n_ticks: int, seed: int) -> Timeline:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -26,7 +26,6 @@ from tests.support.live import (
     LiveTopics,
     TopicReader,
     assert_same_levels,
-    delete_topics,
     read_levels,
     replay_levels,
     send_raw,
@@ -39,13 +38,6 @@ pytestmark = pytest.mark.kafka
 
 MAX_BATCH_TICKS = 40
 BATCH_MESSAGE_TICKS = 2  # 200 messages: fetched 40 at a time (80 ticks) without sizing
-
-
-@pytest.fixture
-async def topics(kafka_bootstrap: str, request: pytest.FixtureRequest) -> AsyncIterator[LiveTopics]:
-    names = LiveTopics.unique(request.node.name)
-    yield names
-    await delete_topics(kafka_bootstrap, names.names)
 
 
 @pytest.mark.parametrize("delivery", ["at-least-once", "exactly-once"])

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import msgspec
@@ -28,7 +27,6 @@ from tests.support.live import (
     LiveTopics,
     TopicReader,
     assert_same_levels,
-    delete_topics,
     publish_ticks,
     read_levels,
     send_raw,
@@ -39,13 +37,6 @@ from tickindex.cli.main import main
 
 SECOND = 10**9
 DAY = 86_400 * SECOND
-
-
-@pytest.fixture
-async def topics(kafka_bootstrap: str, request: pytest.FixtureRequest) -> AsyncIterator[LiveTopics]:
-    names = LiveTopics.unique(request.node.name)
-    yield names
-    await delete_topics(kafka_bootstrap, names.names)
 
 
 def _json(event: object) -> bytes:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
 from itertools import pairwise
 from pathlib import Path
 
@@ -25,7 +24,6 @@ from tests.support.live import (
     assert_same_levels,
     by_index,
     committed_offsets,
-    delete_topics,
     expand_levels,
     final_state,
     last_seq,
@@ -41,13 +39,6 @@ from tests.support.serve_process import ServeProcess
 
 pytestmark = pytest.mark.kafka
 JSON = WireCodec("json")
-
-
-@pytest.fixture
-async def topics(kafka_bootstrap: str, request: pytest.FixtureRequest) -> AsyncIterator[LiveTopics]:
-    names = LiveTopics.unique(request.node.name)
-    yield names
-    await delete_topics(kafka_bootstrap, names.names)
 
 
 async def _wait_for_levels(bootstrap: str, topic: str, count: int) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,6 @@ from tests.support.live import (
     assert_same_levels,
     by_index,
     dead_letters_by_source,
-    delete_topics,
     engine_levels,
     final_state,
     partitions_of,
@@ -64,13 +63,6 @@ class RecordingService(InProcessService):
         super().__post_init__()
         self.decoder = RecordingDecoder(self.universe, self.codec)
         self.service.work.decoder = self.decoder
-
-
-@pytest.fixture
-async def topics(kafka_bootstrap: str, request: pytest.FixtureRequest) -> AsyncIterator[LiveTopics]:
-    names = LiveTopics.unique(request.node.name)
-    yield names
-    await delete_topics(kafka_bootstrap, names.names)
 
 
 @pytest.mark.parametrize(

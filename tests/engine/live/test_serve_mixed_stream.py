@@ -10,10 +10,8 @@ from __future__ import annotations
 import asyncio
 import random
 import signal
-import socket
 import urllib.request
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +26,6 @@ from tests.support.live import (
     LiveTopics,
     TopicReader,
     assert_same_levels,
-    delete_topics,
     read_levels,
     replay_levels,
     send_raw,
@@ -36,6 +33,7 @@ from tests.support.live import (
     wait_until,
 )
 from tests.support.poison import check_dead_letters, control_poison, poison, singles
+from tests.support.secure_kafka import free_ports
 from tests.support.seed import SEED
 from tests.support.serve_process import ServeProcess
 
@@ -44,19 +42,6 @@ pytestmark = pytest.mark.kafka
 GOOD_TICKS = 17_000
 SMALL_POISON = 3_000
 HUGE_POISON = 2  # ~1 MB each
-
-
-@pytest.fixture
-async def topics(kafka_bootstrap: str, request: pytest.FixtureRequest) -> AsyncIterator[LiveTopics]:
-    names = LiveTopics.unique(request.node.name)
-    yield names
-    await delete_topics(kafka_bootstrap, names.names)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -91,7 +76,7 @@ async def test_serve_survives_a_mixed_stream_and_levels_equal_replay(
     stream = [
         (p.key, p.value) if (p := bad_at.get(i)) else next(good_messages) for i in range(total)
     ]
-    port = free_port()
+    (port,) = free_ports(1)
     settings = {"delivery": delivery, "metrics_port": port, "checkpoint_interval_ms": 500}
     await ensure_topics(topics.config(kafka_bootstrap, **settings))
     control = control_poison(universe, int(good.ts_event[GOOD_TICKS // 3]))

@@ -8,7 +8,6 @@ The refusals are real: topics are created with a small ``max.message.bytes``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
 
@@ -26,7 +25,6 @@ from tests.support.live import (
     LiveTopics,
     TopicReader,
     assert_same_levels,
-    delete_topics,
     read_levels,
     replay_levels,
     send_raw,
@@ -43,13 +41,6 @@ LEVEL_LIMIT = 200  # every level message of a batch is larger
 DEAD_LETTER_LIMIT = 2_000
 POISON = b"\xc1" + b"p" * 6_000  # undecodable; its dead letter is over the limit
 SMALL_BAD = b"\xc1 not a tick"
-
-
-@pytest.fixture
-async def topics(kafka_bootstrap: str, request: pytest.FixtureRequest) -> AsyncIterator[LiveTopics]:
-    names = LiveTopics.unique(request.node.name)
-    yield names
-    await delete_topics(kafka_bootstrap, names.names)
 
 
 @pytest.mark.parametrize("output_process", [False, True], ids=["in-process", "output-process"])

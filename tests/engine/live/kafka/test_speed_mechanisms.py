@@ -4,7 +4,6 @@ levels as with every mechanism on: the plain paths are the service, only slower.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -21,7 +20,6 @@ from tests.support.live import (
     InProcessService,
     LiveTopics,
     assert_same_levels,
-    delete_topics,
     publish_ticks,
     read_levels,
     replay_levels,
@@ -33,13 +31,6 @@ SWITCHED_OFF = {
     "no-output-process": {"output_process": False},
     "no-fetched-records": {"fetched_records": False},
 }
-
-
-@pytest.fixture
-async def topics(kafka_bootstrap: str, request: pytest.FixtureRequest) -> AsyncIterator[LiveTopics]:
-    names = LiveTopics.unique(request.node.name)
-    yield names
-    await delete_topics(kafka_bootstrap, names.names)
 
 
 @pytest.mark.parametrize("version", ["0.11.0", "0.14.0", "0.14.7rc1"])
