@@ -56,6 +56,9 @@ class LevelColumns(Columnar):
         Per-index sequence number of the level.
     security : ndarray of int64
         Security id of the tick that moved the level.
+    count : ndarray of int64, optional
+        How many levels of its index each row stands for (conflation); None: one each. The
+        live service marks with 0 a level that goes only to the complete level topic.
     """
 
     ts_event: NDArray[np.int64]
@@ -63,3 +66,4 @@ class LevelColumns(Columnar):
     level: NDArray[np.float64]
     seq: NDArray[np.int64]
     security: NDArray[np.int64]
+    count: NDArray[np.int64] | None = None

@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numpy.typing import NDArray
 
 from engine.kernel.columns import LevelColumns
 from engine.kernel.ordering import stable_order
+
+_NO_CLOCK = int(np.iinfo(np.int64).min)
+
+
+class HeldRows(NamedTuple):
+    """What a ``Conflator`` holds: its checkpointable state.
+
+    Attributes
+    ----------
+    levels : LevelColumns
+        The last level of each index whose interval is not over yet, tick order, ``count`` set
+        (a held level is always in the interval the clock is in).
+    clock : int
+        The event-time clock (highest ``ts_event`` seen).
+    """
+
+    levels: LevelColumns
+    clock: int
 
 
 class Conflator:
@@ -14,58 +34,134 @@ class Conflator:
 
     Event time drives the clock: an interval is over once any tick (of any index) carries a later
     event time, so quiet indices are still released on time. The clock never runs backwards; a
-    late tick counts in the current interval.
+    late tick counts in the current interval. Every released level carries ``count``: how many
+    levels of its index it stands for (the held ones and itself).
 
     Parameters
     ----------
-    interval_ns : int
-        Interval length in nanoseconds, positive.
+    interval_ns : int or ndarray of int64
+        Interval length in nanoseconds, positive; or one per index id, where 0 passes that
+        index's levels through unconflated (``count`` 1).
     """
 
-    def __init__(self, interval_ns: int) -> None:
-        if interval_ns <= 0:
-            raise ValueError("conflation interval must be positive")
+    def __init__(self, interval_ns: int | NDArray[np.int64]) -> None:
+        if np.ndim(interval_ns) == 0:
+            if int(interval_ns) <= 0:
+                raise ValueError("conflation interval must be positive")
+            self._scalar: int | None = int(interval_ns)
+            self._per_index = np.empty(0, dtype=np.int64)
+        else:
+            per_index = np.asarray(interval_ns, dtype=np.int64)
+            if (per_index < 0).any():
+                raise ValueError("conflation intervals must not be negative")
+            self._scalar, self._per_index = None, per_index
         self.interval_ns = interval_ns
-        self._clock = np.iinfo(np.int64).min
-        self._pending = LevelColumns.empty()
+        self._clock = _NO_CLOCK
+        self._pending = _with_count(LevelColumns.empty())
         self._pending_bucket = np.empty(0, dtype=np.int64)
 
+    def __len__(self) -> int:
+        """Levels held now."""
+        return len(self._pending)
+
     def push(self, levels: LevelColumns) -> LevelColumns:
-        """Add levels (in tick order) and return those whose interval has ended, in tick order."""
+        """Add levels (in tick order) and return those whose interval has ended, in tick order.
+
+        Each index's levels come out in tick order whatever the batches; across indices of
+        different intervals, a level held longer comes out in a later call than a later level of
+        a shorter interval.
+        """
         if len(levels) == 0:
-            return LevelColumns.empty()
+            return _with_count(LevelColumns.empty())
         clock = np.maximum.accumulate(np.maximum(levels.ts_event, self._clock))
         self._clock = int(clock[-1])
-        rows = LevelColumns.concat([self._pending, levels])
-        bucket = np.concatenate([self._pending_bucket, clock // self.interval_ns])
-        keep = _last_per_index_and_bucket(rows.index, bucket)
-        open_bucket = self._clock // self.interval_ns
-        done = keep[bucket[keep] < open_bucket]
-        still_open = keep[bucket[keep] >= open_bucket]
+        rows = LevelColumns.concat([self._pending, _with_count(levels)])
+        interval = self._interval_of(rows.index)
+        passed = interval == 0 if self._scalar is None else None
+        safe = interval if passed is None else np.maximum(interval, 1)
+        bucket = np.concatenate([self._pending_bucket, clock // safe[len(self._pending) :]])
+        if passed is not None:
+            bucket[passed] = np.arange(bucket.size)[passed]  # a group of its own, in row order
+        last, count = _last_per_index_and_bucket(rows.index, bucket, rows.count)
+        open_bucket = self._clock // safe[last]
+        over = bucket[last] < open_bucket
+        if passed is not None:
+            over |= passed[last]
+        done, still_open = last[over], last[~over]
         self._pending = rows.take(still_open)
+        self._pending = _replace_count(self._pending, count[~over])
         self._pending_bucket = bucket[still_open]
-        return rows.take(done)
+        return _replace_count(rows.take(done), count[over])
 
     def flush(self) -> LevelColumns:
-        """Release every held level (end of stream)."""
+        """Release every held level (end of stream, or a quiet feed)."""
         out = self._pending
-        self._pending = LevelColumns.empty()
+        self._pending = _with_count(LevelColumns.empty())
         self._pending_bucket = np.empty(0, dtype=np.int64)
         return out
 
+    def release(self, indices: NDArray[np.bool_]) -> LevelColumns:
+        """Release the held levels of the indices marked in ``indices`` (by index id)."""
+        chosen = indices[self._pending.index]
+        out = self._pending.take(chosen)
+        self._pending = self._pending.take(~chosen)
+        self._pending_bucket = self._pending_bucket[~chosen]
+        return out
+
+    def held(self) -> HeldRows:
+        """The held levels and the clock, to checkpoint."""
+        return HeldRows(self._pending, self._clock)
+
+    def restore(self, held: HeldRows) -> None:
+        """Continue from ``held`` (a checkpoint, taken with these intervals or others).
+
+        A held level is always in the interval its clock is in, so that is where it goes back;
+        under other intervals it is held until the new interval the clock is in ends, and an
+        index that is not conflated any more has its level released by the next ``push``.
+        """
+        self._pending = _with_count(held.levels)
+        self._clock = held.clock
+        interval = np.maximum(self._interval_of(self._pending.index), 1)
+        self._pending_bucket = held.clock // interval
+
+    def _interval_of(self, index: NDArray[np.int32]) -> NDArray[np.int64]:
+        if self._scalar is not None:
+            return np.full(index.size, self._scalar, dtype=np.int64)
+        return self._per_index[index]
+
+
+def _with_count(levels: LevelColumns) -> LevelColumns:
+    """``levels`` with ``count`` set (1 where it was not)."""
+    if levels.count is not None:
+        return levels
+    return _replace_count(levels, np.ones(len(levels), dtype=np.int64))
+
+
+def _replace_count(levels: LevelColumns, count: NDArray[np.int64]) -> LevelColumns:
+    return LevelColumns(
+        levels.ts_event, levels.index, levels.level, levels.seq, levels.security, count
+    )
+
 
 def _last_per_index_and_bucket(
-    index: NDArray[np.int32], bucket: NDArray[np.int64]
-) -> NDArray[np.intp]:
-    """Positions of the last row of each (index, bucket) group, in row order.
+    index: NDArray[np.int32], bucket: NDArray[np.int64], count: NDArray[np.int64] | None
+) -> tuple[NDArray[np.intp], NDArray[np.int64]]:
+    """Positions of the last row of each (index, bucket) group, in row order, and group counts.
 
-    ``bucket`` never decreases along the rows (the clock never runs backwards), so a stable
-    sort by index alone leaves each index's buckets in order: one radix sort, no lexsort.
+    ``bucket`` never decreases along each index's rows (the clock never runs backwards), so a
+    stable sort by index alone leaves each index's buckets in order: one radix sort, no lexsort.
+    A group's count is the sum of its rows' ``count``.
     """
     order = stable_order(index)
     by_index, by_bucket = index[order], bucket[order]
     group_end = np.ones(order.size, dtype=bool)
     group_end[:-1] = (by_index[1:] != by_index[:-1]) | (by_bucket[1:] != by_bucket[:-1])
+    ends = np.flatnonzero(group_end)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    weights = np.ones(order.size, dtype=np.int64) if count is None else count[order]
+    totals = np.zeros(order.size, dtype=np.int64)
+    totals[order[ends]] = np.add.reduceat(weights, starts) if ends.size else 0
     last = np.zeros(order.size, dtype=bool)
-    last[order[group_end]] = True
-    return np.flatnonzero(last)
+    last[order[ends]] = True
+    positions = np.flatnonzero(last)
+    return positions, totals[positions]
