@@ -71,11 +71,13 @@ class TickBatch(msgspec.Struct, tag="tick_batch", frozen=True, omit_defaults=Tru
     volume: list[float] | None = None
 
 
-class IndexLevel(msgspec.Struct, tag="index_level", frozen=True):
+class IndexLevel(msgspec.Struct, tag="index_level", frozen=True, omit_defaults=True):
     """One level of one index.
 
     ``change`` is level minus the previous close; ``seq`` is the index's sequence number (1, 2,
-    ... without gaps), so a subscriber drops duplicates by ``(index, seq)``.
+    ... without gaps unless conflated), so a subscriber drops duplicates by ``(index, seq)``;
+    ``count`` is how many levels of the index it stands for (conflated: it and those before it
+    since the last one published; left out when 1).
     """
 
     index: str
@@ -84,13 +86,15 @@ class IndexLevel(msgspec.Struct, tag="index_level", frozen=True):
     ts_event: int
     ts_published: int
     seq: int
+    count: int = 1
 
 
-class IndexLevels(msgspec.Struct, tag="index_levels", frozen=True):
+class IndexLevels(msgspec.Struct, tag="index_levels", frozen=True, omit_defaults=True):
     """Consecutive levels of one index from one engine batch, as columns.
 
     Row i is the level after the tick at ``ts_event[i]``, with sequence number ``seq[i]``
-    (consecutive unless conflated); ``change`` is against ``prev_close``.
+    (consecutive unless conflated); ``change`` is against ``prev_close``. ``count[i]`` is how
+    many levels row i stands for (conflated); None (left out) when every row stands for one.
     """
 
     index: str
@@ -99,6 +103,7 @@ class IndexLevels(msgspec.Struct, tag="index_levels", frozen=True):
     ts_event: list[int]
     seq: list[int]
     ts_published: int
+    count: list[int] | None = None
 
 
 class FxTick(msgspec.Struct, tag="fx_tick", frozen=True):

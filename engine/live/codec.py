@@ -299,6 +299,9 @@ class LevelEncoder:
     batched : bool
         True: one ``index_levels`` message per index per batch; False: one ``index_level``
         message per level.
+    complete_topic : str, optional
+        Where the levels of ``count`` 0 go: every level, unconflated
+        (``engine.kernel.publication``).
     """
 
     def __init__(
@@ -309,6 +312,7 @@ class LevelEncoder:
         topic: str,
         *,
         batched: bool,
+        complete_topic: str | None = None,
     ) -> None:
         self.codes = tuple(codes)
         self.keys = [code.encode() for code in self.codes]
@@ -316,6 +320,7 @@ class LevelEncoder:
         self.codec = codec
         self.topic = topic
         self.batched = batched
+        self.complete_topic = complete_topic
 
     @classmethod
     def for_universe(
@@ -326,6 +331,7 @@ class LevelEncoder:
         *,
         batched: bool,
         extra_indices: Sequence[tuple[str, float]] = (),
+        complete_topic: str | None = None,
     ) -> LevelEncoder:
         """The encoder of ``universe``'s indices, then ``extra_indices``.
 
@@ -334,14 +340,41 @@ class LevelEncoder:
         """
         codes = (*universe.index_codes, *(code for code, _ in extra_indices))
         closes = [s.prev_close_level for s in universe.indices] + [c for _, c in extra_indices]
-        return cls(codes, np.array(closes, dtype=np.float64), codec, topic, batched=batched)
+        closes_array = np.array(closes, dtype=np.float64)
+        return cls(
+            codes, closes_array, codec, topic, batched=batched, complete_topic=complete_topic
+        )
 
     def encode(self, levels: LevelColumns, ts_published: int) -> list[OutgoingMessage]:
-        """Messages for ``levels`` (in tick order); per-index order is kept within each key."""
+        """Messages for ``levels`` (in tick order); per-index order is kept within each key.
+
+        Without ``count`` every level goes to the level topic as it is. With it, a level of
+        ``count`` 0 goes to the complete topic (without ``count``: it stands for itself) and the
+        others to the level topic with their ``count``.
+        """
         if len(levels) == 0:
             return []
+        if levels.count is None:
+            return self._encode(levels, None, self.topic, ts_published)
+        complete = levels.count == 0
+        out = []
+        if self.complete_topic is not None and complete.any():
+            out = self._encode(levels.take(complete), None, self.complete_topic, ts_published)
+        published = levels.take(~complete)
+        if len(published):
+            count = published.count
+            out.extend(self._encode(published, count, self.topic, ts_published))
+        return out
+
+    def _encode(
+        self,
+        levels: LevelColumns,
+        count: NDArray[np.int64] | None,
+        topic: str,
+        ts_published: int,
+    ) -> list[OutgoingMessage]:
         if not self.batched:
-            return self._singles(levels, ts_published)
+            return self._singles(levels, count, topic, ts_published)
         order = stable_order(levels.index, len(self.codes))
         index_of, level, ts_event, seq = (
             levels.index[order],
@@ -349,6 +382,7 @@ class LevelEncoder:
             levels.ts_event[order],
             levels.seq[order],
         )
+        count_of = None if count is None else count[order]
         starts = np.flatnonzero(np.diff(index_of, prepend=-1))
         ends = np.append(starts[1:], len(order))
         out = []
@@ -364,26 +398,35 @@ class LevelEncoder:
                     ts_event=ts_event[start:end].tolist(),
                     seq=seq[start:end].tolist(),
                     ts_published=ts_published,
+                    count=None if count_of is None else count_of[start:end].tolist(),
                 )
                 encoded = self.codec.encode(message)
-                out.append(OutgoingMessage(self.topic, self.keys[index], encoded))
+                out.append(OutgoingMessage(topic, self.keys[index], encoded))
         return out
 
-    def _singles(self, levels: LevelColumns, ts_published: int) -> list[OutgoingMessage]:
+    def _singles(
+        self,
+        levels: LevelColumns,
+        count: NDArray[np.int64] | None,
+        topic: str,
+        ts_published: int,
+    ) -> list[OutgoingMessage]:
         change = levels.level - self.prev_close[levels.index]
+        counts = [1] * len(levels) if count is None else count.tolist()
         encode = self.codec.encode
         return [
             OutgoingMessage(
-                self.topic,
+                topic,
                 self.keys[index],
-                encode(IndexLevel(self.codes[index], level, delta, ts, ts_published, seq)),
+                encode(IndexLevel(self.codes[index], level, delta, ts, ts_published, seq, n)),
             )
-            for index, level, delta, ts, seq in zip(
+            for index, level, delta, ts, seq, n in zip(
                 levels.index.tolist(),
                 levels.level.tolist(),
                 change.tolist(),
                 levels.ts_event.tolist(),
                 levels.seq.tolist(),
+                counts,
                 strict=True,
             )
         ]

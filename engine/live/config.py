@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from engine.core.errors import TickIndexError
+from engine.kernel.publication import parse_publication
 from engine.live.security_settings import KafkaSecurity, safe_fields
 
 ENV_PREFIX = "TICKINDEX_"
@@ -111,6 +112,14 @@ class ServiceConfig(KafkaSecurity, frozen=True, forbid_unknown_fields=True, kw_o
         applies before the next tick); earlier ones are dead-lettered.
     event_horizon_days : int
         How far after the wall clock an event's effective time may be.
+    publication : str
+        Which levels go to the level topic, per index group: comma-separated
+        ``PATTERN=POLICY``, ``PATTERN`` a glob over index codes, ``POLICY`` ``all`` or ``<N>ms``
+        (at most one level per index per N ms of event time, the last, with the count it stands
+        for); first match wins, unmatched indices get every level (``engine.kernel.publication``).
+    complete_level_topic : str or None
+        Where every level also goes, unconflated (``tickindex record --complete`` reads it);
+        None: nowhere.
     security_protocol, sasl_mechanism, sasl_username, sasl_password, sasl_password_file : str
         How every Kafka client of the service connects and logs in: see
         ``engine.live.kafka.security.KafkaSecurity``.
@@ -158,6 +167,8 @@ class ServiceConfig(KafkaSecurity, frozen=True, forbid_unknown_fields=True, kw_o
     max_pending_event_bytes: Annotated[int, msgspec.Meta(gt=0)] = 4 << 20
     event_late_tolerance_ms: Annotated[int, msgspec.Meta(ge=0)] = 60_000
     event_horizon_days: Annotated[int, msgspec.Meta(gt=0, le=100 * 366)] = 400
+    publication: str = "all"
+    complete_level_topic: str | None = None
 
     def __repr__(self) -> str:
         return f"ServiceConfig({', '.join(f'{k}={v!r}' for k, v in safe_fields(self))})"
@@ -182,6 +193,9 @@ class ServiceConfig(KafkaSecurity, frozen=True, forbid_unknown_fields=True, kw_o
             raise ValueError("give both indices and composition, or neither")
         if self.variants is not None and self.fx_topic in (self.tick_topic, self.control_topic):
             raise ValueError("fx_topic must differ from tick_topic and control_topic")
+        parse_publication(self.publication)
+        if self.complete_level_topic in (self.level_topic, self.tick_topic):
+            raise ValueError("complete_level_topic must differ from level_topic and tick_topic")
 
     @property
     def transactional_id(self) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 from engine.calendar.sessions import TradingCalendar
 from engine.kernel.calculator import IndexCalculator
 from engine.kernel.columns import LevelColumns
+from engine.kernel.publication import Publication
 from engine.live.codec import LevelEncoder, OutgoingMessage, Record, TickDecoder
 from engine.live.config import ServiceConfig
 from engine.live.control import AuditBuffer, BarsBuffer, ControlChannel, event_limits
@@ -88,6 +89,11 @@ class Counts:
             )
         )
 
+    def record_conflated(self, levels: int) -> None:
+        """``ServiceMetrics.levels_conflated.inc``, at once or held."""
+        if levels:
+            self._update(partial(self.metrics.levels_conflated.inc, levels))
+
     def release(self) -> None:
         """Apply the held updates (the batch committed)."""
         held, self._held = self._held, []
@@ -130,6 +136,12 @@ class FetchWork:
             config.level_topic,
             batched=config.level_messages == "batch",
             extra_indices=self.fx.extra_indices if self.fx is not None else (),
+            complete_topic=config.complete_level_topic,
+        )
+        self.publication = Publication(
+            config.publication,
+            self.encoder.codes,
+            complete=config.complete_level_topic is not None,
         )
         self.calculator = IndexCalculator(universe)
         self._levels = LevelBuffer()
@@ -172,7 +184,9 @@ class FetchWork:
         Returns
         -------
         levels : LevelColumns
-            The levels to publish (base indices, then currency variants).
+            The levels to publish (base indices, then currency variants), as the publication
+            policy lets them out (``engine.kernel.publication``): held levels of indices quiet
+            for their interval first.
         messages : list of OutgoingMessage
             The other messages: dead letters, divisor audit, bars.
         """
@@ -210,6 +224,7 @@ class FetchWork:
             if withheld:
                 log.error("withheld non-finite variant levels: %s", dict(withheld))
                 self.counts.record_nonfinite_levels(withheld)
+        published = self._publish(published)
         messages.extend(letters)
         messages.extend(self._audit.messages(config.audit_topic))
         messages.extend(self._bars.messages(config.ohlc_topic))
@@ -229,16 +244,33 @@ class FetchWork:
         self.report_state()
         return published, messages
 
+    def _publish(self, levels: LevelColumns) -> LevelColumns:
+        """The policy's rows for this fetch's levels, after the held levels quiet long enough."""
+        publication = self.publication
+        if publication.passes_everything:
+            return levels
+        idle, idle_conflated = publication.release_idle()  # older than this fetch's levels
+        rows, conflated = publication.publish(levels)
+        self.counts.record_conflated(idle_conflated + conflated)
+        return LevelColumns.concat([idle, rows]) if len(idle) else rows
+
+    def idle_release_due(self) -> bool:
+        """Levels are held back for indices quiet for their interval: process an empty fetch."""
+        return self.publication.idle_release_due()
+
     def capture(self, offsets: dict[str, int], ts_checkpoint: int) -> EngineState:
         """The engine state to checkpoint, with the next input offsets (``"topic:partition"``)."""
         translator = None if self.fx is None else self.fx.translator
+        held = self.publication.held()
         return capture_state(
-            self.pipeline, self._base_fingerprint, offsets, ts_checkpoint, translator
+            self.pipeline, self._base_fingerprint, offsets, ts_checkpoint, translator, held=held
         )
 
     def restore(self, state: EngineState) -> bool:
         """Put ``state`` into the engine; False when currency variants found no state in it."""
         restore_state(self.pipeline, state)
+        if state.publication is not None:
+            self.publication.restore(state.publication.rows(len(self.encoder.codes)))
         self.decoder.universe = self.calculator.universe
         return self.fx is None or restore_currency(self.fx.translator, state)
 

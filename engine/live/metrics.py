@@ -136,6 +136,11 @@ class ServiceMetrics:
             "Exactly-once transactions aborted (retried from the last commit).",
             registry=r,
         )
+        self.levels_conflated = Counter(
+            "tickindex_levels_conflated_total",
+            "Levels never published on the level topic: folded into a later one by conflation.",
+            registry=r,
+        )
 
     def record_batch(
         self,

@@ -269,6 +269,7 @@ class IndexService:
             self._next_offsets[tp] = fetched[tp][-1].offset + 1
             records.setdefault(tp.topic, []).extend(fetched[tp])
         release = self.fx is not None and await self.fx.observe(self._consumer, self._partitions)
+        release = release or self.work.idle_release_due()  # a quiet feed's held levels
         if not records and not release:
             if not self._exactly_once and self._checkpoint_due():
                 await self._checkpoint()
@@ -304,6 +305,8 @@ class IndexService:
 
     def _published(self, levels: LevelColumns, ts_published: int) -> None:
         base = len(self.universe.indices)  # currency variants are numbered after these
+        if levels.count is not None:
+            levels = levels.take(levels.count > 0)  # not the complete topic's copies
         self.metrics.record_published(
             np.bincount(levels.index, minlength=base)[:base],
             (ts_published - levels.ts_event) / 1e9,

@@ -9,12 +9,14 @@ import numpy as np
 
 from engine.core.errors import TickIndexError
 from engine.currency.translator import CurrencyState, CurrencyTranslator
+from engine.kernel.columns import LevelColumns
+from engine.kernel.conflation import HeldRows
 from engine.maintenance.event_queue import PendingEvent
 from engine.maintenance.events import IndexEvent
 from engine.pipeline.chain import IndexPipeline
 from engine.refdata.universe import Membership, build_universe
 
-STATE_VERSION = 5
+STATE_VERSION = 6
 
 
 class StateMismatchError(TickIndexError):
@@ -29,6 +31,62 @@ class DeclaredRows(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     issued_shares: list[float]
     faf: list[float]
     cap_factor: list[float]
+
+
+class HeldLevels(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Levels the live service's publication policy holds back (conflation), as columns.
+
+    Each row is a level with the count of levels it stands for; ``clock`` is the conflation's
+    event-time clock.
+    """
+
+    ts_event: list[int]
+    index: list[int]
+    level: list[float]
+    seq: list[int]
+    security: list[int]
+    count: list[int]
+    clock: int
+
+    @classmethod
+    def of(cls, held: HeldRows) -> HeldLevels:
+        """The checkpoint form of a conflator's held rows."""
+        rows = held.levels
+        count = rows.count if rows.count is not None else np.ones(len(rows), dtype=np.int64)
+        return cls(
+            rows.ts_event.tolist(),
+            rows.index.tolist(),
+            rows.level.tolist(),
+            rows.seq.tolist(),
+            rows.security.tolist(),
+            count.tolist(),
+            held.clock,
+        )
+
+    def rows(self, n_indices: int) -> HeldRows:
+        """The held rows again, for ``Conflator.restore``.
+
+        Raises
+        ------
+        StateMismatchError
+            When the columns differ in length or name an index beyond ``n_indices``.
+        """
+        columns = (self.ts_event, self.index, self.level, self.seq, self.security, self.count)
+        if len({len(column) for column in columns}) > 1 or not all(
+            0 <= i < n_indices for i in self.index
+        ):
+            raise StateMismatchError(
+                f"corrupt checkpoint: held levels do not fit {n_indices} published indices"
+            )
+        levels = LevelColumns(
+            np.array(self.ts_event, dtype=np.int64),
+            np.array(self.index, dtype=np.int32),
+            np.array(self.level, dtype=np.float64),
+            np.array(self.seq, dtype=np.int64),
+            np.array(self.security, dtype=np.int64),
+            np.array(self.count, dtype=np.int64),
+        )
+        return HeldRows(levels, self.clock)
 
 
 class EngineState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -74,6 +132,9 @@ class EngineState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         names); their number and size are bounded by the service (``EventLimits``).
     clock_ns : int or None
         Event time of the last tick applied (the reference of the late-event tolerance).
+    publication : HeldLevels or None
+        The levels the live service's publication policy holds back (version 6); None
+        without conflation.
     version : int
         Format version of this structure.
     """
@@ -95,6 +156,7 @@ class EngineState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     currency: CurrencyState | None = None
     pending: list[PendingEvent] = []
     clock_ns: int | None = None
+    publication: HeldLevels | None = None
     version: int = STATE_VERSION
 
 
@@ -104,6 +166,8 @@ def capture_state(
     offsets: dict[str, int] | None = None,
     ts_checkpoint: int = 0,
     currency: CurrencyTranslator | None = None,
+    *,
+    held: HeldRows | None = None,
 ) -> EngineState:
     """Snapshot of a pipeline: calculator state, sequence guard, composition, pending events.
 
@@ -119,6 +183,8 @@ def capture_state(
         Wall-clock time of the snapshot, ns.
     currency : CurrencyTranslator, optional
         The currency variants' translator, snapshotted along.
+    held : HeldRows, optional
+        The levels the publication policy holds back.
     """
     calculator = pipeline.calculator
     universe = calculator.universe
@@ -150,6 +216,7 @@ def capture_state(
         computed=computed.tolist(),
         last_good=last_good.tolist(),
         currency=None if currency is None else currency.snapshot(),
+        publication=None if held is None else HeldLevels.of(held),
     )
 
 

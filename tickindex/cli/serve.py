@@ -68,6 +68,11 @@ SERVICE_HELP = {
     "event_late_tolerance_ms": "how far before the last tick time an event's effective time may "
     "be, milliseconds; earlier ones are dead-lettered",
     "event_horizon_days": "how far after the wall clock an event's effective time may be, days",
+    "publication": "levels on the level topic per index group: PATTERN=POLICY,... (PATTERN a "
+    "glob over index codes, POLICY all or <N>ms: the last level per N ms of event time, with "
+    "the count it stands for; first match wins, unmatched: all), e.g. 'HSI=all,*=100ms'",
+    "complete_level_topic": "topic every level also goes to, unconflated (read by record "
+    "--complete); unset: none",
 }
 """What each ``ServiceConfig`` setting does (security settings: ``SECURITY_HELP``)."""
 

@@ -22,11 +22,14 @@ import numpy as np
 from engine.core.errors import RefusedRecordsError
 from engine.kernel.columns import LevelColumns
 
-# kind (u8), request number (u64), levels (u32), pickled extras (u32); then the level columns
-# index int32, level float64, ts_event int64, seq int64; then the extras.
+# kind (u8, with _COUNTED set when a count column follows), request number (u64), levels (u32),
+# pickled extras (u32); then the level columns index int32, level float64, ts_event int64, seq
+# int64 (and count int64 when there is one: conflated or complete-topic rows); then the extras.
 _REQUEST = struct.Struct("<BQII")
+_COUNTED = 0x80
 _LEVEL_ROW_BYTES = 4 + 8 + 8 + 8
-_LEVEL_DTYPES = (np.int32, np.float64, np.int64, np.int64)
+_COUNT_BYTES = 8
+_LEVEL_DTYPES = (np.int32, np.float64, np.int64, np.int64, np.int64)
 # kind (u8), request number (u64), ts_published (i64), pickled error (u32); then the error.
 _REPLY = struct.Struct("<BQqI")
 SUBMIT, CHECKPOINT, TRANSACTION, CLOSE = 1, 2, 3, 4
@@ -63,16 +66,16 @@ def request_parts(
 ) -> list[bytes | memoryview]:
     """The frame of one request, in parts for ``RequestSender.send``; ``extras`` None: none."""
     payload = b"" if extras is None else pickle.dumps(extras, pickle.HIGHEST_PROTOCOL)
-    parts: list[bytes | memoryview] = [_REQUEST.pack(kind, number, len(levels), len(payload))]
+    counted = len(levels) > 0 and levels.count is not None
+    header = _REQUEST.pack(kind | (_COUNTED if counted else 0), number, len(levels), len(payload))
+    parts: list[bytes | memoryview] = [header]
     if len(levels):
+        columns = (levels.index, levels.level, levels.ts_event, levels.seq, levels.count)
         # Views, not copies: the engine never changes the arrays of levels it returned.
         parts.extend(
             np.ascontiguousarray(column, dtype=dtype).view(np.uint8).data
-            for column, dtype in zip(
-                (levels.index, levels.level, levels.ts_event, levels.seq),
-                _LEVEL_DTYPES,
-                strict=True,
-            )
+            for column, dtype in zip(columns, _LEVEL_DTYPES, strict=True)
+            if column is not None
         )
     if payload:
         parts.append(payload)
@@ -85,8 +88,10 @@ async def read_request(reader: asyncio.StreamReader) -> Request | None:
         header = await reader.readexactly(_REQUEST.size)
     except asyncio.IncompleteReadError:
         return None
-    kind, number, size, extras_size = _REQUEST.unpack(header)
-    levels = _levels(await reader.readexactly(size * _LEVEL_ROW_BYTES), size)
+    flagged, number, size, extras_size = _REQUEST.unpack(header)
+    kind, counted = flagged & ~_COUNTED, flagged & _COUNTED
+    row_bytes = _LEVEL_ROW_BYTES + (_COUNT_BYTES if counted else 0)
+    levels = _levels(await reader.readexactly(size * row_bytes), size, counted=bool(counted))
     extras: Any = pickle.loads(await reader.readexactly(extras_size)) if extras_size else None
     return Request(kind, number, levels, extras)
 
@@ -180,12 +185,14 @@ class RequestSender:
                 self._backlog -= 1
 
 
-def _levels(data: bytes, size: int) -> LevelColumns:
+def _levels(data: bytes, size: int, *, counted: bool) -> LevelColumns:
     if size == 0:
         return LevelColumns.empty()
-    ends = np.cumsum([0, 4 * size, 8 * size, 8 * size, 8 * size])
-    index, level, ts_event, seq = (
+    dtypes = _LEVEL_DTYPES if counted else _LEVEL_DTYPES[:-1]
+    starts = np.cumsum([0, *(np.dtype(dtype).itemsize * size for dtype in dtypes)])
+    index, level, ts_event, seq, *count = (
         np.frombuffer(data, dtype=dtype, count=size, offset=int(start))
-        for dtype, start in zip(_LEVEL_DTYPES, ends, strict=False)
+        for dtype, start in zip(dtypes, starts, strict=False)
     )
-    return LevelColumns(ts_event, index, level, seq, np.zeros(size, dtype=np.int64))
+    security = np.zeros(size, dtype=np.int64)
+    return LevelColumns(ts_event, index, level, seq, security, count[0] if count else None)

@@ -235,7 +235,14 @@ def _child_main(
     )
     limit_kafka_client_logs()
     codes, prev_close, wire_format, topic, batched = encoder_parts
-    encoder = LevelEncoder(codes, prev_close, WireCodec(wire_format), topic, batched=batched)
+    encoder = LevelEncoder(
+        codes,
+        prev_close,
+        WireCodec(wire_format),
+        topic,
+        batched=batched,
+        complete_topic=config.complete_level_topic,
+    )
     asyncio.run(_serve(requests, replies, config, encoder))
 
 
