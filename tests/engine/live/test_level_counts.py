@@ -103,7 +103,7 @@ def test_saved_v1_level_messages_decode_with_count_one() -> None:
 
 def test_count_survives_a_round_trip_in_both_formats() -> None:
     for wire_format in ("json", "msgpack"):
-        codec = WireCodec(wire_format)  # type: ignore[arg-type]
+        codec = WireCodec(wire_format)
         batch = IndexLevels("HSI", 1.0, [2.0, 3.0], [5, 6], [4, 9], 7, count=[4, 5])
         assert codec.decode_level(codec.encode(batch)) == batch
         single = IndexLevel("HSI", 2.0, 1.0, 5, 7, 9, count=6)
