@@ -32,6 +32,9 @@ class LevelBatch(Columnar):
         Event time of the tick that moved the level, and when the service published it (ns).
     duplicates : int
         Levels of this poll dropped as already seen.
+    count : ndarray of int64, optional
+        How many levels of its index each level stands for (1 unless the level topic is
+        conflated: ``tickindex serve --publication``).
     """
 
     codes: tuple[str, ...]
@@ -42,6 +45,7 @@ class LevelBatch(Columnar):
     ts_event: NDArray[np.int64]
     ts_published: NDArray[np.int64]
     duplicates: int = 0
+    count: NDArray[np.int64] | None = None
 
     def index_codes(self) -> list[str]:
         """Index code per level."""

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from engine.wire import IndexLevel, IndexLevels
+from engine.wire import INT64_MAX, IndexLevel, IndexLevels
 
 MAX_INDEX_CODE = 64
 MAX_TS_EVENT = 9_214_646_400_000_000_000
@@ -49,12 +49,17 @@ def level_message_problem(message: IndexLevel | IndexLevels) -> str | None:
     else:
         if not len(message.level) == len(message.ts_event) == len(message.seq):
             return "index_levels columns differ in length"
+        if message.count is not None and len(message.count) != len(message.seq):
+            return "index_levels columns differ in length"
         floats = [message.prev_close, *message.level]
         ints = [message.ts_published, *message.ts_event, *message.seq]
     if not np.isfinite(np.array(floats, dtype=np.float64)).all():
         return "a level that is not a finite number"
     if _ints_out_of_range(ints):
         return "ts_event, ts_published or seq outside int64"
+    counts = message.count if isinstance(message, IndexLevels) else (message.count,)
+    if counts is not None and counts and not 1 <= min(counts) <= max(counts) <= INT64_MAX:
+        return "count below 1 or outside int64"
     stamps = message.ts_event if isinstance(message, IndexLevels) else (message.ts_event,)
     if stamps and not 0 <= min(stamps) <= max(stamps) <= MAX_TS_EVENT:
         return "ts_event before 1970 or after 2261"

@@ -6,6 +6,10 @@ time, with the columns of a replay level file (``ts,index,level,seq,security``, 
 empty); see ``consumers.recorder``. Every batch is flushed as it is written. With
 ``--group-id`` the consumer offsets are committed after each batch, so a restarted recorder
 continues where it stopped.
+
+With ``--complete`` the topic is the service's complete level topic (``serve
+--complete-level-topic``: every level, whatever the level topic's publication policy), and every
+gap in an index's ``seq`` is reported (``consumers.seq_gaps``); the exit status is then 1.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pathlib import Path
 
 from consumers.level_client import LevelSubscriber, StartFrom
 from consumers.recorder import DailyLevelRecorder
+from consumers.seq_gaps import SeqGap, SeqGaps
 from engine.core.errors import TickIndexError
 from engine.core.timestamps import parse_timestamp
 from producers.pacing import StopControl
@@ -44,6 +49,10 @@ def register(subcommands: Subcommands) -> None:
             (
                 "JSON Lines, resuming where the previous run of group rec stopped",
                 "tickindex record --out-dir levels --format jsonl --group-id rec",
+            ),
+            (
+                "every level of a conflated service, checking none is missing",
+                "tickindex record --out-dir levels --topic index-levels-all --complete",
             ),
         ],
         handler=record_command,
@@ -79,7 +88,16 @@ def register(subcommands: Subcommands) -> None:
         metavar="GROUP",
         help="commit offsets under this consumer group and resume from them",
     )
+    parser.add_argument(
+        "--complete",
+        action="store_true",
+        help="the topic is the service's complete level topic (serve --complete-level-topic): "
+        "report every gap in an index's seq after its first level read, exit 1 when there is one",
+    )
     add_duration_argument(parser)
+
+
+MAX_GAPS_LISTED = 20
 
 
 @dataclass(frozen=True)
@@ -99,6 +117,8 @@ class RecordSummary:
         The file of every day written to.
     messages : int
         Level messages read (not counting the skipped ones).
+    gaps : list of SeqGap, optional
+        ``--complete``: the gaps found in each index's ``seq``; None: not checked.
     """
 
     levels: int
@@ -106,6 +126,7 @@ class RecordSummary:
     undecodable: int
     files: dict[date, Path] = field(default_factory=dict)
     messages: int = 0
+    gaps: list[SeqGap] | None = None
 
     def lines(self) -> list[str]:
         """Human-readable summary: totals, then one line per file."""
@@ -116,11 +137,25 @@ class RecordSummary:
             "(logged with topic[partition]@offset)"
         ]
         out.extend(f"  {path}" for _, path in sorted(self.files.items()))
+        if self.gaps is not None:
+            missing = sum(gap.missing for gap in self.gaps)
+            out.append(
+                f"complete: {len(self.gaps):,d} seq gap(s), {missing:,d} level(s) missing"
+                if self.gaps
+                else "complete: no seq gap"
+            )
+            listed = self.gaps[:MAX_GAPS_LISTED]
+            out.extend(f"  gap {g.code} seq {g.first}-{g.last}" for g in listed)
+            if len(self.gaps) > MAX_GAPS_LISTED:
+                out.append(f"  ... and {len(self.gaps) - MAX_GAPS_LISTED:,d} more")
         return out
 
 
 async def record_levels(
-    subscriber: LevelSubscriber, recorder: DailyLevelRecorder, stop: StopControl
+    subscriber: LevelSubscriber,
+    recorder: DailyLevelRecorder,
+    stop: StopControl,
+    gaps: SeqGaps | None = None,
 ) -> RecordSummary:
     """Write every new level to its day's file until ``stop`` says so.
 
@@ -132,6 +167,8 @@ async def record_levels(
         The files (not closed here).
     stop : StopControl
         Signal and ``--duration`` budget.
+    gaps : SeqGaps, optional
+        Watches every batch for gaps in the indices' ``seq`` (``--complete``).
 
     Returns
     -------
@@ -139,7 +176,10 @@ async def record_levels(
         Totals.
     """
     while not stop.stopped:
-        recorder.write(await next_levels(subscriber, stop))
+        batch = await next_levels(subscriber, stop)
+        recorder.write(batch)
+        if gaps is not None:
+            gaps.observe(batch)
     stats = subscriber.stats
     return RecordSummary(
         recorder.rows_written,
@@ -147,6 +187,7 @@ async def record_levels(
         stats.undecodable,
         dict(recorder.files),
         stats.messages,
+        None if gaps is None else list(gaps.gaps),
     )
 
 
@@ -166,15 +207,16 @@ async def _record(args: argparse.Namespace) -> RecordSummary:
     try:
         with DailyLevelRecorder(args.out_dir, args.format) as recorder:
             await stop.guard(subscriber.start())
-            return await record_levels(subscriber, recorder, stop)
+            gaps = SeqGaps() if args.complete else None
+            return await record_levels(subscriber, recorder, stop, gaps)
     finally:
         await subscriber.close()
         stop.remove_signal_handlers()
 
 
 def record_command(args: argparse.Namespace) -> int:
-    """Handler of ``tickindex record``; 0 also after Ctrl-C or SIGTERM."""
+    """Handler of ``tickindex record``; 0 also after Ctrl-C or SIGTERM; 1: a ``--complete`` gap."""
     summary = asyncio.run(_record(args))
     for line in summary.lines():
         print(line, file=sys.stderr, flush=True)
-    return 0
+    return 1 if summary.gaps else 0
