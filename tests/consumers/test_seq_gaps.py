@@ -15,10 +15,8 @@ from tests.support.records import FakeRecord
 
 def _batch(codes: tuple[str, ...], index: list[int], seq: list[int]) -> LevelBatch:
     n = len(seq)
-    zeros = np.zeros(n, dtype=np.int64)
-    return LevelBatch(
-        codes, np.array(index, np.int32), zeros + 1.0, zeros + 0.0, np.array(seq), zeros, zeros
-    )
+    zeros, level = np.zeros(n, dtype=np.int64), np.ones(n, dtype=np.float64)
+    return LevelBatch(codes, np.array(index, np.int32), level, level, np.array(seq), zeros, zeros)
 
 
 def test_gaps_are_found_within_and_across_batches_per_index() -> None:
