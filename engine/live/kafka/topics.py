@@ -45,6 +45,8 @@ async def ensure_topics(config: ServiceConfig) -> None:
     ]
     if config.variants is not None:
         wanted.append(NewTopic(config.fx_topic, 1, 1))
+    if config.complete_level_topic is not None:
+        wanted.append(NewTopic(config.complete_level_topic, 1, 1))
     admin = await _started_admin(config.bootstrap, config)
     try:
         existing = set(await admin.list_topics())
