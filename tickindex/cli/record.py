@@ -43,16 +43,13 @@ def register(subcommands: Subcommands) -> None:
         "ts,index,level,seq,security (security empty). Stops after --duration, Ctrl-C or "
         "SIGTERM. Messages that are not valid level messages (undecodable, a level that is not "
         "finite, a time or seq outside int64) are skipped, each logged with its "
-        "topic[partition]@offset, and counted in the summary.",
+        "topic[partition]@offset, and counted in the summary. With --complete (the --topic "
+        "being serve's --complete-level-topic) every gap in an index's seq is reported.",
         examples=[
             ("every level from now on, one CSV file a day", "tickindex record --out-dir levels"),
             (
                 "JSON Lines, resuming where the previous run of group rec stopped",
                 "tickindex record --out-dir levels --format jsonl --group-id rec",
-            ),
-            (
-                "every level of a conflated service, checking none is missing",
-                "tickindex record --out-dir levels --topic index-levels-all --complete",
             ),
         ],
         handler=record_command,
