@@ -36,8 +36,8 @@ def level_message_problem(message: IndexLevel | IndexLevels) -> str | None:
     -------
     str or None
         The problem in words (levels must be finite, ``ts_event`` from 1970 to 2262, the other
-        times and ``seq`` within int64, the index code 1 to 64 printable ASCII characters
-        without ``,`` or ``"``, ``index_levels`` columns of one length).
+        times and ``seq`` within int64, ``count`` at least 1, the index code 1 to 64 printable
+        ASCII characters without ``,`` or ``"``, ``index_levels`` columns of one length).
     """
     if not 0 < len(message.index) <= MAX_INDEX_CODE:
         return f"index code of {len(message.index)} characters"
