@@ -113,3 +113,37 @@ async def test_conflated_level_topic_beside_a_complete_one(
 
 async def _has(reader: TopicReader, levels: int) -> bool:
     return len(expand_levels(await reader.read(), WireCodec("json"))) >= levels
+
+
+async def test_levels_held_at_a_stop_are_published_after_the_restart(
+    kafka_bootstrap: str, topics: LiveTopics, tmp_path: Path
+) -> None:
+    universe = load_builtin_universe()
+    ticks = simulate(universe, 2000, SEED + 14)  # about 1 s of event time: one 5 s interval
+    expected = replay_levels(universe, ticks, tmp_path)
+    config = topics.config(kafka_bootstrap, publication="*=5000ms", max_batch_ticks=200)
+    await ensure_topics(config)
+    codec = WireCodec(config.wire_format)
+    half = len(ticks) // 2
+    await publish_ticks(kafka_bootstrap, topics.tick, universe, ticks.slice(0, half))
+    first = InProcessService(config, universe)
+    async with first.running():
+        await first.wait_consumed(half)
+    # Stopped within the interval: every level is still held, in the checkpoint.
+    await publish_ticks(kafka_bootstrap, topics.tick, universe, ticks.slice(half, len(ticks)))
+    second = InProcessService(config, universe)
+    async with second.running(), TopicReader(kafka_bootstrap, topics.level) as reader:
+        await second.wait_consumed(len(ticks) - half)
+
+        async def every_index_out() -> bool:
+            return last_seq(expand_levels(await reader.read(), codec)) == last_seq(expected)
+
+        await wait_until(every_index_out, "the held levels after 5 s of quiet", 30)
+    published = _counted(reader.records, codec)
+    full = {(row.code, row.seq): row.level for row in expected}
+    counted: dict[str, int] = defaultdict(int)
+    for key, (level, count) in published.items():
+        assert full[key] == level
+        counted[key[0]] += count
+    assert counted == last_seq(expected), "counts: every level (seq from 1), held ones too"
+    assert len(published) <= 2 * len(last_seq(expected))
