@@ -90,9 +90,10 @@ def share_factor(event: StockSplit | Consolidation | BonusIssue) -> float:
     return 1.0 + event.ratio
 
 
-def owner_of(security: NDArray[np.int64] | int, workers: int) -> NDArray[np.int64] | int:
+def owner_of(security: NDArray[np.int64], workers: int) -> NDArray[np.int64]:
     """The worker (tick partition) of each security id: the partition key is the id."""
-    return security % workers
+    owners: NDArray[np.int64] = security % workers
+    return owners
 
 
 def _ranges(
@@ -198,7 +199,7 @@ class PartialSumWorker:
         held = self.universe.membership.index[self.universe.membership.security == security]
         touched = np.unique(held).astype(np.int64)
         before = self.partial[touched].copy()
-        if owner_of(security, self.workers) == self.worker:
+        if security % self.workers == self.worker:  # as owner_of
             rows = self._rows_of_securities(np.array([security], dtype=np.int64))
             if isinstance(event, SharesChange):
                 self.row_shares[rows] = event.issued_shares

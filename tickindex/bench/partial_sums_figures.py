@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -18,10 +18,8 @@ from numpy.typing import NDArray
 from engine.maintenance.composition_edits import describe
 from tickindex.bench.partial_sums import REDUCED_DECODER, WORKER_DECODER, Partials, ReducedLevels
 from tickindex.bench.partial_sums_processes import END_KEY, TICK_DECODER, ReducerStats, WorkerStats
+from tickindex.bench.partial_sums_settings import PartialSumSettings
 from tickindex.bench.partial_sums_world import SimulationWorld, check_levels
-
-if TYPE_CHECKING:
-    from tickindex.bench.partial_sums_run import PartialSumSettings
 
 QUANTILES = (0.5, 0.99, 0.999)
 

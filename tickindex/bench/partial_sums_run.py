@@ -17,7 +17,6 @@ import tempfile
 import time
 import uuid
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,26 +40,9 @@ from tickindex.bench.partial_sums_processes import (
     reducer_process,
     worker_process,
 )
+from tickindex.bench.partial_sums_settings import PartialSumSettings
 from tickindex.bench.partial_sums_world import build_world, reference_levels
 from tickindex.bench.scale_world import WorldShape
-
-
-@dataclass(frozen=True)
-class PartialSumSettings:
-    """What one ``bench --partial-sums`` run does."""
-
-    bootstrap: str
-    workers: int = 4
-    securities: int = 20_000
-    indices: int = 1_000
-    ticks: int = 400_000
-    rate: float = 0.0
-    chunk_ticks: int = 4_000
-    seed: int = 13
-    deaf_worker: int | None = None
-    hold_events: bool = True
-    keep_topics: bool = False
-    timeout_s: float = 600.0
 
 
 def run_partial_sums(settings: PartialSumSettings) -> PartialSumFigures:
