@@ -55,7 +55,9 @@ class PartialSumFigures:
     reducer_hop_ms: list[float]
     unmatched_ticks: int
     worker_ticks_per_cpu_s: list[float]
+    worker_ticks_per_process_cpu_s: list[float]
     reducer_index_partials_per_cpu_s: float
+    reducer_index_partials_per_process_cpu_s: float
     partial_bytes_per_tick: float
     index_partials_per_tick: float
     worker_stats: list[dict[str, Any]]
@@ -186,7 +188,11 @@ def figures_of_run(
         reducer_hop_ms=_quantiles(to_reduced[matched] - to_partial[matched]),
         unmatched_ticks=int(np.count_nonzero(~matched)),
         worker_ticks_per_cpu_s=[w.ticks / max(w.cpu_s, 1e-9) for w in workers],
+        worker_ticks_per_process_cpu_s=[w.ticks / max(w.process_cpu_s, 1e-9) for w in workers],
         reducer_index_partials_per_cpu_s=reducer.index_partials_in / max(reducer.cpu_s, 1e-9),
+        reducer_index_partials_per_process_cpu_s=(
+            reducer.index_partials_in / max(reducer.process_cpu_s, 1e-9)
+        ),
         partial_bytes_per_tick=partial_bytes / n_ticks,
         index_partials_per_tick=reducer.index_partials_in / n_ticks,
         worker_stats=[dataclasses.asdict(w) for w in workers],
@@ -221,8 +227,11 @@ def format_partial_sums(figures: PartialSumFigures) -> str:
         + f" ({f.unmatched_ticks} ticks unmatched)",
         "workers    : "
         + ", ".join(f"{rate:,.0f}" for rate in f.worker_ticks_per_cpu_s)
-        + " ticks per CPU-second",
-        f"reducer    : {f.reducer_index_partials_per_cpu_s:,.0f} index partials per CPU-second; "
+        + " ticks per CPU-second of their own work ("
+        + ", ".join(f"{rate:,.0f}" for rate in f.worker_ticks_per_process_cpu_s)
+        + " of the whole process, Kafka client included)",
+        f"reducer    : {f.reducer_index_partials_per_cpu_s:,.0f} index partials per CPU-second "
+        f"of its own work ({f.reducer_index_partials_per_process_cpu_s:,.0f} whole process); "
         f"{f.index_partials_per_tick:.2f} index partials and {f.partial_bytes_per_tick:.1f} "
         "partial bytes per tick",
         f"levels     : {'MATCH' if f.levels_match else 'MISMATCH'}: {f.mismatched_indices} of "

@@ -4,8 +4,9 @@ Topics (``PartialTopics``): ticks with W partitions (partition = security id mod
 control topic every worker reads whole (the broadcast events), partials and reduced levels
 (one partition each). Ticks, partials and reduced levels are stamped by the broker
 (``LogAppendTime``), so latencies are read on its clock afterwards. Each process is spawned;
-each returns its counters and the CPU seconds it spent on its own work (decode, maths,
-encode), measured with ``time.process_time``.
+each returns its counters, the CPU seconds it spent on its own work (decode, maths, encode)
+and those of the whole process once started (the Kafka client included), both measured with
+``time.process_time``.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ class WorkerStats:
     messages: int
     bytes_out: int
     cpu_s: float
+    process_cpu_s: float
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,7 @@ class ReducerStats:
     bytes_in: int
     levels_out: int
     cpu_s: float
+    process_cpu_s: float
 
 
 async def create_topics(topics: PartialTopics) -> None:
@@ -197,6 +200,7 @@ async def _work(topics: PartialTopics, folder: Path, worker: int, deaf: bool) ->
     cpu = 0.0
     try:
         await out.send(topics.partials, ENCODER.encode(sums.snapshot()))
+        begun = time.process_time()
         done = False
         while not done:
             fetched = [
@@ -220,10 +224,11 @@ async def _work(topics: PartialTopics, folder: Path, worker: int, deaf: bool) ->
             ticks, batches = ticks + security.size, batches + 1
             messages, sent_bytes = messages + len(payloads), sent_bytes + sum(map(len, payloads))
         await out.flush()
+        whole = time.process_time() - begun
     finally:
         await consumer.stop()
         await out.stop()
-    return WorkerStats(worker, ticks, batches, messages, sent_bytes, cpu)
+    return WorkerStats(worker, ticks, batches, messages, sent_bytes, cpu, whole)
 
 
 def reducer_process(topics: PartialTopics, folder: Path, hold_events: bool) -> ReducerStats:
@@ -240,6 +245,7 @@ async def _reduce(topics: PartialTopics, folder: Path, hold_events: bool) -> Red
     messages = index_partials = received_bytes = levels_out = 0
     cpu = 0.0
     announced = False
+    begun = time.process_time()
     try:
         while len(reducer.finished) < topics.workers:
             fetched = [
@@ -271,10 +277,11 @@ async def _reduce(topics: PartialTopics, folder: Path, hold_events: bool) -> Red
             received_bytes += sum(len(record.value) for record in fetched)
             levels_out += changed.size
         await out.flush()
+        whole = time.process_time() - begun
     finally:
         await consumer.stop()
         await out.stop()
-    return ReducerStats(messages, index_partials, received_bytes, levels_out, cpu)
+    return ReducerStats(messages, index_partials, received_bytes, levels_out, cpu, whole)
 
 
 def publisher_process(topics: PartialTopics, folder: Path, rate: float, chunk: int) -> int:
