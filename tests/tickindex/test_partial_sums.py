@@ -13,6 +13,7 @@ from tickindex.bench.partial_sums import (
     WORKER_DECODER,
     Barrier,
     PartialReducer,
+    Partials,
     PartialSumWorker,
     UnsupportedEventError,
     WorkerMessage,
@@ -120,3 +121,18 @@ def test_an_event_the_simulation_cannot_apply_is_refused(world: SimulationWorld)
     ticks = world.ticks
     with pytest.raises(UnsupportedEventError):
         worker.apply(ticks.security[:1], ticks.price[:1], ticks.ts_event[:1], 1)
+
+
+def test_a_tick_that_changes_no_sum_publishes_no_partial(world: SimulationWorld) -> None:
+    universe = world.universe
+    security = np.flatnonzero(owner_of(np.arange(universe.n_securities), WORKERS) == 0)[:2]
+    worker = PartialSumWorker(universe, 0, WORKERS)
+    same = universe.prev_close[security]
+    out = worker.apply(security, same, np.array([1, 2], dtype=np.int64), 7)
+    assert len(out) == 1 and isinstance(out[0], Partials)
+    assert out[0].index == b"" and out[0].watermark == 7 and out[0].max_ts == 2
+    moved = worker.apply(security[:1], same[:1] * 1.01, np.array([3], dtype=np.int64), 8)
+    m = universe.membership
+    expected = np.unique(m.index[m.security == security[0]]).astype(np.int32)
+    assert isinstance(moved[0], Partials)
+    np.testing.assert_array_equal(np.frombuffer(moved[0].index, dtype=np.int32), expected)

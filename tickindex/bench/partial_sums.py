@@ -182,9 +182,11 @@ class PartialSumWorker:
         traded, last_from_end = np.unique(security[::-1], return_index=True)
         self.prices[traded] = price[::-1][last_from_end]
         touched = np.unique(self.row_index[self._rows_of_securities(traded)])
-        self.partial[touched] = self._sums(touched)
-        index = touched.astype(np.int32).tobytes()
-        total = self.partial[touched].tobytes()
+        sums = self._sums(touched)
+        changed = touched[sums != self.partial[touched]]
+        self.partial[touched] = sums
+        index = changed.astype(np.int32).tobytes()
+        total = self.partial[changed].tobytes()
         return [Partials(self.worker, index, total, 0, int(ts_event[-1]), int(security.size))]
 
     def _barrier(self, event: IndexEvent) -> Barrier:

@@ -85,7 +85,7 @@ def _quantiles(values: NDArray[np.int64]) -> list[float]:
     return [float(q) for q in np.quantile(values, QUANTILES)]
 
 
-def _first_past(
+def first_past(
     watermarks: NDArray[np.int64], appended: NDArray[np.int64], offsets: NDArray[np.int64]
 ) -> NDArray[np.int64]:
     """Append time of the first message whose watermark passes each offset (-1: none)."""
@@ -118,8 +118,8 @@ def tick_latencies(read: ReadBack, workers: int) -> tuple[NDArray[np.int64], NDA
         ]
         partial_at = np.array([at for at, _ in mine], dtype=np.int64)
         partial_marks = np.array([mark for _, mark in mine], dtype=np.int64)
-        first_partial = _first_past(partial_marks, partial_at, offsets)
-        first_reduced = _first_past(reduced_marks[:, partition], reduced_at, offsets)
+        first_partial = first_past(partial_marks, partial_at, offsets)
+        first_reduced = first_past(reduced_marks[:, partition], reduced_at, offsets)
         to_partial.append(
             np.repeat(np.where(first_partial < 0, -1, first_partial - appended), counts)
         )
