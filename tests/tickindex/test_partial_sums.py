@@ -12,13 +12,13 @@ from tickindex.bench.partial_sums import (
     ENCODER,
     WORKER_DECODER,
     Barrier,
-    PartialReducer,
     Partials,
     PartialSumWorker,
     UnsupportedEventError,
     WorkerMessage,
     owner_of,
 )
+from tickindex.bench.partial_sums_reducer import PartialReducer, event_scopes
 from tickindex.bench.partial_sums_world import (
     SimulationWorld,
     build_world,
@@ -39,18 +39,22 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> SimulationWorld:
 def _run(
     world: SimulationWorld, batch: int, *, deaf: int | None = None, hold: bool = True
 ) -> tuple[PartialReducer, NDArray[np.float64]]:
-    """Every worker's ticks in batches of ``batch`` stream ticks, messages over msgpack."""
+    """Every worker's ticks in batches of ``batch`` stream ticks, messages over msgpack; the
+    reducer and the last level it published per index."""
     universe, ticks = world.universe, world.ticks
     events = list(world.events)
     workers = [
         PartialSumWorker(universe, w, WORKERS, [] if w == deaf else events) for w in range(WORKERS)
     ]
-    reducer = PartialReducer(universe.divisors, WORKERS, hold_events=hold)
+    scopes = event_scopes(universe, events)
+    reducer = PartialReducer(universe.divisors, WORKERS, scopes, hold_events=hold)
+    published = np.full(len(universe.indices), np.nan)
 
-    def wire(messages: list[WorkerMessage]) -> list[WorkerMessage]:
-        return [WORKER_DECODER.decode(ENCODER.encode(m)) for m in messages]
+    def reduce(messages: list[WorkerMessage]) -> None:
+        changed = reducer.apply([WORKER_DECODER.decode(ENCODER.encode(m)) for m in messages])
+        published[changed] = reducer.levels(changed)
 
-    reducer.apply(wire([w.snapshot() for w in workers]))
+    reduce([w.snapshot() for w in workers])
     owner = owner_of(ticks.security, WORKERS)
     for start in range(0, len(ticks), batch):
         part = slice(start, start + batch)
@@ -60,8 +64,8 @@ def _run(
             messages += workers[w].apply(
                 ticks.security[part][mine], ticks.price[part][mine], ticks.ts_event[part][mine], 1
             )
-        reducer.apply(wire(messages))
-    return reducer, reducer.levels(np.arange(len(universe.indices)))
+        reduce(messages)
+    return reducer, published
 
 
 @pytest.mark.parametrize("batch", [1_000, 4_999])
@@ -69,7 +73,8 @@ def test_partials_reduce_to_the_engine_levels(world: SimulationWorld, batch: int
     reducer, levels = _run(world, batch)
     check = check_levels(world.universe, levels, reference_levels(world))
     assert check.mismatched == 0 and check.max_rel_diff <= 1e-9
-    assert not reducer.pending and not reducer.held.any()
+    assert not reducer.pending and not reducer.held.any() and not reducer.missing_barriers
+    assert reducer.completed == {0, 1}
 
 
 def test_the_first_partials_give_the_previous_closes(world: SimulationWorld) -> None:
@@ -103,7 +108,8 @@ def test_every_worker_answers_an_event_and_only_its_owner_changes(world: Simulat
 def test_a_worker_that_misses_the_events_breaks_the_levels(world: SimulationWorld) -> None:
     reference = reference_levels(world)
     held, levels = _run(world, 1_000, deaf=0)
-    assert held.pending and held.held.any()  # the events never complete: indices held
+    assert held.missing_barriers == {0: [0], 1: [0]}  # worker 0 passed both without a barrier
+    assert held.held.any() and not held.completed  # the events never complete: indices held
     assert check_levels(world.universe, levels, reference).mismatched > 0
     _, jumped = _run(world, 1_000, deaf=0, hold=False)
     event = world.events[0]
@@ -111,8 +117,11 @@ def test_a_worker_that_misses_the_events_breaks_the_levels(world: SimulationWorl
     split = world.universe.security_id(event.security)
     m = world.universe.membership
     of_split = np.unique(m.index[m.security == split])
-    wrong = np.abs(jumped / reference - 1.0) > 1e-9
-    assert wrong[of_split].all()  # mixed pre- and post-split weights: every one of them
+    jump = np.abs(jumped / reference - 1.0)[of_split]
+    assert (jump > 1e-9).all()  # mixed pre- and post-split weights: every one of them
+    stale = np.abs(levels / reference - 1.0)[of_split]
+    most = int(np.argmax(jump))  # where the split security weighs most
+    assert stale[most] < jump[most] / 10  # held: it stays at its last level before the split
 
 
 def test_an_event_the_simulation_cannot_apply_is_refused(world: SimulationWorld) -> None:

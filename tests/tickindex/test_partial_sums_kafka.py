@@ -22,6 +22,7 @@ def test_two_workers_reduce_to_the_engine_levels(kafka_bootstrap: str) -> None:
     assert figures.unmatched_ticks == 0
     assert sum(stats["ticks"] for stats in figures.worker_stats) == 2_000
     assert 0 <= figures.tick_to_partial_ms[0] <= figures.tick_to_reduced_ms[0]
+    assert figures.missing_barriers == {}
 
 
 def test_a_deaf_worker_fails_the_check(
@@ -36,3 +37,4 @@ def test_a_deaf_worker_fails_the_check(
     result = json.loads(capsys.readouterr().out)
     assert not result["levels_match"] and result["mismatched_indices"] > 0
     assert result["deaf_worker"] == 0 and result["hold_events"] is False
+    assert result["missing_barriers"] == {"0": [0], "1": [0]}

@@ -11,7 +11,8 @@ the event for the indices the event touches (a ``Barrier``); the reducer adjusts
 are in, and until then holds back the levels of those indices, which would mix pre- and
 post-event weights.
 
-No Kafka here: ``tickindex.bench.partial_sums_run`` moves these messages over the broker.
+The reducer is in ``partial_sums_reducer``. No Kafka here: ``partial_sums_run`` moves these
+messages over the broker.
 """
 
 from __future__ import annotations
@@ -235,88 +236,3 @@ class PartialSumWorker:
         if rows.size:
             sums[nonempty] = np.add.reduceat(terms, offsets[nonempty])
         return sums
-
-
-@dataclass
-class _PendingEvent:
-    """Barriers of one event received so far."""
-
-    index: NDArray[np.int64]
-    before: NDArray[np.float64]
-    after: NDArray[np.float64]
-    workers: set[int] = field(default_factory=set)
-
-
-@dataclass
-class PartialReducer:
-    """The latest partial per (worker, index); level = sum over workers / divisor.
-
-    ``hold_events=False`` publishes an event's indices with the old divisor until every barrier
-    is in (what a reducer that does not wait for all partitions would publish).
-    """
-
-    divisors: NDArray[np.float64]
-    workers: int
-    hold_events: bool = True
-    partial: NDArray[np.float64] = field(init=False)
-    watermarks: NDArray[np.int64] = field(init=False)
-    held: NDArray[np.int64] = field(init=False)
-    pending: dict[int, _PendingEvent] = field(init=False, default_factory=dict)
-    started: set[int] = field(init=False, default_factory=set)
-    finished: set[int] = field(init=False, default_factory=set)
-
-    def __post_init__(self) -> None:
-        self.divisors = self.divisors.astype(np.float64, copy=True)
-        self.partial = np.zeros((self.workers, self.divisors.size))
-        self.watermarks = np.zeros(self.workers, dtype=np.int64)
-        self.held = np.zeros(self.divisors.size, dtype=np.int64)
-
-    @property
-    def ready(self) -> bool:
-        """Every worker's first message is in."""
-        return len(self.started) == self.workers
-
-    def levels(self, indices: NDArray[np.int64]) -> NDArray[np.float64]:
-        """Current levels of ``indices`` (workers added in worker order)."""
-        levels: NDArray[np.float64] = self.partial[:, indices].sum(axis=0) / self.divisors[indices]
-        return levels
-
-    def apply(self, messages: list[WorkerMessage]) -> NDArray[np.int64]:
-        """Take worker messages in arrival order; the indices whose level may be published."""
-        changed = np.zeros(self.divisors.size, dtype=bool)
-        for message in messages:
-            index = np.frombuffer(message.index, dtype=np.int32)
-            if isinstance(message, Partials):
-                self.partial[message.worker, index] = np.frombuffer(message.total)
-                self.started.add(message.worker)
-                self.watermarks[message.worker] = max(
-                    self.watermarks[message.worker], message.watermark
-                )
-                if message.last:
-                    self.finished.add(message.worker)
-            else:
-                self.partial[message.worker, index] = np.frombuffer(message.after)
-                self._barrier(message, index, changed)
-            changed[index] = True
-        if self.hold_events:
-            changed &= self.held == 0
-        return np.flatnonzero(changed)
-
-    def _barrier(
-        self, message: Barrier, index: NDArray[np.int32], changed: NDArray[np.bool_]
-    ) -> None:
-        pending = self.pending.get(message.event)
-        if pending is None:
-            pending = _PendingEvent(
-                index.astype(np.int64), np.zeros(index.size), np.zeros(index.size)
-            )
-            self.pending[message.event] = pending
-            self.held[pending.index] += 1
-        pending.before += np.frombuffer(message.before)
-        pending.after += np.frombuffer(message.after)
-        pending.workers.add(message.worker)
-        if len(pending.workers) == self.workers:
-            self.divisors[pending.index] *= pending.after / pending.before
-            self.held[pending.index] -= 1
-            changed[pending.index] = True
-            del self.pending[message.event]

@@ -67,6 +67,7 @@ class PartialSumFigures:
     worst_index: str
     largest_step: float
     largest_step_index: str
+    missing_barriers: dict[int, list[int]]
 
     @property
     def levels_match(self) -> bool:
@@ -202,6 +203,7 @@ def figures_of_run(
         worst_index=check.worst_index,
         largest_step=step,
         largest_step_index=universe.indices[step_index].code,
+        missing_barriers=reducer.missing_barriers,
     )
 
 
@@ -239,4 +241,9 @@ def format_partial_sums(figures: PartialSumFigures) -> str:
         f"(max relative difference {f.max_rel_diff:.3e}, {f.worst_index}); largest step "
         f"between two reduced levels {f.largest_step:.3%} ({f.largest_step_index})",
     ]
+    for event, workers in f.missing_barriers.items():
+        lines.append(
+            f"held       : event {event} never completed: worker(s) "
+            f"{', '.join(map(str, workers))} passed its effective time without its barrier"
+        )
     return "\n".join(lines)

@@ -27,11 +27,11 @@ from engine.refdata.reference_files import load_universe
 from tickindex.bench.partial_sums import (
     ENCODER,
     WORKER_DECODER,
-    PartialReducer,
     Partials,
     PartialSumWorker,
     ReducedLevels,
 )
+from tickindex.bench.partial_sums_reducer import PartialReducer, event_scopes
 
 END_KEY = b"end"  # key of the record closing each tick partition
 MAX_MESSAGE_BYTES = 8 << 20
@@ -105,6 +105,7 @@ class ReducerStats:
     levels_out: int
     cpu_s: float
     process_cpu_s: float
+    missing_barriers: dict[int, list[int]]
 
 
 async def create_topics(topics: PartialTopics) -> None:
@@ -238,7 +239,9 @@ def reducer_process(topics: PartialTopics, folder: Path, hold_events: bool) -> R
 
 async def _reduce(topics: PartialTopics, folder: Path, hold_events: bool) -> ReducerStats:
     universe = load_universe(folder / "indices.csv", folder / "composition.csv")
-    reducer = PartialReducer(universe.divisors, topics.workers, hold_events)
+    records = await read_all(topics.bootstrap, topics.control)
+    events = event_scopes(universe, [EVENT_DECODER.decode(record.value) for record in records])
+    reducer = PartialReducer(universe.divisors, topics.workers, events, hold_events=hold_events)
     out = producer(topics.bootstrap)
     await out.start()
     consumer = await consumer_at_start(topics.bootstrap, topics.partials)
@@ -281,7 +284,8 @@ async def _reduce(topics: PartialTopics, folder: Path, hold_events: bool) -> Red
     finally:
         await consumer.stop()
         await out.stop()
-    return ReducerStats(messages, index_partials, received_bytes, levels_out, cpu, whole)
+    missing = reducer.missing_barriers
+    return ReducerStats(messages, index_partials, received_bytes, levels_out, cpu, whole, missing)
 
 
 def publisher_process(topics: PartialTopics, folder: Path, rate: float, chunk: int) -> int:
