@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,8 @@ import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from engine.live.kafka.security import kafka_security_options
+from engine.live.security_settings import KafkaSecurity
 from engine.maintenance.events import IndexEvent
 from engine.refdata.reference_files import load_universe
 from tickindex.bench.partial_sums import (
@@ -51,11 +53,12 @@ TICK_DECODER = msgspec.msgpack.Decoder(TickRecord)
 
 @dataclass(frozen=True)
 class PartialTopics:
-    """Topic names of one run, and its worker count."""
+    """Topic names of one run, its worker count and how to reach the broker."""
 
     bootstrap: str
     prefix: str
     workers: int
+    security: KafkaSecurity = field(default_factory=KafkaSecurity)
 
     @property
     def ticks(self) -> str:
@@ -111,7 +114,9 @@ class ReducerStats:
 async def create_topics(topics: PartialTopics) -> None:
     """Create the run's topics (fresh names), the broker stamping ticks, partials and levels."""
     stamped = {"message.timestamp.type": "LogAppendTime", "max.message.bytes": str(8 << 20)}
-    admin = AIOKafkaAdminClient(bootstrap_servers=topics.bootstrap)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=topics.bootstrap, **kafka_security_options(topics.security)
+    )
     await admin.start()
     try:
         await admin.create_topics(
@@ -128,7 +133,9 @@ async def create_topics(topics: PartialTopics) -> None:
 
 async def delete_topics(topics: PartialTopics) -> None:
     """Delete the run's topics."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=topics.bootstrap)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=topics.bootstrap, **kafka_security_options(topics.security)
+    )
     await admin.start()
     try:
         await admin.delete_topics(topics.all())
@@ -136,17 +143,21 @@ async def delete_topics(topics: PartialTopics) -> None:
         await admin.close()
 
 
-def producer(bootstrap: str, linger_ms: int = 0) -> AIOKafkaProducer:
+def producer(topics: PartialTopics, linger_ms: int = 0) -> AIOKafkaProducer:
     """A producer allowed the large partial messages."""
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap, linger_ms=linger_ms, max_request_size=MAX_MESSAGE_BYTES
+        bootstrap_servers=topics.bootstrap,
+        linger_ms=linger_ms,
+        max_request_size=MAX_MESSAGE_BYTES,
+        **kafka_security_options(topics.security),
     )
 
 
-async def consumer_at_start(bootstrap: str, topic: str, partition: int = 0) -> Any:
+async def consumer_at_start(topics: PartialTopics, topic: str, partition: int = 0) -> Any:
     """A started consumer assigned ``topic[partition]`` from its beginning."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+        bootstrap_servers=topics.bootstrap,
+        **kafka_security_options(topics.security),
         enable_auto_commit=False,
         fetch_max_wait_ms=5,
         max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
@@ -158,9 +169,9 @@ async def consumer_at_start(bootstrap: str, topic: str, partition: int = 0) -> A
     return consumer
 
 
-async def read_all(bootstrap: str, topic: str, partition: int = 0) -> list[Any]:
+async def read_all(topics: PartialTopics, topic: str, partition: int = 0) -> list[Any]:
     """Every record of ``topic[partition]`` up to its current end."""
-    consumer = await consumer_at_start(bootstrap, topic, partition)
+    consumer = await consumer_at_start(topics, topic, partition)
     try:
         tp = TopicPartition(topic, partition)
         end = (await consumer.end_offsets([tp]))[tp]
@@ -175,7 +186,7 @@ async def read_all(bootstrap: str, topic: str, partition: int = 0) -> list[Any]:
 
 async def publish_events(topics: PartialTopics, events: tuple[IndexEvent, ...]) -> None:
     """The broadcast: every event on the control topic, before any tick."""
-    out = producer(topics.bootstrap)
+    out = producer(topics)
     await out.start()
     try:
         for event in events:
@@ -191,12 +202,12 @@ def worker_process(topics: PartialTopics, folder: Path, worker: int, deaf: bool)
 
 async def _work(topics: PartialTopics, folder: Path, worker: int, deaf: bool) -> WorkerStats:
     universe = load_universe(folder / "indices.csv", folder / "composition.csv")
-    records = [] if deaf else await read_all(topics.bootstrap, topics.control)
+    records = [] if deaf else await read_all(topics, topics.control)
     events = [EVENT_DECODER.decode(record.value) for record in records]
     sums = PartialSumWorker(universe, worker, topics.workers, events)
-    out = producer(topics.bootstrap)
+    out = producer(topics)
     await out.start()
-    consumer = await consumer_at_start(topics.bootstrap, topics.ticks, worker)
+    consumer = await consumer_at_start(topics, topics.ticks, worker)
     ticks = batches = messages = sent_bytes = 0
     cpu = 0.0
     try:
@@ -239,12 +250,12 @@ def reducer_process(topics: PartialTopics, folder: Path, hold_events: bool) -> R
 
 async def _reduce(topics: PartialTopics, folder: Path, hold_events: bool) -> ReducerStats:
     universe = load_universe(folder / "indices.csv", folder / "composition.csv")
-    records = await read_all(topics.bootstrap, topics.control)
+    records = await read_all(topics, topics.control)
     events = event_scopes(universe, [EVENT_DECODER.decode(record.value) for record in records])
     reducer = PartialReducer(universe.divisors, topics.workers, events, hold_events=hold_events)
-    out = producer(topics.bootstrap)
+    out = producer(topics)
     await out.start()
-    consumer = await consumer_at_start(topics.bootstrap, topics.partials)
+    consumer = await consumer_at_start(topics, topics.partials)
     messages = index_partials = received_bytes = levels_out = 0
     cpu = 0.0
     announced = False
@@ -297,7 +308,7 @@ async def _publish(topics: PartialTopics, folder: Path, rate: float, chunk: int)
     with np.load(folder / "ticks.npz") as saved:
         security, price, ts_event = saved["security"], saved["price"], saved["ts_event"]
     owner = security % topics.workers
-    out = producer(topics.bootstrap, linger_ms=0 if rate else 5)
+    out = producer(topics, linger_ms=0 if rate else 5)
     await out.start()
     try:
         sent, started = 0, time.monotonic()

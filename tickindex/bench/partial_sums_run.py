@@ -62,11 +62,9 @@ async def _run(settings: PartialSumSettings, folder: Path) -> PartialSumFigures:
         await publish_events(topics, world.events)
         workers, reducer, seconds = await _spawn_and_publish(settings, topics, folder)
         read = ReadBack(
-            ticks=[
-                await read_all(topics.bootstrap, topics.ticks, p) for p in range(topics.workers)
-            ],
-            partials=await read_all(topics.bootstrap, topics.partials),
-            reduced=await read_all(topics.bootstrap, topics.reduced),
+            ticks=[await read_all(topics, topics.ticks, p) for p in range(topics.workers)],
+            partials=await read_all(topics, topics.partials),
+            reduced=await read_all(topics, topics.reduced),
         )
     finally:
         if not settings.keep_topics:
@@ -95,7 +93,7 @@ async def _spawn_and_publish(
             for w in range(settings.workers)
         ]
         reducer = pool.submit(reducer_process, topics, folder, settings.hold_events)
-        while not reduced_records(await read_all(topics.bootstrap, topics.reduced)):
+        while not reduced_records(await read_all(topics, topics.reduced)):
             _check_running([*workers, reducer], deadline)
             await asyncio.sleep(0.2)
         started = time.perf_counter()
