@@ -13,6 +13,9 @@ from engine.live.config import ConfigError, ServiceConfig, load_config
 from tickindex.bench.core import run_core_benchmark, simulated_ticks
 from tickindex.bench.kafka import run_kafka_bench, run_tick_to_level_bench
 from tickindex.bench.kafka_figures import KafkaBenchSettings
+from tickindex.bench.partial_sums_figures import format_partial_sums
+from tickindex.bench.partial_sums_run import run_partial_sums
+from tickindex.bench.partial_sums_settings import PartialSumSettings
 from tickindex.bench.report import format_kafka_result, format_result, tick_to_level_line
 from tickindex.bench.scale import run_scale_benchmark
 from tickindex.bench.scale_report import format_scale_result, scale_payload
@@ -108,6 +111,7 @@ def register(subcommands: Subcommands) -> None:
         metavar="N",
         help="simulated ticks run on each universe (default: %(default)s)",
     )
+    _add_partial_sum_arguments(parser)
     kafka = parser.add_argument_group(
         "Kafka", "--kafka measures the live service on a real broker instead (fresh topics)"
     )
@@ -223,6 +227,49 @@ def register(subcommands: Subcommands) -> None:
     )
 
 
+def _add_partial_sum_arguments(parser: argparse.ArgumentParser) -> None:
+    partial, plan = (
+        parser.add_argument_group(
+            "partial sums",
+            "--partial-sums simulates the plan beyond one reader on the broker (--bootstrap): W "
+            "workers, one tick partition each, publish per-index partial sums; a reducer adds "
+            "them up; final levels are checked against the single-process engine",
+        ),
+        PartialSumSettings(bootstrap=DEFAULT_BOOTSTRAP),
+    )
+    partial.add_argument(
+        "--partial-sums", action="store_true", help="run the partial-sum simulation instead"
+    )
+    for flag, default, text in (
+        ("--partial-workers", plan.workers, "workers (tick partitions)"),
+        ("--partial-securities", plan.securities, "securities of the seeded world"),
+        ("--partial-indices", plan.indices, "indices of the seeded world, 50-500 members each"),
+        ("--partial-ticks", plan.ticks, "ticks published"),
+    ):
+        partial.add_argument(
+            flag, type=int, default=default, metavar="N", help=f"{text} (default: %(default)s)"
+        )
+    partial.add_argument(
+        "--partial-rate",
+        type=float,
+        default=plan.rate,
+        metavar="TICKS_PER_S",
+        help="publishing pace; 0 publishes as fast as it can (default: %(default)s)",
+    )
+    partial.add_argument(
+        "--deaf-worker",
+        type=int,
+        default=None,
+        metavar="W",
+        help="worker W never reads the broadcast events (shows what breaks; exit code 1)",
+    )
+    partial.add_argument(
+        "--no-event-hold",
+        action="store_true",
+        help="the reducer publishes an event's indices before every worker's barrier is in",
+    )
+
+
 def pin_to_one_core() -> int | None:
     """Restrict this process to one CPU core (Linux); returns the core, None if unsupported."""
     if not hasattr(os, "sched_setaffinity"):
@@ -238,6 +285,8 @@ def bench_command(args: argparse.Namespace) -> int:
         return kafka_bench_command(args)
     if args.scale:
         return scale_bench_command(args)
+    if args.partial_sums:
+        return partial_sums_command(args)
     core = None if args.all_cores else pin_to_one_core()
     universe = universe_from_args(args)
     ticks = simulated_ticks(universe, args.ticks, args.seed)
@@ -258,6 +307,30 @@ def scale_bench_command(args: argparse.Namespace) -> int:
     payload = scale_payload(result, core)
     print(json.dumps(payload) if args.json else format_scale_result(result, core))
     return 0
+
+
+def partial_sums_command(args: argparse.Namespace) -> int:
+    """Run ``bench --partial-sums``; exit code 1 when the final levels do not match."""
+    if not args.partial_workers > 0 or not (
+        args.deaf_worker is None or 0 <= args.deaf_worker < args.partial_workers
+    ):
+        raise ConfigError("--partial-workers must be positive, --deaf-worker one of the workers")
+    settings = PartialSumSettings(
+        bootstrap=args.bootstrap,
+        workers=args.partial_workers,
+        securities=args.partial_securities,
+        indices=args.partial_indices,
+        ticks=args.partial_ticks,
+        rate=args.partial_rate,
+        seed=args.seed,
+        deaf_worker=args.deaf_worker,
+        hold_events=not args.no_event_hold,
+        keep_topics=args.keep_topics,
+    )
+    figures = run_partial_sums(settings)
+    payload = dataclasses.asdict(figures) | {"levels_match": figures.levels_match}
+    print(json.dumps(payload) if args.json else format_partial_sums(figures))
+    return 0 if figures.levels_match else 1
 
 
 def kafka_bench_command(args: argparse.Namespace) -> int:
