@@ -311,9 +311,12 @@ class IndexCalculator:
         self._computed[seg_index] += segments.length
         finite: NDArray[np.bool_] | None = None
         if all_finite:
-            seq = np.empty(n_pairs, dtype=np.int64)
-            first = self._seq[seg_index] + 1 - segments.start
-            seq[segments.order] = pair_rank + np.repeat(first, segments.length)
+            if segments.ranked:  # by the vectorised path: one gather, no scatter
+                seq = segments.rank() + np.take(self._seq + 1, pair_index)
+            else:
+                seq = np.empty(n_pairs, dtype=np.int64)
+                first = self._seq[seg_index] + 1 - segments.start
+                seq[segments.order] = pair_rank + np.repeat(first, segments.length)
             self._seq[seg_index] += segments.length
         else:
             finite = np.isfinite(level)
