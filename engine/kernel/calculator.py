@@ -5,8 +5,9 @@ security gets its level after that tick, in tick order, with no Python loop over
 
 1. A stable sort by security puts each security's ticks in event order; the previous price of a
    tick is its left neighbour in the run, or the stored price for the first of a run.
-2. Each tick expands into (tick, index) pairs through a CSR membership table; the pair's level
-   change is price change x IS x FAF x CF / divisor ("level weight").
+2. Each tick expands into (tick, index) pairs through the membership table
+   (``engine.kernel.memberships``); the pair's level change is price change x IS x FAF x CF /
+   divisor ("level weight").
 3. A stable sort of the pairs by index groups each index's changes in tick order; each index
    adds them to its carried running level (``engine.kernel.accumulation``), with exact recomputes at
    points fixed by the stream, so levels never depend on how the stream was cut into batches.

@@ -6,10 +6,11 @@ segment makes a batch's cost grow with the number of indices touched. Here the c
 done for all segments together, so the cost grows with the number of level changes:
 
 - segments of the same padded length (a power of two) become the columns of a 2-D array whose
-  first row is each index's carried level; ``np.cumsum(axis=0)`` adds each column's changes one
-  by one in order, the very additions of ``np.cumsum(np.concatenate(([level], deltas)))`` in
-  ``run_index``, so every level is bitwise the same (zero padding repeats the last sum, so a
-  column's minimum and maximum are its segment's);
+  first row is each index's carried level; a running sum down the columns (``_running_sums``)
+  adds each column's changes one by one in order, the very additions of
+  ``np.cumsum(np.concatenate(([level], deltas)))`` in ``run_index``, so every level is bitwise
+  the same (zero padding repeats the last sum, so a column's minimum and maximum are its
+  segment's);
 - per-column minimum, maximum and carried peak decide, as ``run_index`` does, which segments
   need nothing more: no anchor inside, every sum finite, no cancellation guard tripped;
 - only the other segments (an anchor crossed, a guard tripped, a non-finite sum), segments of
