@@ -75,10 +75,10 @@ class Segments:
 
     @cached_property
     def _rank(self) -> NDArray[np.int64]:
+        in_order = np.arange(self.order.size, dtype=np.int64)
+        in_order -= np.repeat(self.start, self.length)
         rank = np.empty(self.order.size, dtype=np.int64)
-        rank[self.order] = np.arange(self.order.size, dtype=np.int64) - np.repeat(
-            self.start, self.length
-        )
+        rank[self.order] = in_order
         return rank
 
 
