@@ -5,8 +5,9 @@ security gets its level after that tick, in tick order, with no Python loop over
 
 1. A stable sort by security puts each security's ticks in event order; the previous price of a
    tick is its left neighbour in the run, or the stored price for the first of a run.
-2. Each tick expands into (tick, index) pairs through a CSR membership table; the pair's level
-   change is price change x IS x FAF x CF / divisor ("level weight").
+2. Each tick expands into (tick, index) pairs through the membership table
+   (``engine.kernel.memberships``); the pair's level change is price change x IS x FAF x CF /
+   divisor ("level weight").
 3. A stable sort of the pairs by index groups each index's changes in tick order; each index
    adds them to its carried running level (``engine.kernel.accumulation``), with exact recomputes at
    points fixed by the stream, so levels never depend on how the stream was cut into batches.
@@ -32,6 +33,7 @@ from numpy.typing import ArrayLike, NDArray
 from engine.core.growth import appended
 from engine.kernel.accumulation import exact_sum
 from engine.kernel.level_updates import LevelUpdates, WithheldLevel, withhold
+from engine.kernel.memberships import MembershipTable
 from engine.kernel.ordering import run_starts, stable_order
 from engine.kernel.segmented import Segments, group_by_index, run_segments
 from engine.refdata.universe import Universe, rows_by_index
@@ -64,13 +66,9 @@ class IndexCalculator:
 
     def _set_membership(self, weights: NDArray[np.float64]) -> None:
         m = self.universe.membership
-        by_security = np.lexsort((m.index, m.security))
-        index_dtype = np.uint16 if self._n_indices <= 1 << 16 else np.int32
-        self._weights = weights[by_security]
-        self._member_index = m.index[by_security].astype(index_dtype)
-        counts = np.bincount(m.security, minlength=self._n_securities)
-        self._member_count = counts.astype(np.int64)
-        self._member_start = (np.cumsum(counts) - counts).astype(np.int64)
+        self._members = MembershipTable(
+            m.security, m.index, weights, self._n_securities, self._n_indices
+        )
         # Each index's rows, for exact recomputes (``math.fsum``: their order does not matter).
         rows_of = rows_by_index(m.index, self._n_indices)
         by_index = rows_of.order
@@ -81,7 +79,7 @@ class IndexCalculator:
         self._refresh_level_weights()
 
     def _refresh_level_weights(self) -> None:
-        self._level_weights = self._weights / self._divisors[self._member_index]
+        self._members.set_divisors(self._divisors)
         self._by_index_level_weights = self._by_index_weights / self._divisors[self._by_index_index]
         self._levels = self.recompute_levels()
         self._peaks = np.abs(self._levels)
@@ -152,9 +150,7 @@ class IndexCalculator:
             self.universe = grown
             self._n_securities = grown.n_securities
             self._prices = appended(self._prices, added, np.nan)
-            self._member_count = appended(self._member_count, added, 0)
-            # k empty rows of the CSR membership table: k repeated end offsets
-            self._member_start = appended(self._member_start, added, self._weights.size)
+            self._members.add_securities(added)
         return added
 
     def restore(
@@ -284,17 +280,14 @@ class IndexCalculator:
         change[order] = sorted_px - previous
 
         # 2. expand ticks into (tick, index) pairs
-        counts = self._member_count[sec]
-        first_pair = np.cumsum(counts) - counts
-        n_pairs = int(first_pair[-1] + counts[-1])
+        counts = self._members.counts(sec)
+        n_pairs = int(counts.sum())
         if n_pairs == 0:
             self._prices[sorted_sec[ends]] = sorted_px[ends]
             return LevelUpdates.empty(), None
         pair_rank = np.arange(n_pairs, dtype=np.int64)
         pair_tick = np.repeat(np.arange(n, dtype=np.int64), counts)
-        member = pair_rank + np.repeat(self._member_start[sec] - first_pair, counts)
-        pair_index = self._member_index[member]
-        delta = np.repeat(change, counts) * self._level_weights[member]
+        pair_index, delta = self._members.expand(sec, change, counts)
 
         # 3. per index, in tick order: running levels
         segments = group_by_index(pair_index, self._n_indices)
@@ -319,9 +312,12 @@ class IndexCalculator:
         self._computed[seg_index] += segments.length
         finite: NDArray[np.bool_] | None = None
         if all_finite:
-            seq = np.empty(n_pairs, dtype=np.int64)
-            first = self._seq[seg_index] + 1 - segments.start
-            seq[segments.order] = pair_rank + np.repeat(first, segments.length)
+            if segments.ranked:  # by the vectorised path: one gather, no scatter
+                seq = segments.rank() + np.take(self._seq + 1, pair_index)
+            else:
+                seq = np.empty(n_pairs, dtype=np.int64)
+                first = self._seq[seg_index] + 1 - segments.start
+                seq[segments.order] = pair_rank + np.repeat(first, segments.length)
             self._seq[seg_index] += segments.length
         else:
             finite = np.isfinite(level)

@@ -6,10 +6,11 @@ segment makes a batch's cost grow with the number of indices touched. Here the c
 done for all segments together, so the cost grows with the number of level changes:
 
 - segments of the same padded length (a power of two) become the columns of a 2-D array whose
-  first row is each index's carried level; ``np.cumsum(axis=0)`` adds each column's changes one
-  by one in order, the very additions of ``np.cumsum(np.concatenate(([level], deltas)))`` in
-  ``run_index``, so every level is bitwise the same (zero padding repeats the last sum, so a
-  column's minimum and maximum are its segment's);
+  first row is each index's carried level; a running sum down the columns (``_running_sums``)
+  adds each column's changes one by one in order, the very additions of
+  ``np.cumsum(np.concatenate(([level], deltas)))`` in ``run_index``, so every level is bitwise
+  the same (zero padding repeats the last sum, so a column's minimum and maximum are its
+  segment's);
 - per-column minimum, maximum and carried peak decide, as ``run_index`` does, which segments
   need nothing more: no anchor inside, every sum finite, no cancellation guard tripped;
 - only the other segments (an anchor crossed, a guard tripped, a non-finite sum), segments of
@@ -25,6 +26,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
@@ -38,6 +40,9 @@ LONG_SEGMENT = 1024
 FEW_SEGMENTS = 16
 """Fewer short segments than this go through ``run_index`` too: the vectorised path's passes
 over the whole batch would cost more than that many calls (a small index family)."""
+
+ROW_BY_ROW_COLUMNS = 128
+"""From this many segments of one padded length on, their running sums add whole rows."""
 
 
 @dataclass(frozen=True)
@@ -61,10 +66,19 @@ class Segments:
 
     def rank(self) -> NDArray[np.int64]:
         """Per pair, in pair order: how many pairs of its index come before it in the batch."""
+        return self._rank
+
+    @property
+    def ranked(self) -> bool:
+        """Whether ``rank()`` was called already (then it costs nothing more)."""
+        return "_rank" in self.__dict__
+
+    @cached_property
+    def _rank(self) -> NDArray[np.int64]:
+        in_order = np.arange(self.order.size, dtype=np.int64)
+        in_order -= np.repeat(self.start, self.length)
         rank = np.empty(self.order.size, dtype=np.int64)
-        rank[self.order] = np.arange(self.order.size, dtype=np.int64) - np.repeat(
-            self.start, self.length
-        )
+        rank[self.order] = in_order
         return rank
 
 
@@ -185,8 +199,10 @@ def _run_short(
     stride_of = np.zeros(levels.size, dtype=np.int64)
     stride_of[index] = stride
     pair_index = pair_index.astype(np.intp)  # once, not in each gather through it
-    cell = segments.rank() * stride_of[pair_index]
-    cell += first_cell_of[pair_index]
+    # np.take: faster than fancy indexing for these gathers from small tables.
+    cell = np.take(stride_of, pair_index)
+    cell *= segments.rank()
+    cell += np.take(first_cell_of, pair_index)
     flat = np.zeros(spare + 1, dtype=np.float64)
     flat[seed_cell] = levels[index]
     flat[cell] = deltas
@@ -196,11 +212,11 @@ def _run_short(
         zip(bucket_offset.tolist(), bucket_size.tolist(), strict=True)
     ):
         grid = flat[offset : offset + (size << int(bucket_exponent[b]))].reshape(-1, size)
-        np.cumsum(grid, axis=0, out=grid)
+        _running_sums(grid)
         members = by_width[int(bucket_first[b]) : int(bucket_first[b]) + size]
         low[members] = grid.min(axis=0)
         high[members] = grid.max(axis=0)
-    out = flat[cell]
+    out = np.take(flat, cell)
     # Python's max(high, peak), as run_index takes it (a NaN peak gives high).
     carried_peak = peaks[index]
     peak = np.where(carried_peak > high, carried_peak, high)
@@ -209,3 +225,16 @@ def _run_short(
             np.isfinite(low) & np.isfinite(high) & (low > 0) & (peak <= CANCELLATION_GUARD * low)
         )
     return out, common, flat[seed_cell + length * stride], peak
+
+
+def _running_sums(grid: NDArray[np.float64]) -> None:
+    """``np.cumsum(grid, axis=0, out=grid)``, bitwise: each row adds to the sums above it.
+
+    numpy accumulates along axis 0 column by column, slowly once there are more than a few
+    hundred columns; adding whole rows, one numpy call per row, is many times faster then.
+    """
+    if grid.shape[1] < ROW_BY_ROW_COLUMNS:
+        np.cumsum(grid, axis=0, out=grid)
+        return
+    for row in range(1, grid.shape[0]):
+        np.add(grid[row - 1], grid[row], out=grid[row])

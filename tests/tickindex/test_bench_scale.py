@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engine.kernel.calculator import IndexCalculator
 from engine.refdata.reference_files import load_universe
-from tickindex.bench.core import simulated_ticks
+from tickindex.bench.core import EngineRun, simulated_ticks
 from tickindex.bench.scale import LevelCheckError, check_levels, last_prices
 from tickindex.bench.scale_world import WorldShape, write_world
 from tickindex.cli.main import main
@@ -34,6 +35,10 @@ def test_scale_bench_json_figures(capsys: pytest.CaptureFixture[str]) -> None:
         assert family["levels"] == pytest.approx(family["levels_per_tick"] * family["ticks"])
         assert family["levels_per_s"] == pytest.approx(family["levels"] / family["seconds"])
     assert result["ratio"] == pytest.approx(scale["levels_per_s"] / builtin["levels_per_s"])
+    for family in (scale, builtin):
+        assert family["levels_per_cpu_s"] == pytest.approx(family["levels"] / family["cpu_seconds"])
+    cpu_ratio = scale["levels_per_cpu_s"] / builtin["levels_per_cpu_s"]
+    assert result["cpu_ratio"] == pytest.approx(cpu_ratio)
     assert result["load_s"] > 0 and result["write_s"] > 0
     assert result["rss_after_load_bytes"] >= result["rss_before_load_bytes"] > 0
     assert result["batch_size"] == 5000
@@ -99,3 +104,18 @@ def test_last_prices_take_each_securitys_last_tick(tmp_path: Path) -> None:
     for security, price in zip(ticks.security.tolist(), ticks.price.tolist(), strict=True):
         expected[security] = price
     np.testing.assert_array_equal(last_prices(universe, ticks), expected)
+
+
+def test_an_engine_run_in_parts_is_one_pass_in_the_same_batches(tmp_path: Path) -> None:
+    files = write_world(WorldShape(securities=400, indices=12, seed=6), tmp_path)
+    universe = load_universe(files.indices, files.composition)
+    ticks = simulated_ticks(universe, 5_000, seed=6)
+    whole = EngineRun(IndexCalculator(universe), ticks, 300)
+    whole.advance(len(ticks))
+    parts = EngineRun(IndexCalculator(universe), ticks, 300)
+    for _ in range(4):
+        parts.advance(1_500)  # whole batches: the same batches as one pass
+    assert parts.applied == whole.applied == len(ticks)
+    assert parts.levels == whole.levels > 0
+    np.testing.assert_array_equal(parts.calculator.levels, whole.calculator.levels)
+    assert parts.seconds > 0 and parts.cpu_seconds > 0

@@ -2,9 +2,11 @@
 
 The seeded world (``scale_world``) is written to temporary files by a child process, so this
 process's peak RSS after loading is the loading's own, then LOADED from those files (timed).
-Simulated ticks go through the engine on both universes in batches, timed the same way; a
-sample of final levels is recomputed plainly (``math.fsum`` of P x IS x FAF x CF / divisor) and
-a difference beyond ``LEVEL_TOLERANCE`` relative fails the run.
+Simulated ticks go through the engine on both universes in batches, timed the same way (wall
+clock and CPU time), the two families taking turns in ``ROUNDS`` parts so that both run under
+the same load from the rest of the machine; a sample of final levels is recomputed plainly
+(``math.fsum`` of P x IS x FAF x CF / divisor) and a difference beyond ``LEVEL_TOLERANCE``
+relative fails the run.
 """
 
 from __future__ import annotations
@@ -21,15 +23,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 from engine.core.errors import TickIndexError
+from engine.kernel.calculator import IndexCalculator
 from engine.kernel.columns import TickColumns
 from engine.refdata.builtin import load_builtin_universe
 from engine.refdata.reference_files import load_universe
 from engine.refdata.universe import Universe, rows_by_index
-from tickindex.bench.core import max_rss_bytes, simulated_ticks, time_engine
+from tickindex.bench.core import EngineRun, max_rss_bytes, simulated_ticks
 from tickindex.bench.scale_world import WorldFiles, WorldShape, write_world
 
 LEVEL_TOLERANCE = 1e-9
 CHECKED_INDICES = 50
+ROUNDS = 8
+"""Each family applies its ticks in this many parts (whole batches), the families in turn."""
 
 
 class LevelCheckError(TickIndexError):
@@ -49,6 +54,8 @@ class FamilyFigures:
     ticks_per_s: float
     levels_per_s: float
     levels_per_tick: float
+    cpu_seconds: float
+    levels_per_cpu_s: float
     checked_indices: int
     max_rel_diff: float
 
@@ -66,6 +73,7 @@ class ScaleBenchResult:
     scale: FamilyFigures
     builtin: FamilyFigures
     ratio: float
+    cpu_ratio: float
     max_rss_bytes: int
 
 
@@ -80,9 +88,15 @@ def run_scale_benchmark(shape: WorldShape, ticks: int, batch_size: int) -> Scale
         universe = load_universe(files.indices, files.composition)
         load_s = time.perf_counter() - started
         rss_after = max_rss_bytes()
-    builtin = load_builtin_universe()
-    scale_figures = run_family(universe, ticks, batch_size, shape.seed)
-    builtin_figures = run_family(builtin, ticks, batch_size, shape.seed)
+    runs = [
+        EngineRun(IndexCalculator(family), simulated_ticks(family, ticks, shape.seed), batch_size)
+        for family in (universe, load_builtin_universe())
+    ]
+    part = batch_size * max(1, math.ceil(ticks / batch_size / ROUNDS))
+    for _ in range(0, ticks, part):
+        for run in runs:
+            run.advance(part)
+    scale_figures, builtin_figures = (family_figures(run, shape.seed) for run in runs)
     return ScaleBenchResult(
         seed=shape.seed,
         batch_size=batch_size,
@@ -93,6 +107,7 @@ def run_scale_benchmark(shape: WorldShape, ticks: int, batch_size: int) -> Scale
         scale=scale_figures,
         builtin=builtin_figures,
         ratio=scale_figures.levels_per_s / builtin_figures.levels_per_s,
+        cpu_ratio=scale_figures.levels_per_cpu_s / builtin_figures.levels_per_cpu_s,
         max_rss_bytes=max_rss_bytes(),
     )
 
@@ -103,26 +118,27 @@ def _write_in_child(shape: WorldShape, folder: Path) -> WorldFiles:
         return pool.submit(write_world, shape, folder).result()
 
 
-def run_family(universe: Universe, n_ticks: int, batch_size: int, seed: int) -> FamilyFigures:
-    """Time the engine over ``n_ticks`` simulated ticks, then check a sample of final levels."""
-    ticks = simulated_ticks(universe, n_ticks, seed)
-    seconds, levels, calculator = time_engine(universe, ticks, batch_size)
+def family_figures(run: EngineRun, seed: int) -> FamilyFigures:
+    """Figures of a finished run; a sample of its final levels checked (``check_levels``)."""
+    universe, ticks = run.calculator.universe, run.ticks
     n_indices = len(universe.indices)
     sample = np.random.default_rng(seed).choice(
         n_indices, size=min(CHECKED_INDICES, n_indices), replace=False
     )
     prices = last_prices(universe, ticks)
-    diff = check_levels(universe, calculator.levels, prices, np.sort(sample))
+    diff = check_levels(universe, run.calculator.levels, prices, np.sort(sample))
     return FamilyFigures(
         securities=universe.n_securities,
         indices=n_indices,
         memberships=len(universe.membership),
         ticks=len(ticks),
-        levels=levels,
-        seconds=seconds,
-        ticks_per_s=len(ticks) / seconds,
-        levels_per_s=levels / seconds,
-        levels_per_tick=levels / len(ticks),
+        levels=run.levels,
+        seconds=run.seconds,
+        ticks_per_s=len(ticks) / run.seconds,
+        levels_per_s=run.levels / run.seconds,
+        levels_per_tick=run.levels / len(ticks),
+        cpu_seconds=run.cpu_seconds,
+        levels_per_cpu_s=run.levels / run.cpu_seconds,
         checked_indices=int(sample.size),
         max_rel_diff=diff,
     )

@@ -26,7 +26,8 @@ def format_scale_result(result: ScaleBenchResult, core: int | None) -> str:
             f"{result.rss_after_load_bytes / 1e6:,.0f} MB after loading",
             _family_line("scale", scale, result.batch_size),
             _family_line("built-in", result.builtin, result.batch_size),
-            f"ratio      : {result.ratio:.3f} (scale levels/s / built-in levels/s, same run); "
+            f"ratio      : {result.ratio:.3f} (scale levels/s / built-in levels/s, same run, "
+            f"the families taking turns); {result.cpu_ratio:.3f} per CPU second; "
             f"max RSS {result.max_rss_bytes / 1e6:,.0f} MB",
         ]
     )
@@ -36,6 +37,7 @@ def _family_line(name: str, figures: FamilyFigures, batch_size: int) -> str:
     return (
         f"{name:<11}: {figures.ticks:,} ticks in batches of {batch_size:,}: "
         f"{figures.ticks_per_s:,.0f} ticks/s, {figures.levels_per_s:,.0f} levels/s "
-        f"({figures.levels_per_tick:.2f} levels per tick); {figures.checked_indices} final levels "
-        f"checked, max relative difference {figures.max_rel_diff:.1e}"
+        f"({figures.levels_per_tick:.2f} levels per tick; {figures.levels_per_cpu_s:,.0f} levels "
+        f"per CPU second); {figures.checked_indices} final levels checked, max relative "
+        f"difference {figures.max_rel_diff:.1e}"
     )

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from engine.kernel import segmented
+from engine.kernel import memberships, segmented
 from engine.kernel.accumulation import ANCHOR_EVERY, run_index
 from engine.kernel.calculator import IndexCalculator, LevelUpdates, WithheldLevel
 from engine.refdata.universe import IndexSpec, Membership, Universe, build_universe
@@ -217,3 +217,16 @@ def test_levels_are_bitwise_the_same_however_the_stream_is_batched(world: World)
     }
     for name, cuts in splits.items():
         assert_bitwise_equal(run(world, cuts), whole, f"{name}, seed={SEED}")
+
+
+def test_levels_are_bitwise_the_same_with_memberships_in_slots(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cuts = list(range(4_000, N_TICKS, 4_000))
+    monkeypatch.setattr(memberships, "MIN_SLOT_FILL", 2.0)  # never
+    in_csr = run(world, cuts)
+    assert not in_csr.calculator._members.uses_slots
+    monkeypatch.setattr(memberships, "MIN_SLOT_FILL", 0.0)  # always
+    in_slots = run(world, cuts)
+    assert in_slots.calculator._members.uses_slots
+    assert_bitwise_equal(in_slots, in_csr, f"seed={SEED}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from engine.kernel import segmented
 from engine.kernel.accumulation import ANCHOR_EVERY, ExactLevel, run_index
 from engine.kernel.segmented import FEW_SEGMENTS, group_by_index, run_segments
 from tests.support.seed import SEED
@@ -72,3 +73,12 @@ def test_run_segments_is_bitwise_run_index_on_each_segment(n_indices: int) -> No
     np.testing.assert_array_equal(levels.view(np.uint64), want_levels.view(np.uint64))
     np.testing.assert_array_equal(peaks.view(np.uint64), want_peaks.view(np.uint64))
     assert all_finite == bool(np.isfinite(want).all())
+
+
+@pytest.mark.parametrize("columns", [3, segmented.ROW_BY_ROW_COLUMNS + 5])
+def test_running_sums_are_bitwise_a_cumsum_down_each_column(columns: int) -> None:
+    rng = np.random.default_rng(SEED)
+    grid = rng.normal(0.0, 1.0, (16, columns)) * 10.0 ** rng.integers(-8, 9, (16, columns))
+    want = np.cumsum(grid, axis=0)
+    segmented._running_sums(grid)
+    np.testing.assert_array_equal(grid.view(np.uint64), want.view(np.uint64))
