@@ -16,7 +16,7 @@ index is always published soon.
 
 With a complete level topic configured, every level also goes there, unconflated: the batch
 the output stage receives then holds those rows with ``count`` 0 (the complete topic only) beside
-the level topic's rows (``count`` >= 1, see ``engine.live.codec.LevelEncoder``).
+the level topic's rows (``count`` >= 1, see ``engine.live.level_encoding.LevelEncoder``).
 """
 
 from __future__ import annotations

@@ -21,11 +21,12 @@ from engine.calendar.sessions import TradingCalendar
 from engine.kernel.calculator import IndexCalculator
 from engine.kernel.columns import LevelColumns
 from engine.kernel.publication import Publication
-from engine.live.codec import LevelEncoder, OutgoingMessage, Record, TickDecoder
+from engine.live.codec import OutgoingMessage, Record, TickDecoder
 from engine.live.config import ServiceConfig
 from engine.live.control import AuditBuffer, BarsBuffer, ControlChannel, event_limits
 from engine.live.dead_letters import fetch_dead_letters, reject_counts, withheld_level_letters
 from engine.live.fx import FxChannel
+from engine.live.level_encoding import LevelEncoder
 from engine.live.metrics import ServiceMetrics
 from engine.pipeline.buffers import LevelBuffer, RejectBuffer
 from engine.pipeline.chain import IndexPipeline

@@ -81,7 +81,7 @@ from aiokafka.errors import KafkaError
 from engine.core.errors import TickIndexError
 from engine.kernel.calculator import IndexCalculator
 from engine.kernel.columns import LevelColumns
-from engine.live.codec import LevelEncoder, OutgoingMessage, Record, TickDecoder
+from engine.live.codec import OutgoingMessage, Record, TickDecoder
 from engine.live.config import ServiceConfig
 from engine.live.control import ControlChannel
 from engine.live.fetch_work import FetchWork
@@ -94,6 +94,7 @@ from engine.live.kafka.output import InFlightBatches, KafkaOutput, OutputStage
 from engine.live.kafka.output_process import ProcessOutput
 from engine.live.kafka.recovery import AbortPolicy, CommittedPoint, close_quietly, start_output
 from engine.live.kafka.topics import topic_partitions
+from engine.live.level_encoding import LevelEncoder
 from engine.live.log_limits import RateLimitedLog, limit_kafka_client_logs
 from engine.live.metrics import ServiceMetrics
 from engine.pipeline.chain import IndexPipeline

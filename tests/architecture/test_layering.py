@@ -36,6 +36,7 @@ ENGINE_LAYERS: list[tuple[str, ...]] = [
     (
         "engine.live.config",
         "engine.live.codec",
+        "engine.live.level_encoding",
         "engine.live.log_limits",
         "engine.live.collectors",
         "engine.live.metrics",

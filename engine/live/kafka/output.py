@@ -31,7 +31,7 @@ from aiokafka.errors import KafkaError, OutOfOrderSequenceNumber
 
 from engine.core.errors import DeliveryError
 from engine.kernel.columns import LevelColumns
-from engine.live.codec import LevelEncoder, OutgoingMessage
+from engine.live.codec import OutgoingMessage
 from engine.live.config import ServiceConfig
 from engine.live.kafka.metadata_backoff import backoff_metadata_updates
 from engine.live.kafka.records import (
@@ -43,6 +43,7 @@ from engine.live.kafka.records import (
     send_alone,
 )
 from engine.live.kafka.security import kafka_security_options
+from engine.live.level_encoding import LevelEncoder
 
 # Checkpoints can outgrow Kafka's 1 MiB default (large universes, currency rows waiting): the
 # producers, the state topic (``topics``) and the checkpoint reader (``checkpoints``) allow this.

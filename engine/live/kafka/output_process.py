@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from engine.kernel.columns import LevelColumns
-from engine.live.codec import LevelEncoder, OutgoingMessage
+from engine.live.codec import OutgoingMessage
 from engine.live.config import ServiceConfig
 from engine.live.kafka.output import KafkaOutput
 from engine.live.kafka.output_framing import (
@@ -58,6 +58,7 @@ from engine.live.kafka.output_framing import (
     request_parts,
     write_reply,
 )
+from engine.live.level_encoding import LevelEncoder
 from engine.live.log_limits import limit_kafka_client_logs
 from engine.wire import WireCodec
 

@@ -16,9 +16,9 @@ import pytest
 
 from engine.kernel.columns import LevelColumns
 from engine.kernel.conflation import HeldRows
-from engine.live.codec import LevelEncoder
 from engine.live.config import ConfigError, ServiceConfig, load_config
 from engine.live.kafka.output_framing import SUBMIT, read_request, request_parts
+from engine.live.level_encoding import LevelEncoder
 from engine.pipeline.state import EngineState, HeldLevels, StateMismatchError
 from engine.wire import IndexLevel, IndexLevels, WireCodec
 

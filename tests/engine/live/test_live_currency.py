@@ -26,11 +26,11 @@ from prometheus_client import CollectorRegistry
 from engine.currency.translator import CurrencyState, FxColumns
 from engine.kernel.calculator import IndexCalculator
 from engine.kernel.columns import LevelColumns
-from engine.live.codec import LevelEncoder
 from engine.live.config import ServiceConfig
 from engine.live.fx import FxChannel
 from engine.live.kafka.output import KafkaOutput
 from engine.live.kafka.topics import ensure_topics
+from engine.live.level_encoding import LevelEncoder
 from engine.live.metrics import ServiceMetrics
 from engine.live.service import IndexService
 from engine.pipeline.chain import IndexPipeline

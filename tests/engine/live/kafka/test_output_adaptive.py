@@ -10,7 +10,7 @@ import pytest
 
 from engine.core.errors import DeliveryError
 from engine.kernel.columns import LevelColumns
-from engine.live.codec import LevelEncoder, OutgoingMessage
+from engine.live.codec import OutgoingMessage
 from engine.live.config import ServiceConfig
 from engine.live.kafka.output import (
     SMALL_BATCH_LEVELS,
@@ -28,6 +28,7 @@ from engine.live.kafka.output_framing import (
     request_parts,
 )
 from engine.live.kafka.output_process import _handle_requests
+from engine.live.level_encoding import LevelEncoder
 from engine.refdata.builtin import load_builtin_universe
 from engine.wire import WireCodec
 

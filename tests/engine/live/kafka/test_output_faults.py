@@ -13,9 +13,10 @@ from aiokafka.errors import KafkaError
 
 from engine.core.errors import DeliveryError
 from engine.kernel.columns import LevelColumns
-from engine.live.codec import LevelEncoder, OutgoingMessage
+from engine.live.codec import OutgoingMessage
 from engine.live.kafka.output import KafkaOutput
 from engine.live.kafka.topics import ensure_topics
+from engine.live.level_encoding import LevelEncoder
 from engine.refdata.builtin import load_builtin_universe
 from engine.wire import WireCodec
 from tests.support.live import (

@@ -9,10 +9,11 @@ import pytest
 from aiokafka import TopicPartition
 
 from engine.kernel.columns import LevelColumns
-from engine.live.codec import LevelEncoder, OutgoingMessage
+from engine.live.codec import OutgoingMessage
 from engine.live.config import ServiceConfig
 from engine.live.kafka.output import KafkaOutput, OutputStage, make_producers
 from engine.live.kafka.output_process import ProcessOutput
+from engine.live.level_encoding import LevelEncoder
 from engine.refdata.builtin import load_builtin_universe
 from engine.wire import WireCodec
 from tests.support.live import TopicReader, delete_topics
