@@ -119,6 +119,16 @@ class ServiceConfig(KafkaSecurity, frozen=True, forbid_unknown_fields=True, kw_o
     ssl_check_hostname : bool
         Check the broker certificate's host name. Passwords come from the environment, the
         config file or the ``*_file`` settings, never from flags, and are hidden in the repr.
+    shards : int
+        Index shards (``engine.live.shard_group``): 1 (default) runs the whole family here;
+        N > 1 joins the group of instances sharing N shards, each shard computing its indices
+        with its own checkpoint and transactional id (``shard`` becomes ``k-of-N``).
+    shard_topic : str
+        Assignment topic with one partition per shard, balanced by the group
+        ``<group_id>-shards``; created with ``shards`` partitions, refused with another count.
+    shard_session_timeout_ms : int
+        Session timeout of the shard group: how long a silent instance keeps its shards before
+        the group hands them to a survivor.
     """
 
     bootstrap: str = "127.0.0.1:9092"
@@ -158,6 +168,9 @@ class ServiceConfig(KafkaSecurity, frozen=True, forbid_unknown_fields=True, kw_o
     max_pending_event_bytes: Annotated[int, msgspec.Meta(gt=0)] = 4 << 20
     event_late_tolerance_ms: Annotated[int, msgspec.Meta(ge=0)] = 60_000
     event_horizon_days: Annotated[int, msgspec.Meta(gt=0, le=100 * 366)] = 400
+    shards: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 1
+    shard_topic: str = "tickindex-shards"
+    shard_session_timeout_ms: Annotated[int, msgspec.Meta(ge=1000, le=3_600_000)] = 10_000
 
     def __repr__(self) -> str:
         return f"ServiceConfig({', '.join(f'{k}={v!r}' for k, v in safe_fields(self))})"

@@ -1,0 +1,59 @@
+"""One shard's service: an ``IndexService`` on the shard's indices, scoped to its events.
+
+It differs from a whole-family service in what it writes, never in how it computes: control
+events for other shards' indices are left to them (``engine.live.shards.ShardEventScope``), and
+the dead letters of input every shard sees alike (bad ticks, FX ticks) are written by one shard
+only, the others count them (``engine.live.dead_letters.is_shared_input_letter``).
+"""
+
+from __future__ import annotations
+
+from engine.kernel.columns import LevelColumns
+from engine.live.codec import OutgoingMessage, Record
+from engine.live.config import ServiceConfig
+from engine.live.dead_letters import is_shared_input_letter
+from engine.live.metrics import ServiceMetrics
+from engine.live.service import IndexService
+from engine.live.shards import ShardEventScope
+from engine.pipeline.state import EngineState
+from engine.refdata.universe import Universe
+
+
+class ShardService(IndexService):
+    """``IndexService`` of one shard.
+
+    Parameters
+    ----------
+    config : ServiceConfig
+        Settings of the shard (its own ``shard`` name: checkpoint key, transactional id).
+    universe : Universe
+        Every security, the shard's indices only (``ShardPlan.universe_of``).
+    metrics : ServiceMetrics
+        The shard's metrics.
+    scope : ShardEventScope
+        What the shard does with control events and shared dead letters.
+    """
+
+    def __init__(
+        self,
+        config: ServiceConfig,
+        universe: Universe,
+        metrics: ServiceMetrics,
+        scope: ShardEventScope,
+    ) -> None:
+        super().__init__(config, universe, metrics)
+        self.scope = scope
+        self.work.control.scope = scope
+
+    def _rebuild_engine(self, state: EngineState) -> None:
+        super()._rebuild_engine(state)
+        self.work.control.scope = self.scope
+
+    def _process(
+        self, by_topic: dict[str, list[Record]]
+    ) -> tuple[LevelColumns, list[OutgoingMessage]]:
+        levels, messages = super()._process(by_topic)
+        if not self.scope.writes_shared_letters:
+            topic = self.config.dead_letter_topic
+            messages = [m for m in messages if not is_shared_input_letter(m, topic)]
+        return levels, messages
