@@ -1,0 +1,140 @@
+"""``tickindex serve --shards 3`` on a real broker: three instances share the index shards,
+one is killed mid-stream, a survivor takes its shard over from the last checkpoint, and the
+read_committed levels equal a single-instance replay for every index (exactly-once)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import urllib.request
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from engine.live.shards import ShardPlan
+from engine.refdata.builtin import load_builtin_universe
+from engine.wire import WireCodec
+from tests.support.live import (
+    LiveTopics,
+    TopicReader,
+    assert_same_levels,
+    delete_topics,
+    expand_levels,
+    publish_ticks,
+    replay_levels,
+    send_raw,
+    simulate,
+    wait_until,
+)
+from tests.support.seed import SEED
+from tests.support.serve_process import ServeProcess
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+SHARDS = 3
+BAD_TICKS = [b"\xc1 not a tick", b'{"type":"tick","security":"0700"}', b"[1,2"]
+
+
+def owned_shards(log: str) -> set[int]:
+    """The shards an instance runs at the end of its log (acquired, not released since)."""
+    owned: set[int] = set()
+    for shard, what in re.findall(r"shard (\d+)-of-\d+ (acquired|released)", log):
+        (owned.add if what == "acquired" else owned.discard)(int(shard))
+    return owned
+
+
+def metrics_text(log: str) -> str:
+    port = re.search(r"metrics on http://127\.0\.0\.1:(\d+)/metrics", log)
+    assert port is not None, log
+    with urllib.request.urlopen(f"http://127.0.0.1:{port.group(1)}/metrics", timeout=5) as page:
+        return str(page.read().decode())
+
+
+@pytest.fixture
+async def shard_topic(kafka_bootstrap: str, topics: LiveTopics) -> AsyncIterator[str]:
+    name = f"shards-{topics.group}"
+    yield name
+    await delete_topics(kafka_bootstrap, [name, f"ohlc-{topics.group}"])
+
+
+async def test_a_killed_instance_s_shard_resumes_on_a_survivor_exactly_once(
+    kafka_bootstrap: str, topics: LiveTopics, shard_topic: str, tmp_path: Path
+) -> None:
+    universe = load_builtin_universe()
+    plan = ShardPlan.for_universe(universe, SHARDS)
+    assert all(plan.codes_of(k) for k in range(SHARDS)), "every shard has indices"
+    ticks = simulate(universe, 9_000, SEED + 140)
+    expected = replay_levels(universe, ticks, tmp_path / "replay")
+    argv = [
+        *topics.serve_argv(
+            kafka_bootstrap,
+            shards=SHARDS,
+            shard_topic=shard_topic,
+            shard_session_timeout_ms=6000,
+            delivery="exactly-once",
+            ohlc_topic=f"ohlc-{topics.group}",
+            metrics_port=0,
+            max_batch_ticks=500,
+        ),
+        "--no-output-process",
+    ]
+    instances = [ServeProcess(argv, tmp_path / f"serve-{i}.log") for i in range(SHARDS)]
+    try:
+
+        async def one_shard_each() -> bool:
+            for instance in instances:
+                assert instance.proc.poll() is None, instance.output()
+            owned = [owned_shards(instance.output()) for instance in instances]
+            return sorted(len(o) for o in owned) == [1] * SHARDS
+
+        await wait_until(one_shard_each, "each instance to run one shard", 45)
+        victim = next(i for i in instances if owned_shards(i.output()) == {0})
+        survivors = [i for i in instances if i is not victim]
+        victim_codes = set(plan.codes_of(0))
+        await send_raw(kafka_bootstrap, topics.tick, [(None, bad) for bad in BAD_TICKS])
+        third = len(ticks) // 3
+        await publish_ticks(kafka_bootstrap, topics.tick, universe, ticks.slice(0, third))
+        async with TopicReader(kafka_bootstrap, topics.level) as levels:
+
+            async def victim_levels() -> bool:
+                rows = expand_levels(await levels.read(), WireCodec("json"))
+                return any(row.code in victim_codes for row in rows)
+
+            await wait_until(victim_levels, "committed levels of shard 0", 30)
+            await publish_ticks(
+                kafka_bootstrap, topics.tick, universe, ticks.slice(third, 2 * third)
+            )
+            victim.proc.send_signal(signal.SIGKILL)  # mid-stream: its shard has ticks to go
+            victim.proc.wait(timeout=10)
+            await publish_ticks(
+                kafka_bootstrap, topics.tick, universe, ticks.slice(2 * third, len(ticks))
+            )
+
+            async def all_levels() -> bool:
+                for survivor in survivors:
+                    assert survivor.proc.poll() is None, survivor.output()
+                return len(expand_levels(await levels.read(), WireCodec("json"))) >= len(expected)
+
+            await wait_until(all_levels, f"{len(expected)} committed levels", 60)
+            await asyncio.sleep(1.0)  # nothing more may come: no duplicates
+            got = expand_levels(await levels.read(), WireCodec("json"))
+        assert_same_levels(got, expected, "three shards, one killed, vs replay")
+        taker = next(s for s in survivors if 0 in owned_shards(s.output()))
+        scraped = metrics_text(taker.output())
+        assert 'tickindex_shard_owned{shard="0"} 1.0' in scraped
+        assert re.search(r'tickindex_consumer_lag_messages\{.*shard="0".*\} 0\.0', scraped)
+        # Resumed from the victim's checkpoint: the taker consumed only the ticks after it.
+        consumed = re.search(r'tickindex_ticks_consumed_total\{shard="0"\} (\S+)', scraped)
+        assert consumed is not None
+        assert 0 < float(consumed.group(1)) < len(ticks)
+        async with TopicReader(kafka_bootstrap, topics.dead_letter) as dead:
+            letters = await dead.read()
+        assert sorted(letter.value for letter in letters) == sorted(BAD_TICKS), "once each"
+        for survivor in survivors:
+            assert await survivor.stop(signal.SIGTERM, timeout=30) == 0, survivor.output()
+            assert "stopped cleanly, every shard handed back" in survivor.output()
+    finally:
+        for instance in instances:
+            instance.__exit__()
