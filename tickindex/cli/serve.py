@@ -100,10 +100,6 @@ def register(subcommands: Subcommands) -> None:
                 "settings from a file, exactly-once delivery whatever the file says",
                 "tickindex serve --config serve.toml --delivery exactly-once",
             ),
-            (
-                "one of several instances sharing 3 index shards (run it on each machine)",
-                "tickindex serve --shards 3 --delivery exactly-once",
-            ),
         ],
         handler=serve_command,
     )
