@@ -122,7 +122,9 @@ class ServiceConfig(KafkaSecurity, frozen=True, forbid_unknown_fields=True, kw_o
     shards : int
         Index shards (``engine.live.shard_group``): 1 (default) runs the whole family here;
         N > 1 joins the group of instances sharing N shards, each shard computing its indices
-        with its own checkpoint and transactional id (``shard`` becomes ``k-of-N``).
+        with its own checkpoint and transactional id (``shard`` becomes ``k-of-N``). Not with
+        ``variants`` yet: a shard knowing only its variants' FX pairs would dead-letter the
+        others' FX ticks as unknown pairs.
     shard_topic : str
         Assignment topic with one partition per shard, balanced by the group
         ``<group_id>-shards``; created with ``shards`` partitions, refused with another count.
@@ -195,6 +197,8 @@ class ServiceConfig(KafkaSecurity, frozen=True, forbid_unknown_fields=True, kw_o
             raise ValueError("give both indices and composition, or neither")
         if self.variants is not None and self.fx_topic in (self.tick_topic, self.control_topic):
             raise ValueError("fx_topic must differ from tick_topic and control_topic")
+        if self.shards > 1 and self.variants is not None:
+            raise ValueError("currency variants are not supported with shards > 1 yet")
 
     @property
     def transactional_id(self) -> str:

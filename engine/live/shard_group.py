@@ -56,8 +56,6 @@ class ShardGroup:
     """
 
     def __init__(self, config: ServiceConfig, universe: Universe, metrics: ShardMetrics) -> None:
-        if config.variants is not None:
-            raise ValueError("currency variants are not supported with shards yet")
         self.config = config
         self.universe = universe
         self.metrics = metrics

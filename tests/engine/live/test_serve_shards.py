@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from engine.live.config import ConfigError
+from engine.live.kafka.shard_assignment import ensure_shard_topic
 from engine.live.shards import ShardPlan
 from engine.refdata.builtin import load_builtin_universe
 from engine.wire import WireCodec
@@ -138,3 +140,14 @@ async def test_a_killed_instance_s_shard_resumes_on_a_survivor_exactly_once(
     finally:
         for instance in instances:
             instance.__exit__()
+
+
+async def test_an_instance_with_another_shard_count_is_refused(
+    kafka_bootstrap: str, topics: LiveTopics, shard_topic: str
+) -> None:
+    config = topics.config(kafka_bootstrap, shards=3, shard_topic=shard_topic)
+    await ensure_shard_topic(config)
+    await ensure_shard_topic(config)  # idempotent
+    other = topics.config(kafka_bootstrap, shards=4, shard_topic=shard_topic)
+    with pytest.raises(ConfigError, match="has 3 partitions, not shards=4"):
+        await ensure_shard_topic(other)

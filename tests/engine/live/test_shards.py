@@ -30,6 +30,8 @@ from engine.maintenance.events import (
 from engine.pipeline.chain import IndexPipeline
 from engine.refdata.builtin import load_builtin_universe
 from engine.refdata.subset import restrict_universe
+from engine.testing import TestingSink
+from producers.simulator import MarketSimulator
 
 T = 1_795_138_200_000_000_000
 DLQ = "dlq"
@@ -182,6 +184,19 @@ def test_shard_settings_are_checked() -> None:
         load_config(overrides={"shards": 0})
     with pytest.raises(ConfigError):
         load_config(overrides={"shard_session_timeout_ms": 10})
+    with pytest.raises(ConfigError, match="variants are not supported with shards"):
+        load_config(overrides={"shards": 2, "variants": "variants.csv"})
+
+
+def test_a_shard_without_indices_still_applies_ticks() -> None:
+    plan = ShardPlan.for_universe(UNIVERSE, 40)  # more shards than indices
+    empty = next(k for k in range(40) if not plan.codes_of(k))
+    universe = plan.universe_of(UNIVERSE, empty)
+    sink = TestingSink(universe.index_codes)
+    pipeline = IndexPipeline(IndexCalculator(universe), sink)
+    pipeline.process(MarketSimulator(UNIVERSE, 7, start_ns=T).next_batch(500))
+    assert pipeline.stats.ticks_applied == 500
+    assert len(sink.levels) == 0
 
 
 def test_shard_metrics_are_labelled_per_shard_with_ownership() -> None:
