@@ -23,14 +23,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from engine.maintenance.events import (
-    AddConstituent,
-    DeleteConstituent,
-    FafChange,
-    IndexEvent,
-    ReplaceConstituent,
-    Review,
-)
+from engine.maintenance.events import IndexEvent, Review, indices_named
 from engine.refdata.subset import restrict_universe
 from engine.refdata.universe import Universe
 
@@ -141,14 +134,3 @@ class ShardEventScope:
         if named and all(self.shard_of.get(code) == self.shard for code in named):
             return True
         return self.writes_shared_letters
-
-
-def indices_named(event: IndexEvent) -> list[str]:
-    """The index codes an event names (none for a security-wide corporate action)."""
-    if isinstance(event, Review):
-        return list(dict.fromkeys(row.index for row in event.rows))
-    if isinstance(event, AddConstituent | DeleteConstituent | ReplaceConstituent):
-        return [event.index]
-    if isinstance(event, FafChange) and event.index is not None:
-        return [event.index]
-    return []
