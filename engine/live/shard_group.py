@@ -61,7 +61,6 @@ class ShardGroup:
         self.metrics = metrics
         self.plan = ShardPlan.for_universe(universe, config.shards)
         self.services: dict[int, ShardService] = {}
-        self.ready = asyncio.Event()
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._universes: dict[int, Universe] = {}
         self._stop = asyncio.Event()
@@ -83,7 +82,6 @@ class ShardGroup:
         await consumer.start()
         log.info("joined the group of %d shards (%s)", self.config.shards, self.config.shard_topic)
         try:
-            self.ready.set()
             while not self._stop.is_set():
                 await consumer.getmany(timeout_ms=POLL_MS)  # keeps the member polling
                 self._raise_failure()
