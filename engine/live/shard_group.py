@@ -10,7 +10,9 @@ the whole tick and control topics from its own checkpointed offsets.
 A revoked shard is stopped (batch finished, flushed, checkpointed, committed) inside the
 rebalance callback, before this instance rejoins the group, so no shard ever has two live
 owners from one rebalance to the next; a dead owner that is merely slow is fenced by Kafka.
-A shard service that fails stops the whole instance (its shards go to the survivors).
+A shard service that fails stops the whole instance (its shards go to the survivors), except
+when it was fenced by a newer owner (this instance was paused past the session timeout): that
+shard alone is given up, and the rebalance that follows says who runs it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from engine.live.config import ServiceConfig
 from engine.live.kafka.shard_assignment import assignment_consumer, ensure_shard_topic
 from engine.live.shard_metrics import ShardMetrics
-from engine.live.shard_service import ShardService
+from engine.live.shard_service import ShardFencedError, ShardService
 from engine.live.shards import ShardPlan, shard_name
 from engine.refdata.universe import Universe
 
@@ -121,19 +123,28 @@ class ShardGroup:
         stopping = [s for s in shards if s in self._tasks]
         for shard in stopping:
             self.services[shard].request_stop()
-        tasks = [self._tasks.pop(shard) for shard in stopping]
+        tasks = [self._tasks[shard] for shard in stopping]
         results = await asyncio.gather(*tasks, return_exceptions=True)
         for shard, result in zip(stopping, results, strict=True):
-            self.services.pop(shard)
-            self.metrics.set_owned(shard, False)
-            log.info("shard %s released", shard_name(shard, self.config.shards))
-            if isinstance(result, BaseException) and self._failure is None:
-                self._failure = result
+            self._settle(shard, result if isinstance(result, BaseException) else None)
+
+    def _settle(self, shard: int, failure: BaseException | None) -> None:
+        """Forget a finished shard service; keep its failure unless it was only fenced."""
+        if self._tasks.pop(shard, None) is None:
+            return  # settled already (by ``run`` while ``release`` waited, or the reverse)
+        del self.services[shard]
+        self.metrics.set_owned(shard, False)
+        name = shard_name(shard, self.config.shards)
+        if isinstance(failure, ShardFencedError):
+            log.warning("shard %s given up: %s", name, failure)
+        elif failure is not None and self._failure is None:
+            self._failure = failure
+        log.info("shard %s released", name)
 
     def _raise_failure(self) -> None:
-        for task in self._tasks.values():
-            if task.done() and self._failure is None:
-                self._failure = task.exception() if not task.cancelled() else None
+        for shard, task in list(self._tasks.items()):
+            if task.done():
+                self._settle(shard, None if task.cancelled() else task.exception())
         if self._failure is not None:
             raise self._failure
 

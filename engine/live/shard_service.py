@@ -3,11 +3,16 @@
 It differs from a whole-family service in what it writes, never in how it computes: control
 events for other shards' indices are left to them (``engine.live.shards.ShardEventScope``), and
 the dead letters of input every shard sees alike (bad ticks, FX ticks) are written by one shard
-only, the others count them (``engine.live.dead_letters.is_shared_input_letter``).
+only, the others count them (``engine.live.dead_letters.is_shared_input_letter``). Fenced by a
+newer owner of its shard (this instance was paused past the group's session timeout), it stops
+with ``ShardFencedError`` instead of retrying the transaction.
 """
 
 from __future__ import annotations
 
+from aiokafka.errors import ProducerFenced
+
+from engine.core.errors import DeliveryError, TickIndexError
 from engine.kernel.columns import LevelColumns
 from engine.live.codec import OutgoingMessage, Record
 from engine.live.config import ServiceConfig
@@ -17,6 +22,26 @@ from engine.live.service import IndexService
 from engine.live.shards import ShardEventScope
 from engine.pipeline.state import EngineState
 from engine.refdata.universe import Universe
+
+
+class ShardFencedError(DeliveryError):
+    """A newer owner of the shard fenced this one's transactions: the shard has moved on."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retriable=False)
+
+
+def is_fenced(error: BaseException) -> bool:
+    """Whether ``error`` (or what caused it) is Kafka fencing this transactional id.
+
+    The output process reports its failures as text, hence the name check as well.
+    """
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ProducerFenced) or "ProducerFenced" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 class ShardService(IndexService):
@@ -48,6 +73,18 @@ class ShardService(IndexService):
     def _rebuild_engine(self, state: EngineState) -> None:
         super()._rebuild_engine(state)
         self.work.control.scope = self.scope
+
+    async def _recover_transaction(self, error: TickIndexError) -> None:
+        """As a single service, except when fenced: then the shard stops, never retried.
+
+        Retrying would start a new transactional producer, which would fence the newer owner in
+        turn and could commit again from this instance's older checkpoint.
+        """
+        if is_fenced(error):
+            raise ShardFencedError(
+                f"shard {self.config.shard} fenced by a newer owner: stopping it here"
+            ) from error
+        await super()._recover_transaction(error)
 
     def _process(
         self, by_topic: dict[str, list[Record]]

@@ -9,6 +9,7 @@ import re
 import signal
 import urllib.request
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,26 @@ def metrics_text(log: str) -> str:
         return str(page.read().decode())
 
 
+def shard_argv(bootstrap: str, topics: LiveTopics, shard_topic: str, shards: int) -> list[str]:
+    return topics.serve_argv(
+        bootstrap,
+        shards=shards,
+        shard_topic=shard_topic,
+        shard_session_timeout_ms=6000,
+        delivery="exactly-once",
+        ohlc_topic=f"ohlc-{topics.group}",
+        metrics_port=0,
+        max_batch_ticks=500,
+    )
+
+
+async def one_shard_each(instances: list[ServeProcess]) -> bool:
+    for instance in instances:
+        assert instance.proc.poll() is None, instance.output()
+    owned = [owned_shards(instance.output()) for instance in instances]
+    return sorted(len(o) for o in owned) == [1] * len(instances)
+
+
 @pytest.fixture
 async def shard_topic(kafka_bootstrap: str, topics: LiveTopics) -> AsyncIterator[str]:
     name = f"shards-{topics.group}"
@@ -69,29 +90,10 @@ async def test_a_killed_instance_s_shard_resumes_on_a_survivor_exactly_once(
     assert all(plan.codes_of(k) for k in range(SHARDS)), "every shard has indices"
     ticks = simulate(universe, 9_000, SEED + 140)
     expected = replay_levels(universe, ticks, tmp_path / "replay")
-    argv = [
-        *topics.serve_argv(
-            kafka_bootstrap,
-            shards=SHARDS,
-            shard_topic=shard_topic,
-            shard_session_timeout_ms=6000,
-            delivery="exactly-once",
-            ohlc_topic=f"ohlc-{topics.group}",
-            metrics_port=0,
-            max_batch_ticks=500,
-        ),
-        "--no-output-process",
-    ]
+    argv = [*shard_argv(kafka_bootstrap, topics, shard_topic, SHARDS), "--no-output-process"]
     instances = [ServeProcess(argv, tmp_path / f"serve-{i}.log") for i in range(SHARDS)]
     try:
-
-        async def one_shard_each() -> bool:
-            for instance in instances:
-                assert instance.proc.poll() is None, instance.output()
-            owned = [owned_shards(instance.output()) for instance in instances]
-            return sorted(len(o) for o in owned) == [1] * SHARDS
-
-        await wait_until(one_shard_each, "each instance to run one shard", 45)
+        await wait_until(partial(one_shard_each, instances), "one shard per instance", 45)
         victim = next(i for i in instances if owned_shards(i.output()) == {0})
         survivors = [i for i in instances if i is not victim]
         victim_codes = set(plan.codes_of(0))
@@ -151,3 +153,61 @@ async def test_an_instance_with_another_shard_count_is_refused(
     other = topics.config(kafka_bootstrap, shards=4, shard_topic=shard_topic)
     with pytest.raises(ConfigError, match="has 3 partitions, not shards=4"):
         await ensure_shard_topic(other)
+
+
+async def test_a_paused_instance_is_fenced_and_gives_its_shard_up(
+    kafka_bootstrap: str, topics: LiveTopics, shard_topic: str, tmp_path: Path
+) -> None:
+    """Paused past the session timeout, an instance's shard moves; resumed, its stale
+    transaction is fenced, it gives the shard up and rejoins: nothing is committed twice."""
+    universe = load_builtin_universe()
+    ticks = simulate(universe, 6_000, SEED + 141)
+    expected = replay_levels(universe, ticks, tmp_path / "replay")
+    argv = shard_argv(kafka_bootstrap, topics, shard_topic, 2)  # with output processes
+    instances = [ServeProcess(argv, tmp_path / f"serve-{i}.log") for i in range(2)]
+    try:
+        await wait_until(partial(one_shard_each, instances), "one shard per instance", 45)
+        paused, other = instances
+        plan = ShardPlan.for_universe(universe, 2)
+        (shard,) = owned_shards(paused.output())
+        third = len(ticks) // 3
+        await publish_ticks(kafka_bootstrap, topics.tick, universe, ticks.slice(0, third))
+        async with TopicReader(kafka_bootstrap, topics.level) as levels:
+
+            async def paused_shard_levels() -> bool:
+                rows = expand_levels(await levels.read(), WireCodec("json"))
+                return any(row.code in plan.codes_of(shard) for row in rows)
+
+            await wait_until(paused_shard_levels, "committed levels of its shard", 30)
+        feeding = asyncio.create_task(
+            publish_ticks(kafka_bootstrap, topics.tick, universe, ticks.slice(third, 2 * third))
+        )
+        await asyncio.sleep(0.3)
+        paused.proc.send_signal(signal.SIGSTOP)  # mid-stream, likely inside a transaction
+        await feeding
+
+        async def both_on_the_other() -> bool:
+            return owned_shards(other.output()) == {0, 1}
+
+        await wait_until(both_on_the_other, "the other instance to take both shards", 30)
+        paused.proc.send_signal(signal.SIGCONT)
+        await publish_ticks(
+            kafka_bootstrap, topics.tick, universe, ticks.slice(2 * third, len(ticks))
+        )
+        await wait_until(partial(one_shard_each, instances), "the shards shared again", 45)
+        async with TopicReader(kafka_bootstrap, topics.level) as levels:
+
+            async def all_levels() -> bool:
+                return len(expand_levels(await levels.read(), WireCodec("json"))) >= len(expected)
+
+            await wait_until(all_levels, f"{len(expected)} committed levels", 60)
+            await asyncio.sleep(1.0)  # nothing more may come: no duplicates
+            got = expand_levels(await levels.read(), WireCodec("json"))
+        assert_same_levels(got, expected, "two shards, one instance paused, vs replay")
+        for instance in instances:
+            assert await instance.stop(signal.SIGTERM, timeout=30) == 0, instance.output()
+    finally:
+        for instance in instances:
+            if instance.proc.poll() is None:
+                instance.proc.send_signal(signal.SIGCONT)
+            instance.__exit__()

@@ -3,21 +3,28 @@ its settings and its metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import zlib
+from typing import ClassVar
 
 import msgspec
 import pytest
+from aiokafka.errors import ProducerFenced
 from prometheus_client import CollectorRegistry, generate_latest
 
+from engine.core.errors import DeliveryError
 from engine.kernel.calculator import IndexCalculator
 from engine.kernel.columns import LevelColumns
+from engine.live import shard_group
 from engine.live.codec import OutgoingMessage
 from engine.live.config import ConfigError, ServiceConfig, load_config
 from engine.live.control import ControlChannel
 from engine.live.dead_letters import is_shared_input_letter
 from engine.live.kafka.fetch import FetchedRecord
-from engine.live.shard_group import shard_config
+from engine.live.kafka.output_framing import OutputProcessError
+from engine.live.shard_group import ShardGroup, shard_config
 from engine.live.shard_metrics import ShardMetrics
+from engine.live.shard_service import ShardFencedError, is_fenced
 from engine.live.shards import ShardPlan, shard_name, shard_of_code
 from engine.maintenance.events import (
     AddConstituent,
@@ -220,3 +227,57 @@ def test_shard_metrics_are_labelled_per_shard_with_ownership() -> None:
     text = generate_latest(registry).decode()
     assert 'tickindex_shard_owned{shard="0"} 0.0' in text
     assert 'tickindex_consumer_lag_messages{partition="0",shard="0"' not in text
+
+
+# -- fencing -------------------------------------------------------------------------------------
+
+
+def test_fencing_is_recognised_through_causes_and_output_process_text() -> None:
+    try:
+        try:
+            raise ProducerFenced()
+        except ProducerFenced as exc:
+            raise DeliveryError("transaction not committed", retriable=True) from exc
+    except DeliveryError as wrapped:
+        assert is_fenced(wrapped)
+    assert is_fenced(
+        OutputProcessError("ProducerFenced: There is a newer producer", retriable=True)
+    )
+    assert not is_fenced(DeliveryError("level refused: MessageSizeTooLarge", retriable=False))
+
+
+class FakeService:
+    outcome: ClassVar[dict[int, BaseException | None]] = {}
+
+    def __init__(self, config: ServiceConfig, *_: object) -> None:
+        self.shard = int(config.shard.split("-")[0])
+        self.stop = asyncio.Event()
+
+    def request_stop(self) -> None:
+        self.stop.set()
+
+    async def run(self) -> None:
+        failure = self.outcome.get(self.shard)
+        if failure is not None:
+            raise failure
+        await self.stop.wait()
+
+
+async def test_a_fenced_shard_is_given_up_alone_another_failure_stops_the_instance(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(shard_group, "ShardService", FakeService)
+    FakeService.outcome = {1: ShardFencedError("shard 1-of-3 fenced")}
+    metrics = ShardMetrics(CollectorRegistry(), 3, version="test")
+    group = ShardGroup(ServiceConfig(shards=3), UNIVERSE, metrics)
+    group.acquire([0, 1])
+    await asyncio.sleep(0.01)
+    group._raise_failure()  # the fenced one is forgotten, not raised
+    assert group.owned() == [0]
+    FakeService.outcome = {2: DeliveryError("level refused", retriable=False)}
+    group.acquire([2])
+    await asyncio.sleep(0.01)
+    with pytest.raises(DeliveryError, match="level refused"):
+        group._raise_failure()
+    await group.release(group.owned())
+    assert group.owned() == []
