@@ -10,7 +10,7 @@ with ``ShardFencedError`` instead of retrying the transaction.
 
 from __future__ import annotations
 
-from aiokafka.errors import ProducerFenced
+from aiokafka.errors import InvalidProducerEpoch, ProducerFenced
 
 from engine.core.errors import DeliveryError, TickIndexError
 from engine.kernel.columns import LevelColumns
@@ -36,12 +36,14 @@ def is_fenced(error: BaseException) -> bool:
 
     The output process reports its failures as text, hence the name check as well.
     """
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, ProducerFenced) or "ProducerFenced" in str(seen):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+    chain: list[BaseException] = []
+    cause: BaseException | None = error
+    while cause is not None and cause not in chain:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    fencing = (ProducerFenced, InvalidProducerEpoch)
+    names = tuple(kind.__name__ for kind in fencing)
+    return any(isinstance(e, fencing) or any(n in str(e) for n in names) for e in chain)
 
 
 class ShardService(IndexService):
