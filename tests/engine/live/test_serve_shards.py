@@ -164,6 +164,7 @@ async def test_a_killed_instance_s_shard_resumes_on_a_survivor(
     finally:
         for instance in instances:
             instance.__exit__()
+            print(f"--- {instance.log.name}\n{instance.output()[-6000:]}")  # shown on failure
 
 
 async def test_an_instance_with_another_shard_count_is_refused(
@@ -233,3 +234,4 @@ async def test_a_paused_instance_is_fenced_and_gives_its_shard_up(
             if instance.proc.poll() is None:
                 instance.proc.send_signal(signal.SIGCONT)
             instance.__exit__()
+            print(f"--- {instance.log.name}\n{instance.output()[-6000:]}")  # shown on failure
