@@ -75,8 +75,8 @@ class ShardPlan:
 
     def universe_of(self, universe: Universe, shard: int) -> Universe:
         """``universe`` restricted to the indices of ``shard``."""
-        own = [code for code in self.codes_of(shard) if code in universe.index_codes]
-        return restrict_universe(universe, own)
+        known = set(universe.index_codes)
+        return restrict_universe(universe, [c for c in self.codes_of(shard) if c in known])
 
     def scope(self, shard: int) -> ShardEventScope:
         """What ``shard`` does with control events."""
