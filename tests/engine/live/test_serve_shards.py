@@ -144,16 +144,14 @@ async def test_a_killed_instance_s_shard_resumes_on_a_survivor(
             await wait_until(all_levels, f"{len(expected)} committed levels", 60)
             await asyncio.sleep(1.0)  # nothing more may come: no duplicates
             got = expand_levels(await levels.read(), WireCodec("json"))
+        # Exactly-once, a taker starting anywhere but the victim's last commit would publish
+        # some levels twice or skip some: equality says it resumed from that checkpoint.
         kept = got if once else first_of_each(got)
         assert_same_levels(kept, expected, f"three shards, one killed, {delivery}, vs replay")
         taker = next(s for s in survivors if 0 in owned_shards(s.output()))
         scraped = metrics_text(taker.output())
         assert 'tickindex_shard_owned{shard="0"} 1.0' in scraped
         assert re.search(r'tickindex_consumer_lag_messages\{.*shard="0".*\} 0\.0', scraped)
-        consumed = re.search(r'tickindex_ticks_consumed_total\{shard="0"\} (\S+)', scraped)
-        assert consumed is not None
-        if once:  # resumed from the victim's last commit: only the ticks after it consumed
-            assert 0 < float(consumed.group(1)) < len(ticks)
         async with TopicReader(kafka_bootstrap, topics.dead_letter) as dead:
             letters = await dead.read()
         written = sorted(letter.value for letter in letters)
