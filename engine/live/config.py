@@ -128,6 +128,18 @@ class ServiceConfig(KafkaSecurity, frozen=True, forbid_unknown_fields=True, kw_o
     ssl_check_hostname : bool
         Check the broker certificate's host name. Passwords come from the environment, the
         config file or the ``*_file`` settings, never from flags, and are hidden in the repr.
+    shards : int
+        Index shards (``engine.live.shard_group``): 1 (default) runs the whole family here;
+        N > 1 joins the group of instances sharing N shards, each shard computing its indices
+        with its own checkpoint and transactional id (``shard`` becomes ``k-of-N``). Not with
+        ``variants`` yet: a shard knowing only its variants' FX pairs would dead-letter the
+        others' FX ticks as unknown pairs.
+    shard_topic : str
+        Assignment topic with one partition per shard, balanced by the group
+        ``<group_id>-shards``; created with ``shards`` partitions, refused with another count.
+    shard_session_timeout_ms : int
+        Session timeout of the shard group: how long a silent instance keeps its shards before
+        the group hands them to a survivor.
     """
 
     bootstrap: str = "127.0.0.1:9092"
@@ -169,6 +181,9 @@ class ServiceConfig(KafkaSecurity, frozen=True, forbid_unknown_fields=True, kw_o
     event_horizon_days: Annotated[int, msgspec.Meta(gt=0, le=100 * 366)] = 400
     publication: str = "all"
     complete_level_topic: str | None = None
+    shards: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 1
+    shard_topic: str = "tickindex-shards"
+    shard_session_timeout_ms: Annotated[int, msgspec.Meta(ge=1000, le=3_600_000)] = 10_000
 
     def __repr__(self) -> str:
         return f"ServiceConfig({', '.join(f'{k}={v!r}' for k, v in safe_fields(self))})"
@@ -196,6 +211,8 @@ class ServiceConfig(KafkaSecurity, frozen=True, forbid_unknown_fields=True, kw_o
         parse_publication(self.publication)
         if self.complete_level_topic in (self.level_topic, self.tick_topic):
             raise ValueError("complete_level_topic must differ from level_topic and tick_topic")
+        if self.shards > 1 and self.variants is not None:
+            raise ValueError("currency variants are not supported with shards > 1 yet")
 
     @property
     def transactional_id(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import msgspec
 
@@ -89,6 +90,18 @@ class BarsBuffer:
         return out
 
 
+class EventScope(Protocol):
+    """Which events an instance applies and dead-letters (``engine.live.shards``: one shard)."""
+
+    def restrict(self, event: IndexEvent) -> IndexEvent | None:
+        """The part of ``event`` to apply here, None to ignore it."""
+        ...
+
+    def letters_for(self, event: IndexEvent | None) -> bool:
+        """Whether a refusal or failure of ``event`` (None: undecodable) is dead-lettered here."""
+        ...
+
+
 def event_limits(config: ServiceConfig) -> EventLimits:
     """The admission bounds of ``config``."""
     return EventLimits(
@@ -121,6 +134,13 @@ class ControlChannel:
         Wall-clock time in ns (for the horizon).
     dead_letter_max_bytes : int
         Bound of one dead letter (``engine.live.dead_letters.dead_letter``).
+
+    Attributes
+    ----------
+    scope : EventScope or None
+        Set on one shard of several (``engine.live.shards.ShardEventScope``): events for other
+        shards' indices are ignored, their securities still registered (their ticks apply
+        here too), and refusals are dead-lettered by one shard only. None: every event.
     """
 
     def __init__(
@@ -136,6 +156,7 @@ class ControlChannel:
         self.limits = limits or EventLimits()
         self._wall_clock = wall_clock
         self.max_bytes = dead_letter_max_bytes
+        self.scope: EventScope | None = None
         self._decoder: msgspec.json.Decoder[IndexEvent] | msgspec.msgpack.Decoder[IndexEvent] = (
             msgspec.json.Decoder(IndexEvent)
             if wire_format == "json"
@@ -153,14 +174,24 @@ class ControlChannel:
         def known(code: str) -> bool:
             return universe.security_id(code) >= 0 or code in introduced
 
+        scope = self.scope
+
+        def refuse(record: Record, event: IndexEvent | None, detail: str) -> None:
+            if scope is None or scope.letters_for(event):
+                letters.append(self._letter(record, dead_letter_topic, detail))
+
         for record in records:
             try:
-                event = self._decoder.decode(record.value or b"")
+                decoded = self._decoder.decode(record.value or b"")
             except msgspec.ValidationError as exc:
-                letters.append(self._letter(record, dead_letter_topic, f"invalid event: {exc}"))
+                refuse(record, None, f"invalid event: {exc}")
                 continue
             except (msgspec.MsgspecError, RecursionError, ValueError, OverflowError) as exc:
-                letters.append(self._letter(record, dead_letter_topic, f"undecodable event: {exc}"))
+                refuse(record, None, f"undecodable event: {exc}")
+                continue
+            event = decoded if scope is None else scope.restrict(decoded)
+            if event is None:  # another shard's: its securities may still trade here
+                introduced.update(dict.fromkeys(securities_named(decoded)))
                 continue
             refused = admission_error(
                 event,
@@ -172,7 +203,7 @@ class ControlChannel:
                 wall_ns=wall_ns,
             )
             if refused is not None:
-                letters.append(self._letter(record, dead_letter_topic, refused))
+                refuse(record, event, refused)
                 continue
             introduced.update(dict.fromkeys(securities_named(event)))
             origin = EventOrigin(
@@ -197,6 +228,8 @@ class ControlChannel:
         if failures:
             log.error("%d maintenance events not applied, first: %s", len(failures), failures[0])
         for failure in failures:
+            if self.scope is not None and not self.scope.letters_for(failure.event):
+                continue
             origin = failure.origin or EventOrigin("", value=msgspec.json.encode(failure.event))
             record = FetchedRecord(
                 origin.topic, origin.partition, origin.offset, origin.key, origin.value

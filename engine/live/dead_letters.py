@@ -249,3 +249,20 @@ def withheld_level_letters(
     metrics.record_nonfinite_levels(by_index)
     metrics.record_dead_letters({NONFINITE_LEVEL: len(letters)})
     return letters
+
+
+OWN_LETTER_REASONS = frozenset({RejectReason.INVALID_EVENT.label, NONFINITE_LEVEL})
+"""Dead letters one shard of several writes for its own indices (control events, its levels);
+every other reason is about input all shards see alike (``is_shared_input_letter``)."""
+
+
+def is_shared_input_letter(message: OutgoingMessage, dead_letter_topic: str) -> bool:
+    """Whether ``message`` dead-letters input every shard sees alike (a tick, an FX tick).
+
+    With several shards, only one of them writes those (``engine.live.shards.LETTER_WRITER``),
+    so a bad tick is dead-lettered once; the others count it only.
+    """
+    if message.topic != dead_letter_topic:
+        return False
+    reason = dict(message.headers).get("tickindex.reason", b"").decode(errors="replace")
+    return reason not in OWN_LETTER_REASONS

@@ -20,11 +20,10 @@ import msgspec
 from engine.maintenance.adjustments import describe
 from engine.maintenance.events import (
     AddConstituent,
-    DeleteConstituent,
-    FafChange,
     IndexEvent,
     ReplaceConstituent,
     Review,
+    indices_named,
 )
 
 NS_PER_DAY = 86_400 * 10**9
@@ -166,16 +165,6 @@ def _needs_existing(event: IndexEvent) -> list[str]:
     return [event.security]
 
 
-def _indices_named(event: IndexEvent) -> list[str]:
-    if isinstance(event, Review):
-        return sorted({row.index for row in event.rows})
-    if isinstance(event, AddConstituent | DeleteConstituent | ReplaceConstituent):
-        return [event.index]
-    if isinstance(event, FafChange) and event.index is not None:
-        return [event.index]
-    return []
-
-
 def admission_error(
     event: IndexEvent,
     *,
@@ -218,7 +207,7 @@ def admission_error(
             f"tolerance {limits.late_tolerance_ns // 10**6} ms"
         )
     known_indices = set(index_codes)
-    unknown = [code for code in _indices_named(event) if code not in known_indices]
+    unknown = [code for code in indices_named(event) if code not in known_indices]
     if unknown:
         return f"unknown index {unknown[0]!r}"
     missing = [code for code in _needs_existing(event) if not is_known_security(code)]

@@ -209,6 +209,17 @@ CSV_COLUMNS = (
 )
 
 
+def indices_named(event: IndexEvent) -> list[str]:
+    """Every index code an event names, sorted (none for a security-wide corporate action)."""
+    if isinstance(event, Review):
+        return sorted({row.index for row in event.rows})
+    if isinstance(event, AddConstituent | DeleteConstituent | ReplaceConstituent):
+        return [event.index]
+    if isinstance(event, FafChange) and event.index is not None:
+        return [event.index]
+    return []
+
+
 def securities_named(event: IndexEvent) -> list[str]:
     """Every security code an event mentions (to register them before ticks arrive)."""
     if isinstance(event, Review):

@@ -17,6 +17,8 @@ from engine.live.kafka.security import SECRET_FIELDS, kafka_security_options
 from engine.live.kafka.topics import ensure_topics
 from engine.live.metrics import ServiceMetrics, start_metrics_server
 from engine.live.service import IndexService
+from engine.live.shard_group import ShardGroup
+from engine.live.shard_metrics import ShardMetrics
 from engine.refdata.builtin import load_universe_or_builtin
 from tickindex.cli.command import Subcommands, add_command, installed_version
 from tickindex.cli.kafka_security import SECURITY_HELP, add_password_flag_guards, flag
@@ -73,6 +75,12 @@ SERVICE_HELP = {
     "the count it stands for; first match wins, unmatched: all), e.g. 'HSI=all,*=100ms'",
     "complete_level_topic": "topic every level also goes to, unconflated (read by record "
     "--complete); unset: none",
+    "shards": "index shards shared by the instances of the group: N > 1 runs the shards Kafka "
+    "assigns to this instance, each with its own checkpoint (1: the whole family here)",
+    "shard_topic": "topic whose N partitions stand for the shards, balanced by the group "
+    "<group_id>-shards",
+    "shard_session_timeout_ms": "how long a silent instance keeps its shards before the group "
+    "hands them to another, milliseconds",
 }
 """What each ``ServiceConfig`` setting does (security settings: ``SECURITY_HELP``)."""
 
@@ -153,23 +161,27 @@ def serve_command(args: argparse.Namespace) -> int:
 
 
 async def serve(config: ServiceConfig) -> int:
-    """Start metrics, topics and the service; stop cleanly on SIGTERM or SIGINT."""
+    """Start metrics, topics and the service (or shards); stop cleanly on SIGTERM or SIGINT."""
     universe = load_universe_or_builtin(config.indices, config.composition)
     registry = CollectorRegistry()
-    metrics = ServiceMetrics(registry, universe.index_codes, version=installed_version())
     server = None
     if config.metrics_port >= 0:
         server = start_metrics_server(registry, config.metrics_host, config.metrics_port)
         logging.getLogger(__name__).info(
             "metrics on http://%s:%d/metrics", config.metrics_host, server.port
         )
-    await ensure_topics(config)
-    service = IndexService(config, universe, metrics)
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, service.request_stop)
     try:
-        await service.run()
+        await ensure_topics(config)
+        if config.shards > 1:
+            metrics = ShardMetrics(registry, config.shards, version=installed_version())
+            await _until_signal(ShardGroup(config, universe, metrics))
+            logging.getLogger(__name__).info("stopped cleanly, every shard handed back")
+            return 0
+        service_metrics = ServiceMetrics(
+            registry, universe.index_codes, version=installed_version()
+        )
+        service = IndexService(config, universe, service_metrics)
+        await _until_signal(service)
     finally:
         if server is not None:
             server.stop()
@@ -179,6 +191,14 @@ async def serve(config: ServiceConfig) -> int:
         service.pipeline.stats.levels_out,
     )
     return 0
+
+
+async def _until_signal(runner: IndexService | ShardGroup) -> None:
+    """``runner.run()``, with SIGTERM and SIGINT asking it to stop."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, runner.request_stop)
+    await runner.run()
 
 
 def _literal_choices(hint: object) -> tuple[str, ...] | None:
