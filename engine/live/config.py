@@ -225,6 +225,17 @@ class ServiceConfig(KafkaSecurity, frozen=True, forbid_unknown_fields=True, kw_o
         return f"{self.group_id}/{self.shard}".encode()
 
 
+def topic_settings() -> tuple[str, ...]:
+    """The settings naming a topic every service uses: not optional ones that are unset by
+    default (``complete_level_topic``), which turn a feature on when given a name."""
+    defaults = ServiceConfig()
+    return tuple(
+        name
+        for name in ServiceConfig.__struct_fields__
+        if name.endswith("_topic") and getattr(defaults, name) is not None
+    )
+
+
 def _read_file(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")

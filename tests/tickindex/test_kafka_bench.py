@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
+from engine.live.config import topic_settings
 from tickindex.bench.kafka_figures import (
     KafkaBenchResult,
     LatencyFigures,
@@ -89,7 +90,8 @@ def test_kafka_bench_small_run(kafka_bootstrap: str, capsys: pytest.CaptureFixtu
         assert settings[run]["level_messages"] == "batch"
         assert settings[run]["delivery"] == "at-least-once"
         assert settings[run]["metrics_port"] == -1
-    topics = [{v for k, v in settings[run].items() if k.endswith("_topic")} for run in runs]
+        assert settings[run]["complete_level_topic"] is None, "the default service: no copies"
+    topics = [{settings[run][k] for k in topic_settings()} for run in runs]
     every = set.union(*topics)
     assert len(every) == sum(len(t) for t in topics), "each run has its own topics"
     assert not every & asyncio.run(_topics(kafka_bootstrap)), "the run's topics were deleted"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from engine.live.config import ServiceConfig
+from engine.live.config import ServiceConfig, topic_settings
 from tickindex.bench.kafka_figures import (
     MECHANISMS,
     KafkaBenchResult,
@@ -26,8 +26,7 @@ SINGLE = ServiceConfig(group_id="bench-single", tick_topic="bench-single-tick", 
 
 
 def _make_config(name: str, overrides: dict[str, Any]) -> ServiceConfig:
-    fields = ServiceConfig.__struct_fields__
-    topics: dict[str, Any] = {key: f"{name}-{key}" for key in fields if key.endswith("_topic")}
+    topics: dict[str, Any] = {key: f"{name}-{key}" for key in topic_settings()}
     return ServiceConfig(group_id=name, metrics_port=-1, **topics, **overrides)
 
 

@@ -33,7 +33,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import CollectorRegistry
 
 from engine.kernel.columns import TickColumns
-from engine.live.config import ServiceConfig
+from engine.live.config import ServiceConfig, topic_settings
 from engine.live.kafka.security import kafka_security_options
 from engine.live.kafka.topics import ensure_topics
 from engine.live.metrics import ServiceMetrics
@@ -55,7 +55,7 @@ from tickindex.bench.kafka_figures import (
 from tickindex.bench.kafka_mechanisms import MechanismRuns
 from tickindex.bench.kafka_tick_to_level import measure_tick_to_level
 
-_TOPIC_SETTINGS = tuple(key for key in ServiceConfig.__struct_fields__ if key.endswith("_topic"))
+_TOPIC_SETTINGS = topic_settings()
 
 
 class _LevelReader:

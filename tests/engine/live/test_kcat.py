@@ -16,7 +16,7 @@ import msgspec
 import numpy as np
 import pytest
 
-from engine.live.config import ServiceConfig
+from engine.live.config import topic_settings
 from engine.refdata.builtin import load_builtin_universe
 from engine.wire import IndexLevel, IndexLevels, LevelMessage, Tick, WireCodec
 from producers.simulator import MarketSimulator
@@ -78,11 +78,7 @@ def test_kcat_reads_levels_and_produces_ticks(
 ) -> None:
     kcat = require_tool("kcat")
     run = uuid.uuid4().hex[:10]
-    topics = {
-        name: f"kcat-{name.removesuffix('_topic')}-{run}"
-        for name in ServiceConfig.__struct_fields__
-        if name.endswith("_topic")
-    }
+    topics = {name: f"kcat-{name.removesuffix('_topic')}-{run}" for name in topic_settings()}
     universe = load_builtin_universe()
     ticks = MarketSimulator(universe, SEED, start_ns=START_NS, rate=150).batch_for(2_000_000_000)
     (tmp_path / "ticks.csv").write_text(
