@@ -45,6 +45,7 @@ from producers.kafka_publisher import TickPublisher
 from producers.simulator import MarketSimulator
 from tickindex.bench.core import START_NS, levels_per_security
 from tickindex.bench.kafka_common import paced_publish, started_consumer, until
+from tickindex.bench.kafka_echo import RawEcho, echo_config
 from tickindex.bench.kafka_figures import (
     KafkaBenchResult,
     KafkaBenchSettings,
@@ -53,7 +54,7 @@ from tickindex.bench.kafka_figures import (
     TickToLevelFigures,
 )
 from tickindex.bench.kafka_mechanisms import MechanismRuns
-from tickindex.bench.kafka_tick_to_level import measure_tick_to_level
+from tickindex.bench.kafka_tick_to_level import TicksIn, measure_tick_to_level
 
 _TOPIC_SETTINGS = topic_settings()
 
@@ -251,15 +252,29 @@ async def run_tick_to_level(
     """Tick-to-level latency at each rate (``tickindex.bench.kafka_tick_to_level``), on the
     topics of ``tick_to_level_configs`` (created here, not deleted)."""
 
-    async def start(config: ServiceConfig) -> tuple[IndexService, asyncio.Task[None]]:
+    async def start(config: ServiceConfig) -> tuple[IndexService, asyncio.Task[None], TicksIn]:
         service, task, _ = await _start_service(config, universe)
-        return service, task
+        return service, task, lambda: service.pipeline.stats.ticks_in
 
-    rates = settings.tick_to_level_rates
-    return [
-        await measure_tick_to_level(config, start, settings, rate)
-        for config, rate in zip(configs, rates, strict=True)
-    ]
+    async def start_echo(config: ServiceConfig) -> tuple[RawEcho, asyncio.Task[None], TicksIn]:
+        echo = RawEcho(config)
+        return echo, asyncio.create_task(echo.run()), lambda: echo.ticks_in
+
+    figures = []
+    for config, rate in zip(configs, settings.tick_to_level_rates, strict=True):
+        served = await measure_tick_to_level(config, start, settings, rate)
+        echoed = await measure_tick_to_level(
+            echo_config(config), start_echo, settings, rate, echo=True
+        )
+        figures.append(
+            replace(
+                served,
+                echo_p50_ms=echoed.p50_ms,
+                echo_p99_ms=echoed.p99_ms,
+                echo_p999_ms=echoed.p999_ms,
+            )
+        )
+    return figures
 
 
 async def delete_topics(settings: KafkaBenchSettings, configs: list[ServiceConfig]) -> None:
@@ -301,7 +316,7 @@ async def run_kafka_bench(settings: KafkaBenchSettings, universe: Universe) -> K
         for config in configs:
             await ensure_topics(config)
         latency = await _measure_latency(paced, universe, settings)
-        configs.extend(stamped)
+        configs.extend([*stamped, *map(echo_config, stamped)])
         tick_to_level = await run_tick_to_level(settings, universe, stamped)
         simulator = MarketSimulator(universe, settings.seed, start_ns=START_NS)
         ticks = simulator.next_batch(settings.ticks)
@@ -337,4 +352,4 @@ async def run_tick_to_level_bench(
         return await run_tick_to_level(settings, universe, configs)
     finally:
         if not settings.keep_topics:
-            await delete_topics(settings, configs)
+            await delete_topics(settings, [*configs, *map(echo_config, configs)])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,7 +89,8 @@ class TickToLevelFigures:
     """One paced rate: ticks sent and their pace on the broker; levels measured; ms quantiles.
 
     ``unmatched`` counts levels whose tick was not found on the tick topic (0 when sound);
-    ``levels`` are those of ticks sent after the warm-up.
+    ``levels`` are those of ticks sent after the warm-up. ``echo_*``: the same quantiles of the
+    raw echo at that rate in the same run (``tickindex.bench.kafka_echo``), the floor.
     """
 
     rate: float
@@ -100,6 +102,9 @@ class TickToLevelFigures:
     p99_ms: float
     p999_ms: float
     max_ms: float
+    echo_p50_ms: float = math.nan
+    echo_p99_ms: float = math.nan
+    echo_p999_ms: float = math.nan
 
 
 MECHANISMS = ("output_process", "fetched_records")

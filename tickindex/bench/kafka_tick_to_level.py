@@ -22,9 +22,9 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from aiokafka import AIOKafkaProducer
@@ -39,10 +39,12 @@ from engine.wire import IndexLevels, TickBatch, WireCodec
 from producers.kafka_publisher import TickPublisher
 from producers.simulator import MarketSimulator
 from tickindex.bench.kafka_common import paced_publish, started_consumer, until
+from tickindex.bench.kafka_echo import echoed_tick_stamps
 from tickindex.bench.kafka_figures import KafkaBenchSettings, TickToLevelFigures
 
 LOG_APPEND_TIME = 1  # Kafka's timestamp type of a record stamped by the broker
 QUANTILES = (0.5, 0.99, 0.999)
+TicksIn = Callable[[], int]
 
 
 async def create_log_append_topics(config: ServiceConfig) -> None:
@@ -86,11 +88,14 @@ def _append_ms(record: ConsumerRecord[bytes, bytes], topic: str) -> int:
     return int(record.timestamp)
 
 
-async def broker_latencies(config: ServiceConfig, warmup_ns: int) -> tuple[Any, int, float]:
+async def broker_latencies(
+    config: ServiceConfig, warmup_ns: int, *, echo: bool = False
+) -> tuple[Any, int, float]:
     """Per level of a tick stamped ``warmup_ns`` after the first: its append ms minus the tick's.
 
     Returns the latencies (int64 ms, sorted), the levels whose tick was not found, and the
-    ticks' pace on the broker (ticks per second between the first and last append).
+    ticks' pace on the broker (ticks per second between the first and last append). ``echo``:
+    the level topic holds the ticks themselves (``tickindex.bench.kafka_echo``).
     """
     codec = WireCodec(config.wire_format)
     tick_at: dict[int, int] = {}
@@ -106,14 +111,21 @@ async def broker_latencies(config: ServiceConfig, warmup_ns: int) -> tuple[Any, 
     unmatched = 0
     for record in await _read_topic(config, config.level_topic, 1):
         level_ms = _append_ms(record, config.level_topic)
-        level = codec.decode_level(record.value or b"")
-        for ts_event in level.ts_event if isinstance(level, IndexLevels) else [level.ts_event]:
+        for ts_event in _level_stamps(codec, record.value or b"", echo=echo):
             tick_ms = tick_at.get(ts_event)
             if tick_ms is None:
                 unmatched += 1
             elif ts_event >= since_ns:
                 latencies.append(level_ms - tick_ms)
     return np.sort(np.array(latencies, dtype=np.int64)), unmatched, pace
+
+
+def _level_stamps(codec: WireCodec, value: bytes, *, echo: bool) -> Iterable[int]:
+    """The tick ``ts_event`` of each level a level-topic message holds."""
+    if echo:
+        return echoed_tick_stamps(codec, value)
+    level = codec.decode_level(value)
+    return level.ts_event if isinstance(level, IndexLevels) else [level.ts_event]
 
 
 def figures_of(
@@ -150,26 +162,36 @@ def _publisher_process(config: ServiceConfig, rate: float, seconds: float, seed:
     return asyncio.run(_paced_single_ticks(config, rate, seconds, seed))
 
 
+class Measured(Protocol):
+    """What the bench runs at a rate: the service, or the raw echo beside it."""
+
+    def request_stop(self) -> None: ...
+
+
 async def measure_tick_to_level(
     config: ServiceConfig,
-    start_service: Callable[[ServiceConfig], Any],
+    start: Callable[[ServiceConfig], Awaitable[tuple[Measured, asyncio.Task[None], TicksIn]]],
     settings: KafkaBenchSettings,
     rate: float,
+    *,
+    echo: bool = False,
 ) -> TickToLevelFigures:
     """One rate on ``config``'s topics (created here): publish, serve, read back, measure.
 
-    ``start_service(config)`` starts the service and returns ``(service, task)`` once it is ready.
+    ``start(config)`` starts what is measured (the service, or with ``echo`` the raw echo) and
+    returns it, its task and how many ticks it has consumed, once it is ready.
     """
     await create_log_append_topics(config)
-    service, task = await start_service(config)
+    measured, task, ticks_in = await start(config)
     try:
         seconds, seed = settings.tick_to_level_seconds, settings.seed + 2
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
             job = pool.submit(_publisher_process, config, rate, seconds, seed)
             sent = await asyncio.wrap_future(job)
-        await until(task, lambda: service.pipeline.stats.ticks_in >= sent)
+        await until(task, lambda: ticks_in() >= sent)
     finally:
-        service.request_stop()
+        measured.request_stop()
         await task
-    latencies, unmatched, pace = await broker_latencies(config, int(settings.warmup_seconds * 1e9))
+    warmup_ns = int(settings.warmup_seconds * 1e9)
+    latencies, unmatched, pace = await broker_latencies(config, warmup_ns, echo=echo)
     return figures_of(rate, sent, latencies, unmatched, pace)

@@ -95,5 +95,6 @@ def tick_to_level_line(f: TickToLevelFigures) -> str:
         f"tick->level : {f.rate:>9,.0f} ticks/s ({f.ticks:,} ticks, {f.broker_ticks_per_s:,.0f}/s "
         f"on the broker), {f.levels:,} levels after warm-up, broker append times: p50 "
         f"{f.p50_ms:.1f} ms p99 {f.p99_ms:.1f} ms p99.9 {f.p999_ms:.1f} ms (max {f.max_ms:.0f}); "
-        f"levels without their tick {f.unmatched}"
+        f"raw echo p50 {f.echo_p50_ms:.1f} ms p99 {f.echo_p99_ms:.1f} ms p99.9 "
+        f"{f.echo_p999_ms:.1f} ms; levels without their tick {f.unmatched}"
     )
