@@ -123,9 +123,7 @@ class IndexService:
         self.config = config
         self.universe = universe
         self.metrics = metrics
-        self.work = FetchWork(
-            config, universe, metrics, hold_counts=config.delivery == "exactly-once"
-        )
+        self.work = self._new_work(hold_counts=config.delivery == "exactly-once")
         self.checkpoints = CheckpointStore(config)
         self.ready = asyncio.Event()
         self.drained = asyncio.Event()  # after stop: every level acknowledged, checkpoint saved
@@ -357,9 +355,13 @@ class IndexService:
 
     def _rebuild_engine(self, state: EngineState) -> None:
         """A fresh ``FetchWork`` holding ``state``: nothing of the aborted batches survives."""
-        self.work = FetchWork(self.config, self.universe, self.metrics, hold_counts=True)
+        self.work = self._new_work(hold_counts=True)
         self.work.restore(state)
         self.work.report_state()
+
+    def _new_work(self, *, hold_counts: bool) -> FetchWork:
+        """The engine objects, at start and after an abort (``ShardService`` scopes them)."""
+        return FetchWork(self.config, self.universe, self.metrics, hold_counts=hold_counts)
 
     def _new_output(self) -> OutputStage:
         dropped = self.metrics.dead_letter_write_failures.inc

@@ -128,6 +128,11 @@ class ShardGroup:
         for shard, result in zip(stopping, results, strict=True):
             self._settle(shard, result if isinstance(result, BaseException) else None)
 
+    def fail(self, failure: BaseException) -> None:
+        """Stop the instance with ``failure`` (raised by ``run``), unless one came first."""
+        if self._failure is None:
+            self._failure = failure
+
     def _settle(self, shard: int, failure: BaseException | None) -> None:
         """Forget a finished shard service; keep its failure unless it was only fenced."""
         if self._tasks.pop(shard, None) is None:
@@ -137,8 +142,8 @@ class ShardGroup:
         name = shard_name(shard, self.config.shards)
         if isinstance(failure, ShardFencedError):
             log.warning("shard %s given up: %s", name, failure)
-        elif failure is not None and self._failure is None:
-            self._failure = failure
+        elif failure is not None:
+            self.fail(failure)
         log.info("shard %s released", name)
 
     def _raise_failure(self) -> None:
@@ -159,4 +164,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         await self.group.release(sorted(tp.partition for tp in revoked))
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        self.group.acquire(sorted(tp.partition for tp in assigned))
+        try:
+            self.group.acquire(sorted(tp.partition for tp in assigned))
+        except Exception as exc:  # aiokafka only logs a listener's error: ``run`` raises it
+            self.group.fail(exc)

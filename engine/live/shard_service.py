@@ -17,10 +17,10 @@ from engine.kernel.columns import LevelColumns
 from engine.live.codec import OutgoingMessage, Record
 from engine.live.config import ServiceConfig
 from engine.live.dead_letters import is_shared_input_letter
+from engine.live.fetch_work import FetchWork
 from engine.live.metrics import ServiceMetrics
 from engine.live.service import IndexService
 from engine.live.shards import ShardEventScope
-from engine.pipeline.state import EngineState
 from engine.refdata.universe import Universe
 
 
@@ -68,13 +68,13 @@ class ShardService(IndexService):
         metrics: ServiceMetrics,
         scope: ShardEventScope,
     ) -> None:
-        super().__init__(config, universe, metrics)
         self.scope = scope
-        self.work.control.scope = scope
+        super().__init__(config, universe, metrics)
 
-    def _rebuild_engine(self, state: EngineState) -> None:
-        super()._rebuild_engine(state)
-        self.work.control.scope = self.scope
+    def _new_work(self, *, hold_counts: bool) -> FetchWork:
+        work = super()._new_work(hold_counts=hold_counts)
+        work.control.scope = self.scope
+        return work
 
     async def _recover_transaction(self, error: TickIndexError) -> None:
         """As a single service, except when fenced: then the shard stops, never retried.
