@@ -109,6 +109,7 @@ def test_kafka_bench_small_run(kafka_bootstrap: str, capsys: pytest.CaptureFixtu
     )
     assert "ratio" in report and "p99" in report and "seq gaps or duplicates 0" in report
     assert "tick->level :       500 ticks/s" in report and "p99.9" in report
+    assert "raw echo p50" in report
 
 
 def _check_tick_to_level(figures: dict[str, Any], rate: float, ticks: int) -> None:
@@ -118,6 +119,8 @@ def _check_tick_to_level(figures: dict[str, Any], rate: float, ticks: int) -> No
     assert figures["broker_ticks_per_s"] == pytest.approx(rate, rel=0.5)
     quantiles = [figures[f"{q}_ms"] for q in ("p50", "p99", "p999", "max")]
     assert quantiles[0] >= 0 and quantiles == sorted(quantiles)
+    echo = [figures[f"echo_{q}_ms"] for q in ("p50", "p99", "p999")]
+    assert echo[0] >= 0 and echo == sorted(echo), "the raw echo ran beside the service"
 
 
 def test_kafka_bench_tick_to_level_only(
