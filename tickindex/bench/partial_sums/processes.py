@@ -26,7 +26,7 @@ from engine.live.kafka.security import kafka_security_options
 from engine.live.security_settings import KafkaSecurity
 from engine.maintenance.events import IndexEvent
 from engine.refdata.reference_files import load_universe
-from tickindex.bench.partial_sums import (
+from tickindex.bench.partial_sums.maths import (
     ENCODER,
     WORKER_DECODER,
     Partials,
@@ -34,7 +34,7 @@ from tickindex.bench.partial_sums import (
     ReducedLevels,
     owner_of,
 )
-from tickindex.bench.partial_sums_reducer import PartialReducer, event_scopes
+from tickindex.bench.partial_sums.reducer import PartialReducer, event_scopes
 
 END_KEY = b"end"  # key of the record closing each tick partition
 MAX_MESSAGE_BYTES = 8 << 20

@@ -11,7 +11,7 @@ the event for the indices the event touches (a ``Barrier``); the reducer adjusts
 are in, and until then holds back the levels of those indices, which would mix pre- and
 post-event weights.
 
-The reducer is in ``partial_sums_reducer``. No Kafka here: ``partial_sums_run`` moves these
+The reducer is in ``reducer``. No Kafka here: ``run`` moves these
 messages over the broker.
 """
 

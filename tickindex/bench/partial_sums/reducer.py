@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from engine.maintenance.events import IndexEvent
 from engine.refdata.universe import Universe
-from tickindex.bench.partial_sums import Barrier, Partials, WorkerMessage, indices_of
+from tickindex.bench.partial_sums.maths import Barrier, Partials, WorkerMessage, indices_of
 
 
 @dataclass(frozen=True)
