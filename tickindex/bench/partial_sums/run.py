@@ -26,7 +26,6 @@ from tickindex.bench.partial_sums.figures import (
     PartialSumFigures,
     ReadBack,
     figures_of_run,
-    reduced_records,
 )
 from tickindex.bench.partial_sums.processes import (
     PartialTopics,
@@ -93,7 +92,7 @@ async def _spawn_and_publish(
             for w in range(settings.workers)
         ]
         reducer = pool.submit(reducer_process, topics, folder, settings.hold_events)
-        while not reduced_records(await read_all(topics, topics.reduced)):
+        while not await read_all(topics, topics.reduced):
             _check_running([*workers, reducer], deadline)
             await asyncio.sleep(0.2)
         started = time.perf_counter()
