@@ -285,7 +285,6 @@ class IndexCalculator:
         if n_pairs == 0:
             self._prices[sorted_sec[ends]] = sorted_px[ends]
             return LevelUpdates.empty(), None
-        pair_rank = np.arange(n_pairs, dtype=np.int64)
         pair_tick = np.repeat(np.arange(n, dtype=np.int64), counts)
         pair_index, delta = self._members.expand(sec, change, counts)
 
@@ -317,7 +316,8 @@ class IndexCalculator:
             else:
                 seq = np.empty(n_pairs, dtype=np.int64)
                 first = self._seq[seg_index] + 1 - segments.start
-                seq[segments.order] = pair_rank + np.repeat(first, segments.length)
+                in_order = np.arange(n_pairs, dtype=np.int64)
+                seq[segments.order] = in_order + np.repeat(first, segments.length)
             self._seq[seg_index] += segments.length
         else:
             finite = np.isfinite(level)

@@ -8,7 +8,7 @@ from numpy.typing import NDArray
 
 from engine.maintenance.events import SpecialDividend, StockSplit
 from tests.support.seed import SEED
-from tickindex.bench.partial_sums import (
+from tickindex.bench.partial_sums.maths import (
     ENCODER,
     WORKER_DECODER,
     Barrier,
@@ -18,8 +18,8 @@ from tickindex.bench.partial_sums import (
     WorkerMessage,
     owner_of,
 )
-from tickindex.bench.partial_sums_reducer import PartialReducer, event_scopes
-from tickindex.bench.partial_sums_world import (
+from tickindex.bench.partial_sums.reducer import PartialReducer, event_scopes
+from tickindex.bench.partial_sums.world import (
     SimulationWorld,
     build_world,
     check_levels,

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from tickindex.bench.partial_sums import ENCODER, ReducedLevels
-from tickindex.bench.partial_sums_figures import ReadBack, final_levels, first_past
+from tickindex.bench.partial_sums.figures import ReadBack, final_levels, first_past
+from tickindex.bench.partial_sums.maths import ENCODER, ReducedLevels
 from tickindex.cli.main import main
 
 

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from tests.support.seed import SEED
-from tickindex.bench.partial_sums_run import run_partial_sums
-from tickindex.bench.partial_sums_settings import PartialSumSettings
+from tickindex.bench.partial_sums.run import run_partial_sums
+from tickindex.bench.partial_sums.settings import PartialSumSettings
 from tickindex.cli.main import main
 
 

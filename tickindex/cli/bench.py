@@ -13,9 +13,9 @@ from engine.live.config import ConfigError, ServiceConfig, load_config
 from tickindex.bench.core import run_core_benchmark, simulated_ticks
 from tickindex.bench.kafka import run_kafka_bench, run_tick_to_level_bench
 from tickindex.bench.kafka_figures import KafkaBenchSettings
-from tickindex.bench.partial_sums_figures import format_partial_sums
-from tickindex.bench.partial_sums_run import run_partial_sums
-from tickindex.bench.partial_sums_settings import PartialSumSettings
+from tickindex.bench.partial_sums.figures import format_partial_sums
+from tickindex.bench.partial_sums.run import run_partial_sums
+from tickindex.bench.partial_sums.settings import PartialSumSettings
 from tickindex.bench.report import format_kafka_result, format_result, tick_to_level_line
 from tickindex.bench.scale import run_scale_benchmark
 from tickindex.bench.scale_report import format_scale_result, scale_payload

@@ -26,14 +26,15 @@ from engine.live.kafka.security import kafka_security_options
 from engine.live.security_settings import KafkaSecurity
 from engine.maintenance.events import IndexEvent
 from engine.refdata.reference_files import load_universe
-from tickindex.bench.partial_sums import (
+from tickindex.bench.partial_sums.maths import (
     ENCODER,
     WORKER_DECODER,
     Partials,
     PartialSumWorker,
     ReducedLevels,
+    owner_of,
 )
-from tickindex.bench.partial_sums_reducer import PartialReducer, event_scopes
+from tickindex.bench.partial_sums.reducer import PartialReducer, event_scopes
 
 END_KEY = b"end"  # key of the record closing each tick partition
 MAX_MESSAGE_BYTES = 8 << 20
@@ -113,7 +114,10 @@ class ReducerStats:
 
 async def create_topics(topics: PartialTopics) -> None:
     """Create the run's topics (fresh names), the broker stamping ticks, partials and levels."""
-    stamped = {"message.timestamp.type": "LogAppendTime", "max.message.bytes": str(8 << 20)}
+    stamped = {
+        "message.timestamp.type": "LogAppendTime",
+        "max.message.bytes": str(MAX_MESSAGE_BYTES),
+    }
     admin = AIOKafkaAdminClient(
         bootstrap_servers=topics.bootstrap, **kafka_security_options(topics.security)
     )
@@ -307,7 +311,7 @@ def publisher_process(topics: PartialTopics, folder: Path, rate: float, chunk: i
 async def _publish(topics: PartialTopics, folder: Path, rate: float, chunk: int) -> int:
     with np.load(folder / "ticks.npz") as saved:
         security, price, ts_event = saved["security"], saved["price"], saved["ts_event"]
-    owner = security % topics.workers
+    owner = owner_of(security, topics.workers)
     out = producer(topics, linger_ms=0 if rate else 5)
     await out.start()
     try:

@@ -11,7 +11,7 @@ the event for the indices the event touches (a ``Barrier``); the reducer adjusts
 are in, and until then holds back the levels of those indices, which would mix pre- and
 post-event weights.
 
-The reducer is in ``partial_sums_reducer``. No Kafka here: ``partial_sums_run`` moves these
+The reducer is in ``reducer``. No Kafka here: ``run`` moves these
 messages over the broker.
 """
 
@@ -95,6 +95,13 @@ def owner_of(security: NDArray[np.int64], workers: int) -> NDArray[np.int64]:
     """The worker (tick partition) of each security id: the partition key is the id."""
     owners: NDArray[np.int64] = security % workers
     return owners
+
+
+def indices_of(universe: Universe, security: int) -> NDArray[np.int64]:
+    """Index ids holding ``security``, increasing: the indices an event on it touches."""
+    m = universe.membership
+    indices: NDArray[np.int64] = np.unique(m.index[m.security == security]).astype(np.int64)
+    return indices
 
 
 def _ranges(
@@ -199,8 +206,7 @@ class PartialSumWorker:
         if not isinstance(event, WorkerEvent):
             raise UnsupportedEventError(f"the partial-sum simulation cannot apply {event!r}")
         security = self.universe.security_id(event.security)
-        held = self.universe.membership.index[self.universe.membership.security == security]
-        touched = np.unique(held).astype(np.int64)
+        touched = indices_of(self.universe, security)
         before = self.partial[touched].copy()
         if security % self.workers == self.worker:  # as owner_of
             rows = self._rows_of_securities(np.array([security], dtype=np.int64))

@@ -22,7 +22,7 @@ from engine.refdata.reference_files import load_universe
 from engine.refdata.universe import Universe
 from engine.wire import TickBatch
 from tickindex.bench.core import simulated_ticks
-from tickindex.bench.partial_sums import owner_of
+from tickindex.bench.partial_sums.maths import owner_of
 from tickindex.bench.scale_world import WorldFiles, WorldShape, write_world
 from tickindex.replaying import replay
 

@@ -1,6 +1,6 @@
 """``tickindex bench --partial-sums``: W partial-sum workers and a reducer over the real broker.
 
-One run, on fresh topics: the seeded world and its two events (``partial_sums_world``) are
+One run, on fresh topics: the seeded world and its two events (``world``) are
 written; the events go on the control topic; W worker processes (one tick partition each) and
 a reducer are spawned; once the reducer has published its first levels, a spawned publisher
 sends the ticks (``rate`` ticks/s, 0 = as fast as it can) and closes each partition. When every
@@ -22,13 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from tickindex.bench.partial_sums_figures import (
+from tickindex.bench.partial_sums.figures import (
     PartialSumFigures,
     ReadBack,
     figures_of_run,
-    reduced_records,
 )
-from tickindex.bench.partial_sums_processes import (
+from tickindex.bench.partial_sums.processes import (
     PartialTopics,
     ReducerStats,
     WorkerStats,
@@ -40,8 +39,8 @@ from tickindex.bench.partial_sums_processes import (
     reducer_process,
     worker_process,
 )
-from tickindex.bench.partial_sums_settings import PartialSumSettings
-from tickindex.bench.partial_sums_world import build_world, reference_levels
+from tickindex.bench.partial_sums.settings import PartialSumSettings
+from tickindex.bench.partial_sums.world import build_world, reference_levels
 from tickindex.bench.scale_world import WorldShape
 
 
@@ -93,7 +92,7 @@ async def _spawn_and_publish(
             for w in range(settings.workers)
         ]
         reducer = pool.submit(reducer_process, topics, folder, settings.hold_events)
-        while not reduced_records(await read_all(topics, topics.reduced)):
+        while not await read_all(topics, topics.reduced):
             _check_running([*workers, reducer], deadline)
             await asyncio.sleep(0.2)
         started = time.perf_counter()

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from engine.maintenance.events import IndexEvent
 from engine.refdata.universe import Universe
-from tickindex.bench.partial_sums import Barrier, Partials, WorkerMessage
+from tickindex.bench.partial_sums.maths import Barrier, Partials, WorkerMessage, indices_of
 
 
 @dataclass(frozen=True)
@@ -30,11 +30,10 @@ class EventScope:
 
 def event_scopes(universe: Universe, events: list[IndexEvent]) -> list[EventScope]:
     """Scopes of ``events`` numbered as the workers number them (by effective time)."""
-    m = universe.membership
     scopes = []
     for event in sorted(events, key=lambda e: e.effective):
         security = universe.security_id(getattr(event, "security", ""))
-        scopes.append(EventScope(event.effective, np.unique(m.index[m.security == security])))
+        scopes.append(EventScope(event.effective, indices_of(universe, security)))
     return scopes
 
 

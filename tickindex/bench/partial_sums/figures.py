@@ -16,10 +16,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from engine.maintenance.composition_edits import describe
-from tickindex.bench.partial_sums import REDUCED_DECODER, WORKER_DECODER, Partials, ReducedLevels
-from tickindex.bench.partial_sums_processes import END_KEY, TICK_DECODER, ReducerStats, WorkerStats
-from tickindex.bench.partial_sums_settings import PartialSumSettings
-from tickindex.bench.partial_sums_world import SimulationWorld, check_levels
+from tickindex.bench.partial_sums.maths import (
+    REDUCED_DECODER,
+    WORKER_DECODER,
+    Partials,
+    ReducedLevels,
+)
+from tickindex.bench.partial_sums.processes import END_KEY, TICK_DECODER, ReducerStats, WorkerStats
+from tickindex.bench.partial_sums.settings import PartialSumSettings
+from tickindex.bench.partial_sums.world import SimulationWorld, check_levels
 
 QUANTILES = (0.5, 0.99, 0.999)
 
