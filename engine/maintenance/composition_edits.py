@@ -123,14 +123,19 @@ def edit_composition(edit: CompositionEdit, universe: Universe, event: IndexEven
             raise EventError(f"not a maintenance event: {type(event).__name__}")
 
 
+def share_factor(event: StockSplit | Consolidation | BonusIssue) -> float:
+    """What a split, consolidation or bonus issue multiplies the shares by (and divides the
+    reference price by)."""
+    if isinstance(event, StockSplit):
+        return event.ratio
+    if isinstance(event, Consolidation):
+        return 1.0 / event.ratio
+    return 1.0 + event.ratio
+
+
 def _split(edit: CompositionEdit, event: StockSplit | Consolidation | BonusIssue) -> None:
     _positive(event, ratio=event.ratio)
-    if isinstance(event, StockSplit):
-        factor = event.ratio
-    elif isinstance(event, Consolidation):
-        factor = 1.0 / event.ratio
-    else:
-        factor = 1.0 + event.ratio
+    factor = share_factor(event)
     _scale_shares(edit, _security(edit, event.security), factor, 1.0 / factor)
 
 

@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from engine.core.errors import TickIndexError
+from engine.maintenance.composition_edits import share_factor
 from engine.maintenance.events import (
     BonusIssue,
     Consolidation,
@@ -80,15 +81,6 @@ WorkerMessage = Partials | Barrier
 ENCODER = msgspec.msgpack.Encoder()
 WORKER_DECODER = msgspec.msgpack.Decoder(WorkerMessage)
 REDUCED_DECODER = msgspec.msgpack.Decoder(ReducedLevels)
-
-
-def share_factor(event: StockSplit | Consolidation | BonusIssue) -> float:
-    """Shares are multiplied, and the reference price divided, by this factor."""
-    if isinstance(event, StockSplit):
-        return event.ratio
-    if isinstance(event, Consolidation):
-        return 1.0 / event.ratio
-    return 1.0 + event.ratio
 
 
 def owner_of(security: NDArray[np.int64], workers: int) -> NDArray[np.int64]:
