@@ -12,12 +12,11 @@ import logging
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.admin import NewTopic
 
 from engine.live.config import ConfigError, ServiceConfig
-from engine.live.kafka.security import connection_error, kafka_security_options
-from engine.live.kafka.topics import topic_partitions
+from engine.live.kafka.security import kafka_security_options
+from engine.live.kafka.topics import create_missing_topics, topic_partitions
 
 log = logging.getLogger(__name__)
 
@@ -40,21 +39,7 @@ async def ensure_shard_topic(config: ServiceConfig) -> None:
     BrokerError
         When Kafka cannot be reached.
     """
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=config.bootstrap, **kafka_security_options(config)
-    )
-    try:
-        await admin.start()
-        if config.shard_topic not in set(await admin.list_topics()):
-            try:
-                await admin.create_topics([NewTopic(config.shard_topic, config.shards, 1)])
-                log.info("created shard topic %s (%d)", config.shard_topic, config.shards)
-            except TopicAlreadyExistsError:
-                log.debug("shard topic created concurrently")
-    except KafkaError as exc:
-        raise connection_error(exc, config.bootstrap, config) from exc
-    finally:
-        await admin.close()
+    await create_missing_topics(config, [NewTopic(config.shard_topic, config.shards, 1)])
     partitions = await topic_partitions(config.bootstrap, [config.shard_topic], security=config)
     found = len(partitions[config.shard_topic])
     if found != config.shards:

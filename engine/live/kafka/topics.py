@@ -47,7 +47,12 @@ async def ensure_topics(config: ServiceConfig) -> None:
         wanted.append(NewTopic(config.fx_topic, 1, 1))
     if config.complete_level_topic is not None:
         wanted.append(NewTopic(config.complete_level_topic, 1, 1))
-    admin = await _started_admin(config.bootstrap, config)
+    await create_missing_topics(config, wanted)
+
+
+async def create_missing_topics(security: ServiceConfig, wanted: Sequence[NewTopic]) -> None:
+    """Create those of ``wanted`` that do not exist (another instance may create them too)."""
+    admin = await _started_admin(security.bootstrap, security)
     try:
         existing = set(await admin.list_topics())
         missing = [topic for topic in wanted if topic.name not in existing]
