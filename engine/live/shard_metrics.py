@@ -4,8 +4,10 @@ Each shard's ``ServiceMetrics`` lives on a registry of its own (so the shards ne
 one series), kept for the life of the process: a shard given back and taken again continues its
 counters. The process registry exposes them all through ``ShardCollector`` with a ``shard``
 label added to every sample, next to ``tickindex_shard_owned{shard}`` (1 while this process
-runs the shard). Per-shard consumer lag is ``tickindex_consumer_lag_messages{shard,...}``; a
-shard given back drops its lag series.
+runs the shard). Per-shard consumer lag is ``tickindex_consumer_lag_messages{shard,...}``.
+A shard given back keeps only its counters and histograms here: its gauges (levels, divisors,
+lag, phase, checkpoint age) describe the new owner's state now, and a stale copy would show an
+old level beside the live one and a checkpoint age that grows until an alert fires.
 """
 
 from __future__ import annotations
@@ -18,18 +20,24 @@ from prometheus_client.registry import Collector
 
 from engine.live.metrics import ServiceMetrics
 
+_CUMULATIVE = frozenset({"counter", "histogram"})
+
 
 class ShardCollector(Collector):
     """Every sample of the shards' registries, labelled with its ``shard``."""
 
     def __init__(self) -> None:
         self.registries: dict[int, CollectorRegistry] = {}
+        self.owned: set[int] = set()
 
     def collect(self) -> Iterator[Metric]:
-        """One family per metric name, the samples of every shard in it."""
+        """One family per metric name, the samples of every shard in it (of a shard not owned,
+        only its counters and histograms)."""
         families: dict[str, Metric] = {}
         for shard, registry in sorted(self.registries.items()):
             for family in registry.collect():
+                if shard not in self.owned and family.type not in _CUMULATIVE:
+                    continue
                 merged = families.get(family.name)
                 if merged is None:
                     merged = Metric(family.name, family.documentation, family.type, family.unit)
@@ -83,7 +91,11 @@ class ShardMetrics:
         return metrics
 
     def set_owned(self, shard: int, owned: bool) -> None:
-        """Set ``tickindex_shard_owned{shard}``; a shard given back loses its lag series."""
+        """Set ``tickindex_shard_owned{shard}``; a shard given back shows no gauges."""
         self._owned.labels(str(shard)).set(1 if owned else 0)
-        if not owned and shard in self._metrics:
-            self._metrics[shard].set_consumer_lag({})
+        if owned:
+            self._collector.owned.add(shard)
+        else:
+            self._collector.owned.discard(shard)
+            if shard in self._metrics:
+                self._metrics[shard].set_consumer_lag({})

@@ -229,6 +229,24 @@ def test_shard_metrics_are_labelled_per_shard_with_ownership() -> None:
     assert 'tickindex_consumer_lag_messages{partition="0",shard="0"' not in text
 
 
+def test_a_shard_given_back_shows_its_counters_but_no_gauges() -> None:
+    registry = CollectorRegistry()
+    metrics = ShardMetrics(registry, 2, version="test")
+    zero = metrics.of_shard(0, PLAN.codes_of(0))
+    metrics.set_owned(0, True)
+    zero.record_batch(consumed=5, applied=5, rejected={}, processing_seconds=0.001)
+    zero.checkpoint_written(1.0)
+    owned = generate_latest(registry).decode()
+    assert 'tickindex_checkpoint_age_seconds{shard="0"}' in owned
+    metrics.set_owned(0, False)
+    released = generate_latest(registry).decode()
+    assert 'tickindex_ticks_consumed_total{shard="0"} 5.0' in released
+    assert 'tickindex_checkpoint_age_seconds{shard="0"}' not in released
+    assert 'tickindex_service_phase{phase="running",shard="0"}' not in released
+    metrics.set_owned(0, True)
+    assert 'tickindex_checkpoint_age_seconds{shard="0"}' in generate_latest(registry).decode()
+
+
 # -- fencing -------------------------------------------------------------------------------------
 
 
