@@ -236,8 +236,10 @@ def test_a_shard_given_back_shows_its_counters_but_no_gauges() -> None:
     metrics.set_owned(0, True)
     zero.record_batch(consumed=5, applied=5, rejected={}, processing_seconds=0.001)
     zero.checkpoint_written(1.0)
+    zero.set_up("running")
     owned = generate_latest(registry).decode()
     assert 'tickindex_checkpoint_age_seconds{shard="0"}' in owned
+    assert 'tickindex_service_phase{phase="running",shard="0"} 1.0' in owned
     metrics.set_owned(0, False)
     released = generate_latest(registry).decode()
     assert 'tickindex_ticks_consumed_total{shard="0"} 5.0' in released
