@@ -80,21 +80,28 @@ class Conflator:
             return _with_count(LevelColumns.empty())
         clock = np.maximum.accumulate(np.maximum(levels.ts_event, self._clock))
         self._clock = int(clock[-1])
-        rows = LevelColumns.concat([self._pending, _with_count(levels)])
-        assert rows.count is not None  # both parts count
+        # Rows: the held levels, then the new ones; only the grouping columns are joined.
+        held = len(self._pending)
+        index = np.concatenate([self._pending.index, levels.index])
         bucket = np.concatenate([self._pending_bucket, clock // self._interval_of(levels.index)])
-        passed = None if self._passes is None else np.flatnonzero(self._passes[rows.index])
+        assert self._pending.count is not None  # held levels count
+        weight = np.ones(index.size, dtype=np.int64)
+        weight[:held] = self._pending.count
+        passed = None if self._passes is None else np.flatnonzero(self._passes[index])
         if passed is not None:
             bucket[passed] = passed  # a group of its own, in row order
-        last, count = _last_per_index_and_bucket(rows.index, bucket, rows.count)
-        index_of_last = rows.index[last]
-        over = bucket[last] < self._clock // self._interval_of(index_of_last)
+        last, count = _last_per_index_and_bucket(index, bucket, weight)
+        split = int(np.searchsorted(last, held))
+        kept = LevelColumns.concat(
+            [self._pending.take(last[:split]), levels.take(last[split:] - held)]
+        )
+        kept = replace(kept, count=count)
+        over = bucket[last] < self._clock // self._interval_of(kept.index)
         if self._passes is not None:
-            over |= self._passes[index_of_last]
-        done, still_open = last[over], last[~over]
-        self._pending = replace(rows.take(still_open), count=count[~over])
-        self._pending_bucket = bucket[still_open]
-        return replace(rows.take(done), count=count[over])
+            over |= self._passes[kept.index]
+        self._pending = kept.take(~over)
+        self._pending_bucket = bucket[last[~over]]
+        return kept.take(over)
 
     def flush(self) -> LevelColumns:
         """Release every held level (end of stream, or a quiet feed)."""
