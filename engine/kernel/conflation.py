@@ -87,6 +87,8 @@ class Conflator:
         assert self._pending.count is not None  # held levels count
         weight = np.ones(index.size, dtype=np.int64)
         weight[:held] = self._pending.count
+        if levels.count is not None:  # levels that already stand for others
+            weight[held:] = levels.count
         passed = None if self._passes is None else np.flatnonzero(self._passes[index])
         if passed is not None:
             bucket[passed] = passed  # a group of its own, in row order
