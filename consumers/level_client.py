@@ -275,7 +275,11 @@ class LevelSubscriber:
                 seq,
                 np.array(message.ts_event, dtype=np.int64),
                 np.full(size, message.ts_published, dtype=np.int64),
-                count=np.array(message.count or [1] * size, dtype=np.int64),
+                count=(
+                    np.ones(size, dtype=np.int64)
+                    if message.count is None
+                    else np.array(message.count, dtype=np.int64)
+                ),
             )
             duplicates += size - int(np.count_nonzero(keep))
             parts.append(part.take(keep))

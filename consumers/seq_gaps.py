@@ -13,6 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from consumers.level_batch import NO_SEQ, LevelBatch
+from engine.kernel.ordering import run_starts, stable_order
 
 
 class SeqGap(NamedTuple):
@@ -44,10 +45,9 @@ class SeqGaps:
         """Look at one deduplicated batch (per index in ``seq`` order)."""
         if len(batch) == 0:
             return
-        order = np.argsort(batch.index, kind="stable")
+        order = stable_order(batch.index, len(batch.codes))
         index, seq = batch.index[order], batch.seq[order]
-        first = np.ones(index.size, dtype=bool)
-        first[1:] = index[1:] != index[:-1]
+        first = run_starts(index)
         codes = [batch.codes[i] for i in index[first].tolist()]
         previous = np.empty(index.size, dtype=np.int64)
         previous[1:] = seq[:-1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import NamedTuple
 
 import numpy as np
@@ -49,13 +50,17 @@ class Conflator:
             if int(interval_ns) <= 0:
                 raise ValueError("conflation interval must be positive")
             self._scalar: int | None = int(interval_ns)
+            self._passes: NDArray[np.bool_] | None = None
             self._per_index = np.empty(0, dtype=np.int64)
         else:
             per_index = np.asarray(interval_ns, dtype=np.int64)
             if (per_index < 0).any():
                 raise ValueError("conflation intervals must not be negative")
-            self._scalar, self._per_index = None, per_index
-        self.interval_ns = interval_ns
+            self._scalar = None
+            passes = per_index == 0
+            self._passes = passes if passes.any() else None
+            # Bucket width of each index (1 for the indices passed through: unused).
+            self._per_index = np.maximum(per_index, 1)
         self._clock = _NO_CLOCK
         self._pending = _with_count(LevelColumns.empty())
         self._pending_bucket = np.empty(0, dtype=np.int64)
@@ -75,23 +80,30 @@ class Conflator:
             return _with_count(LevelColumns.empty())
         clock = np.maximum.accumulate(np.maximum(levels.ts_event, self._clock))
         self._clock = int(clock[-1])
-        rows = LevelColumns.concat([self._pending, _with_count(levels)])
-        interval = self._interval_of(rows.index)
-        passed = interval == 0 if self._scalar is None else None
-        safe = interval if passed is None else np.maximum(interval, 1)
-        bucket = np.concatenate([self._pending_bucket, clock // safe[len(self._pending) :]])
+        # Rows: the held levels, then the new ones; only the grouping columns are joined.
+        held = len(self._pending)
+        index = np.concatenate([self._pending.index, levels.index])
+        bucket = np.concatenate([self._pending_bucket, clock // self._interval_of(levels.index)])
+        assert self._pending.count is not None  # held levels count
+        weight = np.ones(index.size, dtype=np.int64)
+        weight[:held] = self._pending.count
+        if levels.count is not None:  # levels that already stand for others
+            weight[held:] = levels.count
+        passed = None if self._passes is None else np.flatnonzero(self._passes[index])
         if passed is not None:
-            bucket[passed] = np.arange(bucket.size)[passed]  # a group of its own, in row order
-        last, count = _last_per_index_and_bucket(rows.index, bucket, rows.count)
-        open_bucket = self._clock // safe[last]
-        over = bucket[last] < open_bucket
-        if passed is not None:
-            over |= passed[last]
-        done, still_open = last[over], last[~over]
-        self._pending = rows.take(still_open)
-        self._pending = _replace_count(self._pending, count[~over])
-        self._pending_bucket = bucket[still_open]
-        return _replace_count(rows.take(done), count[over])
+            bucket[passed] = passed  # a group of its own, in row order
+        last, count = _last_per_index_and_bucket(index, bucket, weight)
+        split = int(np.searchsorted(last, held))
+        kept = LevelColumns.concat(
+            [self._pending.take(last[:split]), levels.take(last[split:] - held)]
+        )
+        kept = replace(kept, count=count)
+        over = bucket[last] < self._clock // self._interval_of(kept.index)
+        if self._passes is not None:
+            over |= self._passes[kept.index]
+        self._pending = kept.take(~over)
+        self._pending_bucket = bucket[last[~over]]
+        return kept.take(over)
 
     def flush(self) -> LevelColumns:
         """Release every held level (end of stream, or a quiet feed)."""
@@ -121,47 +133,36 @@ class Conflator:
         """
         self._pending = _with_count(held.levels)
         self._clock = held.clock
-        interval = np.maximum(self._interval_of(self._pending.index), 1)
-        self._pending_bucket = held.clock // interval
+        clock = np.full(len(self._pending), held.clock, dtype=np.int64)
+        self._pending_bucket = clock // self._interval_of(self._pending.index)
 
-    def _interval_of(self, index: NDArray[np.int32]) -> NDArray[np.int64]:
-        if self._scalar is not None:
-            return np.full(index.size, self._scalar, dtype=np.int64)
-        return self._per_index[index]
+    def _interval_of(self, index: NDArray[np.int32]) -> int | NDArray[np.int64]:
+        """The bucket width of each of these rows' indices (>= 1); the interval when it is one."""
+        return self._per_index[index] if self._scalar is None else self._scalar
 
 
 def _with_count(levels: LevelColumns) -> LevelColumns:
     """``levels`` with ``count`` set (1 where it was not)."""
     if levels.count is not None:
         return levels
-    return _replace_count(levels, np.ones(len(levels), dtype=np.int64))
-
-
-def _replace_count(levels: LevelColumns, count: NDArray[np.int64]) -> LevelColumns:
-    return LevelColumns(
-        levels.ts_event, levels.index, levels.level, levels.seq, levels.security, count
-    )
+    return replace(levels, count=np.ones(len(levels), dtype=np.int64))
 
 
 def _last_per_index_and_bucket(
-    index: NDArray[np.int32], bucket: NDArray[np.int64], count: NDArray[np.int64] | None
+    index: NDArray[np.int32], bucket: NDArray[np.int64], count: NDArray[np.int64]
 ) -> tuple[NDArray[np.intp], NDArray[np.int64]]:
     """Positions of the last row of each (index, bucket) group, in row order, and group counts.
 
     ``bucket`` never decreases along each index's rows (the clock never runs backwards), so a
     stable sort by index alone leaves each index's buckets in order: one radix sort, no lexsort.
-    A group's count is the sum of its rows' ``count``.
+    A group's count is the sum of its rows' ``count``. ``index`` is not empty.
     """
     order = stable_order(index)
     by_index, by_bucket = index[order], bucket[order]
     group_end = np.ones(order.size, dtype=bool)
     group_end[:-1] = (by_index[1:] != by_index[:-1]) | (by_bucket[1:] != by_bucket[:-1])
     ends = np.flatnonzero(group_end)
-    starts = np.concatenate(([0], ends[:-1] + 1))
-    weights = np.ones(order.size, dtype=np.int64) if count is None else count[order]
-    totals = np.zeros(order.size, dtype=np.int64)
-    totals[order[ends]] = np.add.reduceat(weights, starts) if ends.size else 0
-    last = np.zeros(order.size, dtype=bool)
-    last[order[ends]] = True
-    positions = np.flatnonzero(last)
-    return positions, totals[positions]
+    totals = np.add.reduceat(count[order], np.concatenate(([0], ends[:-1] + 1)))
+    positions = order[ends]
+    in_rows = np.argsort(positions)  # one per group: few
+    return positions[in_rows], totals[in_rows]

@@ -25,6 +25,7 @@ import fnmatch
 import re
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import NamedTuple
 
 import numpy as np
@@ -143,6 +144,7 @@ class Publication:
         released = _counted(levels, 1) if self.conflator is None else self.conflator.push(levels)
         assert released.count is not None  # the conflator counts
         conflated = int(released.count.sum()) - len(released)
+        self._drop_spent_conflator()
         if not self.complete:
             return released, conflated
         return LevelColumns.concat([_counted(levels, 0), released]), conflated
@@ -162,6 +164,7 @@ class Publication:
         quiet = self.intervals_ns <= self._quiet_ns()
         released = self.conflator.release(quiet)
         assert released.count is not None
+        self._drop_spent_conflator()
         return released, int(released.count.sum()) - len(released)
 
     def held(self) -> HeldRows | None:
@@ -177,16 +180,17 @@ class Publication:
             self.conflator = Conflator(np.zeros(len(self.intervals_ns), dtype=np.int64))
             self.conflator.restore(held)
 
+    def _drop_spent_conflator(self) -> None:
+        """Under "all", the conflator ``restore`` made goes once what it held is out.
+
+        Levels then pass as they come again (``passes_everything``), at no cost per batch.
+        """
+        if self.conflator is not None and len(self.conflator) == 0 and not self.intervals_ns.any():
+            self.conflator = None
+
     def _quiet_ns(self) -> int:
         return int((self._clock() - self._last_levels) * 1e9)
 
 
 def _counted(levels: LevelColumns, count: int) -> LevelColumns:
-    return LevelColumns(
-        levels.ts_event,
-        levels.index,
-        levels.level,
-        levels.seq,
-        levels.security,
-        np.full(len(levels), count, dtype=np.int64),
-    )
+    return replace(levels, count=np.full(len(levels), count, dtype=np.int64))

@@ -211,6 +211,17 @@ def test_levels_held_under_a_conflating_policy_go_out_once_it_is_all() -> None:
     assert released.seq.tolist() == held.levels.seq.tolist()
 
 
+def test_once_the_restored_levels_are_out_all_passes_everything_again() -> None:
+    full, codes = _full_levels(100, seed=8)
+    conflating = Publication("*=60000ms", codes, clock=FakeClock())
+    conflating.publish(full.take(slice(0, 50)))
+    now_all = Publication("all", codes, clock=FakeClock())
+    now_all.restore(conflating.held())
+    out, _ = now_all.publish(full.take(slice(50, 100)))
+    assert out.seq.tolist()[-50:] == full.seq[50:100].tolist()
+    assert now_all.passes_everything and now_all.held() is None
+
+
 def test_an_empty_batch_publishes_nothing_and_holds_nothing() -> None:
     publication = Publication("A=10ms", ("A", "B"), clock=FakeClock())
     out, conflated = publication.publish(LevelColumns.empty())
