@@ -47,10 +47,14 @@ class SequenceGuard:
         reasons = np.zeros(n, dtype=np.uint8)
         if n == 0:
             return reasons
+        if n == 1:
+            return self._screen_distinct(security, seq, reasons)
         order = stable_order(security, self.last_seq.size)
         sorted_sec = security[order]
         sorted_seq = seq[order]
         run_start = run_starts(sorted_sec)
+        if run_start.all():
+            return self._screen_distinct(security, seq, reasons)
         starts = np.flatnonzero(run_start)
         run_id = np.cumsum(run_start) - 1
         stored = self.last_seq[sorted_sec[starts]]
@@ -76,4 +80,16 @@ class SequenceGuard:
         self.last_seq[sorted_sec[ends]] = values[
             running[ends + run_id[ends] + 1] - run_id[ends] * span
         ]
+        return reasons
+
+    def _screen_distinct(
+        self, security: NDArray[np.int64], seq: NDArray[np.int64], reasons: NDArray[np.uint8]
+    ) -> NDArray[np.uint8]:
+        """``screen`` of a batch naming each security once (a quiet feed's batches): each tick
+        is checked against its security's mark alone, without the dense ranks."""
+        stored = self.last_seq[security]
+        checked = seq != NO_SEQ
+        reasons[checked & (seq == stored)] = RejectReason.DUPLICATE_SEQ
+        reasons[checked & (seq < stored)] = RejectReason.OUT_OF_ORDER_SEQ
+        self.last_seq[security] = np.maximum(stored, seq)
         return reasons

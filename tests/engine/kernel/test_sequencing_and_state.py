@@ -60,6 +60,19 @@ def test_matches_brute_force_on_random_streams() -> None:
             assert guard.last_seq.tolist() == [last.get(s, NO_SEQ) for s in range(5)]
 
 
+def test_batches_of_distinct_securities_match_brute_force() -> None:
+    rng = np.random.default_rng(SEED)
+    print(f"seed {SEED}")
+    guard, last = SequenceGuard(40), dict[int, int]()
+    for _ in range(500):
+        n = int(rng.integers(1, 4))
+        security = rng.choice(40, n, replace=False)
+        seq = rng.integers(-1, 30, n)
+        expected = _brute_force(list(zip(security.tolist(), seq.tolist(), strict=True)), last)
+        assert guard.screen(security, seq).tolist() == expected
+        assert guard.last_seq.tolist() == [last.get(s, NO_SEQ) for s in range(40)]
+
+
 def _pipeline(universe: Universe) -> tuple[IndexPipeline, TestingSink]:
     sink = TestingSink(universe.index_codes)
     return IndexPipeline(IndexCalculator(universe), sink), sink
