@@ -40,10 +40,11 @@ def reject_counts(reasons: NDArray[np.uint8], undecodable: list[RejectReason]) -
     counts: dict[str, int] = {}
     for reason in undecodable:
         counts[reason.label] = counts.get(reason.label, 0) + 1
-    codes, totals = np.unique(reasons, return_counts=True)
-    for code, total in zip(codes.tolist(), totals.tolist(), strict=True):
-        label = RejectReason(code).label
-        counts[label] = counts.get(label, 0) + total
+    if reasons.size:  # most batches reject nothing
+        totals = np.bincount(reasons)
+        for code in np.flatnonzero(totals).tolist():
+            label = RejectReason(code).label
+            counts[label] = counts.get(label, 0) + int(totals[code])
     return counts
 
 
