@@ -69,6 +69,15 @@ def run_index(
     m = deltas.size
     out = np.empty(m, dtype=np.float64)
     first_anchor = -first_seq % ANCHOR_EVERY
+    if m == 1 and first_anchor:  # a quiet feed's batches: the same sum, without numpy calls
+        level = start_level + float(deltas[0])
+        low, high = min(start_level, level), max(start_level, level)
+        # Python's min and max skip a NaN that numpy's propagate: test the values themselves.
+        if math.isfinite(start_level) and math.isfinite(level) and low > 0:
+            peak = max(high, start_peak)
+            if peak <= CANCELLATION_GUARD * low:
+                out[0] = level
+                return out, level, peak
     anchors = [*range(first_anchor, m, ANCHOR_EVERY), m]
     value, peak = start_level, start_peak
     start = 0
