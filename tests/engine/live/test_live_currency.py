@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,20 +55,10 @@ from tests.support.live_currency import (
     translator,
     variant_config,
 )
+from tests.support.records import FakeRecord
 from tests.support.seed import SEED
 
 # -- without a broker: FX decoding, level encoding, checkpoints ---------------------------------
-
-
-@dataclass(frozen=True)
-class FakeRecord:
-    """A fetched record (the parts ``Record`` names)."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
 
 
 def test_fx_records_are_sorted_by_event_time_and_bad_ones_dead_lettered(tmp_path: Path) -> None:

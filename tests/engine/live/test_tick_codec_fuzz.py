@@ -8,7 +8,6 @@ with a reason; never another exception.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -26,19 +25,11 @@ from engine.live.dead_letters import DEAD_LETTER_MAX_BYTES, record_size
 from engine.live.fx import FxChannel
 from engine.refdata.builtin import load_builtin_universe
 from engine.wire import WireCodec, WireFormat
+from tests.support.records import FakeRecord
 
 UNIVERSE = load_builtin_universe()
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 INT64_MAX = 2**63 - 1
-
-
-@dataclass(frozen=True)
-class FakeRecord:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
 
 
 hostile_ints = st.one_of(
