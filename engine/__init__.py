@@ -8,6 +8,7 @@ by ``tests/architecture/test_layering.py``):
 - ``kernel``: tick/level columns, screening, sequencing, the calculator, conflation;
 - ``maintenance``, ``currency``, ``calendar``: events and divisor adjustments, currency
   variants, the HKEX calendar and daily bars;
+- ``analytics``: per-index and pair analytics and signals, from the engine's state;
 - ``pipeline``: the processing chain (its outputs go to sinks), trading days, level and
   reject buffers, the checkpointable engine state;
 - ``wire`` and ``testing``: wire formats, in-memory sources and sinks;
