@@ -94,6 +94,10 @@ class ServiceConfig(KafkaSecurity, frozen=True, forbid_unknown_fields=True, kw_o
     output_process : bool
         Encode and produce levels in a child process (``engine.live.kafka.output_process``), so they
         use a second core; False: in the service's own event loop.
+    adaptive_output : bool
+        With ``output_process``, at-least-once: batches of at most ``SMALL_BATCH_LEVELS`` levels
+        are produced on the service's loop while the child has nothing in flight, saving a quiet
+        feed the hop to the child (``engine.live.kafka.output_switch``).
     level_producers : int
         At-least-once: producer connections publishing levels (indices spread over them by id;
         each index keeps its order). A small batch sent when every earlier one is acknowledged
@@ -173,6 +177,7 @@ class ServiceConfig(KafkaSecurity, frozen=True, forbid_unknown_fields=True, kw_o
     composition: str | None = None
     linger_ms: int = 0
     output_process: bool = True
+    adaptive_output: bool = True
     level_producers: int = 2
     fetched_records: bool = True
     max_pending_events: Annotated[int, msgspec.Meta(gt=0)] = 10_000

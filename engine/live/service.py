@@ -92,6 +92,7 @@ from engine.live.kafka.fetch import use_fetched_records
 from engine.live.kafka.metadata_backoff import backoff_metadata_updates
 from engine.live.kafka.output import InFlightBatches, KafkaOutput, OutputStage
 from engine.live.kafka.output_process import ProcessOutput
+from engine.live.kafka.output_switch import AdaptiveOutput
 from engine.live.kafka.recovery import AbortPolicy, CommittedPoint, close_quietly, start_output
 from engine.live.kafka.topics import topic_partitions
 from engine.live.level_encoding import LevelEncoder
@@ -365,9 +366,13 @@ class IndexService:
 
     def _new_output(self) -> OutputStage:
         dropped = self.metrics.dead_letter_write_failures.inc
-        if self.config.output_process:
-            return ProcessOutput(self.config, self.encoder, on_dropped=dropped)
-        return KafkaOutput.from_config(self.config, self.encoder, on_dropped=dropped)
+        loop = partial(KafkaOutput.from_config, self.config, self.encoder, on_dropped=dropped)
+        if not self.config.output_process:
+            return loop()
+        child = ProcessOutput(self.config, self.encoder, on_dropped=dropped)
+        if self.config.adaptive_output and not self._exactly_once:
+            return AdaptiveOutput(loop(), child)
+        return child
 
     # -- checkpoints ---------------------------------------------------------------------------
 

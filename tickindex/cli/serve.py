@@ -60,6 +60,8 @@ SERVICE_HELP = {
     "composition": "composition CSV, with --indices; unset: the built-in Hang Seng family",
     "linger_ms": "how long a level producer waits to fill a batch, milliseconds",
     "output_process": "encode and produce levels in a child process, on a second core",
+    "adaptive_output": "with output_process, at-least-once: small batches are produced in the "
+    "service's own loop while the child has nothing in flight",
     "level_producers": "at-least-once: producer connections publishing levels",
     "fetched_records": "decode fetched messages from aiokafka's raw record batches, without a "
     "ConsumerRecord per message (off: aiokafka's own records)",

@@ -150,6 +150,11 @@ class ProcessOutput:
         if self._failure is not None:
             raise self._failure
 
+    @property
+    def failure(self) -> OutputProcessError | None:
+        """Why the stage is unusable (the child failed or died), None while it works."""
+        return self._failure
+
     async def submit(
         self, levels: LevelColumns, messages: Sequence[OutgoingMessage]
     ) -> asyncio.Future[int]:

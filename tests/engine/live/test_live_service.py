@@ -14,6 +14,7 @@ from engine.kernel.calculator import IndexCalculator
 from engine.kernel.columns import TickColumns
 from engine.live.codec import DecodedFetch, Record, TickDecoder
 from engine.live.kafka.output_process import OutputProcessError, ProcessOutput
+from engine.live.kafka.output_switch import AdaptiveOutput
 from engine.live.kafka.topics import ensure_topics
 from engine.live.metrics import REASON_LABELS
 from engine.live.service import IndexService
@@ -268,6 +269,8 @@ async def test_a_dead_output_process_stops_the_service_with_a_clear_error(
     try:
         await wait_until(lambda: _ready(live.service, task), "the service to start", 20)
         output = live.service._output
+        if isinstance(output, AdaptiveOutput):
+            output = output.child
         assert isinstance(output, ProcessOutput) and output._process is not None
         output._process.kill()
         async with tick_publisher(kafka_bootstrap, topics.tick, universe) as publisher:

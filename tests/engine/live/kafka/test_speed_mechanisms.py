@@ -14,6 +14,7 @@ import pytest
 from engine.live.kafka.fetch import _FetchResults, aiokafka_checked
 from engine.live.kafka.output import KafkaOutput
 from engine.live.kafka.output_process import ProcessOutput
+from engine.live.kafka.output_switch import AdaptiveOutput
 from engine.live.kafka.topics import ensure_topics
 from engine.refdata.builtin import load_builtin_universe
 from tests.support.live import (
@@ -29,6 +30,7 @@ from tests.support.live import (
 SWITCHED_OFF = {
     "all-on": {},
     "no-output-process": {"output_process": False},
+    "no-adaptive-output": {"adaptive_output": False},
     "no-fetched-records": {"fetched_records": False},
 }
 
@@ -80,7 +82,10 @@ async def test_each_switched_off_mechanism_gives_the_same_levels(
 ) -> None:
     seed = int(rng.integers(1 << 31))
     used = await _serve_and_compare(kafka_bootstrap, topics, tmp_path, seed, **settings)
-    assert used.output is (ProcessOutput if settings.get("output_process", True) else KafkaOutput)
+    stage: type = KafkaOutput
+    if settings.get("output_process", True):
+        stage = AdaptiveOutput if settings.get("adaptive_output", True) else ProcessOutput
+    assert used.output is stage
     assert (used.fetch_results is _FetchResults) == settings.get("fetched_records", True)
 
 
