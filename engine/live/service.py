@@ -52,8 +52,10 @@ bench --kafka``, tick-to-level on the broker's clocks)::
                one tick, a heavy feed's as many as arrived while the last one was computed
     output     no linger: records queued while a produce request is in flight go in the next one,
                so batching grows with the load alone; a small batch with nothing in flight goes
-               in one request (``engine.live.kafka.output.SMALL_BATCH_LEVELS``); the output
-               process takes batches while it saves a checkpoint
+               in one request (``engine.live.kafka.output.SMALL_BATCH_LEVELS``), and
+               at-least-once on the loop itself while the output process is idle, without the
+               hop to it (``engine.live.kafka.output_switch``); the output process takes
+               batches while it saves a checkpoint
     in flight  ``max_in_flight_batches`` pauses fetching only when the output falls that many
                batches behind, small batches counting less (one-tick batches behind one slow
                acknowledgement do not hold the next tick): a bound of memory, not of rate
