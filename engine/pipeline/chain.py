@@ -76,7 +76,8 @@ class IndexPipeline:
         Where rejected ticks go; they are always counted in ``stats``.
     conflate_ns : int, optional
         When given, at most one level per index per this many nanoseconds of event time.
-        ``observers`` (callables) see every level before conflation (OHLC bars need them).
+        ``observers`` (callables) see every level before conflation (OHLC bars need them),
+        ``tick_observers`` every batch of accepted ticks before it is applied (turnover).
     audit : AuditSink, optional
         Where divisor changes of maintenance events go.
     """
@@ -98,6 +99,7 @@ class IndexPipeline:
         self.stats = PipelineStats()
         self.sequence_guard = SequenceGuard(calculator.universe.n_securities)
         self.observers: list[Callable[[LevelColumns], None]] = []
+        self.tick_observers: list[Callable[[TickColumns], None]] = []
         self.events = EventQueue()
         self.clock_ns: int | None = None  # event time of the last tick applied
 
@@ -180,6 +182,8 @@ class IndexPipeline:
         self.stats.ticks_applied += len(ticks)
         if len(ticks):
             self.clock_ns = int(ticks.ts_event[-1])
+            for observe_ticks in self.tick_observers:
+                observe_ticks(ticks)
         updates = self.calculator.apply(ticks.security, ticks.price, ticks.ts_event)
         levels = LevelColumns(
             ts_event=ticks.ts_event[updates.tick],

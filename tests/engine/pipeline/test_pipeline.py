@@ -184,3 +184,21 @@ def test_conflated_pipeline_rejects_and_matches_good_only_run() -> None:
         assert abs(last - pipeline.calculator.levels[k]) <= 1e-12 * last
     assert stats.ticks_in == stats.ticks_applied + stats.ticks_rejected
     assert sum(len(r) for r in rejects.reasons) == 9
+
+
+def test_tick_observers_see_every_accepted_tick_once_before_its_levels() -> None:
+    uni = universe()
+    pipeline, sink, _ = make_pipeline(uni)
+    seen: list[TickColumns] = []
+    levels_when_seen: list[int] = []
+
+    def observe(ticks: TickColumns) -> None:
+        seen.append(ticks)
+        levels_when_seen.append(len(sink.levels))
+
+    pipeline.tick_observers.append(observe)
+    pipeline.run(TestingSource(uni, stream(), batch_size=4))
+    accepted = [i for i, (_, _, reason) in enumerate(TICKS) if reason is RejectReason.ACCEPTED]
+    assert TickColumns.concat(seen).ts_event.tolist() == [i * MS for i in accepted]
+    assert levels_when_seen[0] == 0  # before the batch's levels reach the sink
+    assert all(len(batch) for batch in seen)  # a batch of only bad ticks is not observed
