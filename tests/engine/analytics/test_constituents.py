@@ -110,12 +110,15 @@ def test_figures_match_the_pandas_reference_on_random_universes(movers: int) -> 
     assert (len(figures.movers) > 0) == (movers > 0)
 
 
+def _builtin_day() -> tuple[Universe, IndexCalculator, ConstituentBaseline]:
+    universe = load_builtin_universe()
+    return universe, IndexCalculator(universe), ConstituentBaseline.of(universe)
+
+
 def test_contributions_add_up_to_the_point_change_on_a_day_without_events() -> None:
     print(f"seed {SEED}")
     rng = np.random.default_rng(SEED)
-    universe = load_builtin_universe()
-    calculator = IndexCalculator(universe)
-    baseline = ConstituentBaseline.of(universe)
+    universe, calculator, baseline = _builtin_day()
     prev_close_level = np.array([spec.prev_close_level for spec in universe.indices])
     ids = list(range(len(universe.indices)))
     for _ in range(3):
@@ -131,9 +134,7 @@ def test_contributions_add_up_to_the_point_change_on_a_day_without_events() -> N
 def test_after_a_divisor_event_contributions_add_up_to_level_minus_adjusted_prev_close() -> None:
     print(f"seed {SEED}")
     rng = np.random.default_rng(SEED)
-    universe = load_builtin_universe()
-    calculator = IndexCalculator(universe)
-    baseline = ConstituentBaseline.of(universe)
+    universe, calculator, baseline = _builtin_day()
     prev_close_level = np.array([spec.prev_close_level for spec in universe.indices])
     ids = list(range(len(universe.indices)))
     _trade(calculator, rng, 2000)
@@ -175,9 +176,7 @@ def test_after_a_day_roll_contributions_add_up_to_the_change_from_the_close() ->
 
 
 def test_a_split_keeps_the_reconciliation_and_its_security_stays_priced() -> None:
-    universe = load_builtin_universe()
-    calculator = IndexCalculator(universe)
-    baseline = ConstituentBaseline.of(universe)
+    universe, calculator, baseline = _builtin_day()
     member = int(universe.membership.security[0])
     apply_event(calculator, StockSplit(effective=1, security=universe.securities[member], ratio=2))
     figures = calculator_figures(calculator, baseline, range(len(universe.indices)))
@@ -186,6 +185,25 @@ def test_a_split_keeps_the_reconciliation_and_its_security_stays_priced() -> Non
     )
     split = figures.contributions.security == member
     np.testing.assert_allclose(figures.contributions.change_pct[split], -50.0)
+
+
+def test_a_rescaled_baseline_takes_a_split_as_no_move() -> None:
+    universe, calculator, baseline = _builtin_day()
+    prev_close_level = np.array([spec.prev_close_level for spec in universe.indices])
+    member = int(universe.membership.security[0])
+    before = calculator.prices.copy()
+    apply_event(calculator, StockSplit(effective=1, security=universe.securities[member], ratio=2))
+    calculator.add_securities(["NEW1"])
+    baseline.rescale(before, calculator.prices)
+    expected = np.append(universe.prev_close, np.nan)
+    expected[member] /= 2
+    np.testing.assert_array_equal(baseline.prev_close, expected)
+    figures = calculator_figures(calculator, baseline, range(len(universe.indices)))
+    np.testing.assert_allclose(figures.points.adjusted_prev_close, prev_close_level, rtol=1e-12)
+    np.testing.assert_allclose(figures.points.points, 0.0, atol=1e-9)
+    split = figures.contributions.security == member
+    assert split.any()
+    np.testing.assert_array_equal(figures.contributions.change_pct[split], 0.0)
 
 
 def test_equal_contributions_rank_by_security_id() -> None:
