@@ -83,7 +83,7 @@ class MemberRows(Columnar):
         Raises
         ------
         ValueError
-            When ``index_ids`` repeats an id or names none of ``0 .. n_indices - 1``.
+            When ``index_ids`` repeats an id or has one outside ``0 .. n_indices - 1``.
         """
         if index_ids.size and (index_ids.min() < 0 or index_ids.max() >= self.n_indices):
             raise ValueError(f"index ids must be in 0 .. {self.n_indices - 1}")
@@ -188,6 +188,7 @@ class Breadth(Columnar):
 class PointChanges(Columnar):
     """Per index: the sum of its constituents' contributions (``points``) and the level they
     start from, ``adjusted_prev_close`` (module docstring): points = level - adjusted_prev_close.
+    It is NaN when a constituent's current price is (the level is not finite then either).
     """
 
     index: NDArray[np.int32]
@@ -297,11 +298,7 @@ def constituent_figures(
     )
     return ConstituentFigures(
         breadth=Breadth(index, up, down, unchanged, _count(position, ~priced, n), pct_up),
-        points=PointChanges(
-            index,
-            _sum(position, base, n),
-            _sum(position, contribution, n),
-        ),
+        points=PointChanges(index, _sum(position, base, n), _sum(position, contribution, n)),
         contributions=contributions,
         movers=_movers(contributions, position, config.movers, n),
     )
