@@ -112,6 +112,18 @@ class IndexCalculator:
         """Current divisor per index id (read-only view)."""
         return _read_only(self._divisors)
 
+    def member_weights(self) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.float64]]:
+        """The current membership rows: index id, security id and IS x FAF x CF of each.
+
+        Rows are grouped by index id (membership file order within an index); read-only views,
+        replaced by a maintenance event (``rebase``): ask again after one.
+        """
+        return (
+            _read_only(self._by_index_index),
+            _read_only(self._by_index_security),
+            _read_only(self._by_index_weights),
+        )
+
     @property
     def seq(self) -> NDArray[np.int64]:
         """Sequence number of the last level published per index id (read-only view)."""
