@@ -234,6 +234,8 @@ class PairAnalytics:
     def set_base_levels(self, name: str, close_a: float, close_b: float) -> None:
         """Set the base-date closes of A and B of the dated pair ``name``.
 
+        Closes that are not finite and positive leave the pair without a base (``rs`` NaN).
+
         Raises
         ------
         KeyError
@@ -246,7 +248,10 @@ class PairAnalytics:
         row = self.names.index(name)
         if self._at_open[row]:
             raise ValueError(f"pair {name} rebases at the open: no base levels to set")
-        self._base_a[row], self._base_b[row] = close_a, close_b
+        closes = np.array([close_a, close_b], dtype=np.float64)
+        if not (np.isfinite(closes).all() and (closes > 0).all()):
+            closes[:] = np.nan  # unusable closes: no relative strength rather than a wrong one
+        self._base_a[row], self._base_b[row] = closes
 
     @property
     def names(self) -> tuple[str, ...]:

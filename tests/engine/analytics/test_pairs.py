@@ -150,6 +150,10 @@ def test_dated_base_without_levels_gives_nan_not_an_error() -> None:
     assert np.isnan(column(run(pa, stream), "rs", 0)).all()
     pa.set_base_levels("D", 3000.0, 25000.0)
     assert np.isfinite(column(run(pa, stream), "rs", 0)).any()
+    for bad in (np.inf, 0.0, np.nan, -1.0):
+        pa.set_base_levels("D", bad, 25000.0)
+        assert np.isnan(column(run(pa, stream), "rs", 0)).all()
+        assert pa.capture().pairs[0].base_a is None
     with pytest.raises(ValueError, match="rebases at the open"):
         analytics().set_base_levels("SMALLCAP_VS_HSI", 1.0, 1.0)
     with pytest.raises(KeyError):
