@@ -7,8 +7,9 @@ For each configured pair (default: HSCI SmallCap vs HSI and HS TECH vs HSI), at 
   (09:30 HKT) where both levels are finite and positive: ``rs`` is 100 there, and NaN before it
   on that day (the pre-opening auction). With an ISO date, the base levels are that date's
   closes, which the caller takes from the daily files (``base_levels``) or a restored state;
-  NaN while it has none. ``rs_change`` is the change (in rs points) since the previous
-  boundary, ``rs_change_day`` since the day's first finite ``rs`` at or after the open;
+  NaN while it has none. A level of A or B that is not finite and positive gives NaN.
+  ``rs_change`` is the change (in rs points) since the previous boundary, ``rs_change_day``
+  since the day's first finite ``rs`` at or after the open;
 - rolling ``beta = cov(rA, rB) / var(rB)`` and ``corr`` of A's sampled log returns on B's over
   the last ``window`` paired returns: a sample where either return is NaN is skipped, the
   others fill a ring buffer per pair. Both are computed from the buffer in two passes (means,
@@ -281,7 +282,7 @@ class PairAnalytics:
         with np.errstate(all="ignore"):
             rs = 100.0 * (level_a / self._base_a) / (level_b / self._base_b)
         stale = self._at_open & (self._base_day != day)
-        rs = np.where(np.isfinite(rs) & ~stale, rs, np.nan)
+        rs = np.where(usable & np.isfinite(rs) & ~stale, rs, np.nan)
         anchor = after_open & (self._day != day) & np.isfinite(rs)
         self._day_rs = np.where(anchor, rs, self._day_rs)
         self._day = np.where(anchor, day, self._day)

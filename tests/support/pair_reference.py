@@ -48,6 +48,7 @@ def relative_strength(
 
     ``base`` None: rebased at each day's first boundary at or after 09:30 HKT where both levels
     are finite and positive (NaN before it that day); else the fixed base closes of A and B.
+    No ``rs`` where a level is not finite and positive.
     ``rs_change_day`` is against the day's first finite ``rs`` at or after 09:30.
     """
     local = ts + HKT_OFFSET_NS
@@ -73,7 +74,7 @@ def relative_strength(
         opened = pd.Series(True, index=frame.index)
     with np.errstate(all="ignore"):
         rs = 100.0 * (frame["a"] / base_a) / (frame["b"] / base_b)
-    rs = rs.where(opened & np.isfinite(rs))
+    rs = rs.where(opened & np.isfinite(rs) & (frame["a"] > 0) & (frame["b"] > 0))
     anchor_rows = rs[frame["after_open"] & rs.notna()]
     day_anchor = anchor_rows.groupby(frame["day"]).first()
     anchor_at = position[anchor_rows.index].groupby(frame["day"]).first()
