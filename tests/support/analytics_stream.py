@@ -1,0 +1,173 @@
+"""Seeded tick streams over trading days and the engine side of the analytics tests.
+
+``run_analytics`` drives the calculator, the analytics schedule, sampled returns and day figures
+the way the integration will: ticks are applied up to each cut, then the boundaries passed there
+are taken in time order (sample, then figures, then the day roll of a close).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import msgspec
+import numpy as np
+
+from engine.analytics.day_figures import (
+    DayFigures,
+    DayFiguresConfig,
+    DayFiguresState,
+    DayFigureTracker,
+)
+from engine.analytics.returns import ReturnsState, SampledReturns, Volatility
+from engine.analytics.schedule import AnalyticsSchedule, BoundaryKind, ScheduleState
+from engine.calendar.sessions import HKT_OFFSET_NS, NS_PER_DAY, NS_PER_HOUR, TradingCalendar
+from engine.kernel.calculator import IndexCalculator
+from engine.kernel.columns import LevelColumns, TickColumns
+from engine.refdata.universe import Universe
+from producers.simulator import MarketSimulator
+
+NS_PER_MINUTE = 60_000_000_000
+
+
+def hkt(day: int, hours: float) -> int:
+    """Event time of ``hours`` after midnight HKT on day number ``day``."""
+    return day * NS_PER_DAY - HKT_OFFSET_NS + round(hours * NS_PER_HOUR)
+
+
+def trading_day_ticks(
+    universe: Universe, seed: int, days: Sequence[int], rate: float = 4.0
+) -> TickColumns:
+    """Simulated ticks 09:00 - 12:00 and 13:00 - 16:10 HKT of each day (one price path)."""
+    simulator = MarketSimulator(universe, seed, start_ns=hkt(days[0], 9.0), rate=rate)
+    parts: list[TickColumns] = []
+    for day in days:
+        for start, end in ((9.0, 12.0), (13.0, 16.0 + 10 / 60)):
+            simulator.batch_for(hkt(day, start) - simulator.now_ns)  # lunch, overnight: dropped
+            parts.append(simulator.batch_for(hkt(day, end) - hkt(day, start)))
+    return TickColumns.concat(parts)
+
+
+def random_splits(rng: np.random.Generator, n: int, parts: int) -> list[int]:
+    """Sorted distinct cut points in ``(0, n)``, at most ``parts - 1`` of them."""
+    return sorted(set(rng.integers(1, max(n, 2), parts - 1).tolist()))
+
+
+def batches(ticks: TickColumns, splits: Sequence[int]) -> list[TickColumns]:
+    """``ticks`` cut at ``splits``."""
+    edges = [0, *splits, len(ticks)]
+    return [ticks.slice(a, b) for a, b in itertools.pairwise(edges) if b > a]
+
+
+@dataclass(frozen=True)
+class Emitted:
+    """The figures taken at one boundary (an interval boundary or a close)."""
+
+    ts: int
+    final: bool
+    figures: DayFigures
+    volatility: Volatility
+    last_returns: np.ndarray | None
+
+
+class AnalyticsState(msgspec.Struct, frozen=True):
+    """The three captured states, as the integration would checkpoint them."""
+
+    schedule: ScheduleState
+    returns: ReturnsState
+    figures: DayFiguresState
+
+
+@dataclass
+class AnalyticsRun:
+    """The engine with its analytics, fed batch by batch."""
+
+    universe: Universe
+    calendar: TradingCalendar
+    ppy: float
+    interval_ns: int = 1_000_000_000
+    sample_ns: int = NS_PER_MINUTE
+    window: int = 30
+    config: DayFiguresConfig | None = None
+    emitted: list[Emitted] = field(default_factory=list)
+    levels: list[LevelColumns] = field(default_factory=list)
+    sample_times: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        n = len(self.universe.indices)
+        self.calculator = IndexCalculator(self.universe)
+        self.schedule = AnalyticsSchedule(self.calendar, self.interval_ns, self.sample_ns)
+        self.returns = SampledReturns(n, self.window)
+        self.figures = DayFigureTracker.from_universe(self.universe, self.calendar, self.config)
+
+    def process(self, ticks: TickColumns) -> None:
+        """Apply one batch, taking the analytics at every boundary it crosses."""
+        start = 0
+        for cut in self.schedule.cuts(ticks.ts_event):
+            self._apply(ticks.slice(start, cut.position))
+            start = cut.position
+            for ts, kind in zip(cut.ts.tolist(), cut.kind.tolist(), strict=True):
+                self._boundary(ts, BoundaryKind(kind))
+        self._apply(ticks.slice(start, len(ticks)))
+
+    def finish(self, ts: int) -> None:
+        """End of stream at ``ts``: the boundaries up to it pass."""
+        cut = self.schedule.advance_to(ts)
+        if cut is not None:
+            for time, kind in zip(cut.ts.tolist(), cut.kind.tolist(), strict=True):
+                self._boundary(time, BoundaryKind(kind))
+
+    def _apply(self, ticks: TickColumns) -> None:
+        if len(ticks) == 0:
+            return
+        updates = self.calculator.apply(ticks.security, ticks.price, ticks.ts_event)
+        levels = LevelColumns(
+            ts_event=ticks.ts_event[updates.tick],
+            index=updates.index,
+            level=updates.level,
+            seq=updates.seq,
+            security=ticks.security[updates.tick],
+        )
+        self.figures.update(levels)
+        self.levels.append(levels)
+
+    def _boundary(self, ts: int, kind: BoundaryKind) -> None:
+        last_returns = None
+        if kind & BoundaryKind.SAMPLE:
+            self.returns.sample(self.calculator.levels)
+            self.sample_times.append(ts)
+            last_returns = self.returns.last_returns()
+        final = bool(kind & BoundaryKind.CLOSE)
+        if final or kind & BoundaryKind.INTERVAL:
+            self.emitted.append(
+                Emitted(
+                    ts,
+                    final,
+                    self.figures.figures(),
+                    self.returns.volatility(self.ppy),
+                    last_returns,
+                )
+            )
+        if final:
+            self.figures.roll_day(int(self.calendar.trading_day(np.array([ts - 1]))[0]))
+            self.returns.roll_day()
+
+    def capture(self) -> bytes:
+        """The analytics state as JSON (the calculator is not part of it)."""
+        state = AnalyticsState(
+            self.schedule.capture(), self.returns.capture(), self.figures.capture()
+        )
+        return msgspec.json.encode(state)
+
+    def restore(self, data: bytes) -> None:
+        """Resume the analytics from ``capture()``."""
+        state = msgspec.json.decode(data, type=AnalyticsState)
+        self.schedule.restore(state.schedule)
+        self.returns.restore(state.returns)
+        self.figures.restore(state.figures)
+
+    @property
+    def all_levels(self) -> LevelColumns:
+        """Every level published so far, in order."""
+        return LevelColumns.concat(self.levels)
