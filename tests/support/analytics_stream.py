@@ -7,9 +7,11 @@ are taken in time order (sample, then figures, then the day roll of a close).
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -22,9 +24,16 @@ from engine.analytics.day_figures import (
 )
 from engine.analytics.returns import ReturnsState, SampledReturns, Volatility
 from engine.analytics.schedule import AnalyticsSchedule, BoundaryKind, ScheduleState
-from engine.calendar.sessions import HKT_OFFSET_NS, NS_PER_DAY, NS_PER_HOUR, TradingCalendar
+from engine.calendar.sessions import (
+    HKT_OFFSET_NS,
+    NS_PER_DAY,
+    NS_PER_HOUR,
+    TradingCalendar,
+    day_number,
+)
 from engine.kernel.calculator import IndexCalculator
 from engine.kernel.columns import LevelColumns, TickColumns
+from engine.refdata.builtin import load_builtin_universe
 from engine.refdata.universe import Universe
 from producers.simulator import MarketSimulator
 
@@ -171,3 +180,41 @@ class AnalyticsRun:
     def all_levels(self) -> LevelColumns:
         """Every level published so far, in order."""
         return LevelColumns.concat(self.levels)
+
+
+FRIDAY = day_number("2026-11-20")
+"""A Friday."""
+MONDAY = FRIDAY + 3
+CALENDAR = TradingCalendar(holidays=["2026-11-24"], half_days=["2026-11-25"])
+"""Illustrative: Tuesday 2026-11-24 a holiday, Wednesday a half day."""
+
+
+@functools.cache
+def simulated_days(seed: int) -> tuple[Universe, TickColumns]:
+    """The built-in family and seeded ticks over Friday and Monday (in event order)."""
+    universe = load_builtin_universe()
+    return universe, trading_day_ticks(universe, seed, [FRIDAY, MONDAY], rate=2.0)
+
+
+def run_in_batches(
+    seed: int, splits: Sequence[int] = (), *, ticks: TickColumns | None = None, **options: Any
+) -> AnalyticsRun:
+    """The simulated days (or ``ticks``) through a fresh ``AnalyticsRun`` cut at ``splits``."""
+    universe, simulated = simulated_days(seed)
+    stream = simulated if ticks is None else ticks
+    run = AnalyticsRun(universe, CALENDAR, **options)
+    for batch in batches(stream, splits):
+        run.process(batch)
+    run.finish(CALENDAR.closing_auction_end(MONDAY))
+    return run
+
+
+_WHOLE_RUNS: dict[str, AnalyticsRun] = {}
+
+
+def whole_run(seed: int, **options: Any) -> AnalyticsRun:
+    """``run_in_batches`` in one batch, computed once per seed and options (do not mutate)."""
+    key = repr((seed, sorted(options.items())))
+    if key not in _WHOLE_RUNS:
+        _WHOLE_RUNS[key] = run_in_batches(seed, **options)
+    return _WHOLE_RUNS[key]

@@ -14,16 +14,19 @@ from engine.analytics.schedule import (
     ScheduleState,
     grid_points,
 )
-from engine.calendar.sessions import TradingCalendar, day_number
 from engine.kernel.columns import TickColumns
-from tests.support.analytics_stream import batches, hkt, random_splits
+from tests.support.analytics_stream import (
+    CALENDAR,
+    FRIDAY,
+    MONDAY,
+    batches,
+    hkt,
+    random_splits,
+)
 from tests.support.seed import SEED
 
 S = 1_000_000_000
 MINUTE = 60 * S
-FRIDAY = day_number("2026-11-20")
-MONDAY = day_number("2026-11-23")
-CALENDAR = TradingCalendar(holidays=["2026-11-24"], half_days=["2026-11-25"])
 
 CutRow = tuple[int, list[int], list[int]]
 
