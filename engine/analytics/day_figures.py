@@ -95,7 +95,6 @@ class DayFiguresState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     high: bytes
     low: bytes
     close: bytes
-    counted: bytes
     reference: bytes
 
 
@@ -153,12 +152,12 @@ class DayFigureTracker:
         return cls(universe.index_codes, closes, calendar, config)
 
     def _start_day(self) -> None:
+        # -inf / +inf until the first counted level, so maximum.at and minimum.at need no NaN care
         n = self.n_indices
         self.open = np.full(n, np.nan)
-        self.high = np.full(n, np.nan)
-        self.low = np.full(n, np.nan)
+        self.high = np.full(n, -np.inf)
+        self.low = np.full(n, np.inf)
         self.close = np.full(n, np.nan)
-        self.counted = np.zeros(n, dtype=np.int64)
 
     def update(self, levels: LevelColumns) -> None:
         """Fold one batch of published levels (tick order, before conflation).
@@ -172,63 +171,79 @@ class DayFigureTracker:
             return
         if levels.index.min() < 0 or levels.index.max() >= self.n_indices:
             raise ValueError("level index id out of range for this tracker")
-        finite = np.isfinite(levels.level)
-        if not finite.all():
-            levels = levels.take(finite)
+        if not np.isfinite(levels.level).all():
+            levels = levels.take(np.isfinite(levels.level))
             if len(levels) == 0:
                 return
-        index = levels.index.astype(np.intp)
-        ids, rows = _last_of_each(index, self.n_indices)
-        self.level[ids] = levels.level[rows]
-        ts = levels.ts_event
+        index, level, ts = levels.index, levels.level, levels.ts_event
+        last = _last_of_each(index, self.n_indices)
+        self.level[last[0]] = level[last[1]]
         ends = np.array([ts.min(), ts.max()], dtype=np.int64)
-        ends_day = self.calendar.trading_day(ends)
-        ends_phase = self.calendar.phase(ends)
-        one_day = bool(ends_day[0] == ends_day[1])
-        if one_day and ends_phase[0] == ends_phase[1]:
+        ends_day, ends_phase = self.calendar.trading_day(ends), self.calendar.phase(ends)
+        if ends_day[0] == ends_day[1] and ends_phase[0] == ends_phase[1]:
             # Phases are intervals of time: the whole batch is in one day and one phase.
-            day = np.broadcast_to(ends_day[0], ts.shape)
-            phase = np.broadcast_to(ends_phase[0], ts.shape)
-        else:
-            day, phase = self.calendar.trading_day(ts), self.calendar.phase(ts)
+            self._fold_uniform(int(ends_day[0]), ends_phase[:1], index, level, last)
+            return
+        day, phase = self.calendar.trading_day(ts), self.calendar.phase(ts)
         trading = is_trading_phase(phase)
         finished = _NO_DAY if self.finished_through is None else self.finished_through
         late = trading & (day <= finished)
         self.ignored_levels += int(np.count_nonzero(~trading))
         self.late_levels += int(np.count_nonzero(late))
         keep = trading & ~late
-        if one_day and keep.all():
-            self._fold_day(int(ends_day[0]), index, levels.level, phase)
-            return
         for number in np.unique(day[keep]).tolist():
             rows = np.flatnonzero(keep & (day == number))
-            self._fold_day(int(number), index[rows], levels.level[rows], phase[rows])
+            continuous = is_continuous_phase(phase[rows])
+            self._fold_day(int(number), index[rows], level[rows], continuous, None)
+
+    def _fold_uniform(
+        self,
+        day: int,
+        phase: NDArray[np.uint8],
+        index: NDArray[np.int32],
+        level: NDArray[np.float64],
+        last: tuple[NDArray[np.intp], NDArray[np.intp]],
+    ) -> None:
+        """Fold a batch whose levels are all in one day and one phase."""
+        if not is_trading_phase(phase)[0]:
+            self.ignored_levels += index.size
+        elif self.finished_through is not None and day <= self.finished_through:
+            self.late_levels += index.size
+        else:
+            self._fold_day(day, index, level, bool(is_continuous_phase(phase)[0]), last)
 
     def _fold_day(
         self,
         day: int,
-        index: NDArray[np.intp],
+        index: NDArray[np.int32],
         level: NDArray[np.float64],
-        phase: NDArray[np.uint8],
+        continuous: NDArray[np.bool_] | bool,
+        last: tuple[NDArray[np.intp], NDArray[np.intp]] | None,
     ) -> None:
-        """Fold levels counted in ``day`` (in tick order) into the day range."""
+        """Fold levels counted in ``day`` (in tick order) into the day range.
+
+        ``continuous`` says which levels (or whether all) are in a continuous session; ``last``
+        is ``_last_of_each`` of these levels when already known.
+        """
         if self.day is not None and day > self.day:
             self.roll_day(self.day)
         self.day = day
         n = self.n_indices
-        np.fmax.at(self.high, index, level)
-        np.fmin.at(self.low, index, level)
-        self.counted += np.bincount(index, minlength=n)
-        ids, rows = _last_of_each(index, n)
+        np.maximum.at(self.high, index, level)
+        np.minimum.at(self.low, index, level)
+        ids, rows = _last_of_each(index, n) if last is None else last
         self.close[ids] = level[rows]
-        missing_open = np.isnan(self.open)
-        if missing_open[index].any():
-            continuous = np.flatnonzero(is_continuous_phase(phase))
-            if continuous.size:
-                first = np.full(n, continuous.size, dtype=np.intp)
-                np.minimum.at(first, index[continuous], np.arange(continuous.size))
-                found = missing_open & (first < continuous.size)
-                self.open[found] = level[continuous[first[found]]]
+        if not np.isnan(self.open[ids]).any():
+            return
+        if isinstance(continuous, bool):
+            candidates = np.arange(index.size if continuous else 0)
+        else:
+            candidates = np.flatnonzero(continuous)
+        if candidates.size:
+            first = np.full(n, candidates.size, dtype=np.intp)
+            np.minimum.at(first, index[candidates], np.arange(candidates.size))
+            found = np.isnan(self.open) & (first < candidates.size)
+            self.open[found] = level[candidates[first[found]]]
 
     def roll_day(self, day: int) -> None:
         """End trading day ``day`` (days since 1970-01-01) at its close.
@@ -243,10 +258,8 @@ class DayFigureTracker:
         """
         if self.day is not None and self.day > day:
             raise ValueError(f"cannot roll day {day}: day {self.day} has started")
-        self.prev_close = np.where(self.counted > 0, self.close, self.prev_close)
-        self.reference = np.where(
-            np.isnan(self.reference), np.nan, np.fmax(self.reference, self.high)
-        )
+        self.prev_close = np.where(np.isnan(self.close), self.prev_close, self.close)
+        self.reference = np.maximum(self.reference, self.high)  # NaN (not configured) stays
         self._start_day()
         self.day = None
         if self.finished_through is None or day > self.finished_through:
@@ -256,9 +269,9 @@ class DayFigureTracker:
         """The figures now, one row per index id in ``ids`` (default all, in id order)."""
         index = np.arange(self.n_indices) if ids is None else np.asarray(ids, dtype=np.intp)
         level, prev_close = self.level[index], self.prev_close[index]
-        high = self.high[index]
-        reference = self.reference[index]
-        ref_high = np.where(np.isnan(reference), np.nan, np.fmax(reference, high))
+        high = np.where(np.isneginf(self.high[index]), np.nan, self.high[index])
+        low = np.where(np.isposinf(self.low[index]), np.nan, self.low[index])
+        ref_high = np.maximum(self.reference[index], self.high[index])
         with np.errstate(invalid="ignore", divide="ignore"):
             change = level - prev_close
             change_pct = np.where(prev_close != 0, change / prev_close * 100.0, np.nan)
@@ -270,7 +283,7 @@ class DayFigureTracker:
             change_pct=change_pct,
             open=self.open[index],
             high=high,
-            low=self.low[index],
+            low=low,
             drawdown_day=_drawdown(level, high),
             ref_high=ref_high,
             drawdown_ref=_drawdown(level, ref_high),
@@ -285,7 +298,6 @@ class DayFigureTracker:
             finished_through=self.finished_through,
             late_levels=self.late_levels,
             ignored_levels=self.ignored_levels,
-            counted=pack(self.counted),
             **arrays,
         )
 
@@ -306,10 +318,8 @@ class DayFigureTracker:
         arrays = {
             name: unpack(getattr(state, name), np.float64, shape, name) for name in _FLOAT_ARRAYS
         }
-        counted = unpack(state.counted, np.int64, shape, "counted")
         for name, values in arrays.items():
             setattr(self, name, values)
-        self.counted = counted
         self.day, self.finished_through = state.day, state.finished_through
         self.late_levels, self.ignored_levels = state.late_levels, state.ignored_levels
 
@@ -326,7 +336,7 @@ def _reference_highs(codes: Sequence[str], config: DayFiguresConfig) -> NDArray[
     return reference
 
 
-def _last_of_each(index: NDArray[np.intp], n: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+def _last_of_each(index: NDArray[np.int32], n: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
     """The index ids present (in id order) and the row of each one's last occurrence."""
     last = np.full(n, -1, dtype=np.intp)
     np.maximum.at(last, index, np.arange(index.size, dtype=np.intp))

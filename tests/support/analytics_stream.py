@@ -33,8 +33,10 @@ from engine.calendar.sessions import (
 )
 from engine.kernel.calculator import IndexCalculator
 from engine.kernel.columns import LevelColumns, TickColumns
+from engine.pipeline.chain import IndexPipeline
 from engine.refdata.builtin import load_builtin_universe
 from engine.refdata.universe import Universe
+from engine.testing import TestingSink
 from producers.simulator import MarketSimulator
 
 NS_PER_MINUTE = 60_000_000_000
@@ -105,10 +107,19 @@ class AnalyticsRun:
 
     def __post_init__(self) -> None:
         n = len(self.universe.indices)
-        self.calculator = IndexCalculator(self.universe)
+        self.pipeline = IndexPipeline(
+            IndexCalculator(self.universe), TestingSink(self.universe.index_codes)
+        )
+        self.pipeline.observers += [self.levels.append]
         self.schedule = AnalyticsSchedule(self.calendar, self.interval_ns, self.sample_ns)
         self.returns = SampledReturns(n, self.window)
         self.figures = DayFigureTracker.from_universe(self.universe, self.calendar, self.config)
+        self.pipeline.observers.append(self.figures.update)
+
+    @property
+    def calculator(self) -> IndexCalculator:
+        """The engine state the pipeline writes."""
+        return self.pipeline.calculator
 
     def process(self, ticks: TickColumns) -> None:
         """Apply one batch, taking the analytics at every boundary it crosses."""
@@ -128,18 +139,8 @@ class AnalyticsRun:
                 self._boundary(time, BoundaryKind(kind))
 
     def _apply(self, ticks: TickColumns) -> None:
-        if len(ticks) == 0:
-            return
-        updates = self.calculator.apply(ticks.security, ticks.price, ticks.ts_event)
-        levels = LevelColumns(
-            ts_event=ticks.ts_event[updates.tick],
-            index=updates.index,
-            level=updates.level,
-            seq=updates.seq,
-            security=ticks.security[updates.tick],
-        )
-        self.figures.update(levels)
-        self.levels.append(levels)
+        if len(ticks):
+            self.pipeline.process(ticks)
 
     def _boundary(self, ts: int, kind: BoundaryKind) -> None:
         last_returns = None

@@ -117,7 +117,8 @@ def test_a_restart_from_a_captured_state_gives_the_same_figures() -> None:
     for batch in parts[:stop]:
         first.process(batch)
     second = AnalyticsRun(universe, CALENDAR, **OPTIONS)
-    second.calculator = first.calculator  # its own checkpoint is tested elsewhere
+    second.pipeline = first.pipeline  # the engine's own checkpoint is tested elsewhere
+    second.pipeline.observers[:] = [second.levels.append, second.figures.update]
     second.restore(first.capture())
     for batch in parts[stop:]:
         second.process(batch)
