@@ -22,7 +22,9 @@ follows for maintenance events, and it does not depend on how the stream is batc
 
 At one cut, sample grid points do not collapse (each is a sample, all with the state at the
 cut); interval boundaries collapse to the last one passed (a quiet minute is one record, not
-60); every close passed is kept.
+60); every close passed is kept. The integration takes the boundaries of a cut in time order
+and, at one time, the sample first, then the figures, then the day roll of a close (16:10:00 is
+a grid point, an interval boundary and the close: its sample belongs to the closing session).
 """
 
 from __future__ import annotations
@@ -204,8 +206,7 @@ class AnalyticsSchedule:
             position = int(np.searchsorted(reached, upcoming, side="left"))
             if position == ts.size:
                 return found
-            cut = self._pass_through(int(ts[position]), position)
-            found.append(cut)
+            found.append(self._pass(self._through, int(ts[position]), position))
 
     def advance_to(self, ts: int) -> Cut | None:
         """Pass every boundary at or before ``ts`` as if a tick at ``ts`` arrived (idle, end).
@@ -220,7 +221,7 @@ class AnalyticsSchedule:
             return None
         if ts < self._next_boundary(self._through):
             return None
-        return self._pass_through(int(ts), 0)
+        return self._pass(self._through, int(ts), 0)
 
     def capture(self) -> ScheduleState:
         """The position of the schedule, for a checkpoint."""
@@ -260,10 +261,8 @@ class AnalyticsSchedule:
                     return min(candidates)
             day += 1
 
-    def _pass_through(self, until: int, position: int) -> Cut:
-        """The cut passing every boundary in ``(through, until]``; moves ``through``."""
-        assert self._through is not None
-        low = self._through
+    def _pass(self, low: int, until: int, position: int) -> Cut:
+        """The cut passing every boundary in ``(low, until]``; ``through`` moves to ``until``."""
         first_day, last_day = self.calendar.trading_day(np.array([low, until])).tolist()
         times: list[NDArray[np.int64]] = []
         kinds: list[NDArray[np.uint8]] = []
