@@ -65,14 +65,15 @@ class TickBatch(msgspec.Struct, tag="tick_batch", frozen=True, omit_defaults=Tru
     """Many ticks in event order, as parallel columns of equal length.
 
     The columns are not range-checked when decoding (see the module docstring): a consumer
-    screens each tick against the ranges of ``Tick``.
+    screens each tick against the ranges of ``Tick``. ``volume`` may hold ``null`` for a tick
+    without volume among ticks with one.
     """
 
     security: list[str]
     price: list[float]
     ts_event: list[int]
     seq: list[int] | None = None
-    volume: list[float] | None = None
+    volume: list[float | None] | None = None
 
 
 class IndexLevel(msgspec.Struct, tag="index_level", frozen=True, omit_defaults=True):

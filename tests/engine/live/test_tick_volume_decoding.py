@@ -120,3 +120,15 @@ def test_fast_path_and_record_by_record_agree_on_volumes() -> None:
         == slow.bad_volumes
         == int(np.sum(given & ((volumes < 0) | (volumes > 1e12))))
     )
+
+
+def test_tick_batch_with_null_volumes_decodes() -> None:
+    payload = (
+        b'{"type":"tick_batch","security":["0700","0005"],"price":[401.2,61.0],'
+        b'"ts_event":[1795138200000000000,1795138200000000001],"volume":[null,300]}'
+    )
+    codec = WireCodec("json")
+    fetch = TickDecoder(load_builtin_universe(), codec).decode(records([payload]))
+    assert fetch.undecodable == [] and fetch.bad_volumes == 0
+    assert fetch.ticks.volume is not None
+    np.testing.assert_array_equal(fetch.ticks.volume, [np.nan, 300.0])
