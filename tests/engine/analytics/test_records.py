@@ -140,28 +140,31 @@ def test_a_numpy_count_is_refused_clearly() -> None:
         validate_record(record)
 
 
+def _changed(name: str, **changes: object) -> dict[str, object]:
+    fields: dict[str, object] = msgspec.json.decode((FOLDER / f"{name}.json").read_bytes())
+    return fields | changes
+
+
 def _json(**changes: object) -> bytes:
-    fields = msgspec.json.decode((FOLDER / "index_analytics.json").read_bytes())
-    fields.update(changes)
-    return msgspec.json.encode(fields)
+    return msgspec.json.encode(_changed("index_analytics", **changes))
 
 
 def _msgpack(**changes: object) -> bytes:
-    fields = msgspec.json.decode((FOLDER / "index_analytics.json").read_bytes())
-    fields.update(changes)
-    return msgspec.msgpack.encode(fields)
+    return msgspec.msgpack.encode(_changed("index_analytics", **changes))
+
+
+def _replaced(name: str, old: bytes, new: bytes) -> bytes:
+    text = (FOLDER / f"{name}.json").read_bytes()
+    assert old in text
+    return text.replace(old, new)
 
 
 DEEP = 100_000
 
 HOSTILE_JSON = {
     "1e308": _json(level=1e308),
-    "1e400": (FOLDER / "index_analytics.json")
-    .read_bytes()
-    .replace(b"25812.345678901234", b"1e400"),
-    "NaN literal": (FOLDER / "index_analytics.json")
-    .read_bytes()
-    .replace(b"25812.345678901234", b"NaN"),
+    "1e400": _replaced("index_analytics", b"25812.345678901234", b"1e400"),
+    "NaN literal": _replaced("index_analytics", b"25812.345678901234", b"NaN"),
     "null required": _json(level=None),
     "huge ts_event": _json(ts_event=2**70),
     "huge count": _json(up=10**30),
@@ -169,12 +172,8 @@ HOSTILE_JSON = {
     "float count": _json(up=1.5),
     "deep nesting": b'{"type":"signal_event","values":' + b"[" * DEEP + b"]" * DEEP + b"}",
     "deep unknown field": b'{"type":"pair_analytics","x":' + b"[" * DEEP + b"]" * DEEP + b"}",
-    "invalid UTF-8": (FOLDER / "signal_event.json")
-    .read_bytes()
-    .replace(b"HSI closes", b"\xff\xfe"),
-    "unknown kind": (FOLDER / "signal_event.json")
-    .read_bytes()
-    .replace(b'"invalidation"', b'"panic"'),
+    "invalid UTF-8": _replaced("signal_event", b"HSI closes", b"\xff\xfe"),
+    "unknown kind": _replaced("signal_event", b'"invalidation"', b'"panic"'),
     "unknown tag": b'{"type":"index_level","index":"HSI"}',
     "no tag": b'{"index":"HSI"}',
     "truncated": (FOLDER / "pair_analytics.json").read_bytes()[:-7],
@@ -189,6 +188,7 @@ HOSTILE_MSGPACK = {
     "1e308": _msgpack(open=1e308),
     "huge int": _msgpack(ts_event=2**64 - 1),
     "deep nesting": b"\x91" * DEEP,
+    "deep unknown field": b"\x82\xa4type\xaepair_analytics\xa1x" + b"\x91" * DEEP + b"\xc0",
     "invalid UTF-8": b"\x82\xa4type\xa6signal\xa4name\xa2\xff\xfe",
     "truncated": (FOLDER / "index_analytics.msgpack").read_bytes()[:-9],
     "empty": b"",
