@@ -10,7 +10,10 @@ Every message carries a ``type`` tag so one decoder handles every kind on a topi
   default output: one message per index per batch, keyed by index code);
 - ``fx_tick``: one FX rate, ``{"type":"fx_tick","pair":"HKDUSD","rate":0.1285,"ts_event":...}``
   (units of the quote currency per unit of the base currency; the FX topic of currency variants);
-- ``fx_tick_batch``: many FX ticks in one message, as columns.
+- ``fx_tick_batch``: many FX ticks in one message, as columns;
+- ``index_analytics``, ``pair_analytics``, ``signal_event``: the analytics topic
+  (``engine.analytics.records``), encoded by ``encode_analytics`` (which refuses a record with a
+  non-finite figure) and read by ``decode_analytics``.
 
 Timestamps are integer nanoseconds since the Unix epoch. Fields are only ever added with
 defaults; ``tests/data/wire_v1`` holds saved payloads that must keep decoding.
@@ -29,6 +32,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from engine.analytics.records import AnalyticsRecord, validate_record
 from engine.core.bounds import MAX_CODE_LENGTH
 
 WireFormat = Literal["json", "msgpack"]
@@ -61,14 +65,15 @@ class TickBatch(msgspec.Struct, tag="tick_batch", frozen=True, omit_defaults=Tru
     """Many ticks in event order, as parallel columns of equal length.
 
     The columns are not range-checked when decoding (see the module docstring): a consumer
-    screens each tick against the ranges of ``Tick``.
+    screens each tick against the ranges of ``Tick``. ``volume`` may hold ``null`` for a tick
+    without volume among ticks with one.
     """
 
     security: list[str]
     price: list[float]
     ts_event: list[int]
     seq: list[int] | None = None
-    volume: list[float] | None = None
+    volume: list[float | None] | None = None
 
 
 class IndexLevel(msgspec.Struct, tag="index_level", frozen=True, omit_defaults=True):
@@ -153,11 +158,15 @@ class WireCodec:
             self.fx: msgspec.json.Decoder[FxMessage] | msgspec.msgpack.Decoder[FxMessage] = (
                 msgspec.json.Decoder(FxMessage)
             )
+            self.analytics: (
+                msgspec.json.Decoder[AnalyticsRecord] | msgspec.msgpack.Decoder[AnalyticsRecord]
+            ) = msgspec.json.Decoder(AnalyticsRecord)
         elif wire_format == "msgpack":
             self._encoder = msgspec.msgpack.Encoder()
             self.ticks = msgspec.msgpack.Decoder(TickMessage)
             self.levels = msgspec.msgpack.Decoder(LevelMessage)
             self.fx = msgspec.msgpack.Decoder(FxMessage)
+            self.analytics = msgspec.msgpack.Decoder(AnalyticsRecord)
         else:
             raise ValueError(f"unknown wire format {wire_format!r}, expected json or msgpack")
 
@@ -182,3 +191,17 @@ class WireCodec:
     def decode_fx(self, payload: bytes) -> FxMessage:
         """One FX message; raises ``msgspec.DecodeError`` (or ValidationError) when malformed."""
         return self.fx.decode(payload)
+
+    def encode_analytics(self, record: AnalyticsRecord) -> bytes:
+        """Bytes of one analytics record; raises ``InvalidRecordError`` (and encodes nothing)
+        when a required figure is not finite or a field is out of its bounds."""
+        validate_record(record)
+        return self._encoder.encode(record)
+
+    def decode_analytics(self, payload: bytes) -> AnalyticsRecord:
+        """One analytics record; raises ``msgspec.DecodeError`` (or ValidationError) when
+        malformed, out of bounds or nested too deep, whatever the bytes."""
+        try:
+            return self.analytics.decode(payload)
+        except RecursionError:
+            raise msgspec.DecodeError("analytics record nested too deep") from None

@@ -1,5 +1,8 @@
 """Putting ticks on a Kafka topic fast: single ``tick`` or ``tick_batch`` messages by security.
 
+A tick's volume goes on the wire when the columns have one (``TickColumns.volume``); a NaN
+volume (none) is left out of its ``tick`` message and sent as none in a ``tick_batch``.
+
 Ticks of one security always land on the same partition (murmur2 of the security code, the
 Java client's default), so per-security order holds whatever the partition count. Messages are
 appended to producer batches directly (``create_batch``/``send_batch``), about ten times faster
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from aiokafka import AIOKafkaProducer
@@ -103,16 +107,24 @@ class TickPublisher:
     async def _send_singles(self, ticks: TickColumns, partition: int) -> None:
         encode = self.codec.encode
         seqs: Sequence[int] = ticks.seq.tolist() if ticks.seq is not None else [NO_SEQ] * len(ticks)
+        volumes = _volume_list(ticks)
         batch = self.producer.create_batch()
-        for security, price, ts, seq in zip(
+        for security, price, ts, seq, volume in zip(
             ticks.security.tolist(),
             ticks.price.tolist(),
             ticks.ts_event.tolist(),
             seqs,
+            volumes,
             strict=True,
         ):
             value = encode(
-                Tick(self.codes[security], price, ts, seq=None if seq == NO_SEQ else seq)
+                Tick(
+                    self.codes[security],
+                    price,
+                    ts,
+                    seq=None if seq == NO_SEQ else seq,
+                    volume=volume,
+                )
             )
             key = self.keys[security]
             if batch.append(key=key, value=value, timestamp=None) is None:
@@ -131,6 +143,7 @@ class TickPublisher:
                 price=chunk.price.tolist(),
                 ts_event=chunk.ts_event.tolist(),
                 seq=None if chunk.seq is None else chunk.seq.tolist(),
+                volume=None if chunk.volume is None else _volume_list(chunk),
             )
             value = self.codec.encode(message)
             if batch.append(key=None, value=value, timestamp=None) is None:
@@ -153,3 +166,15 @@ class TickPublisher:
         """Wait until every queued message is acknowledged."""
         pending, self._pending = self._pending, []
         await asyncio.gather(*pending)
+
+
+def _volume_list(ticks: TickColumns) -> list[float | None]:
+    """The ticks' volumes for messages: None where a tick has none (NaN) or no volume at all."""
+    if ticks.volume is None:
+        return [None] * len(ticks)
+    missing = np.isnan(ticks.volume)
+    if not missing.any():
+        return cast("list[float | None]", ticks.volume.tolist())
+    with_none = ticks.volume.astype(object)
+    with_none[missing] = None
+    return cast("list[float | None]", with_none.tolist())

@@ -10,7 +10,10 @@ Model, per security:
   root of the time since the security's previous tick, plus rare +-2-5% jumps;
 * the published price is the true price rounded to the HKEX spread table: to the bid or the
   ask around it (a coin toss per tick, like buyer- and seller-initiated trades), or to the
-  nearest valid price when the bid-ask bounce is turned off.
+  nearest valid price when the bid-ask bounce is turned off;
+* the volume of a trade is a whole number of board lots, 1 to ``max_lots`` (geometric: small
+  trades are common, block-sized ones rare), drawn from a generator of its own seeded from the
+  same seed, so that the prices are exactly those of a simulator without volumes.
 
 Nothing loops per tick in Python; batches are whole numpy arrays.
 """
@@ -31,6 +34,12 @@ NS_PER_SECOND = 1_000_000_000
 TRADING_SECONDS_PER_DAY = 5.5 * 3600.0
 TRADING_SECONDS_PER_YEAR = 252 * TRADING_SECONDS_PER_DAY
 DEFAULT_RATE = 2_000.0
+LOT_SIZE = 100
+MAX_LOTS = 100
+VOLUME_STREAM = 1
+"""Spawn key of the volume generator's seed: an independent stream of the same seed."""
+LOT_COUNT_P = 0.08
+"""Success probability of the geometric number of lots: about 12 lots a trade on average."""
 
 
 def free_float_caps(universe: Universe) -> NDArray[np.float64]:
@@ -82,6 +91,10 @@ class MarketSimulator:
         Tick rate is proportional to free-float capitalisation to this power.
     quote_bounce : bool
         Trade at the bid or the ask around the true price (True) or at the nearest tick.
+    lot_size : int
+        Shares in a board lot; every volume is a multiple of it.
+    max_lots : int
+        Most lots in one trade.
     """
 
     def __init__(
@@ -96,9 +109,13 @@ class MarketSimulator:
         jump_size: tuple[float, float] = (0.02, 0.05),
         rate_exponent: float = 0.5,
         quote_bounce: bool = True,
+        lot_size: int = LOT_SIZE,
+        max_lots: int = MAX_LOTS,
     ) -> None:
         if not rate > 0:
             raise ValueError(f"rate must be positive, got {rate}")
+        if lot_size < 1 or max_lots < 1:
+            raise ValueError(f"lot_size and max_lots must be positive, got {lot_size}, {max_lots}")
         if len(universe.securities) == 0:
             raise ValueError("the universe has no securities")
         self.universe = universe
@@ -107,6 +124,11 @@ class MarketSimulator:
         self.jump_size = jump_size
         self.quote_bounce = quote_bounce
         self._rng = np.random.default_rng(seed)
+        self._volume_rng = np.random.default_rng(
+            np.random.SeedSequence(seed, spawn_key=(VOLUME_STREAM,))
+        )
+        self.lot_size = lot_size
+        self.max_lots = max_lots
         n = len(universe.securities)
 
         caps = free_float_caps(universe)
@@ -249,4 +271,8 @@ class MarketSimulator:
             price = np.where(buyer_initiated, ask, bid)
         else:
             price = round_to_tick(true_price)
-        return TickColumns(ts_event=ts_event, security=security, price=price, seq=seq)
+        lots = np.minimum(self._volume_rng.geometric(LOT_COUNT_P, n), self.max_lots)
+        volume = (lots * self.lot_size).astype(np.float64)
+        return TickColumns(
+            ts_event=ts_event, security=security, price=price, seq=seq, volume=volume
+        )

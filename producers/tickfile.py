@@ -1,8 +1,12 @@
 """Historical tick files (CSV or JSON Lines, optionally gzipped) read as column batches.
 
-CSV: header with at least ``ts,security,price`` in any order; extra columns (``volume``,
-``seq``...) are ignored. JSON Lines: one object per line with the same keys. ``ts`` is integer
-nanoseconds since the epoch (0 to 2**63-1) or ISO-8601 with offset.
+CSV: header with at least ``ts,security,price`` in any order, and optionally ``volume``; other
+columns (``seq``...) are ignored. JSON Lines: one object per line with the same keys. ``ts`` is
+integer nanoseconds since the epoch (0 to 2**63-1) or ISO-8601 with offset. ``volume`` is shares
+traded: a blank cell or a missing key is a tick without volume (NaN); a volume that is not a
+usable number (text, negative, beyond ``MAX_VOLUME``) is screened like the decoder does: the
+tick is kept, its volume becomes NaN, counted in ``ReadStats.bad_volumes``. A file without any
+volume gives ``TickColumns.volume`` None.
 
 Every row the reader cannot use is skipped, counted by reason and reported as
 ``FILE:LINE: reason: detail`` (``RejectLog``): wrong number of columns, invalid UTF-8, bad CSV or
@@ -13,9 +17,11 @@ ignored; every other line is a row read, so ``rows == rows used + sum(skipped)``
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import IO, TextIO
 
@@ -25,6 +31,7 @@ import numpy as np
 from engine.core.timestamps import parse_timestamps
 from engine.kernel.columns import TickColumns
 from engine.kernel.screening import RejectReason, screen_ticks
+from engine.kernel.volume import screen_volume
 from engine.refdata.universe import Universe
 from producers.chunked_file import (
     BadRows,
@@ -35,6 +42,7 @@ from producers.chunked_file import (
 )
 
 REQUIRED_COLUMNS = ("ts", "security", "price")
+VOLUME_COLUMN = "volume"
 
 
 class TickRecord(msgspec.Struct, frozen=True):
@@ -43,13 +51,16 @@ class TickRecord(msgspec.Struct, frozen=True):
     ts: int | str
     security: str
     price: float | str
+    volume: float | str | None = None
 
 
 @dataclass
 class ReadStats(RowStats[RejectReason]):
-    """What a reader saw: rows read, rows skipped (by reason) and unknown codes."""
+    """What a reader saw: rows read, rows skipped (by reason), unknown codes, and the volumes
+    screened out of rows that were used."""
 
     unknown_codes: Counter[str] = field(default_factory=Counter)
+    bad_volumes: int = 0
 
 
 class TickFileReader(ChunkedFileReader[TickColumns]):
@@ -90,17 +101,32 @@ class TickFileReader(ChunkedFileReader[TickColumns]):
         self.stats = ReadStats(log=self.rejects)
 
     def _csv(self, handle: IO[bytes]) -> Iterator[TickColumns]:
-        for (ts, codes, prices), lines, bad in self._csv_columns(handle, REQUIRED_COLUMNS):
-            yield self._columns(ts, list(map(str.strip, codes)), prices, lines, bad)
+        header = self._csv_header(handle, REQUIRED_COLUMNS)
+        positions = [header.index(name) for name in REQUIRED_COLUMNS]
+        volume_at = header.index(VOLUME_COLUMN) if VOLUME_COLUMN in header else None
+        for rows, lines, bad in self._csv_rows(handle, len(header)):
+            ts, codes, prices = (list(map(itemgetter(p), rows)) for p in positions)
+            volumes = (
+                None
+                if volume_at is None
+                else list(map(str.strip, map(itemgetter(volume_at), rows)))
+            )
+            yield self._columns(
+                ts, list(map(str.strip, codes)), prices, lines, bad, volumes=volumes
+            )
 
     def _jsonl(self, handle: IO[bytes]) -> Iterator[TickColumns]:
         for records, lines, bad in self._json_records(handle, TickRecord):
+            volumes = [r.volume for r in records]
             yield self._columns(
                 [r.ts for r in records],
                 [r.security for r in records],
                 [str(r.price) for r in records],
                 lines,
                 bad,
+                volumes=None
+                if volumes.count(None) == len(volumes)
+                else ["" if v is None else str(v).strip() for v in volumes],
             )
 
     def _columns(
@@ -110,19 +136,39 @@ class TickFileReader(ChunkedFileReader[TickColumns]):
         prices: list[str],
         lines: list[int],
         bad: BadRows,
+        *,
+        volumes: list[str] | None,
     ) -> TickColumns:
+        """The usable rows as columns; ``volumes`` are stripped cells ("" for none) or None."""
         self.stats.rows += len(ts) + len(bad)
         stamps = parse_timestamps(ts)
         security = self.universe.security_ids(codes)
         price = parse_floats(prices)
         reasons = screen_ticks(self.universe.n_securities, security, price)
         reasons[stamps < 0] = RejectReason.BAD_TIMESTAMP
-        if not (reasons.any() or bad):
-            return TickColumns(stamps, security, price)
-        unknown = np.flatnonzero(reasons == RejectReason.UNKNOWN_SECURITY).tolist()
-        self.stats.unknown_codes.update(codes[position] for position in unknown)
-        shown = {RejectReason.BAD_TIMESTAMP: ts, RejectReason.UNKNOWN_SECURITY: codes}
-        self.stats.note_chunk(
-            reasons, lines, bad, undecodable=RejectReason.UNDECODABLE, shown=shown, others=prices
+        if volumes is not None and volumes.count("") == len(volumes):
+            volumes = None
+        ticks = TickColumns(
+            stamps, security, price, volume=None if volumes is None else parse_floats(volumes)
         )
-        return TickColumns(stamps, security, price).take(reasons == RejectReason.ACCEPTED)
+        blank = None if volumes is None else np.array(volumes) == ""
+        if reasons.any() or bad:
+            unknown = np.flatnonzero(reasons == RejectReason.UNKNOWN_SECURITY).tolist()
+            self.stats.unknown_codes.update(codes[position] for position in unknown)
+            shown = {RejectReason.BAD_TIMESTAMP: ts, RejectReason.UNKNOWN_SECURITY: codes}
+            self.stats.note_chunk(
+                reasons,
+                lines,
+                bad,
+                undecodable=RejectReason.UNDECODABLE,
+                shown=shown,
+                others=prices,
+            )
+            accepted = reasons == RejectReason.ACCEPTED
+            ticks = ticks.take(accepted)
+            blank = None if blank is None else blank[accepted]
+        if ticks.volume is None or blank is None:
+            return ticks
+        volume, screened = screen_volume(ticks.volume, absent=int(np.count_nonzero(blank)))
+        self.stats.bad_volumes += screened
+        return dataclasses.replace(ticks, volume=volume)

@@ -8,6 +8,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from engine.kernel.columns import TickColumns
+from engine.kernel.volume import screen_volume
 from engine.refdata.universe import Universe
 
 __all__ = ["SecurityCodes", "tick_columns"]
@@ -17,19 +18,25 @@ SecurityCodes = Sequence[str] | NDArray[np.str_] | NDArray[np.object_]
 
 
 def tick_columns(
-    universe: Universe, ts_event: ArrayLike, security: SecurityCodes, price: ArrayLike
+    universe: Universe,
+    ts_event: ArrayLike,
+    security: SecurityCodes,
+    price: ArrayLike,
+    *,
+    volume: ArrayLike | None = None,
 ) -> tuple[TickColumns, NDArray[np.str_] | NDArray[np.object_]]:
     """The ticks as engine columns (unknown codes get id -1), and the codes as an array.
 
     Only dtypes are checked, so the cost does not grow with a Python step per tick beyond the
-    code lookup itself.
+    code lookup itself. ``volume`` (shares per tick, NaN for none) is optional; a negative,
+    non-finite or absurd one becomes NaN (``engine.kernel.volume``), the tick is kept.
 
     Raises
     ------
     TypeError
-        When times are not integers, codes not strings or prices not numbers.
+        When times are not integers, codes not strings, prices or volumes not numbers.
     ValueError
-        When the three are not 1-d and of equal length.
+        When the columns are not 1-d and of equal length.
     """
     stamps = np.asarray(ts_event)
     codes = np.asarray(security)
@@ -48,5 +55,18 @@ def tick_columns(
         ts_event=stamps.astype(np.int64),
         security=universe.security_ids(codes.tolist()),
         price=prices.astype(np.float64),
+        volume=None if volume is None else _volume(volume, prices.size),
     )
     return columns, codes
+
+
+def _volume(volume: ArrayLike, size: int) -> NDArray[np.float64]:
+    """Volumes as a screened float column of ``size`` ticks."""
+    values = np.asarray(volume)
+    if values.size and values.dtype.kind not in "iuf":
+        raise TypeError(f"volume must be numbers, got dtype {values.dtype}")
+    if values.ndim != 1 or values.size != size:
+        raise ValueError("volume must be 1-d and as long as the other columns")
+    column = values.astype(np.float64)
+    screened, _ = screen_volume(column, absent=int(np.count_nonzero(np.isnan(column))))
+    return screened

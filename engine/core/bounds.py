@@ -10,6 +10,9 @@ MAX_PRICE = 1e12
 price x shares x FAF x CF far from float overflow."""
 MIN_SHARES = 1.0
 MAX_SHARES = 1e15
+MAX_VOLUME = 1e12
+"""Largest volume of one tick, in shares: above the issued shares of any listed stock, and it
+keeps price x volume and a day's sum of them far from float overflow."""
 MAX_CODE_LENGTH = 64
 MAX_ID_LENGTH = 256
 MAX_REVIEW_ROWS = 20_000

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Self
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,6 +30,9 @@ class TickColumns(Columnar):
     origin : ndarray of int64, optional
         Where each tick came from, opaque to the engine (a file line, the position of its Kafka
         message in a fetch), so rejected ticks can be traced back.
+    volume : ndarray of float64, optional
+        Shares traded, NaN where a tick has none (or an unusable one: ``screen_volume``); None
+        when no tick of the batch has a volume, so batches without volume cost nothing.
     """
 
     ts_event: NDArray[np.int64]
@@ -34,6 +40,20 @@ class TickColumns(Columnar):
     price: NDArray[np.float64]
     seq: NDArray[np.int64] | None = None
     origin: NDArray[np.int64] | None = None
+    volume: NDArray[np.float64] | None = None
+
+    @classmethod
+    def concat(cls, parts: Sequence[Self]) -> Self:
+        """Join batches in order; when only some have volumes, the others' ticks get NaN (no
+        volume) rather than every volume being dropped."""
+        if any(part.volume is not None for part in parts):
+            parts = [
+                part
+                if part.volume is not None
+                else dataclasses.replace(part, volume=np.full(len(part), np.nan))
+                for part in parts
+            ]
+        return super().concat(parts)
 
     def slice(self, start: int, stop: int) -> TickColumns:
         """Ticks ``start`` to ``stop`` (views, no copy)."""

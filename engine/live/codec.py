@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import NamedTuple, Protocol, cast
 
 import msgspec
@@ -22,6 +23,7 @@ from engine.core.bounds import MAX_CODE_LENGTH
 from engine.kernel.columns import TickColumns
 from engine.kernel.screening import RejectReason
 from engine.kernel.sequencing import NO_SEQ
+from engine.kernel.volume import volume_column
 from engine.refdata.universe import Universe
 from engine.wire import Tick, TickMessage, WireCodec
 
@@ -98,7 +100,9 @@ class DecodedFetch:
 
     ``ticks.origin`` is each tick's row in the fetch; ``message[row]`` is the position of its
     record in ``records`` and ``position_in_message[row]`` its place inside a ``tick_batch``
-    message (-1 for a single ``tick`` message).
+    message (-1 for a single ``tick`` message). ``ticks.volume`` is None when no tick of the
+    fetch had a volume; ``bad_volumes`` counts the volumes screened out (``screen_volume``: the
+    tick stays, its volume becomes NaN).
     """
 
     records: Sequence[Record]
@@ -106,6 +110,7 @@ class DecodedFetch:
     message: NDArray[np.int64]
     position_in_message: NDArray[np.int64]
     undecodable: list[Undecodable]
+    bad_volumes: int = 0
 
 
 def source_of(record: Record) -> str:
@@ -157,6 +162,7 @@ class TickDecoder:
     def _single_ticks(self, records: Sequence[Record], ticks: list[Tick]) -> DecodedFetch:
         """Columns of a fetch made only of ``tick`` messages (the high-rate case)."""
         size = len(ticks)
+        volume, bad_volumes = volume_column(list(map(_volume_of, ticks)))
         return DecodedFetch(
             records=records,
             ticks=TickColumns(
@@ -167,10 +173,12 @@ class TickDecoder:
                     [NO_SEQ if t.seq is None else t.seq for t in ticks], dtype=np.int64, count=size
                 ),
                 origin=np.arange(size, dtype=np.int64),
+                volume=volume,
             ),
             message=np.arange(size, dtype=np.int64),
             position_in_message=np.full(size, -1, dtype=np.int64),
             undecodable=[],
+            bad_volumes=bad_volumes,
         )
 
     def _one_by_one(
@@ -184,6 +192,7 @@ class TickDecoder:
         stamps: list[int] = []
         seqs: list[int] = []
         seq_given: list[bool] = []
+        volumes: list[float | None] = []
         messages: list[int] = []
         positions: list[int] = []
         bad: list[Undecodable] = []
@@ -203,6 +212,7 @@ class TickDecoder:
                 stamps.append(message.ts_event)
                 seqs.append(NO_SEQ if message.seq is None else message.seq)
                 seq_given.append(False)  # checked by the decoder already
+                volumes.append(message.volume)
                 messages.append(position)
                 positions.append(-1)
                 continue
@@ -211,6 +221,7 @@ class TickDecoder:
                 len(message.price) != size
                 or len(message.ts_event) != size
                 or (message.seq is not None and len(message.seq) != size)
+                or (message.volume is not None and len(message.volume) != size)
             ):
                 detail = "tick_batch columns differ in length"
                 bad.append(Undecodable(position, RejectReason.UNDECODABLE, detail))
@@ -220,6 +231,7 @@ class TickDecoder:
             stamps.extend(message.ts_event)
             seqs.extend([NO_SEQ] * size if message.seq is None else message.seq)
             seq_given.extend([message.seq is not None] * size)
+            volumes.extend([None] * size if message.volume is None else message.volume)
             messages.extend([position] * size)
             positions.extend(range(size))
         ts_event, ts_fits = int64_column(stamps)
@@ -242,13 +254,17 @@ class TickDecoder:
                 key=lambda u: (u.position, -1 if u.batch_position is None else u.batch_position)
             )
             keep = reasons == 0
+            if volumes.count(None) < len(volumes):  # a rejected tick's volume is not screened
+                volumes = np.array(volumes, dtype=object)[keep].tolist()
         security = self.universe.security_ids(codes)[keep]
+        volume, bad_volumes = volume_column(volumes)
         ticks = TickColumns(
             ts_event=ts_event[keep],
             security=security,
             price=np.array(prices, dtype=np.float64)[keep],
             seq=seq[keep],
             origin=np.arange(len(security), dtype=np.int64),
+            volume=volume,
         )
         return DecodedFetch(
             records=records,
@@ -256,10 +272,12 @@ class TickDecoder:
             message=message_of[keep],
             position_in_message=position_of[keep],
             undecodable=bad,
+            bad_volumes=bad_volumes,
         )
 
 
 _INT64 = np.iinfo(np.int64)
+_volume_of = attrgetter("volume")
 
 
 def int64_column(values: list[int]) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:

@@ -192,3 +192,47 @@ def test_invalid_arguments(universe: Universe) -> None:
         sim.batch_for(-1)
     assert len(sim.next_batch(0)) == 0
     assert len(sim.batch_for(0)) == 0
+
+
+def test_volumes_are_whole_board_lots(universe: Universe) -> None:
+    sim = MarketSimulator(universe, SEED, start_ns=START_NS, lot_size=500, max_lots=20)
+    for ticks in (sim.next_batch(20_000), sim.batch_for(NS_PER_SECOND)):
+        assert ticks.volume is not None and ticks.volume.dtype == np.float64
+        assert len(ticks.volume) == len(ticks)
+        lots = ticks.volume / 500
+        np.testing.assert_array_equal(lots, np.round(lots))
+        assert lots.min() == 1 and lots.max() == 20  # both ends reached in 20,000 trades
+    default = MarketSimulator(universe, SEED, start_ns=START_NS).next_batch(20_000).volume
+    assert default is not None
+    assert default.min() == 100 and default.max() == 10_000 and 500 < default.mean() < 2_000
+
+
+def test_same_seed_gives_identical_volumes(universe: Universe) -> None:
+    first, second, other = (
+        MarketSimulator(universe, seed, start_ns=START_NS).next_batch(5_000)
+        for seed in (SEED, SEED, SEED + 1)
+    )
+    assert first.volume is not None and second.volume is not None and other.volume is not None
+    np.testing.assert_array_equal(first.volume, second.volume)
+    assert not np.array_equal(first.volume, other.volume)
+
+
+def test_volumes_come_from_their_own_generator_so_prices_do_not_move(universe: Universe) -> None:
+    plain = MarketSimulator(universe, SEED, start_ns=START_NS)
+    rerolled = MarketSimulator(universe, SEED, start_ns=START_NS)
+    rerolled._volume_rng = np.random.default_rng(SEED + 99)
+    for a, b in (
+        (plain.next_batch(5_000), rerolled.next_batch(5_000)),
+        (plain.batch_for(NS_PER_SECOND), rerolled.batch_for(NS_PER_SECOND)),
+    ):
+        for name in ("ts_event", "security", "price", "seq"):
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name), name)
+        assert a.volume is not None and b.volume is not None
+        assert not np.array_equal(a.volume, b.volume)
+
+
+def test_invalid_lots(universe: Universe) -> None:
+    with pytest.raises(ValueError, match="lot_size"):
+        MarketSimulator(universe, SEED, start_ns=START_NS, lot_size=0)
+    with pytest.raises(ValueError, match="max_lots"):
+        MarketSimulator(universe, SEED, start_ns=START_NS, max_lots=0)

@@ -10,6 +10,7 @@ import pytest
 
 from engine.core.errors import TickInputError
 from engine.core.timestamps import BAD_TIMESTAMP, parse_timestamp, parse_timestamps
+from engine.kernel.columns import TickColumns
 from engine.kernel.screening import RejectReason
 from engine.refdata.builtin import load_builtin_universe
 from engine.refdata.universe import Universe
@@ -120,3 +121,58 @@ def test_jsonl_gzipped_with_a_broken_line(tmp_path: Path, universe: Universe) ->
     assert prices == [400.0, 61.5, 62.0]
     assert reader.stats.skipped == {RejectReason.UNDECODABLE: 1}
     assert reader.stats.log.summary()[0].startswith(f"{path}:3: undecodable")
+
+
+def _volumes(reader: TickFileReader) -> list[float] | None:
+    volume = TickColumns.concat(list(reader)).volume
+    return None if volume is None else [float(v) for v in volume]
+
+
+def test_csv_volume_column_is_read_and_screened(tmp_path: Path, universe: Universe) -> None:
+    path = tmp_path / "ticks.csv"
+    path.write_text(
+        "ts,security,price,volume\n"
+        "1,0700,400.2,1500\n"
+        "2,0005,61.0,\n"
+        "3,0005,61.1,-200\n"
+        "4,NOPE,61.1,abc\n"
+        "5,0700,400.4,lots\n"
+        "6,0700,400.6, 2e13\n"
+        "7,0005,61.2,inf\n"
+        "8,0005,61.3, 300 \n"
+    )
+    reader = TickFileReader(path, universe, chunk_bytes=64)
+    volumes = _volumes(reader)
+    assert volumes is not None
+    np.testing.assert_array_equal(volumes, [1500.0, np.nan, np.nan, np.nan, np.nan, np.nan, 300.0])
+    assert reader.stats.used == 7 and reader.stats.skipped == {RejectReason.UNKNOWN_SECURITY: 1}
+    assert reader.stats.bad_volumes == 4  # the blank cell is no volume, the rejected row is out
+
+
+def test_files_without_volume_give_no_volume_column(tmp_path: Path, universe: Universe) -> None:
+    csv_path = tmp_path / "ticks.csv"
+    csv_path.write_text("ts,security,price\n1,0700,400.2\n2,0005,61.0\n")
+    blank_path = tmp_path / "blank.csv"
+    blank_path.write_text("ts,security,price,volume\n1,0700,400.2,\n2,0005,61.0, \n")
+    jsonl_path = tmp_path / "ticks.jsonl"
+    jsonl_path.write_text('{"ts": 1, "security": "0700", "price": 400.0}\n')
+    for path in (csv_path, blank_path, jsonl_path):
+        reader = TickFileReader(path, universe)
+        assert _volumes(reader) is None and reader.stats.bad_volumes == 0
+
+
+def test_jsonl_volume_numbers_text_and_missing(tmp_path: Path, universe: Universe) -> None:
+    path = tmp_path / "ticks.jsonl.gz"
+    with gzip.open(path, "wb") as handle:
+        handle.write(
+            b'{"ts": 1, "security": "0700", "price": 400.0, "volume": 3000}\n'
+            b'{"ts": 2, "security": "0005", "price": 61.5}\n'
+            b'{"ts": 3, "security": "0005", "price": 61.6, "volume": "1200"}\n'
+            b'{"ts": 4, "security": "0005", "price": 61.7, "volume": -1}\n'
+            b'{"ts": 5, "security": "0005", "price": 61.8, "volume": null}\n'
+        )
+    reader = TickFileReader(path, universe)
+    volumes = _volumes(reader)
+    assert volumes is not None
+    np.testing.assert_array_equal(volumes, [3000.0, np.nan, 1200.0, np.nan, np.nan])
+    assert reader.stats.bad_volumes == 1 and reader.stats.used == 5

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import functools
 import sys
 import time
@@ -202,7 +203,7 @@ async def simulate_market(
             reached = window_end
             if len(ticks):
                 seq = ticks.seq + seq_base if with_seq and ticks.seq is not None else None
-                await publish(TickColumns(ticks.ts_event + shift, ticks.security, ticks.price, seq))
+                await publish(dataclasses.replace(ticks, ts_event=ticks.ts_event + shift, seq=seq))
                 published += len(ticks)
         if reached >= deadline or stop.stopped:
             break
