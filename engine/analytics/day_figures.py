@@ -32,16 +32,12 @@ import msgspec
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from engine.analytics.packed import AnalyticsStateError, pack, unpack
+from engine.analytics.errors import AnalyticsConfigError, AnalyticsStateError
+from engine.analytics.packed import pack, unpack
 from engine.calendar.sessions import TradingCalendar, is_continuous_phase, is_trading_phase
 from engine.core.columnar import Columnar
-from engine.core.errors import TickIndexError
 from engine.kernel.columns import LevelColumns
 from engine.refdata.universe import Universe
-
-
-class AnalyticsConfigError(TickIndexError):
-    """An analytics configuration that does not fit the universe (names what is wrong)."""
 
 
 class DayFiguresConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -12,11 +12,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from engine.core.errors import TickIndexError
-
-
-class AnalyticsStateError(TickIndexError):
-    """Captured analytics state that does not fit the object restoring it (corrupt or foreign)."""
+from engine.analytics.errors import AnalyticsStateError
 
 
 def pack(array: NDArray[Any]) -> bytes:

@@ -29,7 +29,8 @@ import msgspec
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from engine.analytics.packed import AnalyticsStateError, pack, unpack
+from engine.analytics.errors import AnalyticsStateError
+from engine.analytics.packed import pack, unpack
 from engine.analytics.schedule import DEFAULT_SAMPLE_NS, grid_points
 from engine.calendar.sessions import TradingCalendar, day_number
 from engine.core.columnar import Columnar

@@ -43,13 +43,13 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from engine.core.errors import TickIndexError
+from engine.analytics.errors import AnalyticsConfigError
 
 MAX_INTERVALS = 100_000
 """Longest rising/falling window, in boundaries (history is kept per boundary)."""
 
 
-class RuleSetError(TickIndexError):
+class RuleSetError(AnalyticsConfigError):
     """A signal rule set is invalid (unknown key or kind, bad op, window < 1); names the rule."""
 
 

@@ -10,12 +10,11 @@ import numpy as np
 import pytest
 
 from engine.analytics.day_figures import (
-    AnalyticsConfigError,
     DayFiguresConfig,
     DayFiguresState,
     DayFigureTracker,
 )
-from engine.analytics.packed import AnalyticsStateError
+from engine.analytics.errors import AnalyticsConfigError, AnalyticsStateError
 from engine.analytics.returns import periods_per_year
 from engine.kernel.columns import LevelColumns, TickColumns
 from tests.support.analytics_reference import closes_through, day_figures_at, levels_frame

@@ -9,7 +9,7 @@ import msgspec
 import numpy as np
 import pytest
 
-from engine.analytics.packed import AnalyticsStateError
+from engine.analytics.errors import AnalyticsStateError
 from engine.analytics.returns import ReturnsState, SampledReturns, periods_per_year
 from engine.calendar.sessions import TradingCalendar
 from tests.support.analytics_reference import (
