@@ -16,9 +16,14 @@ from os import PathLike, fspath
 from pathlib import Path
 from typing import Protocol, TextIO
 
+import numpy as np
+
+from consumers.analyticsfile import AnalyticsFileWriter
 from consumers.auditfile import AuditFileWriter
 from consumers.barsfile import BarsFileWriter
-from engine.calendar.sessions import TradingCalendar
+from engine.analytics.config import AnalyticsConfig, load_analytics_config
+from engine.analytics.engine import AnalyticsEngine
+from engine.calendar.sessions import Phase, TradingCalendar
 from engine.core.errors import ReferenceDataError, TickIndexError, TickInputError
 from engine.currency.translator import CurrencyTranslator
 from engine.currency.variant_files import load_variants
@@ -27,7 +32,8 @@ from engine.kernel.columns import TickColumns
 from engine.maintenance.event_files import load_sourced_events
 from engine.maintenance.event_queue import PendingEvent
 from engine.maintenance.events import securities_named
-from engine.pipeline.chain import IndexPipeline, LevelSink
+from engine.pipeline.analytics_driver import AnalyticsDriver
+from engine.pipeline.chain import IndexPipeline, LevelSink, PipelineStats
 from engine.pipeline.fx_merge import CurrencySink, FxFeed
 from engine.pipeline.trading_day import SessionDriver
 from engine.refdata.reference_text import read_reference_text
@@ -89,11 +95,14 @@ class ReplaySettings:
     eod_dir: str | None = None
     conflate_ms: int | None = None
     strict: bool = False
+    analytics: str | None = None
+    analytics_config: str | None = None
 
     @property
     def uses_sessions(self) -> bool:
-        """Trading sessions are on (asked for, or implied by a calendar, bars or day files)."""
-        return bool(self.sessions or self.calendar or self.ohlc or self.eod_dir)
+        """Trading sessions are on (asked for, or implied by a calendar, bars, day files or
+        analytics)."""
+        return bool(self.sessions or self.calendar or self.ohlc or self.eod_dir or self.analytics)
 
 
 def load_events(path: str) -> list[PendingEvent]:
@@ -165,7 +174,11 @@ def run_replay(
             IndexCalculator(universe), sink, conflate_ns=conflate_ns, audit=audit
         )
         pipeline.schedule(events)
-        if settings.uses_sessions:
+        if settings.analytics:
+            driver = _session_driver(pipeline, settings, stack)
+            stats = _run_with_analytics(reader, driver, settings, stack)
+            rolled = driver.rolled
+        elif settings.uses_sessions:
             driver = _session_driver(pipeline, settings, stack)
             stats = driver.run(reader)
             rolled = driver.rolled
@@ -181,6 +194,37 @@ def run_replay(
         rolled=tuple(rolled),
         currency=currency.translator.stats if currency is not None else None,
     )
+
+
+def _run_with_analytics(
+    reader: TickSource, driver: SessionDriver, settings: ReplaySettings, stack: ExitStack
+) -> PipelineStats:
+    """``SessionDriver.run`` with analytics records written to ``settings.analytics``.
+
+    When the ticks end in a closing auction, the day's close passes after the last one (its
+    final records): the stream holds the whole day.
+    """
+    assert settings.analytics is not None
+    config = (
+        load_analytics_config(settings.analytics_config)
+        if settings.analytics_config
+        else AnalyticsConfig()
+    )
+    pipeline, calendar = driver.pipeline, driver.calendar
+    engine = AnalyticsEngine(pipeline.calculator, calendar, config)
+    writer = stack.enter_context(AnalyticsFileWriter(settings.analytics))
+    analytics = AnalyticsDriver(driver.process, pipeline, engine, writer)
+    last_ts: int | None = None
+    for batch in reader:
+        analytics.process(batch)
+        if len(batch):
+            last_ts = max(int(batch.ts_event.max()), last_ts or int(batch.ts_event.max()))
+    if last_ts is not None and calendar.phase(np.array([last_ts]))[0] == Phase.CLOSING_AUCTION:
+        day = int(calendar.trading_day(np.array([last_ts]))[0])
+        analytics.advance_to(calendar.closing_auction_end(day))
+    driver.finish_day()
+    pipeline.close()
+    return pipeline.stats
 
 
 def _session_driver(

@@ -77,7 +77,8 @@ class IndexPipeline:
     conflate_ns : int, optional
         When given, at most one level per index per this many nanoseconds of event time.
         ``observers`` (callables) see every level before conflation (OHLC bars need them),
-        ``tick_observers`` every batch of accepted ticks before it is applied (turnover).
+        ``tick_observers`` every batch of accepted ticks before it is applied (turnover),
+        ``event_observers`` the prices just before each maintenance event applied.
     audit : AuditSink, optional
         Where divisor changes of maintenance events go.
     """
@@ -100,6 +101,7 @@ class IndexPipeline:
         self.sequence_guard = SequenceGuard(calculator.universe.n_securities)
         self.observers: list[Callable[[LevelColumns], None]] = []
         self.tick_observers: list[Callable[[TickColumns], None]] = []
+        self.event_observers: list[Callable[[NDArray[np.float64]], None]] = []
         self.events = EventQueue()
         self.clock_ns: int | None = None  # event time of the last tick applied
 
@@ -155,11 +157,15 @@ class IndexPipeline:
         self._process_ticks(ticks if start == 0 else ticks.slice(start, len(ticks)))
 
     def _apply_event(self, pending: PendingEvent) -> None:
+        prices_before = self.calculator.prices.copy() if self.event_observers else None
         try:
             changes = apply_event(self.calculator, pending.event)
         except EventError as exc:
             self.stats.events_failed.append(FailedEvent(pending.event, pending.origin, str(exc)))
             return
+        if prices_before is not None:
+            for observe_event in self.event_observers:
+                observe_event(prices_before)
         self.stats.events_applied += 1
         grown = self.calculator.universe.n_securities - self.sequence_guard.last_seq.size
         if grown:

@@ -39,9 +39,9 @@ def register(subcommands: Subcommands) -> None:
                 "tickindex replay --ticks ticks.csv.gz --out levels.csv",
             ),
             (
-                "with maintenance events, trading sessions and daily OHLC bars",
+                "with maintenance events, daily OHLC bars and analytics records",
                 "tickindex replay --ticks ticks.csv --out levels.jsonl --events events.jsonl "
-                "--ohlc bars.csv",
+                "--ohlc bars.csv --analytics analytics.jsonl",
             ),
         ],
         handler=replay_command,
@@ -105,6 +105,18 @@ def register(subcommands: Subcommands) -> None:
         metavar="N",
         help="write at most one level per index per N ms of event time (Hang Seng: 2000; "
         "default: every level)",
+    )
+    parser.add_argument(
+        "--analytics",
+        metavar="FILE",
+        help="write index, pair and signal analytics records (JSON Lines, as on the analytics "
+        "topic) at every interval of event time and each session close (implies --sessions)",
+    )
+    parser.add_argument(
+        "--analytics-config",
+        metavar="FILE",
+        help="analytics settings, TOML or JSON: interval, indices, pairs, signal rules "
+        "(e.g. deploy/analytics/smallcap-sleeve.toml); default: every index each second",
     )
     add_progress_arguments(parser)
 

@@ -12,9 +12,11 @@ sends each batch through one of them:
 A stage is only left once everything sent through it is acknowledged, so the levels of an
 index reach the topic in the order they were computed, as with one stage; a checkpoint waits
 for both stages. Measured on the broker's clocks (``tickindex bench --kafka``, p99 in ms at
-1,000 / 10,000 / 50,000 ticks/s, three runs each, 2 cores): the child alone 10, 8, 11 / 14, 11 /
-18, 18; the loop alone 5, 7, 8 / 10, 12 / 15, 11. Exactly-once keeps one stage: two
-transactional producers with one id would fence each other.
+1,000 / 10,000 / 50,000 ticks/s, 2 cores): the child alone 10, 8, 11 / 14, 11 / 18, 18; the loop
+alone 5, 7, 8 / 10, 12 / 15, 11; this stage 4, 4, 4 / 8, 8, 6 / 13, 10, 17 (quiet machine, raw
+echo 2-3 / 3 / 2-4). The loop alone loses a quarter of the saturated throughput (the output
+process's docstring); a saturated feed's batches are large and go to the child. Exactly-once
+keeps one stage: two transactional producers with one id would fence each other.
 """
 
 from __future__ import annotations
