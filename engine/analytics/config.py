@@ -22,8 +22,6 @@ the universe has their indices; pairs given explicitly must fit it.
 
 from __future__ import annotations
 
-import json
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,6 +30,7 @@ import msgspec
 from engine.analytics.errors import AnalyticsConfigError
 from engine.analytics.pairs import DEFAULT_PAIRS, PairConfig
 from engine.analytics.signal_rules import Rule, rules_from
+from engine.core.settings_file import read_settings_file
 
 DAY_MS = 86_400_000
 
@@ -119,16 +118,5 @@ def load_analytics_config(path: str | Path) -> AnalyticsConfig:
     AnalyticsConfigError
         When the file cannot be read or decoded, or a setting is invalid (named).
     """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise AnalyticsConfigError(f"{path}: cannot read analytics config: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise AnalyticsConfigError(f"{path}: not UTF-8 (byte {exc.start})") from None
-    try:
-        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        kind = path.suffix.lstrip(".") or "JSON"
-        raise AnalyticsConfigError(f"{path}: not valid {kind}: {str(exc)[:200]}") from None
+    data = read_settings_file(path, AnalyticsConfigError, "analytics config")
     return analytics_config_from(data, str(path))

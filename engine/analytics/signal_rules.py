@@ -34,16 +34,15 @@ last ``.``. For example::
 
 from __future__ import annotations
 
-import json
 import math
 import re
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import msgspec
 
 from engine.analytics.errors import AnalyticsConfigError
+from engine.core.settings_file import read_settings_file
 
 MAX_INTERVALS = 100_000
 """Longest rising/falling window, in boundaries (history is kept per boundary)."""
@@ -207,17 +206,5 @@ def load_rules(path: str | Path) -> RuleSet:
     RuleSetError
         When the file cannot be read or decoded, or a rule is invalid (named in the message).
     """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RuleSetError(f"{path}: cannot read rule set: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise RuleSetError(f"{path}: not UTF-8 (byte {exc.start})") from None
-    try:
-        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        detail = str(exc)[:200]
-        kind = path.suffix.lstrip(".") or "JSON"
-        raise RuleSetError(f"{path}: not valid {kind}: {detail}") from exc
+    data = read_settings_file(path, RuleSetError, "rule set")
     return rules_from(data, str(path))

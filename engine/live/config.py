@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -11,6 +9,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from engine.core.errors import TickIndexError
+from engine.core.settings_file import read_settings_file
 from engine.kernel.publication import parse_publication
 from engine.live.security_settings import KafkaSecurity, safe_fields
 
@@ -242,23 +241,7 @@ def topic_settings() -> tuple[str, ...]:
 
 
 def _read_file(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 (byte {exc.start})") from None
-    try:
-        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        # Decode errors, and integers of more than 4,300 digits; RecursionError: deep nesting.
-        detail = str(exc)[:200]
-        raise ConfigError(
-            f"{path}: not valid {path.suffix.lstrip('.') or 'JSON'}: {detail}"
-        ) from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a table of settings")
-    return data
+    return read_settings_file(path, ConfigError, "config file")
 
 
 def load_config(

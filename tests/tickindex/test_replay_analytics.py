@@ -10,7 +10,7 @@ import pytest
 
 from engine.analytics.records import IndexAnalytics, SignalEvent
 from engine.wire import WireCodec
-from tests.engine.pipeline.test_analytics_driver import CONFIG, stream, whole
+from tests.support.analytics_pipeline import CONFIG, stream, whole
 from tickindex.cli.main import main
 
 pytestmark = pytest.mark.slow
