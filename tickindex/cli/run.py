@@ -57,16 +57,14 @@ def register(subcommands: Subcommands) -> None:
             "Stops after --duration or Ctrl-C."
         ),
         examples=[
-            ("the Hang Seng family live until Ctrl-C", "tickindex run"),
             (
                 "30 s of the market of seed 7 (the same on every run)",
                 "tickindex run --duration 30 --seed 7",
             ),
             (
-                "the analytics of a rule set of your own",
+                "analytics and signals of a rule set of your own",
                 "tickindex run --analytics-config deploy/analytics/smallcap-sleeve.toml",
             ),
-            ("levels only, on wall time, no sessions", "tickindex run --no-analytics"),
         ],
         handler=run_command,
     )
