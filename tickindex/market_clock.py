@@ -15,8 +15,6 @@ falls inside a trading phase and the analytics' boundaries pass as on a real tra
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 from numpy.typing import NDArray
 
@@ -39,7 +37,6 @@ def last_session_open(calendar: TradingCalendar, wall_ns: int) -> int:
         day -= 1
 
 
-@dataclass
 class MarketClock:
     """Trading time since ``start_ns`` <-> event time, through the calendar's trading phases.
 
@@ -54,18 +51,17 @@ class MarketClock:
         event time is wall time (live).
     """
 
-    calendar: TradingCalendar
-    start_ns: int
-    simulated: bool
-    _starts: list[int] = field(default_factory=list, repr=False)
-    _ends: list[int] = field(default_factory=list, repr=False)
-    _done: list[int] = field(default_factory=list, repr=False)  # trading time at each end
-
-    def __post_init__(self) -> None:
-        if not self.calendar.is_trading(np.array([self.start_ns]))[0]:
+    def __init__(self, calendar: TradingCalendar, start_ns: int, *, simulated: bool) -> None:
+        if not calendar.is_trading(np.array([start_ns]))[0]:
             raise ValueError("a market clock starts inside a trading phase")
-        day = int(self.calendar.trading_day(np.array([self.start_ns]))[0])
-        self._add_day(day)
+        self.calendar = calendar
+        self.start_ns = start_ns
+        self.simulated = simulated
+        # The trading spans from the start on, and the trading time done at the end of each.
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+        self._done: list[int] = []
+        self._add_day(int(calendar.trading_day(np.array([start_ns]))[0]))
 
     @classmethod
     def for_wall_time(cls, calendar: TradingCalendar, wall_ns: int) -> MarketClock:
