@@ -1,4 +1,7 @@
-"""A live terminal board of every index: level, change vs previous close, tick rate, updates."""
+"""A live terminal board of every index: level, change vs previous close, tick rate, updates.
+
+With an ``AnalyticsPanel`` the analytics records are drawn under the level table.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ from typing import TextIO
 
 import numpy as np
 
+from consumers.analytics_panel import AnalyticsPanel
+from engine.calendar.sessions import HKT_OFFSET_NS
 from engine.kernel.columns import LevelColumns
 from engine.refdata.universe import Universe
 
@@ -45,6 +50,10 @@ class IndexBoard:
         ``NO_COLOR`` is not set.
     clock : callable, optional
         Monotonic wall clock in seconds (``time.monotonic``); injectable for tests.
+    panel : AnalyticsPanel, optional
+        Analytics drawn under the table (the panel is the pipeline's analytics sink).
+    simulated_time : bool
+        The ticks carry simulated event times: the title gives them in HKT, said simulated.
     """
 
     def __init__(
@@ -55,6 +64,8 @@ class IndexBoard:
         refresh_s: float = 0.5,
         colour: bool | None = None,
         clock: Callable[[], float] = time.monotonic,
+        panel: AnalyticsPanel | None = None,
+        simulated_time: bool = False,
     ) -> None:
         self.universe = universe
         self.stream = sys.stdout if stream is None else stream
@@ -63,6 +74,8 @@ class IndexBoard:
             colour = self.stream.isatty() and "NO_COLOR" not in os.environ
         self.colour = colour
         self._clock = clock
+        self.panel = panel
+        self.simulated_time = simulated_time
         n = len(universe.indices)
         self.prev_close = np.array([s.prev_close_level for s in universe.indices], dtype=np.float64)
         self.levels = self.prev_close.copy()
@@ -116,7 +129,7 @@ class IndexBoard:
         return True
 
     def render(self) -> str:
-        """The board as text: a title line, a header and one line per index.
+        """The board as text: a title line, a header, one line per index, then the panel.
 
         Ticks/s is the number of ticks that moved each index over the last refresh window,
         divided by the window length.
@@ -142,11 +155,17 @@ class IndexBoard:
                 f"{spec.code:<{code_width}}  {name:<{name_width}}  {self.levels[i]:>12,.2f}  "
                 f"{moves}  {self._ticks_per_s[i]:>9.1f}  {self.updates[i]:>10,d}"
             )
+        if self.panel is not None:
+            lines.append("")
+            lines.extend(self.panel.lines(colour=self.colour))
         return "\n".join(lines)
 
     def _title(self) -> str:
         if self.last_event_ns is None:
-            when = "no ticks yet"
+            when = "no ticks yet" + (" (simulated time)" if self.simulated_time else "")
+        elif self.simulated_time:
+            stamp = datetime.fromtimestamp((self.last_event_ns + HKT_OFFSET_NS) / 1e9, tz=UTC)
+            when = "SIMULATED " + stamp.strftime("%Y-%m-%d %H:%M:%S") + " HKT"
         else:
             stamp = datetime.fromtimestamp(self.last_event_ns / 1e9, tz=UTC)
             when = "last tick " + stamp.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"

@@ -7,19 +7,25 @@ import io
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from consumers.analytics_panel import AnalyticsPanel
 from consumers.board import IndexBoard
+from engine.calendar.sessions import TradingCalendar, day_number
 from engine.refdata.builtin import load_builtin_universe
 from engine.refdata.reference_files import load_universe
+from tests.support.analytics_stream import hkt
 from tests.support.scalar_reference import RefIndex, RefRow
 from tests.support.seed import SEED
 from tests.support.universes import random_rows
+from tickindex.analytics_setup import desk_config
 from tickindex.cli import run
 from tickindex.cli.main import main
+from tickindex.market_clock import MarketClock
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -194,3 +200,155 @@ def test_ctrl_c_exits_zero_with_a_summary() -> None:
     summary = rest.rstrip().splitlines()[-1]
     assert summary.startswith("tickindex run: ")
     assert f"seed {SEED}" in summary
+
+
+FRIDAY = day_number("2026-12-04")
+SATURDAY_NOON = hkt(FRIDAY + 1, 12.0)
+
+
+def analytics_run(
+    wall_ns: int, duration_s: float, rate: float = 500.0
+) -> tuple[run.RunSummary, IndexBoard, AnalyticsPanel, MarketClock]:
+    universe = load_builtin_universe()
+    fake = FakeTime()
+    panel = AnalyticsPanel()
+    market = MarketClock.for_wall_time(TradingCalendar(), wall_ns)
+    board = IndexBoard(
+        universe,
+        io.StringIO(),
+        refresh_s=1e9,
+        clock=fake.clock,
+        panel=panel,
+        simulated_time=market.simulated,
+    )
+    summary = run.simulate_live(
+        universe,
+        board,
+        seed=SEED,
+        rate=rate,
+        duration_s=duration_s,
+        step_s=1.0,
+        clock=fake.clock,
+        sleep=fake.sleep,
+        analytics=run.RunAnalytics(desk_config(universe), market, panel),
+    )
+    return summary, board, panel, market
+
+
+def test_register_analytics_flags() -> None:
+    assert parse(["run"]).analytics is True
+    assert parse(["run"]).analytics_config is None
+    assert parse(["run", "--no-analytics"]).analytics is False
+    assert parse(["run", "--analytics-config", "a.toml"]).analytics_config == "a.toml"
+    with pytest.raises(SystemExit) as exc:
+        parse(["run", "--no-analytics", "--analytics-config", "a.toml"])
+    assert exc.value.code == 2
+
+
+def test_outside_trading_hours_the_run_simulates_a_trading_day_with_analytics() -> None:
+    print(f"seed {SEED}")
+    summary, board, panel, market = analytics_run(SATURDAY_NOON, duration_s=120.0)
+
+    assert market.simulated and market.start_ns == hkt(FRIDAY, 9.5)
+    assert summary.simulated_from_ns == hkt(FRIDAY, 9.5)
+    assert abs(summary.ticks - 60_000) < 5 * np.sqrt(60_000)
+    assert board.last_event_ns is not None
+    assert hkt(FRIDAY, 9.5) < board.last_event_ns <= hkt(FRIDAY, 9.5 + 2 / 60)
+    # One boundary a second, 09:30:01 - 09:32:00, each with every index and both pairs.
+    indices = [r for r in panel.indices.values() if r.ts_event == hkt(FRIDAY, 9.5 + 2 / 60)]
+    assert len(indices) == len(board.universe.indices)
+    assert summary.analytics_records == panel.records >= 120 * (13 + 2)
+    smallcap = panel.pairs["SMALLCAP_VS_HSI"]
+    assert smallcap.beta is not None and smallcap.returns_in_window >= 20
+    assert smallcap.hedge is not None and smallcap.hedge.sleeve_notional == 50_000_000.0
+
+    text = board.render()
+    assert "SIMULATED 2026-12-04 09:3" in text.splitlines()[0]
+    panel_lines = text[text.index("ANALYTICS at 09:32:00 HKT") :].splitlines()
+    assert all(len(line) <= 80 for line in panel_lines)
+    assert any(line.startswith("HSCI_SC ") for line in panel_lines)
+    assert any(line.startswith("  hedge HK$ 50m sleeve: ") for line in panel_lines)
+    assert "simulated trading from 2026-12-04 09:30:00 HKT" in summary.line()
+    assert "analytics records" in summary.line()
+
+
+def test_in_trading_hours_event_time_is_wall_time_and_stops_over_lunch() -> None:
+    print(f"seed {SEED}")
+    monday = FRIDAY + 3
+    summary, board, panel, market = analytics_run(hkt(monday, 11 + 59 / 60), duration_s=120.0)
+
+    assert not market.simulated
+    assert summary.simulated_from_ns is None
+    assert abs(summary.ticks - 30_000) < 5 * np.sqrt(30_000)  # 11:59 - 12:00 only
+    assert board.last_event_ns is not None
+    assert hkt(monday, 11.99) < board.last_event_ns < hkt(monday, 12.0)
+    assert panel.last_ts == hkt(monday, 12.0)  # the morning's last boundary passed, no tick
+    assert "SIMULATED" not in board.render()
+
+
+def test_without_analytics_no_panel_and_no_sessions() -> None:
+    universe = load_builtin_universe()
+    fake = FakeTime()
+    board = IndexBoard(universe, io.StringIO(), clock=fake.clock)
+    summary = run.simulate_live(
+        universe, board, seed=SEED, duration_s=1.0, clock=fake.clock, sleep=fake.sleep
+    )
+    assert summary.analytics_records is None
+    assert "analytics" not in summary.line()
+    assert "ANALYTICS" not in board.render()
+
+
+def test_desk_config_pairs_hedged_and_rules_only_where_the_universe_has_them(
+    tmp_path: Path,
+) -> None:
+    builtin = desk_config(load_builtin_universe())
+    assert builtin.pairs is not None
+    assert [pair.name for pair in builtin.pairs] == ["SMALLCAP_VS_HSI", "HSTECH_VS_HSI"]
+    assert {pair.sleeve_notional for pair in builtin.pairs} == {50_000_000.0}
+    assert builtin.sample_ms == 5_000
+    assert {rule.kind for rule in builtin.rules} == {"confirmation", "invalidation", "info"}
+    assert all(len(rule.sentence) <= 80 - 21 for rule in builtin.rules)  # the panel's room
+    other = load_universe(
+        *write_universe_files(tmp_path, *random_rows(np.random.default_rng(1), 9, 2))
+    )
+    bare = desk_config(other)
+    assert bare.pairs == () and bare.rules == ()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("flags", [[], ["--no-analytics"]])
+def test_command_with_and_without_the_panel(
+    flags: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(time, "time_ns", lambda: SATURDAY_NOON)
+    argv = ["run", "--duration", "1.5", "--rate", "2000", "--seed", str(SEED), "--refresh", "1"]
+    assert main([*argv, *flags]) == 0
+    out = capsys.readouterr().out
+    summary = out.rstrip().splitlines()[-1]
+    if flags:
+        assert "ANALYTICS" not in out
+        assert "analytics" not in summary
+        assert "SIMULATED" not in out
+    else:
+        assert "\nANALYTICS at 09:30:01 HKT\n" in out
+        assert "\nHSI " in out[out.index("ANALYTICS") :]
+        assert "SIMULATED 2026-12-04 09:30:01 HKT" in out
+        assert "analytics records, simulated trading from 2026-12-04 09:30:00 HKT" in summary
+
+
+def test_command_reads_the_analytics_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(time, "time_ns", lambda: SATURDAY_NOON)
+    config = tmp_path / "analytics.json"
+    config.write_text('{"indices": ["HSCEI"], "pairs": [], "interval_ms": 100}')
+    argv = ["run", "--duration", "0.5", "--seed", str(SEED), "--analytics-config", str(config)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    drawn = out[out.rindex("ANALYTICS") :]
+    assert "\nHSCEI " in drawn
+    assert "\nHSI " not in drawn
+    assert "_VS_" not in drawn
+    config.write_text('{"indices": ["NOPE"]}')
+    assert main(argv) == 2
+    assert "NOPE" in capsys.readouterr().err

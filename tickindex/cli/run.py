@@ -1,18 +1,33 @@
-"""``tickindex run``: the embedded demo, simulator -> calculator -> live board, in real time."""
+"""``tickindex run``: the embedded demo, simulator -> calculator -> live board, in real time.
+
+With analytics (the default) the run goes through trading sessions like ``replay --analytics``
+and its event clock is a ``MarketClock``: wall time inside HKEX trading hours, else a simulated
+trading day from the last session open, said so on the board's title. The records go to the
+board's analytics panel.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from consumers.analytics_panel import AnalyticsPanel
 from consumers.board import IndexBoard
+from engine.analytics.config import AnalyticsConfig
+from engine.calendar.sessions import TradingCalendar
 from engine.kernel.calculator import IndexCalculator
+from engine.kernel.columns import TickColumns
+from engine.pipeline.analytics_driver import AnalyticsDriver, AnalyticsSink
 from engine.pipeline.chain import IndexPipeline
+from engine.pipeline.trading_day import SessionDriver
 from engine.refdata.universe import Universe
+from producers.pacing import describe_hkt
 from producers.simulator import DEFAULT_RATE, NS_PER_SECOND, MarketSimulator
+from tickindex.analytics_setup import analytics_config, attach_analytics, desk_config
 from tickindex.cli.command import Subcommands, add_command
 from tickindex.cli.common import (
     add_duration_argument,
@@ -22,6 +37,7 @@ from tickindex.cli.common import (
     seed_from_args,
     universe_from_args,
 )
+from tickindex.market_clock import MarketClock
 
 DEFAULT_STEP_S = 0.1
 
@@ -34,13 +50,20 @@ def register(subcommands: Subcommands) -> None:
         summary="simulate a market and show every index live (no broker needed)",
         description=(
             "Generate a realistic tick stream for every constituent, compute every index level "
-            "after every tick and show them on a live board. Stops after --duration or Ctrl-C."
+            "after every tick and show them on a live board, with an analytics panel (breadth, "
+            "movers, volatility, pairs with beta and futures hedge, signals). Inside HKEX trading "
+            "hours event time is wall time; outside them the run simulates a trading day from "
+            "the last session open (09:30 HKT), and the board says the time is simulated. "
+            "Stops after --duration or Ctrl-C."
         ),
         examples=[
-            ("the Hang Seng family live until Ctrl-C", "tickindex run"),
             (
                 "30 s of the market of seed 7 (the same on every run)",
                 "tickindex run --duration 30 --seed 7",
+            ),
+            (
+                "analytics and signals of a rule set of your own",
+                "tickindex run --analytics-config deploy/analytics/smallcap-sleeve.toml",
             ),
         ],
         handler=run_command,
@@ -49,6 +72,39 @@ def register(subcommands: Subcommands) -> None:
     add_simulator_arguments(parser)
     add_universe_arguments(parser)
     add_refresh_argument(parser)
+    analytics = parser.add_mutually_exclusive_group()
+    analytics.add_argument(
+        "--no-analytics",
+        dest="analytics",
+        action="store_false",
+        help="levels only: no sessions, no analytics panel, every tick stamped with wall time",
+    )
+    analytics.add_argument(
+        "--analytics-config",
+        metavar="FILE",
+        help="analytics settings and signal rules, TOML or JSON (default: every index each "
+        "second, returns sampled every 5 s, the default pairs with a HK$50m sleeve hedged "
+        "with HSI futures, small-cap sleeve signals)",
+    )
+
+
+@dataclass(frozen=True)
+class RunAnalytics:
+    """The analytics of an embedded run.
+
+    Attributes
+    ----------
+    config : AnalyticsConfig
+        What to compute.
+    market : MarketClock
+        The run's event clock (live or a simulated trading day) and its calendar.
+    sink : AnalyticsSink
+        Where the records go (the board's panel).
+    """
+
+    config: AnalyticsConfig
+    market: MarketClock
+    sink: AnalyticsSink
 
 
 @dataclass(frozen=True)
@@ -71,6 +127,8 @@ class RunSummary:
     levels: int
     elapsed_s: float
     seed: int
+    analytics_records: int | None = None
+    simulated_from_ns: int | None = None
 
     @property
     def ticks_per_s(self) -> float:
@@ -79,10 +137,15 @@ class RunSummary:
 
     def line(self) -> str:
         """One human-readable summary line."""
-        return (
+        line = (
             f"tickindex run: {self.ticks:,d} ticks, {self.levels:,d} levels in "
             f"{self.elapsed_s:.2f} s ({self.ticks_per_s:,.0f} ticks/s), seed {self.seed}"
         )
+        if self.analytics_records is not None:
+            line += f", {self.analytics_records:,d} analytics records"
+        if self.simulated_from_ns is not None:
+            line += f", simulated trading from {describe_hkt(self.simulated_from_ns)}"
+        return line
 
 
 def simulate_live(
@@ -95,11 +158,14 @@ def simulate_live(
     step_s: float = DEFAULT_STEP_S,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    analytics: RunAnalytics | None = None,
 ) -> RunSummary:
     """Run the simulated market through the index pipeline in real time until done or Ctrl-C.
 
     Every ``step_s`` the ticks of the wall time elapsed since the previous step are generated
     and applied as one batch, so event time tracks wall time whatever the processing cost.
+    With ``analytics`` the ticks are stamped by its market clock and go through trading
+    sessions and the analytics, whose boundaries also pass when no tick comes.
 
     Parameters
     ----------
@@ -117,15 +183,22 @@ def simulate_live(
         Wall time between batches, seconds.
     clock, sleep : callable, optional
         Monotonic clock and sleep, injectable for tests.
+    analytics : RunAnalytics, optional
+        Analytics, sessions and the market clock; without: levels only, on wall time.
 
     Returns
     -------
     RunSummary
         Totals; a ``KeyboardInterrupt`` ends the run normally.
     """
-    start_ns = time.time_ns()
+    start_ns = analytics.market.start_ns if analytics is not None else time.time_ns()
     simulator = MarketSimulator(universe, seed, start_ns=start_ns, rate=rate)
     pipeline = IndexPipeline(IndexCalculator(universe), board)
+    feed: _MarketFeed | None = None
+    if analytics is not None:
+        sessions = SessionDriver(pipeline, analytics.market.calendar)
+        driver = attach_analytics(sessions, analytics.config, analytics.sink)
+        feed = _MarketFeed(analytics.market, driver)
     started = clock()
     try:
         while True:
@@ -133,11 +206,16 @@ def simulate_live(
             elapsed = step_began - started
             if duration_s is not None:
                 elapsed = min(elapsed, duration_s)
-            span_ns = start_ns + round(elapsed * NS_PER_SECOND) - simulator.now_ns
+            reached = round(elapsed * NS_PER_SECOND)
+            if feed is not None:
+                reached = feed.market.trading_elapsed(reached)
+            span_ns = start_ns + reached - simulator.now_ns
             if span_ns > 0:
                 ticks = simulator.batch_for(span_ns)
                 if len(ticks):
-                    pipeline.process(ticks)
+                    (pipeline.process if feed is None else feed.process)(ticks)
+            if feed is not None:
+                feed.advance(reached)
             board.refresh()
             if duration_s is not None and elapsed >= duration_s:
                 break
@@ -156,14 +234,49 @@ def simulate_live(
         levels=pipeline.stats.levels_out,
         elapsed_s=elapsed_s,
         seed=seed,
+        analytics_records=feed.driver.records_out if feed is not None else None,
+        simulated_from_ns=start_ns if feed is not None and feed.market.simulated else None,
     )
+
+
+@dataclass(frozen=True)
+class _MarketFeed:
+    """Simulated ticks stamped by the market clock, through sessions and analytics."""
+
+    market: MarketClock
+    driver: AnalyticsDriver
+
+    def process(self, ticks: TickColumns) -> None:
+        """The ticks (simulator times are trading times from the clock's start) at their
+        event times."""
+        trading = ticks.ts_event - self.market.start_ns
+        self.driver.process(dataclasses.replace(ticks, ts_event=self.market.event_times(trading)))
+
+    def advance(self, trading_ns: int) -> None:
+        """Analytics boundaries pass up to the event time reached, ticks or not."""
+        self.driver.advance_to(self.market.event_time_at(trading_ns))
 
 
 def run_command(args: argparse.Namespace) -> int:
     """Handler of ``tickindex run``; returns the exit code."""
     universe = universe_from_args(args)
     seed = seed_from_args(args)
-    board = IndexBoard(universe, sys.stdout, refresh_s=args.refresh)
-    summary = simulate_live(universe, board, seed=seed, rate=args.rate, duration_s=args.duration)
+    analytics: RunAnalytics | None = None
+    panel: AnalyticsPanel | None = None
+    if args.analytics:
+        config = analytics_config(args.analytics_config, desk_config(universe))
+        market = MarketClock.for_wall_time(TradingCalendar(), time.time_ns())
+        panel = AnalyticsPanel()
+        analytics = RunAnalytics(config, market, panel)
+    board = IndexBoard(
+        universe,
+        sys.stdout,
+        refresh_s=args.refresh,
+        panel=panel,
+        simulated_time=analytics is not None and analytics.market.simulated,
+    )
+    summary = simulate_live(
+        universe, board, seed=seed, rate=args.rate, duration_s=args.duration, analytics=analytics
+    )
     print(summary.line(), flush=True)
     return 0
