@@ -29,6 +29,8 @@ ERASE_LINE_END = "\x1b[K"
 ERASE_BELOW = "\x1b[J"
 
 _NAME_WIDTH = 40
+_WIDTH = 80  # a terminal's width: the board fits it (index codes of up to 9 characters)
+_FIXED_COLUMNS = 2 + 2 + 12 + 2 + 9 + 1 + 7 + 2 + 7 + 2 + 9  # every column but code and name
 
 
 class IndexBoard:
@@ -140,20 +142,22 @@ class IndexBoard:
         change = np.round(self.levels - self.prev_close, 2) + 0.0
         change_pct = 100.0 * change / self.prev_close
         code_width = max([5, *(len(s.code) for s in specs)])
-        name_width = min(_NAME_WIDTH, max([4, *(len(s.name) for s in specs)]))
+        # Names take what the other columns leave of 80 (cut to fit), at least 4 characters.
+        fitting = _WIDTH - code_width - _FIXED_COLUMNS
+        name_width = max(4, min(_NAME_WIDTH, fitting, max([4, *(len(s.name) for s in specs)])))
         header = (
-            f"{'INDEX':<{code_width}}  {'NAME':<{name_width}}  {'LEVEL':>12}  {'CHANGE':>10}  "
-            f"{'CHG %':>8}  {'TICKS/S':>9}  {'UPDATES':>10}"
+            f"{'INDEX':<{code_width}}  {'NAME':<{name_width}}  {'LEVEL':>12}  {'CHANGE':>9} "
+            f"{'CHG %':>7}  {'TICKS/S':>7}  {'UPDATES':>9}"
         )
         lines = [self._title(), header]
         for i, spec in enumerate(specs):
-            moves = f"{change[i]:>+10.2f}  {change_pct[i]:>+7.2f}%"
+            moves = f"{change[i]:>+9.2f} {change_pct[i]:>+6.2f}%"
             if self.colour and change[i] != 0:
                 moves = (GREEN if change[i] > 0 else RED) + moves + RESET
             name = spec.name[:name_width]
             lines.append(
                 f"{spec.code:<{code_width}}  {name:<{name_width}}  {self.levels[i]:>12,.2f}  "
-                f"{moves}  {self._ticks_per_s[i]:>9.1f}  {self.updates[i]:>10,d}"
+                f"{moves}  {self._ticks_per_s[i]:>7.1f}  {self.updates[i]:>9,d}"
             )
         if self.panel is not None:
             lines.append("")

@@ -21,8 +21,7 @@ import numpy as np
 from consumers.analyticsfile import AnalyticsFileWriter
 from consumers.auditfile import AuditFileWriter
 from consumers.barsfile import BarsFileWriter
-from engine.analytics.config import AnalyticsConfig, load_analytics_config
-from engine.analytics.engine import AnalyticsEngine
+from engine.analytics.config import AnalyticsConfig
 from engine.calendar.sessions import Phase, TradingCalendar
 from engine.core.errors import ReferenceDataError, TickIndexError, TickInputError
 from engine.currency.translator import CurrencyTranslator
@@ -32,7 +31,6 @@ from engine.kernel.columns import TickColumns
 from engine.maintenance.event_files import load_sourced_events
 from engine.maintenance.event_queue import PendingEvent
 from engine.maintenance.events import securities_named
-from engine.pipeline.analytics_driver import AnalyticsDriver
 from engine.pipeline.chain import IndexPipeline, LevelSink, PipelineStats
 from engine.pipeline.fx_merge import CurrencySink, FxFeed
 from engine.pipeline.trading_day import SessionDriver
@@ -41,6 +39,7 @@ from engine.refdata.universe import Universe
 from engine.wire import Tick, TickBatch
 from producers.fxfile import FxFileReader
 from producers.tickfile import ReadStats, TickFileReader
+from tickindex.analytics_setup import analytics_config, attach_analytics
 from tickindex.index_engine import conflation_ns
 from tickindex.levels import LevelCollector, Levels
 from tickindex.reference_data import load_universe
@@ -205,15 +204,10 @@ def _run_with_analytics(
     final records): the stream holds the whole day.
     """
     assert settings.analytics is not None
-    config = (
-        load_analytics_config(settings.analytics_config)
-        if settings.analytics_config
-        else AnalyticsConfig()
-    )
-    pipeline, calendar = driver.pipeline, driver.calendar
-    engine = AnalyticsEngine(pipeline.calculator, calendar, config)
+    config = analytics_config(settings.analytics_config, AnalyticsConfig())
     writer = stack.enter_context(AnalyticsFileWriter(settings.analytics))
-    analytics = AnalyticsDriver(driver.process, pipeline, engine, writer)
+    analytics = attach_analytics(driver, config, writer)
+    pipeline, calendar = driver.pipeline, driver.calendar
     last_ts: int | None = None
     for batch in reader:
         analytics.process(batch)

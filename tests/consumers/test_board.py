@@ -156,5 +156,22 @@ def test_builtin_universe_lists_every_index() -> None:
     text = board.render()
     for spec in universe.indices:
         line = next(line for line in text.splitlines() if line.startswith(spec.code + " "))
-        assert spec.name[:30] in line
+        assert spec.name[:16] in line
         assert f"{spec.prev_close_level:,.2f}" in line
+
+
+def test_the_board_fits_80_columns() -> None:
+    universe = load_builtin_universe()
+    board = IndexBoard(universe, io.StringIO(), colour=False)
+    n = len(universe.indices)
+    board.write(  # every index 50% up: the widest changes a day can plausibly show
+        LevelColumns(
+            ts_event=np.zeros(n, dtype=np.int64),
+            index=np.arange(n, dtype=np.int32),
+            level=np.array([1.5 * spec.prev_close_level for spec in universe.indices]),
+            seq=np.ones(n, dtype=np.int64),
+            security=np.zeros(n, dtype=np.int64),
+        )
+    )
+    widths = [len(line) for line in board.render().splitlines()]
+    assert max(widths) <= 80, widths
