@@ -48,7 +48,7 @@ def register(subcommands: Subcommands) -> None:
     parser = add_command(
         subcommands,
         "record",
-        summary="write the level topic to files rolled per trading day",
+        summary="write the level (or analytics) topic to files rolled per trading day",
         description="Record every index level published on Kafka (duplicates dropped) to "
         "DIR/levels-YYYY-MM-DD.csv or .jsonl by the Hong Kong date of its event time, columns "
         "ts,index,level,seq,security (security empty). Stops after --duration, Ctrl-C or "
@@ -62,12 +62,8 @@ def register(subcommands: Subcommands) -> None:
         examples=[
             ("every level from now on, one CSV file a day", "tickindex record --out-dir levels"),
             (
-                "JSON Lines, resuming where the previous run of group rec stopped",
-                "tickindex record --out-dir levels --format jsonl --group-id rec",
-            ),
-            (
-                "the analytics topic, one folder a day",
-                "tickindex record --analytics --out-dir analytics --group-id rec-analytics",
+                "the analytics topic, one folder a day, resuming where group rec stopped",
+                "tickindex record --analytics --out-dir analytics --group-id rec",
             ),
         ],
         handler=record_command,
