@@ -98,13 +98,13 @@ def register(subcommands: Subcommands) -> None:
     where.add_argument(
         "--from-beginning",
         action="store_true",
-        help="start at the first level of the topic (default: only new levels; with "
+        help="start at the first message of the topic (default: only new ones; with "
         "--group-id, only where the group has no committed offset)",
     )
     where.add_argument(
         "--from-time",
         metavar="TIME",
-        help="start at the first level published at or after TIME (ns since the epoch or "
+        help="start at the first message published at or after TIME (ns since the epoch or "
         "ISO-8601 with offset)",
     )
     parser.add_argument(
