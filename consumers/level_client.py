@@ -1,52 +1,57 @@
-"""An asyncio subscriber to the level topic: decoded, deduplicated batches of index levels.
+"""Asyncio subscribers to the service's output topics: levels and analytics, decoded.
 
-The service publishes at least once by default: after a restart it republishes levels with the
-same per-index ``seq``. ``LevelSubscriber`` keeps the highest ``seq`` seen per index and drops
-every level at or below it, so its batches hold each level once. It reads with
-``isolation_level=read_committed``, so levels of an aborted exactly-once transaction never show.
+``LevelSubscriber`` reads the level topic as deduplicated ``LevelBatch``es. The service
+publishes at least once by default: after a restart it republishes levels with the same
+per-index ``seq``; the subscriber keeps the highest ``seq`` seen per index and drops every level
+at or below it, so its batches hold each level once.
+
+``AnalyticsSubscriber`` reads the analytics topic as typed records (``IndexAnalytics``,
+``PairAnalytics``, ``SignalEvent`` of ``engine.analytics.records``), one at a time; a record
+republished after a restart (event time not after the last one of its key) is dropped.
+
+Both read with ``isolation_level=read_committed``, so messages of an aborted exactly-once
+transaction never show, and take the same connection options (``TopicSubscriber``): bootstrap,
+wire format, where to start, consumer group, TLS/SASL. A message that cannot be decoded is
+skipped, counted in ``stats.undecodable`` and logged with its ``topic[partition]@offset``.
 
 Usage::
 
     async with LevelSubscriber("127.0.0.1:9092", "index-levels", start="earliest") as levels:
         async for batch in levels:
             print(batch.index_codes(), batch.level)
+
+    async with AnalyticsSubscriber("127.0.0.1:9092", "index-analytics") as analytics:
+        async for record in analytics:
+            if isinstance(record, PairAnalytics):
+                print(record.pair, record.beta, record.hedge)
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, Unpack
 
 import msgspec
 import numpy as np
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import (
-    AuthenticationFailedError,
-    ConsumerStoppedError,
-    KafkaError,
-    SaslAuthenticationFailed,
-)
 
 from consumers.level_batch import NO_SEQ, LevelBatch
 from consumers.level_checks import level_message_problem
-from engine.core.errors import TickIndexError
+from consumers.topic_subscriber import ConnectionOptions, StartFrom, TopicSubscriber
+from engine.analytics.records import AnalyticsRecord, IndexAnalytics, kafka_key
 from engine.live.codec import Record, source_of
-from engine.live.kafka.security import (
-    KafkaSecurity,
-    connection_error,
-    kafka_security_options,
-)
-from engine.wire import IndexLevel, WireCodec, WireFormat
+from engine.wire import IndexLevel
+
+__all__ = [
+    "AnalyticsStats",
+    "AnalyticsSubscriber",
+    "LevelSubscriber",
+    "StartFrom",
+    "SubscriberStats",
+]
 
 log = logging.getLogger(__name__)
-
-NS_PER_MS = 1_000_000
-
-StartFrom = Literal["earliest", "latest"]
 
 
 @dataclass
@@ -59,39 +64,21 @@ class SubscriberStats:
     undecodable: int = 0
 
 
-class LevelSubscriber:
+class LevelSubscriber(TopicSubscriber):
     """Reads a level topic (``index_level`` and ``index_levels`` messages) as ``LevelBatch``es.
 
-    Every partition of the topic is assigned to this subscriber (no group rebalancing). Where
-    it starts, per partition: the first message stamped at or after ``from_time_ns`` when given
-    (Kafka message time, which for the service is its publication wall time); else the group's
-    committed offset when ``group_id`` is given and one exists; else ``start``.
+    Every partition of the topic is assigned to this subscriber (no group rebalancing); where
+    it starts and the other connection options are those of ``TopicSubscriber``.
 
     Parameters
     ----------
-    bootstrap : str
-        Kafka bootstrap servers.
-    topic : str
-        The level topic.
-    wire_format : {"json", "msgpack"}
-        Encoding of the messages.
-    from_time_ns : int, optional
-        Start from this time, nanoseconds since the epoch.
-    group_id : str, optional
-        Consumer group whose offsets are committed after each batch is handled (at the next
-        poll and at ``close``), so a restarted subscriber resumes where it left off.
-    start : {"latest", "earliest"}
-        Where to start without a time or committed offset: live (only new levels) or the
-        beginning of the topic.
-    poll_timeout_ms : int
-        How long ``poll`` waits for messages by default.
-    max_records : int
-        Most messages per poll.
+    bootstrap, topic : str
+        Kafka bootstrap servers and the level topic.
+    **options
+        The connection options of ``TopicSubscriber`` (``ConnectionOptions``).
     idle_batches : bool
         Iteration also yields empty batches after an idle poll (so a loop can redraw or check
         a deadline); by default it waits for levels.
-    security : KafkaSecurity, optional
-        TLS/SASL settings (``engine.live.kafka.security.KafkaSecurity``); None: plaintext.
     """
 
     def __init__(
@@ -99,137 +86,21 @@ class LevelSubscriber:
         bootstrap: str,
         topic: str,
         *,
-        wire_format: WireFormat = "json",
-        from_time_ns: int | None = None,
-        group_id: str | None = None,
-        start: StartFrom = "latest",
-        poll_timeout_ms: int = 200,
-        max_records: int = 10_000,
         idle_batches: bool = False,
-        security: KafkaSecurity | None = None,
+        **options: Unpack[ConnectionOptions],
     ) -> None:
-        self.bootstrap = bootstrap
-        self.topic = topic
-        self.codec = WireCodec(wire_format)
-        self.from_time_ns = from_time_ns
-        self.group_id = group_id
-        self.start_from = start
-        self.poll_timeout_ms = poll_timeout_ms
-        self.max_records = max_records
+        super().__init__(bootstrap, topic, **options)
         self.idle_batches = idle_batches
-        self.security = security or KafkaSecurity()
         self.stats = SubscriberStats()
         self.last_seq: dict[str, int] = {}
-        self.partitions: list[TopicPartition] = []
         self._code_ids: dict[str, int] = {}  # index code -> id, in order first seen
-        self._consumer: AIOKafkaConsumer | None = None
-        self._to_commit: dict[TopicPartition, int] = {}
-        self._ready = False
-        self._closed = False
-
-    @property
-    def closed(self) -> bool:
-        """Whether ``close`` was called (then iteration has ended)."""
-        return self._closed
-
-    async def start(self) -> None:
-        """Connect, wait for the topic to exist and position every partition (idempotent);
-        raises ``TickIndexError`` when the broker cannot be reached."""
-        if self._ready or self._closed:
-            return
-        consumer = self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            group_id=self.group_id,
-            enable_auto_commit=False,
-            isolation_level="read_committed",
-            auto_offset_reset=self.start_from,
-            **kafka_security_options(self.security),
-        )
-        try:
-            await consumer.start()
-            partitions = await self._wait_for_partitions()
-            if self.closed:
-                return
-            self.partitions = [TopicPartition(self.topic, p) for p in partitions]
-            consumer.assign(self.partitions)
-            await self._seek(consumer)
-        except (AuthenticationFailedError, SaslAuthenticationFailed) as exc:
-            await self.close()
-            raise connection_error(exc, self.bootstrap, self.security) from exc
-        except KafkaError as exc:
-            await self.close()
-            raise TickIndexError(f"cannot read {self.topic} from {self.bootstrap}: {exc}") from exc
-        except BaseException:
-            await self.close()
-            raise
-        self._ready = True
-
-    async def _wait_for_partitions(self) -> list[int]:
-        """Partition ids of the topic, waiting (without creating it) until it exists."""
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=self.bootstrap, **kafka_security_options(self.security)
-        )
-        await admin.start()
-        try:
-            attempts = 0
-            while not self._closed:
-                if self.topic in await admin.list_topics():
-                    described = await admin.describe_topics([self.topic])
-                    found = [p["partition"] for t in described for p in t["partitions"]]
-                    if found:
-                        return sorted(found)
-                if attempts == 0:
-                    log.warning("waiting for topic %s to be created", self.topic)
-                attempts += 1
-                await asyncio.sleep(0.5)
-            return []
-        finally:
-            await admin.close()
-
-    async def _seek(self, consumer: AIOKafkaConsumer) -> None:
-        pending = list(self.partitions)
-        if self.from_time_ns is not None:
-            at_ms = -(-self.from_time_ns // NS_PER_MS)
-            found = await consumer.offsets_for_times(dict.fromkeys(pending, at_ms))
-            for tp in pending:
-                if found.get(tp) is None:
-                    await consumer.seek_to_end(tp)
-                else:
-                    consumer.seek(tp, found[tp].offset)
-            pending = []
-        elif self.group_id is not None:
-            for tp in list(pending):
-                committed = await consumer.committed(tp)
-                if committed is not None:
-                    consumer.seek(tp, committed)
-                    pending.remove(tp)
-        if pending and self.start_from == "earliest":
-            await consumer.seek_to_beginning(*pending)
-        elif pending:
-            await consumer.seek_to_end(*pending)
-        for tp in self.partitions:
-            await consumer.position(tp)
 
     async def poll(self, timeout_ms: int | None = None) -> LevelBatch:
         """The new levels (decoded, deduplicated) of one fetch, waiting up to ``timeout_ms``
         (default ``poll_timeout_ms``); empty when nothing new arrived."""
-        await self.start()
-        consumer = self._consumer
-        if consumer is None or not self._ready:
+        records = await self.fetch(timeout_ms)
+        if not records:
             return LevelBatch.empty(codes=tuple(self._code_ids))
-        await self._commit(consumer)
-        try:
-            fetched = await consumer.getmany(
-                timeout_ms=self.poll_timeout_ms if timeout_ms is None else timeout_ms,
-                max_records=self.max_records,
-            )
-        except ConsumerStoppedError:
-            return LevelBatch.empty(codes=tuple(self._code_ids))
-        records: list[Record] = []
-        for tp in sorted(fetched):
-            records.extend(fetched[tp])
-            if self.group_id is not None and fetched[tp]:
-                self._to_commit[tp] = fetched[tp][-1].offset + 1
         return self._decode(records)
 
     def _decode(self, records: Sequence[Record]) -> LevelBatch:
@@ -311,33 +182,115 @@ class LevelSubscriber:
         self.stats.undecodable += 1
         log.warning("skipped undecodable level message %s: %s", source_of(record), problem)
 
-    async def _commit(self, consumer: AIOKafkaConsumer) -> None:
-        if self._to_commit:
-            offsets, self._to_commit = self._to_commit, {}
-            await consumer.commit(offsets)
-
-    async def close(self) -> None:
-        """Commit what was handed out (with a group) and disconnect; iteration then ends."""
-        self._closed = True
-        consumer, self._consumer = self._consumer, None
-        if consumer is not None:
-            try:
-                if self._ready:
-                    await self._commit(consumer)
-            finally:
-                await consumer.stop()
-
     def __aiter__(self) -> LevelSubscriber:
         return self
 
     async def __anext__(self) -> LevelBatch:
-        while not self._closed:
+        while not self.closed:
             batch = await self.poll()
             if len(batch) or self.idle_batches:
                 return batch
         raise StopAsyncIteration
 
     async def __aenter__(self) -> LevelSubscriber:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+
+@dataclass
+class AnalyticsStats:
+    """Running totals: records read, passed on, duplicates dropped, undecodable messages."""
+
+    messages: int = 0
+    records: int = 0
+    duplicates: int = 0
+    undecodable: int = 0
+
+
+RecordKey = tuple[str, str, bool]
+"""Kind, Kafka key and ``final`` of an analytics record: its stream on the topic."""
+
+
+def record_key(record: AnalyticsRecord) -> RecordKey:
+    """The stream a record belongs to: its kind and key (index, pair or signal name), and for
+    an index whether it is the session close record (which may share the last boundary's time)."""
+    final = record.final if isinstance(record, IndexAnalytics) else False
+    return (str(record.__struct_config__.tag), kafka_key(record).decode(), final)
+
+
+class AnalyticsSubscriber(TopicSubscriber):
+    """Reads the analytics topic as typed records (``AnalyticsRecord``), duplicates dropped.
+
+    Iterating yields one record at a time, in topic order per key; ``poll`` gives those of one
+    fetch. A record whose event time is not after the last one passed on for its key
+    (``record_key``) is a republication (the service restarted from a checkpoint under
+    at-least-once delivery) and is dropped. Connection options and where it starts are those
+    of ``TopicSubscriber``.
+
+    Parameters
+    ----------
+    bootstrap : str
+        Kafka bootstrap servers.
+    topic : str
+        The analytics topic (default ``index-analytics``, serve's ``analytics_topic``).
+    **options
+        The connection options of ``TopicSubscriber`` (``ConnectionOptions``).
+    """
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str = "index-analytics",
+        **options: Unpack[ConnectionOptions],
+    ) -> None:
+        super().__init__(bootstrap, topic, **options)
+        self.stats = AnalyticsStats()
+        self.last_ts: dict[RecordKey, int] = {}
+        self._ready_records: list[AnalyticsRecord] = []
+
+    async def poll(self, timeout_ms: int | None = None) -> list[AnalyticsRecord]:
+        """The new records (decoded, deduplicated) of one fetch, waiting up to ``timeout_ms``
+        (default ``poll_timeout_ms``); empty when nothing new arrived."""
+        return self._decode(await self.fetch(timeout_ms))
+
+    def _decode(self, messages: Sequence[Record]) -> list[AnalyticsRecord]:
+        records: list[AnalyticsRecord] = []
+        for message in messages:
+            try:
+                record = self.codec.decode_analytics(message.value or b"")
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                self.stats.undecodable += 1
+                log.warning(
+                    "skipped undecodable analytics message %s: %s",
+                    source_of(message),
+                    str(exc)[:200],
+                )
+                continue
+            self.stats.messages += 1
+            key = record_key(record)
+            if record.ts_event <= self.last_ts.get(key, 0):
+                self.stats.duplicates += 1
+                continue
+            self.last_ts[key] = record.ts_event
+            records.append(record)
+        self.stats.records += len(records)
+        return records
+
+    def __aiter__(self) -> AnalyticsSubscriber:
+        return self
+
+    async def __anext__(self) -> AnalyticsRecord:
+        while not self._ready_records:
+            if self.closed:
+                raise StopAsyncIteration
+            self._ready_records = await self.poll()
+            self._ready_records.reverse()
+        return self._ready_records.pop()
+
+    async def __aenter__(self) -> AnalyticsSubscriber:
         await self.start()
         return self
 

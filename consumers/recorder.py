@@ -11,21 +11,20 @@ new file); every batch is flushed before ``write`` returns.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from datetime import date
 from pathlib import Path
-from typing import IO, Literal
+from typing import Literal
 
 import msgspec
 import numpy as np
 
 from consumers.closing import ClosingSink
+from consumers.day_files import DayFiles
 from consumers.level_batch import LevelBatch
 from consumers.levelfile import CSV_HEADER, LevelRecord
 from engine.calendar.sessions import TradingCalendar, day_date
 
 RecordFormat = Literal["csv", "jsonl"]
-MAX_OPEN_FILES = 3
 
 
 class DailyLevelRecorder(ClosingSink):
@@ -56,8 +55,7 @@ class DailyLevelRecorder(ClosingSink):
         self._calendar = TradingCalendar()
         self.prefix = prefix
         self.rows_written = 0
-        self.files: dict[date, Path] = {}
-        self._handles: OrderedDict[date, IO[bytes]] = OrderedDict()
+        self._days = DayFiles(self.path_for, CSV_HEADER.encode() + b"\n" if fmt == "csv" else b"")
         self._encoder = msgspec.json.Encoder()
 
     def path_for(self, day: date) -> Path:
@@ -81,7 +79,7 @@ class DailyLevelRecorder(ClosingSink):
         ends = np.append(starts[1:], len(ordered))
         for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
             rows = slice(start, end)
-            handle = self._handle(day_date(int(day_of_row[start])))
+            handle = self._days.handle(day_date(int(day_of_row[start])))
             handle.write(
                 self._encode(
                     ordered.ts_event[rows].tolist(),
@@ -103,25 +101,11 @@ class DailyLevelRecorder(ClosingSink):
         ]
         return self._encoder.encode_lines(records)
 
-    def _handle(self, day: date) -> IO[bytes]:
-        handle = self._handles.get(day)
-        if handle is not None:
-            self._handles.move_to_end(day)
-            return handle
-        path = self.path_for(day)
-        new = not path.exists() or path.stat().st_size == 0
-        handle = path.open("ab")
-        if new and self.format == "csv":
-            handle.write(CSV_HEADER.encode() + b"\n")
-        self._handles[day] = handle
-        self.files[day] = path
-        if len(self._handles) > MAX_OPEN_FILES:
-            _, oldest = self._handles.popitem(last=False)
-            oldest.close()
-        return handle
+    @property
+    def files(self) -> dict[date, Path]:
+        """The file of every day written to."""
+        return self._days.files
 
     def close(self) -> None:
         """Close every open file."""
-        while self._handles:
-            _, handle = self._handles.popitem()
-            handle.close()
+        self._days.close()

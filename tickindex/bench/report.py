@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tickindex.bench.analytics import AnalyticsBenchResult
 from tickindex.bench.core import CoreBenchResult
 from tickindex.bench.kafka_figures import KafkaBenchResult, MechanismFigures, TickToLevelFigures
 
@@ -31,6 +32,32 @@ def format_result(result: CoreBenchResult, core: int | None) -> str:
             f"{20 * result.batch_size:,}-tick pass, max RSS {result.max_rss_bytes / 1e6:.1f} MB",
         ]
     )
+
+
+def format_analytics_result(result: AnalyticsBenchResult) -> str:
+    """Human-readable report of the pipeline with and without analytics."""
+    live, replay = result.live, result.replay
+    return "\n".join(
+        [
+            f"pipeline : {result.ticks:>10,} ticks in batches of {result.batch_size:,} through "
+            f"IndexPipeline: {result.plain_ticks_per_s:>14,.0f} ticks/s without analytics",
+            f"analytics: live clock (event time at the engine's {live.event_rate:,.0f} ticks/s): "
+            f"{live.ticks_per_s:,.0f} ticks/s, analytics ratio {live.ratio:.2f}x "
+            f"({_spread(live.part_ratios)}; {live.boundaries:,} boundaries, {live.records:,} "
+            "records)",
+            f"analytics: replay clock ({replay.event_rate:,.0f} ticks/s of event time): "
+            f"{replay.ticks_per_s:,.0f} ticks/s, analytics ratio {replay.ratio:.2f}x "
+            f"({_spread(replay.part_ratios)}; {replay.boundaries:,} boundaries, "
+            f"{replay.records:,} records); "
+            f"{result.us_per_boundary:,.0f} us per boundary, i.e. "
+            f"{result.us_per_boundary / 1e4:.2f}% of a core at one boundary a second",
+        ]
+    )
+
+
+def _spread(ratios: tuple[float, ...]) -> str:
+    """The range of per-part ratios, e.g. ``parts 0.84-0.93x``."""
+    return f"parts {min(ratios):.2f}-{max(ratios):.2f}x" if ratios else "no parts"
 
 
 def format_kafka_result(result: KafkaBenchResult) -> str:

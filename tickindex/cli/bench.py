@@ -10,13 +10,19 @@ import os
 from typing import Any
 
 from engine.live.config import ConfigError, ServiceConfig, load_config
+from tickindex.bench.analytics import run_analytics_benchmark
 from tickindex.bench.core import run_core_benchmark, simulated_ticks
 from tickindex.bench.kafka import run_kafka_bench, run_tick_to_level_bench
 from tickindex.bench.kafka_figures import KafkaBenchSettings
 from tickindex.bench.partial_sums.figures import format_partial_sums
 from tickindex.bench.partial_sums.run import run_partial_sums
 from tickindex.bench.partial_sums.settings import PartialSumSettings
-from tickindex.bench.report import format_kafka_result, format_result, tick_to_level_line
+from tickindex.bench.report import (
+    format_analytics_result,
+    format_kafka_result,
+    format_result,
+    tick_to_level_line,
+)
 from tickindex.bench.scale import run_scale_benchmark
 from tickindex.bench.scale_report import format_scale_result, scale_payload
 from tickindex.bench.scale_world import WorldShape
@@ -32,10 +38,12 @@ def register(subcommands: Subcommands) -> None:
         summary="measure engine throughput against a naive per-tick recompute",
         description="Simulated ticks on the universe go through the vectorised engine in "
         "batches and, for a prefix, through a naive per-tick full recompute; both are timed in "
-        "the same run on one CPU core. With --kafka: the live service on a real broker instead "
-        "(raw aiokafka consumption vs the service, tick_batch throughput, paced latency, and "
-        "tick-to-level latency on the broker's clocks at 1,000, 10,000 and 50,000 ticks/s). With "
-        "--scale: a seeded world of 10,000 indices loaded from files, beside the built-in family.",
+        "the same run on one CPU core; then the pipeline with and without analytics (default "
+        "AnalyticsConfig) on the same ticks. With --kafka: the live service on a real broker "
+        "instead (raw aiokafka consumption vs the service, tick_batch throughput, paced latency, "
+        "and tick-to-level latency on the broker's clocks at 1,000, 10,000 and 50,000 "
+        "ticks/s). With --scale: a seeded world of 10,000 indices loaded from files, beside the "
+        "built-in family.",
         examples=[
             ("the engine against the naive recompute, as JSON", "tickindex bench --json"),
             (
@@ -78,6 +86,12 @@ def register(subcommands: Subcommands) -> None:
         "--all-cores",
         action="store_true",
         help="do not pin the process to one CPU core (default: pinned, on Linux)",
+    )
+    parser.add_argument(
+        "--no-analytics",
+        action="store_true",
+        help="skip the pipeline run with and without analytics (default: run after the engine, "
+        "same ticks: the live-clock and replay-clock analytics ratios)",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     scale = parser.add_argument_group(
@@ -291,11 +305,17 @@ def bench_command(args: argparse.Namespace) -> int:
     universe = universe_from_args(args)
     ticks = simulated_ticks(universe, args.ticks, args.seed)
     result = run_core_benchmark(universe, ticks, args.batch_size, args.naive_ticks)
+    analytics = (
+        None if args.no_analytics else run_analytics_benchmark(universe, ticks, args.batch_size)
+    )
     if args.json:
         payload = dataclasses.asdict(result) | {"cpu_core": core, "seed": args.seed}
+        payload["analytics"] = None if analytics is None else dataclasses.asdict(analytics)
         print(json.dumps(payload))
     else:
         print(format_result(result, core))
+        if analytics is not None:
+            print(format_analytics_result(analytics))
     return 0
 
 

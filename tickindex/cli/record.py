@@ -10,6 +10,12 @@ continues where it stopped.
 With ``--complete`` the topic is the service's complete level topic (``serve
 --complete-level-topic``: every level, whatever the level topic's publication policy), and every
 gap in an index's ``seq`` is reported (``consumers.seq_gaps``); the exit status is then 1.
+
+With ``--analytics`` the topic is the analytics topic (default ``index-analytics``), read with
+``AnalyticsSubscriber`` (read_committed, republished records dropped), and each record goes to
+``DIR/YYYY-MM-DD/analytics.jsonl`` by the Hong Kong date of its event time, one JSON v1 line as
+the topic carries it (``consumers.analyticsfile.DailyAnalyticsFiles``). A message that is not an
+analytics record is skipped, logged and counted, like a malformed level.
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from consumers.level_client import LevelSubscriber, StartFrom
+from consumers.analyticsfile import DailyAnalyticsFiles
+from consumers.level_client import AnalyticsSubscriber, LevelSubscriber, StartFrom
 from consumers.recorder import DailyLevelRecorder
 from consumers.seq_gaps import SeqGap, SeqGaps
 from engine.core.errors import TickIndexError
@@ -29,7 +36,11 @@ from engine.core.timestamps import parse_timestamp
 from producers.pacing import StopControl
 from tickindex.cli.command import Subcommands, add_command
 from tickindex.cli.common import add_duration_argument, add_kafka_arguments
-from tickindex.cli.kafka_clients import level_subscriber, next_levels
+from tickindex.cli.kafka_clients import POLL_S, level_subscriber, next_levels
+from tickindex.cli.kafka_security import security_from_args
+
+LEVEL_TOPIC = "index-levels"
+ANALYTICS_TOPIC = "index-analytics"
 
 
 def register(subcommands: Subcommands) -> None:
@@ -37,47 +48,63 @@ def register(subcommands: Subcommands) -> None:
     parser = add_command(
         subcommands,
         "record",
-        summary="write the level topic to files rolled per trading day",
+        summary="write the level (or analytics) topic to files rolled per trading day",
         description="Record every index level published on Kafka (duplicates dropped) to "
         "DIR/levels-YYYY-MM-DD.csv or .jsonl by the Hong Kong date of its event time, columns "
         "ts,index,level,seq,security (security empty). Stops after --duration, Ctrl-C or "
         "SIGTERM. Messages that are not valid level messages (undecodable, a level that is not "
         "finite, a time or seq outside int64) are skipped, each logged with its "
         "topic[partition]@offset, and counted in the summary. With --complete (the --topic "
-        "being serve's --complete-level-topic) every gap in an index's seq is reported.",
+        "being serve's --complete-level-topic) every gap in an index's seq is reported. With "
+        "--analytics the analytics topic is recorded instead: each record to "
+        "DIR/YYYY-MM-DD/analytics.jsonl by the Hong Kong date of its event time, one JSON line "
+        "as the topic carries it.",
         examples=[
             ("every level from now on, one CSV file a day", "tickindex record --out-dir levels"),
             (
-                "JSON Lines, resuming where the previous run of group rec stopped",
-                "tickindex record --out-dir levels --format jsonl --group-id rec",
+                "the analytics topic, one folder a day, resuming where group rec stopped",
+                "tickindex record --analytics --out-dir analytics --group-id rec",
             ),
         ],
         handler=record_command,
     )
-    add_kafka_arguments(parser, topic="index-levels", role="Kafka topic to read the levels from")
+    add_kafka_arguments(
+        parser,
+        topic=LEVEL_TOPIC,
+        role=f"Kafka topic to read the levels from (with --analytics: the analytics, default "
+        f"{ANALYTICS_TOPIC})",
+    )
+    parser.set_defaults(topic=None)  # resolved by --analytics
     parser.add_argument(
         "--out-dir",
         required=True,
         metavar="DIR",
-        help="folder of the daily files levels-YYYY-MM-DD.csv/.jsonl (created if missing)",
+        help="folder of the daily files levels-YYYY-MM-DD.csv/.jsonl, or with --analytics of "
+        "the day folders YYYY-MM-DD/analytics.jsonl (created if missing)",
     )
     parser.add_argument(
         "--format",
         choices=("csv", "jsonl"),
-        default="csv",
-        help="format of the files, CSV or JSON Lines (default: csv)",
+        help="format of the level files, CSV or JSON Lines (default: csv; --analytics: always "
+        "jsonl)",
+    )
+    parser.add_argument(
+        "--analytics",
+        action="store_true",
+        help="record the analytics topic (serve's index/pair analytics and signals) instead of "
+        "the levels",
     )
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
         "--from-beginning",
         action="store_true",
-        help="start at the first level of the topic (default: only new levels; with "
+        help="start at the first message of the topic (default: only new ones; with "
         "--group-id, only where the group has no committed offset)",
     )
     where.add_argument(
         "--from-time",
         metavar="TIME",
-        help="start at the first level published at or after TIME (ns since the epoch or "
+        help="start at the first message published at or after TIME (ns since the epoch or "
         "ISO-8601 with offset)",
     )
     parser.add_argument(
@@ -188,21 +215,89 @@ async def record_levels(
     )
 
 
+@dataclass(frozen=True)
+class AnalyticsRecordSummary:
+    """Totals of one ``record --analytics`` run.
+
+    Attributes
+    ----------
+    records : int
+        Analytics records written.
+    duplicates : int
+        Records dropped as republished.
+    undecodable : int
+        Messages skipped: not analytics records (each is logged with its
+        ``topic[partition]@offset``).
+    files : dict of date to Path
+        The file of every day written to.
+    messages : int
+        Analytics records read (not counting the skipped messages).
+    """
+
+    records: int
+    duplicates: int
+    undecodable: int
+    files: dict[date, Path] = field(default_factory=dict)
+    messages: int = 0
+
+    def lines(self) -> list[str]:
+        """Human-readable summary: totals, then one line per file."""
+        return [
+            f"tickindex record: {self.records:,d} analytics records written to "
+            f"{len(self.files)} file(s), {self.duplicates:,d} duplicates dropped; messages read "
+            f"{self.messages + self.undecodable:,d}, skipped {self.undecodable:,d} malformed "
+            "(logged with topic[partition]@offset)",
+            *(f"  {path}" for _, path in sorted(self.files.items())),
+        ]
+
+
+async def record_analytics(
+    subscriber: AnalyticsSubscriber, files: DailyAnalyticsFiles, stop: StopControl
+) -> AnalyticsRecordSummary:
+    """Write every new analytics record to its day's file until ``stop`` says so.
+
+    Parameters
+    ----------
+    subscriber : AnalyticsSubscriber
+        The analytics topic (started by its first poll if need be; not closed here).
+    files : DailyAnalyticsFiles
+        The files (not closed here).
+    stop : StopControl
+        Signal and ``--duration`` budget.
+
+    Returns
+    -------
+    AnalyticsRecordSummary
+        Totals.
+    """
+    while not stop.stopped:
+        left = stop.remaining()
+        timeout_s = POLL_S if left is None else min(POLL_S, left)
+        files.write_analytics(await subscriber.poll(max(1, round(timeout_s * 1000))))
+    stats = subscriber.stats
+    return AnalyticsRecordSummary(
+        files.records, stats.duplicates, stats.undecodable, dict(files.files), stats.messages
+    )
+
+
+def _from_time_ns(args: argparse.Namespace) -> int | None:
+    if args.from_time is None:
+        return None
+    try:
+        return parse_timestamp(args.from_time)
+    except ValueError as exc:
+        raise TickIndexError(f"--from-time: {exc}") from exc
+
+
 async def _record(args: argparse.Namespace) -> RecordSummary:
-    from_time_ns = None
-    if args.from_time is not None:
-        try:
-            from_time_ns = parse_timestamp(args.from_time)
-        except ValueError as exc:
-            raise TickIndexError(f"--from-time: {exc}") from exc
     start: StartFrom = "earliest" if args.from_beginning else "latest"
     stop = StopControl(args.duration)
     stop.install_signal_handlers()
     subscriber = level_subscriber(
-        args, start=start, from_time_ns=from_time_ns, group_id=args.group_id
+        args, start=start, from_time_ns=_from_time_ns(args), group_id=args.group_id
     )
     try:
-        with DailyLevelRecorder(args.out_dir, args.format) as recorder:
+        with DailyLevelRecorder(args.out_dir, args.format or "csv") as recorder:
             await stop.guard(subscriber.start())
             gaps = SeqGaps() if args.complete else None
             return await record_levels(subscriber, recorder, stop, gaps)
@@ -211,8 +306,38 @@ async def _record(args: argparse.Namespace) -> RecordSummary:
         stop.remove_signal_handlers()
 
 
+async def _record_analytics(args: argparse.Namespace) -> AnalyticsRecordSummary:
+    stop = StopControl(args.duration)
+    stop.install_signal_handlers()
+    subscriber = AnalyticsSubscriber(
+        args.bootstrap,
+        args.topic,
+        wire_format=args.wire_format,
+        from_time_ns=_from_time_ns(args),
+        group_id=args.group_id,
+        start="earliest" if args.from_beginning else "latest",
+        security=security_from_args(args),
+    )
+    try:
+        with DailyAnalyticsFiles(args.out_dir) as files:
+            await stop.guard(subscriber.start())
+            return await record_analytics(subscriber, files, stop)
+    finally:
+        await subscriber.close()
+        stop.remove_signal_handlers()
+
+
 def record_command(args: argparse.Namespace) -> int:
     """Handler of ``tickindex record``; 0 also after Ctrl-C or SIGTERM; 1: a ``--complete`` gap."""
+    if args.analytics:
+        if args.complete or args.format == "csv":
+            raise TickIndexError("--analytics records JSON Lines: no --complete or --format csv")
+        args.topic = args.topic or ANALYTICS_TOPIC
+        analytics = asyncio.run(_record_analytics(args))
+        for line in analytics.lines():
+            print(line, file=sys.stderr, flush=True)
+        return 0
+    args.topic = args.topic or LEVEL_TOPIC
     summary = asyncio.run(_record(args))
     for line in summary.lines():
         print(line, file=sys.stderr, flush=True)
