@@ -94,6 +94,7 @@ class DayFiguresState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     reference: bytes
 
 
+_MINUTE_NS = 60_000_000_000
 _NO_DAY = int(np.iinfo(np.int64).min)
 _FLOAT_ARRAYS = ("level", "prev_close", "open", "high", "low", "close", "reference")
 
@@ -135,6 +136,8 @@ class DayFigureTracker:
         self.reference = _reference_highs(index_codes, config or DayFiguresConfig())
         self.day: int | None = None
         self.finished_through: int | None = None
+        self._span_minute: int | None = None  # ``_uniform_span``'s last answer and its minute
+        self._span = (0, 0)
         self.late_levels = 0
         self.ignored_levels = 0
         self._start_day()
@@ -155,8 +158,16 @@ class DayFigureTracker:
         self.low = np.full(n, np.inf)
         self.close = np.full(n, np.nan)
 
-    def update(self, levels: LevelColumns) -> None:
+    def update(self, levels: LevelColumns, latest: NDArray[np.float64] | None = None) -> None:
         """Fold one batch of published levels (tick order, before conflation).
+
+        Parameters
+        ----------
+        levels : LevelColumns
+            The batch's levels.
+        latest : ndarray of float64, optional
+            Level per index id just after the batch (``IndexCalculator.levels``): the last
+            level of each index in it, which spares finding those in the batch.
 
         Raises
         ------
@@ -168,18 +179,22 @@ class DayFigureTracker:
         if levels.index.min() < 0 or levels.index.max() >= self.n_indices:
             raise ValueError("level index id out of range for this tracker")
         if not np.isfinite(levels.level).all():
-            levels = levels.take(np.isfinite(levels.level))
+            levels, latest = levels.take(np.isfinite(levels.level)), None
             if len(levels) == 0:
                 return
         # intp ids: ufunc.at takes them as they are (a third faster than int32 on every call)
         index, level, ts = levels.index.astype(np.intp), levels.level, levels.ts_event
+        span = self._uniform_span(ts)
+        if (
+            span is not None
+            and latest is not None
+            and self._fold_latest(span, index, level, latest)
+        ):
+            return
         last = _last_of_each(index, self.n_indices)
         self.level[last[0]] = level[last[1]]
-        ends = np.array([ts.min(), ts.max()], dtype=np.int64)
-        ends_day, ends_phase = self.calendar.trading_day(ends), self.calendar.phase(ends)
-        if ends_day[0] == ends_day[1] and ends_phase[0] == ends_phase[1]:
-            # Phases are intervals of time: the whole batch is in one day and one phase.
-            self._fold_uniform(int(ends_day[0]), ends_phase[:1], index, level, last)
+        if span is not None:
+            self._fold_uniform(span[0], np.array([span[1]], dtype=np.uint8), index, level, last)
             return
         day, phase = self.calendar.trading_day(ts), self.calendar.phase(ts)
         trading = is_trading_phase(phase)
@@ -192,6 +207,55 @@ class DayFigureTracker:
             rows = np.flatnonzero(keep & (day == number))
             continuous = is_continuous_phase(phase[rows])
             self._fold_day(int(number), index[rows], level[rows], continuous, None)
+
+    def _uniform_span(self, ts: NDArray[np.int64]) -> tuple[int, int] | None:
+        """(day, phase) when every time of the batch is in one day and one phase, else None.
+
+        Phases and days change on whole minutes (HKT is UTC+8), so a batch within the minute of
+        the last answer has that answer, without asking the calendar.
+        """
+        first, last = int(ts.min()), int(ts.max())
+        minute = first // _MINUTE_NS
+        if minute == last // _MINUTE_NS and minute == self._span_minute:
+            return self._span
+        ends = np.array([first, last], dtype=np.int64)
+        ends_day, ends_phase = self.calendar.trading_day(ends), self.calendar.phase(ends)
+        if ends_day[0] != ends_day[1] or ends_phase[0] != ends_phase[1]:
+            return None
+        # Phases are intervals of time: the whole batch is in one day and one phase.
+        span = (int(ends_day[0]), int(ends_phase[0]))
+        if minute == last // _MINUTE_NS:
+            self._span_minute, self._span = minute, span
+        return span
+
+    def _fold_latest(
+        self,
+        span: tuple[int, int],
+        index: NDArray[np.intp],
+        level: NDArray[np.float64],
+        latest: NDArray[np.float64],
+    ) -> bool:
+        """Fold a batch of one trading day and phase whose last levels are ``latest``; False
+        (nothing done) when it is not counted as it comes or ``latest`` is not finite there."""
+        day, phase = span
+        counted = is_trading_phase(np.array([phase], dtype=np.uint8))[0]
+        if not counted or (self.finished_through is not None and day <= self.finished_through):
+            return False
+        n = self.n_indices
+        high, low = np.full(n, -np.inf), np.full(n, np.inf)
+        np.maximum.at(high, index, level)
+        np.minimum.at(low, index, level)
+        ids = np.flatnonzero(high > -np.inf)
+        closes = latest[ids]
+        if not np.isfinite(closes).all():
+            return False
+        self.level[ids] = closes
+        continuous = bool(is_continuous_phase(np.array([phase], dtype=np.uint8))[0])
+        no_rows = np.empty(0, dtype=np.intp)
+        self._fold_day(
+            day, index, level, continuous, (ids, no_rows), batch_range=(high, low, closes)
+        )
+        return True
 
     def _fold_uniform(
         self,
@@ -216,20 +280,29 @@ class DayFigureTracker:
         level: NDArray[np.float64],
         continuous: NDArray[np.bool_] | bool,
         last: tuple[NDArray[np.intp], NDArray[np.intp]] | None,
+        *,
+        batch_range: tuple[NDArray[np.float64], ...] | None = None,
     ) -> None:
         """Fold levels counted in ``day`` (in tick order) into the day range.
 
         ``continuous`` says which levels (or whether all) are in a continuous session; ``last``
-        is ``_last_of_each`` of these levels when already known.
+        is ``_last_of_each`` of these levels when already known; ``batch_range`` the batch's
+        high and low per index id and the last level of each of ``last``'s ids, when known.
         """
         if self.day is not None and day > self.day:
             self.roll_day(self.day)
         self.day = day
         n = self.n_indices
-        np.maximum.at(self.high, index, level)
-        np.minimum.at(self.low, index, level)
         ids, rows = _last_of_each(index, n) if last is None else last
-        self.close[ids] = level[rows]
+        if batch_range is None:
+            np.maximum.at(self.high, index, level)
+            np.minimum.at(self.low, index, level)
+            self.close[ids] = level[rows]
+        else:
+            high, low, closes = batch_range
+            np.maximum(self.high, high, out=self.high)
+            np.minimum(self.low, low, out=self.low)
+            self.close[ids] = closes
         if not np.isnan(self.open[ids]).any():
             return
         if isinstance(continuous, bool):

@@ -103,7 +103,7 @@ class AnalyticsEngine:
 
     def observe_levels(self, levels: LevelColumns) -> None:
         """Every level batch, before conflation (day open, high and low)."""
-        self.day.update(levels)
+        self.day.update(levels, self.calculator.levels)
 
     def observe_ticks(self, ticks: TickColumns) -> None:
         """Every batch of accepted ticks (turnover from those that carry volume)."""

@@ -173,6 +173,8 @@ class AnalyticsSchedule:
         self.sample_ns = int(sample_ns)
         self._through = start_ns
         self._segments: dict[int, list[tuple[int, int]]] = {}
+        self._upcoming_after: int | None = None
+        self._upcoming_at = 0
 
     @property
     def through(self) -> int | None:
@@ -199,10 +201,12 @@ class AnalyticsSchedule:
             return []
         if self._through is None:
             self._through = int(ts[0])
+        if int(ts.max()) < self._upcoming():
+            return []  # the common case: a batch within one interval
         reached = np.maximum.accumulate(ts)
         found: list[Cut] = []
         while True:
-            upcoming = self._next_boundary(self._through)
+            upcoming = self._upcoming()
             position = int(np.searchsorted(reached, upcoming, side="left"))
             if position == ts.size:
                 return found
@@ -240,6 +244,14 @@ class AnalyticsSchedule:
                 self._segments.clear()
             segments = self._segments[day] = trading_segments(self.calendar, day)
         return segments
+
+    def _upcoming(self) -> int:
+        """The next boundary after ``through`` (cached: it moves only when a cut passes)."""
+        assert self._through is not None
+        if self._upcoming_after != self._through:
+            self._upcoming_at = self._next_boundary(self._through)
+            self._upcoming_after = self._through
+        return self._upcoming_at
 
     def _next_boundary(self, after: int) -> int:
         """The first boundary strictly after ``after``."""

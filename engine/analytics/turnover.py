@@ -101,10 +101,14 @@ class Turnover:
             raise ValueError("security, price and volume must have the same length")
         with np.errstate(all="ignore"):
             value = px * vol
-        carried = ~np.isnan(vol)
-        good = carried & (value >= 0) & (value < np.inf) & (sec >= 0) & (sec < self._today.size)
         # Sequential in tick order (unlike a bincount per batch, then added): the totals are
         # bitwise the same however the stream is cut into batches.
+        in_range = sec.size == 0 or (sec.min() >= 0 and sec.max() < self._today.size)
+        if in_range and 0.0 <= value.min() and value.max() < np.inf:  # every tick counts
+            np.add.at(self._today, sec, value)
+            return 0
+        carried = ~np.isnan(vol)
+        good = carried & (value >= 0) & (value < np.inf) & (sec >= 0) & (sec < self._today.size)
         np.add.at(self._today, sec[good], value[good])
         ignored = int(np.count_nonzero(carried & ~good))
         self.ignored += ignored
