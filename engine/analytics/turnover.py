@@ -103,8 +103,10 @@ class Turnover:
             value = px * vol
         # Sequential in tick order (unlike a bincount per batch, then added): the totals are
         # bitwise the same however the stream is cut into batches.
-        in_range = sec.size == 0 or (sec.min() >= 0 and sec.max() < self._today.size)
-        if in_range and 0.0 <= value.min() and value.max() < np.inf:  # every tick counts
+        if sec.size == 0:
+            return 0
+        in_range = sec.min() >= 0 and sec.max() < self._today.size
+        if in_range and value.min() >= 0.0 and value.max() < np.inf:  # every tick counts
             np.add.at(self._today, sec, value)
             return 0
         carried = ~np.isnan(vol)

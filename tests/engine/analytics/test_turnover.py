@@ -160,3 +160,9 @@ def test_config_defaults_and_validation() -> None:
     for bad in (b'{"days": 0}', b'{"window": 3}'):
         with pytest.raises(msgspec.ValidationError):
             decode.decode(bad)
+
+
+def test_an_empty_batch_adds_nothing() -> None:
+    turnover = Turnover(3)
+    assert turnover.add(np.empty(0, np.int64), np.empty(0), np.empty(0)) == 0
+    assert turnover.today.tolist() == [0.0, 0.0, 0.0]
