@@ -21,11 +21,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from engine.analytics.config import AnalyticsConfig, load_analytics_config
 from engine.analytics.engine import AnalyticsEngine
 from engine.analytics.errors import AnalyticsStateError
 from engine.analytics.records import AnalyticsRecord, InvalidRecordError, PairAnalytics, kafka_key
-from engine.analytics.schedule import AnalyticsSchedule
+from engine.analytics.schedule import AnalyticsSchedule, grid_points, trading_segments
 from engine.analytics.state import AnalyticsState
 from engine.kernel.columns import TickColumns
 from engine.live.codec import OutgoingMessage
@@ -39,11 +41,30 @@ log = logging.getLogger(__name__)
 _refused_log = RateLimitedLog(log, interval_s=30.0)
 
 MS = 1_000_000
-PROBE_NS = 31 * 86_400_000_000_000
-"""How far ahead the next boundary is looked for (a month holds a trading day)."""
+PROBE_DAYS = 31
+"""How many days ahead the next boundary is looked for (a month holds a trading day)."""
 
 WallClock = Callable[[], int]
 """Wall-clock nanoseconds since the epoch (``time.time_ns``)."""
+
+
+def next_boundary(schedule: AnalyticsSchedule, after: int) -> int | None:
+    """The first boundary of ``schedule`` strictly after ``after`` (interval, sample or close),
+    None when none lies within ``PROBE_DAYS``."""
+    calendar = schedule.calendar
+    first = int(calendar.trading_day(np.array([after], dtype=np.int64))[0])
+    for day in range(first, first + PROBE_DAYS):
+        segments = trading_segments(calendar, day)
+        if not segments:
+            continue
+        steps = (schedule.interval_ns, schedule.sample_ns)
+        points = [grid_points(calendar, day, step) for step in steps]
+        close = np.array([segments[-1][1]], dtype=np.int64)
+        candidates = np.concatenate([*points, close])
+        later = candidates[candidates > after]
+        if later.size:
+            return int(later.min())
+    return None
 
 
 @dataclass
@@ -137,12 +158,7 @@ class LiveAnalytics:
             return None
         after, boundary = self._next_boundary
         if after != through:
-            schedule = self.engine.schedule
-            probe = AnalyticsSchedule(
-                schedule.calendar, schedule.interval_ns, schedule.sample_ns, start_ns=through
-            )
-            cut = probe.advance_to(through + PROBE_NS)
-            boundary = int(cut.ts[0]) if cut is not None and cut.ts.size else None
+            boundary = next_boundary(self.engine.schedule, through)
             self._next_boundary = (through, boundary)
         return boundary
 
