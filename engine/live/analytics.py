@@ -10,8 +10,11 @@ finite) is logged and counted, never published.
 
 Boundaries pass when a tick crosses them. On a quiet feed the session close would then wait for
 the next day's first tick: once no tick came for ``analytics_idle_ms`` (wall clock), the
-boundaries up to the wall clock minus that grace pass without one (live, event time follows the
-wall clock), so the close record goes out within the grace of 16:10 HKT.
+boundaries up to the wall clock minus that grace pass without one, so the close record goes out
+within the grace of 16:10 HKT. Only while the feed is live: its last ticks' event time was within
+``LIVE_TOLERANCE_NS`` of the wall clock when they came. A historical feed replayed through Kafka
+(event time days behind) never passes boundaries on the wall clock, which would run ahead of
+every tick still to come; its boundaries pass with its ticks, as in ``tickindex replay``.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ log = logging.getLogger(__name__)
 _refused_log = RateLimitedLog(log, interval_s=30.0)
 
 MS = 1_000_000
+LIVE_TOLERANCE_NS = 60_000_000_000
+"""A feed is live when its last ticks' event time was this close to the wall clock."""
 PROBE_DAYS = 31
 """How many days ahead the next boundary is looked for (a month holds a trading day)."""
 
@@ -129,20 +134,23 @@ class LiveAnalytics:
         self.clock = clock
         self._fresh = self.engine.capture()
         self._last_tick = clock()  # a restarted service waits the grace before advancing
+        self._live = False  # until ticks show event time following the wall clock
         self._next_boundary: tuple[int | None, int | None] = (None, None)  # (after, boundary)
 
     def process(self, ticks: TickColumns) -> None:
         """Process one engine batch, the analytics taken at every boundary it crosses."""
         if len(ticks):
-            self._last_tick = self.clock()
+            self._last_tick = now = self.clock()
+            self._live = abs(now - int(ticks.ts_event.max())) <= LIVE_TOLERANCE_NS
         self.driver.process(ticks)
 
     # -- a quiet feed --------------------------------------------------------------------------
 
     def idle_due(self) -> bool:
-        """No tick for the grace, and a boundary lies before the wall clock minus the grace."""
+        """A live feed without a tick for the grace, and a boundary lies before the wall clock
+        minus the grace."""
         now = self.clock()
-        if self.grace_ns <= 0 or now - self._last_tick < self.grace_ns:
+        if self.grace_ns <= 0 or not self._live or now - self._last_tick < self.grace_ns:
             return False
         boundary = self._boundary_after(self.engine.schedule.through)
         return boundary is not None and now - self.grace_ns >= boundary

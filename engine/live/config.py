@@ -153,9 +153,9 @@ class ServiceConfig(KafkaSecurity, frozen=True, forbid_unknown_fields=True, kw_o
     analytics_config : str or None
         Analytics settings file (TOML or JSON, ``engine.analytics.config``); None: defaults.
     analytics_idle_ms : int
-        A feed quiet this long (wall clock) lets the analytics boundaries up to the wall clock
-        minus this pass without a tick, so a session close goes out at once; 0: only ticks
-        pass boundaries.
+        A live feed (event time near the wall clock) quiet this long lets the analytics
+        boundaries up to the wall clock minus this pass without a tick, so a session close goes
+        out at once; 0: only ticks pass boundaries.
     """
 
     bootstrap: str = "127.0.0.1:9092"

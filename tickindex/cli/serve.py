@@ -88,8 +88,8 @@ SERVICE_HELP = {
     "analytics_topic": "topic the analytics records go to (with --analytics)",
     "analytics_config": "analytics settings, TOML or JSON (as replay --analytics-config); unset: "
     "the defaults (every index, the default pairs, no signal rules)",
-    "analytics_idle_ms": "a feed quiet this long lets analytics boundaries up to the wall clock "
-    "minus this pass without a tick, so the session close goes out; 0: only ticks pass them",
+    "analytics_idle_ms": "a live feed quiet this long lets analytics boundaries up to the wall "
+    "clock minus this pass without a tick, so the session close goes out; 0: only ticks pass them",
 }
 """What each ``ServiceConfig`` setting does (security settings: ``SECURITY_HELP``)."""
 

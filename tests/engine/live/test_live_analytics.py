@@ -73,9 +73,14 @@ class Live:
         metrics = ServiceMetrics(self.registry, universe.index_codes, version="test")
         self.work = FetchWork(config, universe, metrics, clock=clock)
         self.config = config
+        self.clock = clock
         self.messages: list[OutgoingMessage] = []
 
-    def process(self, fetch: dict[str, list[Record]]) -> None:
+    def process(self, fetch: dict[str, list[Record]], *, live: bool = True) -> None:
+        """One fetch; ``live``: it comes when the wall clock is its last tick's event time."""
+        records = fetch.get(self.config.tick_topic, [])
+        if live and records:
+            self.clock.now = max(msgspec.json.decode(r.value or b"")["ts_event"] for r in records)
         _, messages = self.work.process(fetch)
         self.messages += [m for m in messages if m.topic == self.config.analytics_topic]
 
@@ -105,7 +110,7 @@ def test_fetch_records_are_replays_and_the_close_goes_out_on_the_wall_clock(
     live = Live(universe, config, clock)
     for fetch in _fetches(universe, config, 7):
         live.process(fetch)
-        clock.now += 10_000_000  # ticks keep coming: no idle advance
+        clock.now += GRACE_NS - 1  # the next ticks come within the grace: no idle advance
         assert not live.work.idle_release_due()
     assert not any(isinstance(r, IndexAnalytics) and r.final for r in live.records())
 
@@ -197,10 +202,10 @@ def test_a_quiet_feed_passes_interval_boundaries_after_the_grace_only(tmp_path: 
     universe, _ = afternoon(SEED)
     config = _config(write_settings(tmp_path))
     fetch = _fetches(universe, config, 20)[0]
-    last_ts = max(msgspec.json.decode(r.value or b"")["ts_event"] for r in fetch[config.tick_topic])
-    clock = FakeClock(last_ts)
+    clock = FakeClock(0)
     live = Live(universe, config, clock)
     live.process(fetch)
+    last_ts = clock.now
     before = len(live.messages)
     boundary = (last_ts // 10_000_000_000 + 1) * 10_000_000_000  # the next interval boundary
     clock.now = boundary + GRACE_NS - 1
@@ -213,10 +218,15 @@ def test_a_quiet_feed_passes_interval_boundaries_after_the_grace_only(tmp_path: 
     assert not live.work.idle_release_due()
 
     quiet = Live(universe, _config(write_settings(tmp_path), analytics_idle_ms=0), clock)
-    clock.now = last_ts
     quiet.process(fetch)
     clock.now = CLOSE_NS + 60 * GRACE_NS
     assert not quiet.work.idle_release_due(), "analytics_idle_ms 0: only ticks pass boundaries"
+
+    historical = Live(universe, config, clock)
+    clock.now = last_ts + 61_000_000_000  # a replayed feed: event time a minute behind
+    historical.process(fetch, live=False)
+    clock.now += 3600 * GRACE_NS
+    assert not historical.work.idle_release_due(), "a historical feed's ticks pass boundaries"
 
 
 @pytest.mark.parametrize("hours", [9.0, 9.5 + 1e-9, 11.999, 12.0, 12.5, 16.05, 16.2, 23.0])

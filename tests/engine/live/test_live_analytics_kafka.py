@@ -119,7 +119,7 @@ async def test_served_analytics_are_replays_across_a_restart(
     )  # fmt: skip
     await ensure_topics(config)
     half = len(ticks) // 2
-    clock = FakeClock(int(ticks.ts_event[0]))  # event time: no boundary passes on the clock
+    clock = FakeClock(int(ticks.ts_event.max()))  # the feed's end: it is live by then
 
     await publish_ticks(kafka_bootstrap, topics.tick, universe, ticks.slice(0, half))
     first = AnalyticsService(config, universe, clock=clock)
@@ -160,7 +160,7 @@ async def test_analytics_of_aborted_transactions_are_never_read_committed(
     await create_limited_topic(kafka_bootstrap, topics.level, 200)  # refuses every level message
     await ensure_topics(config)
     await publish_ticks(kafka_bootstrap, topics.tick, universe, ticks)
-    clock = FakeClock(int(ticks.ts_event[0]))
+    clock = FakeClock(int(ticks.ts_event.max()))
     live = AnalyticsService(config, universe, clock=clock)
 
     async def aborted() -> bool:
