@@ -12,8 +12,9 @@ but not timed, as the raw consumer's ``stop()`` is not either. Batch: the same w
 single ticks at a steady rate, ``ts_event`` = wall time at send, and reads the levels: per level,
 event to publish (``ts_published - ts_event``) and to receive, after a warm-up. Mechanisms
 (``--mechanisms``, after the service run): ``tickindex.bench.kafka_mechanisms``. Analytics
-(``analytics_rounds``, after those): the same on/off runs with ``analytics`` on and off, so the
-time the analytics topic adds to the service run is measured in the same run.
+(``analytics_rounds``, after those): the same on/off runs with ``analytics`` on and off, both
+with ``sessions`` (which analytics imply), so the time the analytics topic adds to the service
+run is measured in the same run.
 """
 
 from __future__ import annotations
@@ -242,6 +243,18 @@ async def _measure_latency(
     return replace(figures, service_ticks=stats.ticks_in, service_levels=stats.levels_out)
 
 
+def analytics_runs(settings: KafkaBenchSettings, single: ServiceConfig) -> MechanismRuns:
+    """The single-tick service run with ``analytics`` on and off, both with ``sessions``."""
+    rounds = settings.analytics_rounds
+    return MechanismRuns(
+        settings,
+        lambda run, overrides: _config(settings, run, overrides | {"sessions": True}),
+        single,
+        mechanisms=("analytics",) if rounds else (),
+        rounds=rounds,
+    )
+
+
 def tick_to_level_configs(settings: KafkaBenchSettings, name: str) -> list[ServiceConfig]:
     """The settings of each tick-to-level run, on topics of its own: one per rate."""
     runs = settings.tick_to_level_rates
@@ -312,14 +325,7 @@ async def run_kafka_bench(settings: KafkaBenchSettings, universe: Universe) -> K
     batch = _config(settings, f"{name}-batch", settings.service | settings.batch_service)
     paced = _config(settings, f"{name}-latency", settings.latency_service)
     mechanisms = MechanismRuns(settings, partial(_config, settings), single)
-    rounds = settings.analytics_rounds
-    analytics = MechanismRuns(
-        settings,
-        partial(_config, settings),
-        single,
-        mechanisms=("analytics",) if rounds else (),
-        rounds=rounds,
-    )
+    analytics = analytics_runs(settings, single)
     stamped = tick_to_level_configs(settings, name)
     configs = [single, batch, paced, *mechanisms.configs(), *analytics.configs()]
     try:

@@ -30,8 +30,8 @@ class KafkaBenchSettings:
         off, back to back, that many rounds (``KafkaBenchResult.mechanisms``).
     analytics_rounds : int
         Time the service on the single-tick messages with ``analytics`` (default settings:
-        every index, the default pairs) and without, back to back, that many rounds
-        (``KafkaBenchResult.analytics``); 0: not.
+        every index, the default pairs) and without, both with ``sessions`` (which analytics
+        imply), back to back, that many rounds (``KafkaBenchResult.analytics``); 0: not.
     """
 
     bootstrap: str = "127.0.0.1:9092"

@@ -72,8 +72,9 @@ def _analytics_line(figures: MechanismFigures) -> str:
     )
     return (
         f"analytics   : adds {100 * (1 / figures.speedup - 1):+.1f}% to the service run's time: "
-        f"{on.ticks_per_s:,.0f} ticks/s with --analytics, {off.ticks_per_s:,.0f} without "
-        f"(fastest of each, same run; with/without per round {rounds})"
+        f"{on.ticks_per_s:,.0f} ticks/s with --analytics, {off.ticks_per_s:,.0f} with --sessions "
+        f"alone (which analytics imply; fastest of each, same run; with/without per round "
+        f"{rounds})"
     )
 
 

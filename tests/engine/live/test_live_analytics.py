@@ -243,24 +243,30 @@ def test_the_next_boundary_is_the_first_the_schedule_would_pass(day: int, hours:
     assert cut is not None and int(cut.ts[-1]) == boundary
 
 
+@pytest.mark.parametrize("wire_format", ["json", "msgpack"])
 def test_a_record_the_codec_refuses_is_counted_not_raised(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, wire_format: str
 ) -> None:
     universe, ticks = afternoon(SEED)
-    config = _config(write_settings(tmp_path))
+    config = _config(write_settings(tmp_path), wire_format=wire_format)
     live = Live(universe, config, FakeClock(int(ticks.ts_event[0])))
     assert live.work.analytics is not None
     good = IndexAnalytics(
         index="HSI", ts_event=CLOSE_NS, level=1.0, prev_close=1.0, change=0.0,
-        change_pct=0.0, adjusted_prev_close=1.0,
+        change_pct=0.0, adjusted_prev_close=1.0, high=2.0,
     )  # fmt: skip
-    bad = msgspec.structs.replace(good, level=math.nan)
-    live.work.analytics.driver.sink.write_analytics([bad, good])
+    bad = [
+        msgspec.structs.replace(good, level=math.nan),  # a required figure
+        msgspec.structs.replace(good, high=math.inf),  # an optional one (JSON: null)
+        msgspec.structs.replace(good, change=1e301),  # beyond MAX_FIGURE
+    ]
+    live.work.analytics.driver.sink.write_analytics([bad[0], good, *bad[1:]])
     with caplog.at_level(logging.ERROR):
         live.process({})
     assert live.records() == [good]
-    assert live.sample("tickindex_analytics_records_refused_total") == 1
-    assert "level is nan" in caplog.text
+    assert live.sample("tickindex_analytics_records_refused_total") == len(bad)
+    assert live.sample("tickindex_analytics_records_total", kind="index_analytics") == 1
+    assert "level is nan" in caplog.text  # then rate-limited
 
 
 def test_analytics_settings_imply_sessions_and_refuse_shards() -> None:
