@@ -151,7 +151,8 @@ class ServiceConfig(KafkaSecurity, frozen=True, forbid_unknown_fields=True, kw_o
     analytics_topic : str
         Where the analytics records go (with ``analytics``).
     analytics_config : str or None
-        Analytics settings file (TOML or JSON, ``engine.analytics.config``); None: defaults.
+        With ``analytics``: its settings file (TOML or JSON, ``engine.analytics.config``); None:
+        the defaults.
     analytics_idle_ms : int
         A live feed (event time near the wall clock) quiet this long lets the analytics
         boundaries up to the wall clock minus this pass without a tick, so a session close goes
