@@ -143,6 +143,19 @@ class ServiceConfig(KafkaSecurity, frozen=True, forbid_unknown_fields=True, kw_o
     shard_session_timeout_ms : int
         Session timeout of the shard group: how long a silent instance keeps its shards before
         the group hands them to a survivor.
+    analytics : bool
+        Per-index and pair analytics and signals (``engine.analytics``) on ``analytics_topic``,
+        keyed by index, pair or signal name, in the wire format; implies ``sessions``. In the
+        checkpoints, and exactly-once in each transaction (``engine.live.analytics``).
+    analytics_topic : str
+        Where the analytics records go (with ``analytics``).
+    analytics_config : str or None
+        With ``analytics``: its settings file (TOML or JSON, ``engine.analytics.config``); None:
+        the defaults.
+    analytics_idle_ms : int
+        A live feed (event time near the wall clock) quiet this long lets the analytics
+        boundaries up to the wall clock minus this pass without a tick, so a session close goes
+        out at once; 0: only ticks pass boundaries.
     """
 
     bootstrap: str = "127.0.0.1:9092"
@@ -188,6 +201,10 @@ class ServiceConfig(KafkaSecurity, frozen=True, forbid_unknown_fields=True, kw_o
     shards: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 1
     shard_topic: str = "tickindex-shards"
     shard_session_timeout_ms: Annotated[int, msgspec.Meta(ge=1000, le=3_600_000)] = 10_000
+    analytics: bool = False
+    analytics_topic: str = "index-analytics"
+    analytics_config: str | None = None
+    analytics_idle_ms: Annotated[int, msgspec.Meta(ge=0, le=3_600_000)] = 2000
 
     def __repr__(self) -> str:
         return f"ServiceConfig({', '.join(f'{k}={v!r}' for k, v in safe_fields(self))})"
@@ -217,6 +234,18 @@ class ServiceConfig(KafkaSecurity, frozen=True, forbid_unknown_fields=True, kw_o
             raise ValueError("complete_level_topic must differ from level_topic and tick_topic")
         if self.shards > 1 and self.variants is not None:
             raise ValueError("currency variants are not supported with shards > 1 yet")
+        if self.analytics and self.shards > 1:
+            raise ValueError("analytics are not supported with shards > 1 yet")
+        inputs = (self.tick_topic, self.control_topic, self.level_topic, self.state_topic)
+        if self.analytics and self.analytics_topic in inputs:
+            raise ValueError(
+                "analytics_topic must differ from the tick, control, level, state topics"
+            )
+
+    @property
+    def uses_sessions(self) -> bool:
+        """Trading sessions: asked for, or implied by a calendar, EOD files or analytics."""
+        return self.sessions or bool(self.calendar or self.eod_dir) or self.analytics
 
     @property
     def transactional_id(self) -> str:

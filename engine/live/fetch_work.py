@@ -1,12 +1,12 @@
 """The engine work of one fetch: decode, screen, apply, translate; levels and other messages out.
 
 ``FetchWork`` owns every engine object the live service computes with (decoder, calculator,
-pipeline, control channel, session driver, currency channel, the audit, bars and reject buffers)
-and nothing of Kafka: it turns the records of one fetch into the levels to publish and the other
-messages (dead letters, divisor audit, bars), and captures or restores the engine state that
-checkpoints hold. The service (``engine.live.service``) runs the Kafka loop and commit protocol
-around it; to go back to a committed checkpoint it builds a fresh ``FetchWork`` and restores that
-state into it, so nothing of the aborted batches survives.
+pipeline, control channel, session driver, currency channel, analytics, the audit, bars and reject
+buffers) and nothing of Kafka: it turns the records of one fetch into the levels to publish and the
+other messages (dead letters, divisor audit, bars, analytics records), and captures or restores
+the engine state that checkpoints hold. The service (``engine.live.service``) runs the Kafka loop
+and commit protocol around it; to go back to a committed checkpoint it builds a fresh
+``FetchWork`` and restores that state into it, so nothing of the aborted batches survives.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from engine.calendar.sessions import TradingCalendar
 from engine.kernel.calculator import IndexCalculator
 from engine.kernel.columns import LevelColumns
 from engine.kernel.publication import Publication
+from engine.live.analytics import AnalyticsBatch, LiveAnalytics, WallClock
 from engine.live.codec import OutgoingMessage, Record, TickDecoder
 from engine.live.config import ServiceConfig
 from engine.live.control import AuditBuffer, BarsBuffer, ControlChannel, event_limits
@@ -90,6 +91,12 @@ class Counts:
             )
         )
 
+    def record_analytics(self, batch: AnalyticsBatch) -> None:
+        """``ServiceMetrics.record_analytics`` of one fetch's analytics, at once or held."""
+        if batch.by_kind or batch.refused or batch.betas:
+            record = self.metrics.record_analytics
+            self._update(partial(record, batch.by_kind, batch.refused, batch.betas))
+
     def record_conflated(self, levels: int) -> None:
         """``ServiceMetrics.levels_conflated.inc``, at once or held."""
         if levels:
@@ -115,6 +122,8 @@ class FetchWork:
         Metrics on the caller's registry.
     hold_counts : bool
         Hold counter updates until ``counts.release()`` (exactly-once: on commit).
+    clock : callable, optional
+        Wall clock in ns of the analytics' idle advance (``engine.live.analytics``).
     """
 
     def __init__(
@@ -124,6 +133,7 @@ class FetchWork:
         metrics: ServiceMetrics,
         *,
         hold_counts: bool = False,
+        clock: WallClock = time.time_ns,
     ) -> None:
         self.config = config
         self.metrics = metrics
@@ -159,12 +169,16 @@ class FetchWork:
         )
         self._bars = BarsBuffer(universe.index_codes)
         self.driver: SessionDriver | None = None
-        if config.sessions or config.calendar or config.eod_dir:
+        if config.uses_sessions:
             calendar = (
                 TradingCalendar.from_csv(config.calendar) if config.calendar else TradingCalendar()
             )
             eod_dir = Path(config.eod_dir) if config.eod_dir else None
             self.driver = SessionDriver(self.pipeline, calendar, bars=self._bars, eod_dir=eod_dir)
+        self.analytics: LiveAnalytics | None = None
+        if config.analytics:
+            assert self.driver is not None  # analytics imply sessions
+            self.analytics = LiveAnalytics(config, self.driver, clock)
         self._base_fingerprint = universe.fingerprint()
         self._ticks_per_message = 1.0  # rises at once, decays slowly (``process``)
 
@@ -189,7 +203,7 @@ class FetchWork:
             policy lets them out (``engine.kernel.publication``): held levels of indices quiet
             for their interval first.
         messages : list of OutgoingMessage
-            The other messages: dead letters, divisor audit, bars.
+            The other messages: dead letters, divisor audit, bars, analytics records.
         """
         started = time.perf_counter()
         config = self.config
@@ -205,12 +219,16 @@ class FetchWork:
             self._ticks_per_message = max(per_message, 0.9 * self._ticks_per_message, 1.0)
         applied_before = self.pipeline.stats.ticks_applied
         failed_before = len(self.pipeline.stats.events_failed)
-        process = self.driver.process if self.driver is not None else self.pipeline.process
+        process = self.pipeline.process if self.driver is None else self.driver.process
+        if self.analytics is not None:
+            process = self.analytics.process
         # Engine batches of at most max_batch_ticks ticks (a fetch without ticks is one empty
         # batch, as every fetch counts in the stats); levels do not depend on the cuts.
         step = config.max_batch_ticks
         for at in range(0, max(len(fetch.ticks), 1), step):
             process(fetch.ticks.slice(at, at + step))
+        if self.analytics is not None:
+            self.analytics.advance_idle()
         levels = self._levels.take()
         letters.extend(self.control.failed_letters(failed_before, config.dead_letter_topic))
         self.counts.record_control(len(letters), len(self.pipeline.events))
@@ -229,6 +247,10 @@ class FetchWork:
         messages.extend(letters)
         messages.extend(self._audit.messages(config.audit_topic))
         messages.extend(self._bars.messages(config.ohlc_topic))
+        if self.analytics is not None:
+            analytics = self.analytics.take()
+            messages.extend(analytics.messages)
+            self.counts.record_analytics(analytics)
         rejected, reasons = self._rejects.take()
         counts = reject_counts(reasons, [bad.reason for bad in fetch.undecodable])
         if counts:
@@ -256,15 +278,25 @@ class FetchWork:
         return LevelColumns.concat([idle, rows]) if len(idle) else rows
 
     def idle_release_due(self) -> bool:
-        """Levels are held back for indices quiet for their interval: process an empty fetch."""
-        return self.publication.idle_release_due()
+        """Process an empty fetch: levels are held back for indices quiet for their interval,
+        or analytics boundaries passed on the wall clock of a quiet feed."""
+        if self.publication.idle_release_due():
+            return True
+        return self.analytics is not None and self.analytics.idle_due()
 
     def capture(self, offsets: dict[str, int], ts_checkpoint: int) -> EngineState:
         """The engine state to checkpoint, with the next input offsets (``"topic:partition"``)."""
         translator = None if self.fx is None else self.fx.translator
         held = self.publication.held()
+        analytics = None if self.analytics is None else self.analytics.capture()
         return capture_state(
-            self.pipeline, self._base_fingerprint, offsets, ts_checkpoint, translator, held=held
+            self.pipeline,
+            self._base_fingerprint,
+            offsets,
+            ts_checkpoint,
+            translator,
+            held=held,
+            analytics=analytics,
         )
 
     def restore(self, state: EngineState) -> bool:
@@ -272,6 +304,8 @@ class FetchWork:
         restore_state(self.pipeline, state)
         if state.publication is not None:
             self.publication.restore(state.publication.rows(len(self.encoder.codes)))
+        if self.analytics is not None:
+            self.analytics.restore(state.analytics)
         self.decoder.universe = self.calculator.universe
         return self.fx is None or restore_currency(self.fx.translator, state)
 

@@ -41,6 +41,8 @@ PHASES: tuple[str, ...] = ("starting", "running", "stopping")
 REASON_LABELS: tuple[str, ...] = tuple(r.label for r in RejectReason if r != RejectReason.ACCEPTED)
 #: ``reason`` of the dead letter written for a level withheld as NaN or infinite.
 NONFINITE_LEVEL = "nonfinite_level"
+#: ``kind`` labels of ``tickindex_analytics_records_total``: the analytics records' wire types.
+ANALYTICS_KINDS: tuple[str, ...] = ("index_analytics", "pair_analytics", "signal_event")
 
 
 class ServiceMetrics:
@@ -141,6 +143,25 @@ class ServiceMetrics:
             "Levels never published on the level topic: folded into a later one by conflation.",
             registry=r,
         )
+        self._analytics_records = Counter(
+            "tickindex_analytics_records_total",
+            "Analytics records sent to the analytics topic, by kind.",
+            ["kind"],
+            registry=r,
+        )
+        for kind in ANALYTICS_KINDS:
+            self._analytics_records.labels(kind)
+        self.analytics_records_refused = Counter(
+            "tickindex_analytics_records_refused_total",
+            "Analytics records not published: a figure not finite or out of bounds.",
+            registry=r,
+        )
+        self._pair_beta = Gauge(
+            "tickindex_pair_beta",
+            "Last rolling beta of each analytics pair (its first index on its second).",
+            ["pair"],
+            registry=r,
+        )
 
     def record_batch(
         self,
@@ -216,6 +237,28 @@ class ServiceMetrics:
         for index, count in by_index.items():
             if count > 0:
                 self._nonfinite.labels(index).inc(count)
+
+    def record_analytics(
+        self, by_kind: Mapping[str, int], refused: int, betas: Mapping[str, float]
+    ) -> None:
+        """Count one batch's analytics records per kind, the refused ones; set the pair betas.
+
+        Parameters
+        ----------
+        by_kind : mapping of str to int
+            Records sent per wire type (``ANALYTICS_KINDS``).
+        refused : int
+            Records the codec refused (not sent).
+        betas : mapping of str to float
+            The last beta of each pair that had one in the batch, by pair name.
+        """
+        for kind, count in by_kind.items():
+            if count:
+                self._analytics_records.labels(kind).inc(count)
+        if refused:
+            self.analytics_records_refused.inc(refused)
+        for pair, beta in betas.items():
+            self._pair_beta.labels(pair).set(beta)
 
     def set_consumer_lag(self, lag: Mapping[tuple[str, int], int]) -> None:
         """Replace the consumer lag gauges.

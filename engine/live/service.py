@@ -62,6 +62,11 @@ bench --kafka``, tick-to-level on the broker's clocks)::
     checkpoint at-least-once, taken on the loop (tens of microseconds for the built-in family)
                and saved beside the next batches; exactly-once, part of each transaction
 
+Analytics (``analytics`` set): each fetch's records are among its other messages, so they follow
+the commit order of dead letters, audit and bars: at-least-once through the side producer,
+exactly-once in the transaction, before the checkpoint holding the analytics state that follows
+them; a quiet feed still passes its boundaries on the wall clock (``engine.live.analytics``).
+
 Currency variants (``variants`` set): the FX topic is read next to control and ticks, its
 offsets and the translator's state (with the inputs waiting for the other stream's watermark)
 go into the same checkpoints (``engine.live.fx``); a fetch without records still publishes
@@ -83,6 +88,7 @@ from aiokafka.errors import KafkaError
 from engine.core.errors import TickIndexError
 from engine.kernel.calculator import IndexCalculator
 from engine.kernel.columns import LevelColumns
+from engine.live.analytics import WallClock
 from engine.live.codec import OutgoingMessage, Record, TickDecoder
 from engine.live.config import ServiceConfig
 from engine.live.control import ControlChannel
@@ -120,12 +126,22 @@ class IndexService:
         Reference data.
     metrics : ServiceMetrics
         Metrics on the caller's registry.
+    clock : callable, optional
+        Wall clock in ns of the analytics' idle advance (``engine.live.analytics``).
     """
 
-    def __init__(self, config: ServiceConfig, universe: Universe, metrics: ServiceMetrics) -> None:
+    def __init__(
+        self,
+        config: ServiceConfig,
+        universe: Universe,
+        metrics: ServiceMetrics,
+        *,
+        clock: WallClock = time.time_ns,
+    ) -> None:
         self.config = config
         self.universe = universe
         self.metrics = metrics
+        self.clock = clock
         self.work = self._new_work(hold_counts=config.delivery == "exactly-once")
         self.checkpoints = CheckpointStore(config)
         self.ready = asyncio.Event()
@@ -364,7 +380,9 @@ class IndexService:
 
     def _new_work(self, *, hold_counts: bool) -> FetchWork:
         """The engine objects, at start and after an abort (``ShardService`` scopes them)."""
-        return FetchWork(self.config, self.universe, self.metrics, hold_counts=hold_counts)
+        return FetchWork(
+            self.config, self.universe, self.metrics, hold_counts=hold_counts, clock=self.clock
+        )
 
     def _new_output(self) -> OutputStage:
         dropped = self.metrics.dead_letter_write_failures.inc

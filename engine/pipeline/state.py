@@ -7,6 +7,7 @@ from collections.abc import Sized
 import msgspec
 import numpy as np
 
+from engine.analytics.state import AnalyticsState
 from engine.core.errors import TickIndexError
 from engine.currency.translator import CurrencyState, CurrencyTranslator
 from engine.kernel.columns import LevelColumns
@@ -16,7 +17,7 @@ from engine.maintenance.events import IndexEvent
 from engine.pipeline.chain import IndexPipeline
 from engine.refdata.universe import Membership, build_universe
 
-STATE_VERSION = 6
+STATE_VERSION = 7
 
 
 class StateMismatchError(TickIndexError):
@@ -135,6 +136,9 @@ class EngineState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     publication : HeldLevels or None
         The levels the live service's publication policy holds back (version 6); None
         without conflation.
+    analytics : AnalyticsState or None
+        The analytics' trackers and schedule (version 7, ``AnalyticsEngine.capture``); None
+        without analytics.
     version : int
         Format version of this structure.
     """
@@ -157,6 +161,7 @@ class EngineState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     pending: list[PendingEvent] = []
     clock_ns: int | None = None
     publication: HeldLevels | None = None
+    analytics: AnalyticsState | None = None
     version: int = STATE_VERSION
 
 
@@ -168,6 +173,7 @@ def capture_state(
     currency: CurrencyTranslator | None = None,
     *,
     held: HeldRows | None = None,
+    analytics: AnalyticsState | None = None,
 ) -> EngineState:
     """Snapshot of a pipeline: calculator state, sequence guard, composition, pending events.
 
@@ -185,6 +191,8 @@ def capture_state(
         The currency variants' translator, snapshotted along.
     held : HeldRows, optional
         The levels the publication policy holds back.
+    analytics : AnalyticsState, optional
+        The analytics' captured state, stored as it is.
     """
     calculator = pipeline.calculator
     universe = calculator.universe
@@ -217,6 +225,7 @@ def capture_state(
         last_good=last_good.tolist(),
         currency=None if currency is None else currency.snapshot(),
         publication=None if held is None else HeldLevels.of(held),
+        analytics=analytics,
     )
 
 

@@ -13,6 +13,7 @@ from engine.live.config import topic_settings
 from tickindex.bench.kafka_figures import (
     KafkaBenchResult,
     LatencyFigures,
+    MechanismFigures,
     ServiceFigures,
     TickToLevelFigures,
 )
@@ -30,6 +31,7 @@ SIZES = {
     "--warmup-seconds": "0.5",
     "--tick-to-level-rates": "500",
     "--tick-to-level-seconds": "1.5",
+    "--analytics-rounds": "1",
 }
 
 
@@ -82,6 +84,14 @@ def test_kafka_bench_small_run(kafka_bootstrap: str, capsys: pytest.CaptureFixtu
     [stamped] = result["tick_to_level"]
     _check_tick_to_level(stamped, 500.0, 750)
 
+    analytics = result["analytics"]
+    assert analytics["setting"] == "analytics"
+    on, off = analytics["on"], analytics["off"]
+    assert analytics["speedup"] == pytest.approx(on["ticks_per_s"] / off["ticks_per_s"])
+    for run in (on, off):
+        _check_service_run(run, 5000)
+        assert run["levels"] == result["service"]["levels"], "analytics change no level"
+
     settings = result["settings"]
     assert settings["latency_service"]["poll_timeout_ms"] == 1
     assert settings["batch_service"]["max_batch_ticks"] == 10_000
@@ -104,12 +114,16 @@ def test_kafka_bench_small_run(kafka_bootstrap: str, capsys: pytest.CaptureFixtu
                 "batch": ServiceFigures(**result["batch"]),
                 "latency": LatencyFigures(**latency),
                 "tick_to_level": [TickToLevelFigures(**stamped)],
+                "analytics": MechanismFigures(
+                    **analytics | {"on": ServiceFigures(**on), "off": ServiceFigures(**off)}
+                ),
             }
         )
     )
     assert "ratio" in report and "p99" in report and "seq gaps or duplicates 0" in report
     assert "tick->level :       500 ticks/s" in report and "p99.9" in report
     assert "raw echo p50" in report
+    assert f"analytics   : adds {100 * (1 / analytics['speedup'] - 1):+.1f}%" in report
 
 
 def _check_tick_to_level(figures: dict[str, Any], rate: float, ticks: int) -> None:

@@ -93,6 +93,7 @@ def test_kafka_bench_with_mechanisms_small_run(
         "--latency-seconds": "1",
         "--warmup-seconds": "0.2",
         "--mechanism-rounds": "1",
+        "--analytics-rounds": "0",
         "--tick-to-level-rates": "500",
         "--tick-to-level-seconds": "0.5",
     }
@@ -102,6 +103,7 @@ def test_kafka_bench_with_mechanisms_small_run(
         == 0
     )
     result = json.loads(capsys.readouterr().out)
+    assert result["analytics"] is None
     assert [m["setting"] for m in result["mechanisms"]] == list(MECHANISMS)
     for mechanism in result["mechanisms"]:
         on, off = mechanism["on"], mechanism["off"]

@@ -11,7 +11,10 @@ but not timed, as the raw consumer's ``stop()`` is not either. Batch: the same w
 ``tick_batch`` messages. Latency (run first, on an idle broker): another process publishes
 single ticks at a steady rate, ``ts_event`` = wall time at send, and reads the levels: per level,
 event to publish (``ts_published - ts_event``) and to receive, after a warm-up. Mechanisms
-(``--mechanisms``, after the service run): ``tickindex.bench.kafka_mechanisms``.
+(``--mechanisms``, after the service run): ``tickindex.bench.kafka_mechanisms``. Analytics
+(``analytics_rounds``, after those): the same on/off runs with ``analytics`` on and off, both
+with ``sessions`` (which analytics imply), so the time the analytics topic adds to the service
+run is measured in the same run.
 """
 
 from __future__ import annotations
@@ -240,6 +243,18 @@ async def _measure_latency(
     return replace(figures, service_ticks=stats.ticks_in, service_levels=stats.levels_out)
 
 
+def analytics_runs(settings: KafkaBenchSettings, single: ServiceConfig) -> MechanismRuns:
+    """The single-tick service run with ``analytics`` on and off, both with ``sessions``."""
+    rounds = settings.analytics_rounds
+    return MechanismRuns(
+        settings,
+        lambda run, overrides: _config(settings, run, overrides | {"sessions": True}),
+        single,
+        mechanisms=("analytics",) if rounds else (),
+        rounds=rounds,
+    )
+
+
 def tick_to_level_configs(settings: KafkaBenchSettings, name: str) -> list[ServiceConfig]:
     """The settings of each tick-to-level run, on topics of its own: one per rate."""
     runs = settings.tick_to_level_rates
@@ -310,8 +325,9 @@ async def run_kafka_bench(settings: KafkaBenchSettings, universe: Universe) -> K
     batch = _config(settings, f"{name}-batch", settings.service | settings.batch_service)
     paced = _config(settings, f"{name}-latency", settings.latency_service)
     mechanisms = MechanismRuns(settings, partial(_config, settings), single)
+    analytics = analytics_runs(settings, single)
     stamped = tick_to_level_configs(settings, name)
-    configs = [single, batch, paced, *mechanisms.configs()]
+    configs = [single, batch, paced, *mechanisms.configs(), *analytics.configs()]
     try:
         for config in configs:
             await ensure_topics(config)
@@ -326,6 +342,7 @@ async def run_kafka_bench(settings: KafkaBenchSettings, universe: Universe) -> K
         raw_messages, raw_seconds = await _raw_consume(single, settings.ticks)
         served = await _time_service(single, universe, ticks)
         compared = await mechanisms.time(partial(_time_service, universe=universe, ticks=ticks))
+        overhead = await analytics.time(partial(_time_service, universe=universe, ticks=ticks))
         many = simulator.next_batch(settings.batch_ticks)
         await _publish(batch, universe, many, settings.ticks_per_message)
         batched = await _time_service(batch, universe, many)
@@ -340,6 +357,7 @@ async def run_kafka_bench(settings: KafkaBenchSettings, universe: Universe) -> K
         served.ticks_per_s, served.ticks_per_s / raw,
         batched.ticks_per_s, latency.publish_p50_ms, latency.publish_p99_ms,
         served, batched, latency, settings_used, compared, tick_to_level,
+        overhead[0] if overhead else None,
     )  # fmt: skip
 
 

@@ -28,6 +28,10 @@ class KafkaBenchSettings:
     mechanisms, mechanism_rounds : bool, int
         Also time the service on the single-tick messages with each of ``MECHANISMS`` on and
         off, back to back, that many rounds (``KafkaBenchResult.mechanisms``).
+    analytics_rounds : int
+        Time the service on the single-tick messages with ``analytics`` (default settings:
+        every index, the default pairs) and without, both with ``sessions`` (which analytics
+        imply), back to back, that many rounds (``KafkaBenchResult.analytics``); 0: not.
     """
 
     bootstrap: str = "127.0.0.1:9092"
@@ -46,6 +50,7 @@ class KafkaBenchSettings:
     keep_topics: bool = False
     mechanisms: bool = False
     mechanism_rounds: int = 5
+    analytics_rounds: int = 2
     tick_to_level_rates: tuple[float, ...] = (1_000.0, 10_000.0, 50_000.0)
     tick_to_level_seconds: float = 5.0
 
@@ -131,6 +136,8 @@ class KafkaBenchResult:
 
     ``mechanisms``: with ``KafkaBenchSettings.mechanisms``, one entry per mechanism, else empty.
     ``tick_to_level``: one entry per ``KafkaBenchSettings.tick_to_level_rates``.
+    ``analytics``: the single-tick run with analytics on and off (``speedup`` = with / without,
+    so the time analytics add is ``1 / speedup - 1``); None with ``analytics_rounds`` 0.
     """
 
     n: int
@@ -147,3 +154,4 @@ class KafkaBenchResult:
     settings: dict[str, Any]
     mechanisms: list[MechanismFigures] = field(default_factory=list)
     tick_to_level: list[TickToLevelFigures] = field(default_factory=list)
+    analytics: MechanismFigures | None = None

@@ -39,20 +39,32 @@ class MechanismRuns:
         Settings of a run from its name and settings over the defaults, on fresh topics.
     single : ServiceConfig
         The main single-tick run: its tick topic is read by every run.
+    mechanisms : tuple of str, optional
+        The settings switched on and off; default: ``MECHANISMS`` with ``settings.mechanisms``.
+    rounds : int, optional
+        On/off pairs per setting; default: ``settings.mechanism_rounds``.
     """
 
     def __init__(
-        self, settings: KafkaBenchSettings, make_config: ConfigFactory, single: ServiceConfig
+        self,
+        settings: KafkaBenchSettings,
+        make_config: ConfigFactory,
+        single: ServiceConfig,
+        *,
+        mechanisms: tuple[str, ...] | None = None,
+        rounds: int | None = None,
     ) -> None:
         def run(setting: str, value: bool, number: int) -> ServiceConfig:
             state = "on" if value else "off"
             config = make_config(f"{single.group_id}-{setting}-{state}{number}", settings.service)
             return msgspec.structs.replace(config, tick_topic=single.tick_topic, **{setting: value})
 
-        rounds = range(settings.mechanism_rounds)
+        if mechanisms is None:
+            mechanisms = MECHANISMS if settings.mechanisms else ()
+        numbers = range(settings.mechanism_rounds if rounds is None else rounds)
         self.pairs = {
-            setting: [(run(setting, True, n), run(setting, False, n)) for n in rounds]
-            for setting in (MECHANISMS if settings.mechanisms else ())
+            setting: [(run(setting, True, n), run(setting, False, n)) for n in numbers]
+            for setting in mechanisms
         }
 
     def configs(self) -> list[ServiceConfig]:

@@ -86,16 +86,30 @@ def format_kafka_result(result: KafkaBenchResult) -> str:
             *(f"{key:<12}: {_brief(run[key])}" for key in SETTINGS_SHOWN),
             *(tick_to_level_line(f) for f in result.tick_to_level),
             *(_mechanism_line(m) for m in result.mechanisms),
+            *([] if result.analytics is None else [_analytics_line(result.analytics)]),
         ]
+    )
+
+
+def _per_round(figures: MechanismFigures) -> str:
+    """Ticks/s with/without of each round."""
+    pairs = zip(figures.on_ticks_per_s, figures.off_ticks_per_s, strict=True)
+    return ", ".join(f"{a:,.0f}/{b:,.0f}" for a, b in pairs)
+
+
+def _analytics_line(figures: MechanismFigures) -> str:
+    on, off = figures.on, figures.off
+    return (
+        f"analytics   : adds {100 * (1 / figures.speedup - 1):+.1f}% to the service run's time: "
+        f"{on.ticks_per_s:,.0f} ticks/s with --analytics, {off.ticks_per_s:,.0f} with --sessions "
+        f"alone (which analytics imply; fastest of each, same run; with/without per round "
+        f"{_per_round(figures)})"
     )
 
 
 def _mechanism_line(figures: MechanismFigures) -> str:
     on, off = figures.on, figures.off
-    rounds = ", ".join(
-        f"{a:,.0f}/{b:,.0f}"
-        for a, b in zip(figures.on_ticks_per_s, figures.off_ticks_per_s, strict=True)
-    )
+    rounds = _per_round(figures)
     return (
         f"{figures.setting:<16}: speed-up {figures.speedup:.2f}x: {on.ticks_per_s:,.0f} ticks/s "
         f"with it, {off.ticks_per_s:,.0f} without (fastest of each, same run; with/without per "

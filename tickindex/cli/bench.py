@@ -239,6 +239,13 @@ def register(subcommands: Subcommands) -> None:
         default=defaults.mechanism_rounds,
         help="on/off pairs per mechanism with --mechanisms (default 5; more rounds, less noise)",
     )
+    kafka.add_argument(
+        "--analytics-rounds",
+        type=int,
+        default=defaults.analytics_rounds,
+        help="with/without pairs of the single-tick service run with serve --analytics, to report "
+        "the time the analytics topic adds (default %(default)s; 0: not run)",
+    )
 
 
 def _add_partial_sum_arguments(parser: argparse.ArgumentParser) -> None:
@@ -372,6 +379,7 @@ def kafka_bench_command(args: argparse.Namespace) -> int:
         keep_topics=args.keep_topics,
         mechanisms=args.mechanisms,
         mechanism_rounds=args.mechanism_rounds,
+        analytics_rounds=args.analytics_rounds,
         tick_to_level_rates=args.tick_to_level_rates,
         tick_to_level_seconds=args.tick_to_level_seconds,
     )

@@ -83,6 +83,13 @@ SERVICE_HELP = {
     "<group_id>-shards",
     "shard_session_timeout_ms": "how long a silent instance keeps its shards before the group "
     "hands them to another, milliseconds",
+    "analytics": "per-index and pair analytics and signals on the analytics topic, keyed by "
+    "index, pair or signal name (implies --sessions; exactly-once covers them too)",
+    "analytics_topic": "topic the analytics records go to (with --analytics)",
+    "analytics_config": "analytics settings, TOML or JSON (as replay --analytics-config); unset: "
+    "the defaults (every index, the default pairs, no signal rules)",
+    "analytics_idle_ms": "a live feed quiet this long lets analytics boundaries up to the wall "
+    "clock minus this pass without a tick, so the session close goes out; 0: only ticks pass them",
 }
 """What each ``ServiceConfig`` setting does (security settings: ``SECURITY_HELP``)."""
 

@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 
 
 async def ensure_topics(config: ServiceConfig) -> None:
-    """Create the service's topics unless they exist (the FX topic only with ``variants``)."""
+    """Create the service's topics unless they exist (the FX topic only with ``variants``, the
+    analytics topic only with ``analytics``)."""
     wanted = [
         NewTopic(config.tick_topic, config.tick_partitions, 1),
         NewTopic(config.level_topic, 1, 1),
@@ -45,6 +46,8 @@ async def ensure_topics(config: ServiceConfig) -> None:
     ]
     if config.variants is not None:
         wanted.append(NewTopic(config.fx_topic, 1, 1))
+    if config.analytics:
+        wanted.append(NewTopic(config.analytics_topic, 1, 1))
     if config.complete_level_topic is not None:
         wanted.append(NewTopic(config.complete_level_topic, 1, 1))
     await create_missing_topics(config, wanted)
