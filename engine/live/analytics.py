@@ -24,7 +24,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import msgspec
 import numpy as np
 
 from engine.analytics.config import AnalyticsConfig, load_analytics_config
@@ -181,7 +180,7 @@ class LiveAnalytics:
         refused = 0
         for record in self._buffer.take():
             try:
-                value = self._encode(record)
+                value = self.codec.encode_analytics(record)
             except InvalidRecordError as exc:
                 refused += 1
                 self._refused_log.log(
@@ -195,19 +194,6 @@ class LiveAnalytics:
             if isinstance(record, PairAnalytics) and record.beta is not None:
                 betas[record.pair] = record.beta
         return AnalyticsBatch(messages, by_kind, refused, betas)
-
-    def _encode(self, record: AnalyticsRecord) -> bytes:
-        """``WireCodec.encode_analytics``, its check done as one encode and decode in C: a record
-        that decodes back as it is passes (what ``validate_record`` checks field by field, in
-        Python, at about ten times the cost); any other goes through ``encode_analytics``, which
-        raises ``InvalidRecordError`` naming the figure."""
-        try:
-            value = self.codec.encode(record)
-            if self.codec.decode_analytics(value) == record:
-                return value
-        except (TypeError, msgspec.DecodeError):  # TypeError: a field numpy cannot encode
-            pass
-        return self.codec.encode_analytics(record)
 
     # -- checkpoints ---------------------------------------------------------------------------
 
