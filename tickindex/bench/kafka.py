@@ -12,9 +12,12 @@ but not timed, as the raw consumer's ``stop()`` is not either. Batch: the same w
 single ticks at a steady rate, ``ts_event`` = wall time at send, and reads the levels: per level,
 event to publish (``ts_published - ts_event``) and to receive, after a warm-up. Mechanisms
 (``--mechanisms``, after the service run): ``tickindex.bench.kafka_mechanisms``. Analytics
-(``analytics_rounds``, after those): the same on/off runs with ``analytics`` on and off, both
-with ``sessions`` (which analytics imply), so the time the analytics topic adds to the service
-run is measured in the same run.
+(``analytics_rounds``, after those): the single-tick run with ``analytics`` on and off, both
+with ``sessions`` (which analytics imply), on ticks of their own whose event time runs at the
+service's measured ticks/s: the live clock of a feed at that rate, one analytics boundary per
+second of wall time (on the simulator's own event clock a boundary would pass every 2,000
+ticks, a replay's load: ``tickindex bench`` prices a boundary), so the time the analytics topic
+adds to a live service is measured in the same run.
 """
 
 from __future__ import annotations
@@ -325,9 +328,10 @@ async def run_kafka_bench(settings: KafkaBenchSettings, universe: Universe) -> K
     batch = _config(settings, f"{name}-batch", settings.service | settings.batch_service)
     paced = _config(settings, f"{name}-latency", settings.latency_service)
     mechanisms = MechanismRuns(settings, partial(_config, settings), single)
-    analytics = analytics_runs(settings, single)
+    live = _config(settings, f"{name}-analytics", settings.service)
+    analytics = analytics_runs(settings, live)
     stamped = tick_to_level_configs(settings, name)
-    configs = [single, batch, paced, *mechanisms.configs(), *analytics.configs()]
+    configs = [single, batch, paced, *mechanisms.configs(), live, *analytics.configs()]
     try:
         for config in configs:
             await ensure_topics(config)
@@ -342,7 +346,15 @@ async def run_kafka_bench(settings: KafkaBenchSettings, universe: Universe) -> K
         raw_messages, raw_seconds = await _raw_consume(single, settings.ticks)
         served = await _time_service(single, universe, ticks)
         compared = await mechanisms.time(partial(_time_service, universe=universe, ticks=ticks))
-        overhead = await analytics.time(partial(_time_service, universe=universe, ticks=ticks))
+        overhead = None
+        if settings.analytics_rounds:
+            clock = MarketSimulator(
+                universe, settings.seed + 1, start_ns=START_NS, rate=served.ticks_per_s
+            )
+            live_ticks = clock.next_batch(settings.ticks)
+            await _publish(live, universe, live_ticks, 0)
+            timed = partial(_time_service, universe=universe, ticks=live_ticks)
+            overhead = await analytics.time(timed)
         many = simulator.next_batch(settings.batch_ticks)
         await _publish(batch, universe, many, settings.ticks_per_message)
         batched = await _time_service(batch, universe, many)

@@ -100,7 +100,8 @@ def _per_round(figures: MechanismFigures) -> str:
 def _analytics_line(figures: MechanismFigures) -> str:
     on, off = figures.on, figures.off
     return (
-        f"analytics   : adds {100 * (1 / figures.speedup - 1):+.1f}% to the service run's time: "
+        f"analytics   : adds {100 * (1 / figures.speedup - 1):+.1f}% to the service run's time "
+        f"(event time at the service's ticks/s, a live feed's clock): "
         f"{on.ticks_per_s:,.0f} ticks/s with --analytics, {off.ticks_per_s:,.0f} with --sessions "
         f"alone (which analytics imply; fastest of each, same run; with/without per round "
         f"{_per_round(figures)})"
