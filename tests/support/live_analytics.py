@@ -69,15 +69,11 @@ def write_settings(folder: Path) -> Path:
     return path
 
 
-def replay_analytics(
-    universe: Universe, ticks: TickColumns, settings: Path, folder: Path
-) -> list[AnalyticsRecord]:
-    """The records of ``tickindex replay --analytics`` on ``ticks`` (a CSV tick file)."""
+def write_tick_csv(path: Path, universe: Universe, ticks: TickColumns) -> None:
+    """``ticks`` with their volumes as a CSV tick file (floats by ``repr``: read back exactly)."""
     assert ticks.volume is not None
-    folder.mkdir(parents=True, exist_ok=True)
-    tick_file, out = folder / "ticks.csv", folder / "analytics.jsonl"
     codes = universe.securities
-    with tick_file.open("w") as handle:
+    with path.open("w") as handle:
         handle.write("ts,security,price,volume\n")
         handle.writelines(
             f"{t},{codes[s]},{p!r},{v!r}\n"
@@ -89,6 +85,15 @@ def replay_analytics(
                 strict=True,
             )
         )
+
+
+def replay_analytics(
+    universe: Universe, ticks: TickColumns, settings: Path, folder: Path
+) -> list[AnalyticsRecord]:
+    """The records of ``tickindex replay --analytics`` on ``ticks`` (a CSV tick file)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tick_file, out = folder / "ticks.csv", folder / "analytics.jsonl"
+    write_tick_csv(tick_file, universe, ticks)
     argv = ["replay", "--no-progress", "--ticks", str(tick_file), "--out", str(folder / "l.csv")]
     assert main([*argv, "--analytics", str(out), "--analytics-config", str(settings)]) == 0
     codec = WireCodec("json")

@@ -11,6 +11,7 @@ import pytest
 from engine.analytics.records import IndexAnalytics, SignalEvent
 from engine.wire import WireCodec
 from tests.support.analytics_pipeline import CONFIG, stream, whole
+from tests.support.live_analytics import write_tick_csv
 from tickindex.cli.main import main
 
 pytestmark = pytest.mark.slow
@@ -18,20 +19,8 @@ pytestmark = pytest.mark.slow
 
 def test_replay_writes_the_analytics_records_of_the_pipeline(tmp_path: Path) -> None:
     universe, ticks = stream()
-    assert ticks.volume is not None
     tick_file = tmp_path / "ticks.csv"
-    with tick_file.open("w") as handle:
-        handle.write("ts,security,price,volume\n")
-        handle.writelines(
-            f"{t},{universe.securities[s]},{p!r},{v!r}\n"
-            for t, s, p, v in zip(
-                ticks.ts_event.tolist(),
-                ticks.security.tolist(),
-                ticks.price.tolist(),
-                ticks.volume.tolist(),
-                strict=True,
-            )
-        )
+    write_tick_csv(tick_file, universe, ticks)
     settings = tmp_path / "analytics.json"
     settings.write_text(
         json.dumps(
