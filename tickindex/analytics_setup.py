@@ -2,7 +2,9 @@
 
 ``attach_analytics`` is the wiring ``tickindex replay --analytics`` does too: an
 ``AnalyticsEngine`` on the pipeline's calculator and the driver's calendar, and an
-``AnalyticsDriver`` in front of ``SessionDriver.process`` (records to a sink).
+``AnalyticsDriver`` in front of ``SessionDriver.process`` (records to a sink), started from
+a restored state when given one; with day files (``SessionDriver.eod_dir``) each roll also
+writes the analytics state after the day's close into the next day's folder.
 ``desk_config`` is what the embedded ``tickindex run`` computes without ``--analytics-config``:
 the default pairs the universe has, each with a sleeve to hedge, returns sampled often enough that
 volatility and beta show within a minute, and a few signal rules on those pairs (sentences short
@@ -11,12 +13,16 @@ enough for the board's panel; ``RS`` is relative strength).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import msgspec
 
 from engine.analytics.config import AnalyticsConfig, load_analytics_config
+from engine.analytics.daily_state import write_analytics_state
 from engine.analytics.engine import AnalyticsEngine
 from engine.analytics.pairs import HSTECH_VS_HSI, SMALLCAP_VS_HSI
 from engine.analytics.signal_rules import rules_from
+from engine.analytics.state import AnalyticsState
 from engine.pipeline.analytics_driver import AnalyticsDriver, AnalyticsSink
 from engine.pipeline.trading_day import SessionDriver
 from engine.refdata.universe import Universe
@@ -103,15 +109,39 @@ def analytics_config(path: str | None, default: AnalyticsConfig) -> AnalyticsCon
 
 
 def attach_analytics(
-    driver: SessionDriver, config: AnalyticsConfig, sink: AnalyticsSink
+    driver: SessionDriver,
+    config: AnalyticsConfig,
+    sink: AnalyticsSink,
+    *,
+    state: AnalyticsState | None = None,
 ) -> AnalyticsDriver:
     """Analytics of ``driver``'s pipeline: feed ticks to the returned driver's ``process``.
+
+    With ``state`` (``AnalyticsEngine.capture``, e.g. of the daily files) the analytics resume
+    from it; with ``driver.eod_dir`` every roll writes the state after the finished day's
+    close next to the next day's files (a stream that ends before the close passes it first).
 
     Raises
     ------
     AnalyticsConfigError
         When ``config`` names an index, pair or security the universe does not have.
+    AnalyticsStateError
+        When ``state`` does not fit the configuration.
     """
     pipeline = driver.pipeline
     engine = AnalyticsEngine(pipeline.calculator, driver.calendar, config)
-    return AnalyticsDriver(driver.process, pipeline, engine, sink)
+    if state is not None:
+        engine.restore(state)
+    analytics = AnalyticsDriver(driver.process, pipeline, engine, sink)
+    if driver.eod_dir is not None:
+
+        def write_state(day: int, folder: Path) -> None:
+            closing = engine.closing_state
+            if closing is None or closing[0] != day:
+                analytics.advance_to(driver.calendar.closing_auction_end(day))
+                closing = engine.closing_state
+            if closing is not None and closing[0] == day:
+                write_analytics_state(folder, pipeline.calculator.universe, day, closing[1])
+
+        driver.roll_observers.append(write_state)
+    return analytics

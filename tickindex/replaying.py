@@ -22,6 +22,7 @@ from consumers.analyticsfile import AnalyticsFileWriter
 from consumers.auditfile import AuditFileWriter
 from consumers.barsfile import BarsFileWriter
 from engine.analytics.config import AnalyticsConfig
+from engine.analytics.daily_state import read_analytics_state
 from engine.calendar.sessions import Phase, TradingCalendar
 from engine.core.errors import ReferenceDataError, TickIndexError, TickInputError
 from engine.currency.translator import CurrencyTranslator
@@ -96,6 +97,7 @@ class ReplaySettings:
     strict: bool = False
     analytics: str | None = None
     analytics_config: str | None = None
+    analytics_state: str | None = None
 
     @property
     def uses_sessions(self) -> bool:
@@ -145,6 +147,8 @@ def run_replay(
     started = time.perf_counter()
     if (settings.fx is None) != (settings.variants is None):
         raise TickInputError("--fx and --variants go together")
+    if settings.analytics_state and not settings.analytics:
+        raise TickInputError("--analytics-state needs --analytics")
     fx_reader: FxFileReader | None = None
     currency: CurrencySink | None = None
     rolled: list[Path] = []
@@ -198,15 +202,19 @@ def run_replay(
 def _run_with_analytics(
     reader: TickSource, driver: SessionDriver, settings: ReplaySettings, stack: ExitStack
 ) -> PipelineStats:
-    """``SessionDriver.run`` with analytics records written to ``settings.analytics``.
+    """``SessionDriver.run`` with analytics records written to ``settings.analytics``, from the
+    state of ``settings.analytics_state`` when given (the daily files' ``analytics-state.msgpack``).
 
     When the ticks end in a closing auction, the day's close passes after the last one (its
     final records): the stream holds the whole day.
     """
     assert settings.analytics is not None
     config = analytics_config(settings.analytics_config, AnalyticsConfig())
+    state = None
+    if settings.analytics_state:
+        state = read_analytics_state(settings.analytics_state, driver.pipeline.calculator.universe)
     writer = stack.enter_context(AnalyticsFileWriter(settings.analytics))
-    analytics = attach_analytics(driver, config, writer)
+    analytics = attach_analytics(driver, config, writer, state=state)
     pipeline, calendar = driver.pipeline, driver.calendar
     last_ts: int | None = None
     for batch in reader:

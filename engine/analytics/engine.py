@@ -8,6 +8,10 @@ record at ``t`` describes the state after every tick before ``t``. Between cuts 
 only observes: every level batch (day range), every accepted tick batch (turnover) and every
 maintenance event (previous closes carried through splits and bonus issues).
 
+Each close also keeps the day's closing levels (``CloseHistory``): a pair based on a date takes
+its base levels from them as soon as that date has closed, and ``closing_state`` holds the state
+just after the latest close (what the daily files carry into the next day).
+
 At each figure boundary, per configured index: the day figures, the realised volatility
 (annualised with ``periods_per_year`` of the boundary's year), breadth, movers and the point
 change from the constituents, and the turnover once ticks carry volume; per pair its relative
@@ -19,9 +23,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import msgspec
 import numpy as np
 from numpy.typing import NDArray
 
+from engine.analytics.close_history import CloseHistory
 from engine.analytics.config import AnalyticsConfig
 from engine.analytics.constituents import (
     ConstituentBaseline,
@@ -41,13 +47,19 @@ from engine.analytics.record_building import (
 )
 from engine.analytics.records import AnalyticsRecord
 from engine.analytics.returns import SampledReturns, periods_per_year
-from engine.analytics.schedule import AnalyticsSchedule, BoundaryKind, Cut, trading_segments
+from engine.analytics.schedule import (
+    AnalyticsSchedule,
+    BoundaryKind,
+    Cut,
+    ScheduleState,
+    trading_segments,
+)
 from engine.analytics.series import SignalSeries
 from engine.analytics.signal_rules import RuleSet
 from engine.analytics.signals import SignalEvaluator
 from engine.analytics.state import AnalyticsState
 from engine.analytics.turnover import Turnover, TurnoverConfig
-from engine.calendar.sessions import TradingCalendar, day_date
+from engine.calendar.sessions import TradingCalendar, day_date, day_number
 from engine.kernel.calculator import IndexCalculator
 from engine.kernel.columns import LevelColumns, TickColumns
 
@@ -98,6 +110,14 @@ class AnalyticsEngine:
         )
         self._constituents = ConstituentsConfig(config.movers)
         self._periods: dict[int, float] = {}
+        self.closes = CloseHistory(len(codes))
+        self._dated_bases = [
+            (pair.name, day_number(pair.base), ids[pair.a], ids[pair.b])
+            for pair in self.pairs.pairs
+            if pair.base != "open"
+        ]
+        self.closing_state: tuple[int, AnalyticsState] | None = None
+        """The trading day of the latest close passed and the state just after it."""
 
     # -- observing the pipeline ----------------------------------------------------------------
 
@@ -202,10 +222,23 @@ class AnalyticsEngine:
         return self._periods[year]
 
     def _roll_day(self, close: int) -> None:
-        self.day.roll_day(int(self.calendar.trading_day(np.array([close - 1]))[0]))
+        day = int(self.calendar.trading_day(np.array([close - 1]))[0])
+        self.day.roll_day(day)
         self.returns.roll_day()
         self.baseline.roll(self.calculator.prices)
         self.turnover.roll()
+        self.closes.record(day, self.day.prev_close)
+        self._set_dated_bases()
+        # The schedule may already stand past the close (later boundaries of the same cut).
+        state = msgspec.structs.replace(self.capture(), schedule=ScheduleState(close))
+        self.closing_state = (day, state)
+
+    def _set_dated_bases(self) -> None:
+        """Base levels of the pairs based on a date whose closes are known."""
+        for name, day, a, b in self._dated_bases:
+            closes = self.closes.closes_of(day)
+            if closes is not None:
+                self.pairs.set_base_levels(name, float(closes[a]), float(closes[b]))
 
     # -- checkpoints ---------------------------------------------------------------------------
 
@@ -220,6 +253,7 @@ class AnalyticsEngine:
             volume_seen=self.volume_seen,
             pairs=self.pairs.capture(),
             signals=self.signals.capture(),
+            closes=self.closes.capture(),
         )
 
     def restore(self, state: AnalyticsState) -> None:
@@ -232,6 +266,9 @@ class AnalyticsEngine:
         self.volume_seen = state.volume_seen
         self.pairs.restore(state.pairs)
         self.signals.restore(state.signals)
+        if state.closes is not None:
+            self.closes.restore(state.closes)
+        self._set_dated_bases()
 
 
 def _index_ids(codes: tuple[str, ...], wanted: Sequence[str] | None) -> NDArray[np.intp]:

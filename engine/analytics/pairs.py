@@ -6,8 +6,9 @@ For each configured pair (default: HSCI SmallCap vs HSI and HS TECH vs HSI), at 
   levels are the day's levels at the first boundary at or after the continuous session's open
   (09:30 HKT) where both levels are finite and positive: ``rs`` is 100 there, and NaN before it
   on that day (the pre-opening auction). With an ISO date, the base levels are that date's
-  closes, which the caller takes from the daily files (``base_levels``) or a restored state;
-  NaN while it has none. A level of A or B that is not finite and positive gives NaN.
+  closes (``set_base_levels``: the analytics engine sets them from its close history as soon
+  as that date has closed, or from a restored state); NaN while it has none. A level of A
+  or B that is not finite and positive gives NaN.
   ``rs_change`` is the change (in rs points) since the previous boundary, ``rs_change_day``
   since the day's first finite ``rs`` at or after the open;
 - rolling ``beta = cov(rA, rB) / var(rB)`` and ``corr`` of A's sampled log returns on B's over

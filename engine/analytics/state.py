@@ -1,13 +1,15 @@
 """The analytics' checkpoint: every tracker's captured state in one msgspec Struct.
 
 It travels inside ``engine.pipeline.state.EngineState`` (MessagePack, so NaN and every float
-bit survive), restored together with the calculator it was taken with.
+bit survive), restored together with the calculator it was taken with. Fields added later
+have defaults, so a state written before them still decodes.
 """
 
 from __future__ import annotations
 
 import msgspec
 
+from engine.analytics.close_history import CloseHistoryState
 from engine.analytics.constituents import BaselineState
 from engine.analytics.day_figures import DayFiguresState
 from engine.analytics.pairs import PairsState
@@ -28,3 +30,4 @@ class AnalyticsState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     volume_seen: bool
     pairs: PairsState
     signals: SignalsState
+    closes: CloseHistoryState | None = None

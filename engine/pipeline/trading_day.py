@@ -5,12 +5,13 @@ rejected as ``outside_session``; suspended stocks simply do not tick and keep th
 Every level goes to an OHLC tracker before conflation. When the first tick of a new trading day
 arrives (or the stream ends), the previous day is finished: its bars go to the bars sink and,
 with an output folder, the next trading day's opening indices and composition files are written
-with the divisors carried, so the next day starts from this day's close.
+with the divisors carried, so the next day starts from this day's close; whatever else
+belongs in that folder (the analytics state) is written by the ``roll_observers``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Protocol
 
@@ -65,6 +66,8 @@ class SessionDriver:
         )
         pipeline.observers.append(self.tracker.update)
         self.rolled: list[Path] = []
+        self.roll_observers: list[Callable[[int, Path], None]] = []
+        """Called with the finished day and the next day's folder, after its files."""
         self._day: int | None = None
 
     def process(self, ticks: TickColumns) -> None:
@@ -104,6 +107,8 @@ class SessionDriver:
             return None
         folder = self.eod_dir / day_date(self.calendar.next_trading_day(day)).isoformat()
         write_next_day_files(self.pipeline.calculator, folder)
+        for observer in self.roll_observers:
+            observer(day, folder)
         self.rolled.append(folder)
         return folder
 

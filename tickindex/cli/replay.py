@@ -96,7 +96,8 @@ def register(subcommands: Subcommands) -> None:
         "--eod-dir",
         metavar="DIR",
         help="at each day's close write the next day's indices.csv and composition.csv into "
-        "DIR/<next trading day>/ (implies --sessions)",
+        "DIR/<next trading day>/ (with --analytics also analytics-state.msgpack; implies "
+        "--sessions)",
     )
     parser.add_argument(
         "--conflate-ms",
@@ -117,6 +118,13 @@ def register(subcommands: Subcommands) -> None:
         metavar="FILE",
         help="analytics settings, TOML or JSON: interval, indices, pairs, signal rules "
         "(e.g. deploy/analytics/smallcap-sleeve.toml); default: every index each second",
+    )
+    parser.add_argument(
+        "--analytics-state",
+        metavar="FILE",
+        help="start the analytics from this state (the analytics-state.msgpack --eod-dir writes "
+        "with --analytics into each next day's folder): rolling windows, turnover averages, "
+        "signal states and dated pair bases carry over",
     )
     add_progress_arguments(parser)
 
