@@ -19,12 +19,11 @@ import pytest
 
 from engine.analytics.daily_state import ANALYTICS_STATE_FILE, read_analytics_state
 from engine.analytics.records import AnalyticsRecord, IndexAnalytics, PairAnalytics, SignalEvent
-from engine.kernel.columns import TickColumns
 from engine.refdata.builtin import load_builtin_universe
-from engine.refdata.universe import Universe
 from engine.wire import WireCodec
 from tests.support.analytics_pipeline import CONFIG, stream
 from tests.support.analytics_stream import MONDAY, hkt
+from tests.support.live_analytics import write_tick_csv
 from tickindex.cli.main import main
 
 pytestmark = pytest.mark.slow
@@ -32,22 +31,6 @@ pytestmark = pytest.mark.slow
 FRIDAY_DATE = "2026-11-20"
 MONDAY_DATE = "2026-11-23"
 DATED_PAIR = "SMALLCAP_SINCE_FRIDAY"
-
-
-def _write_ticks(path: Path, universe: Universe, ticks: TickColumns) -> None:
-    assert ticks.volume is not None
-    with path.open("w") as handle:
-        handle.write("ts,security,price,volume\n")
-        handle.writelines(
-            f"{t},{universe.securities[s]},{p!r},{v!r}\n"
-            for t, s, p, v in zip(
-                ticks.ts_event.tolist(),
-                ticks.security.tolist(),
-                ticks.price.tolist(),
-                ticks.volume.tolist(),
-                strict=True,
-            )
-        )
 
 
 def _config() -> dict[str, object]:
@@ -99,9 +82,9 @@ def days(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("analytics_days")
     universe, ticks = stream()
     monday = ticks.ts_event >= hkt(MONDAY, 0.0)
-    _write_ticks(work / "both.csv", universe, ticks)
-    _write_ticks(work / "friday.csv", universe, ticks.take(~monday))
-    _write_ticks(work / "monday.csv", universe, ticks.take(monday))
+    write_tick_csv(work / "both.csv", universe, ticks)
+    write_tick_csv(work / "friday.csv", universe, ticks.take(~monday))
+    write_tick_csv(work / "monday.csv", universe, ticks.take(monday))
     (work / "analytics.json").write_text(json.dumps(_config()))
     (work / "calendar.csv").write_text("date,kind\n2026-11-24,holiday\n2026-11-25,half_day\n")
     _replay(work, "both", work / "both.csv", [])
