@@ -95,6 +95,8 @@ class DayFiguresState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 _MINUTE_NS = 60_000_000_000
+BatchRange = tuple[NDArray[np.intp], NDArray[np.float64], NDArray[np.float64]]
+"""Index ids a batch moved, and each one's highest and lowest level in it."""
 _NO_DAY = int(np.iinfo(np.int64).min)
 _FLOAT_ARRAYS = ("level", "prev_close", "open", "high", "low", "close", "reference")
 
@@ -158,7 +160,12 @@ class DayFigureTracker:
         self.low = np.full(n, np.inf)
         self.close = np.full(n, np.nan)
 
-    def update(self, levels: LevelColumns, latest: NDArray[np.float64] | None = None) -> None:
+    def update(
+        self,
+        levels: LevelColumns,
+        latest: NDArray[np.float64] | None = None,
+        ranges: BatchRange | None = None,
+    ) -> None:
         """Fold one batch of published levels (tick order, before conflation).
 
         Parameters
@@ -168,6 +175,9 @@ class DayFigureTracker:
         latest : ndarray of float64, optional
             Level per index id just after the batch (``IndexCalculator.levels``): the last
             level of each index in it, which spares finding those in the batch.
+        ranges : tuple of ndarray, optional
+            With ``latest``: the index ids the batch moved and, per id, its highest and lowest
+            level in the batch (``IndexCalculator.last_ranges``), which spares finding those.
 
         Raises
         ------
@@ -179,7 +189,7 @@ class DayFigureTracker:
         if levels.index.min() < 0 or levels.index.max() >= self.n_indices:
             raise ValueError("level index id out of range for this tracker")
         if not np.isfinite(levels.level).all():
-            levels, latest = levels.take(np.isfinite(levels.level)), None
+            levels, latest, ranges = levels.take(np.isfinite(levels.level)), None, None
             if len(levels) == 0:
                 return
         # intp ids: ufunc.at takes them as they are (a third faster than int32 on every call)
@@ -188,7 +198,7 @@ class DayFigureTracker:
         if (
             span is not None
             and latest is not None
-            and self._fold_latest(span, index, level, latest)
+            and self._fold_latest(span, index, level, latest, ranges)
         ):
             return
         last = _last_of_each(index, self.n_indices)
@@ -234,6 +244,7 @@ class DayFigureTracker:
         index: NDArray[np.intp],
         level: NDArray[np.float64],
         latest: NDArray[np.float64],
+        ranges: BatchRange | None,
     ) -> bool:
         """Fold a batch of one trading day and phase whose last levels are ``latest``; False
         (nothing done) when it is not counted as it comes or ``latest`` is not finite there."""
@@ -241,11 +252,15 @@ class DayFigureTracker:
         counted = is_trading_phase(np.array([phase], dtype=np.uint8))[0]
         if not counted or (self.finished_through is not None and day <= self.finished_through):
             return False
-        n = self.n_indices
-        high, low = np.full(n, -np.inf), np.full(n, np.inf)
-        np.maximum.at(high, index, level)
-        np.minimum.at(low, index, level)
-        ids = np.flatnonzero(high > -np.inf)
+        if ranges is None:
+            n = self.n_indices
+            high, low = np.full(n, -np.inf), np.full(n, np.inf)
+            np.maximum.at(high, index, level)
+            np.minimum.at(low, index, level)
+            ids = np.flatnonzero(high > -np.inf)
+            high, low = high[ids], low[ids]
+        else:
+            ids, high, low = ranges
         closes = latest[ids]
         if not np.isfinite(closes).all():
             return False
@@ -300,8 +315,8 @@ class DayFigureTracker:
             self.close[ids] = level[rows]
         else:
             high, low, closes = batch_range
-            np.maximum(self.high, high, out=self.high)
-            np.minimum(self.low, low, out=self.low)
+            self.high[ids] = np.maximum(self.high[ids], high)
+            self.low[ids] = np.minimum(self.low[ids], low)
             self.close[ids] = closes
         if not np.isnan(self.open[ids]).any():
             return

@@ -90,6 +90,7 @@ class AnalyticsEngine:
         universe = calculator.universe
         codes = universe.index_codes
         self.calculator = calculator
+        calculator.track_ranges = True  # each batch's high and low per index, for the day range
         self.calendar = calendar
         self.config = config
         self.index_ids = _index_ids(codes, config.indices)
@@ -123,7 +124,9 @@ class AnalyticsEngine:
 
     def observe_levels(self, levels: LevelColumns) -> None:
         """Every level batch, before conflation (day open, high and low)."""
-        self.day.update(levels, self.calculator.levels)
+        ranges = self.calculator.last_ranges
+        batch = None if ranges is None else (ranges.index, ranges.high, ranges.low)
+        self.day.update(levels, self.calculator.levels, batch)
 
     def observe_ticks(self, ticks: TickColumns) -> None:
         """Every batch of accepted ticks (turnover from those that carry volume)."""

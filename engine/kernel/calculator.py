@@ -24,6 +24,7 @@ last finite one (``published_levels``) and later levels are recomputed exactly u
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -39,6 +40,23 @@ from engine.kernel.segmented import Segments, group_by_index, run_segments
 from engine.refdata.universe import Universe, rows_by_index
 
 __all__ = ["IndexCalculator", "LevelUpdates", "WithheldLevel"]
+
+
+@dataclass(frozen=True)
+class BatchRanges:
+    """The highest and lowest level of each index one ``apply`` moved (all of them finite).
+
+    Attributes
+    ----------
+    index : ndarray of intp
+        Index ids, increasing.
+    high, low : ndarray of float64
+        Per id, the highest and lowest of its levels in the batch.
+    """
+
+    index: NDArray[np.intp]
+    high: NDArray[np.float64]
+    low: NDArray[np.float64]
 
 
 class IndexCalculator:
@@ -62,6 +80,9 @@ class IndexCalculator:
         self._computed = np.zeros(self._n_indices, dtype=np.int64)
         self.nonfinite_levels = 0
         self._withheld: list[WithheldLevel] = []
+        # With ``track_ranges``: each ``apply``'s high and low per index (day figures).
+        self.track_ranges = False
+        self.last_ranges: BatchRanges | None = None
         self._set_membership(universe.weights())
 
     def _set_membership(self, weights: NDArray[np.float64]) -> None:
@@ -253,6 +274,7 @@ class IndexCalculator:
             On unknown security ids or non-positive / non-finite prices; screen ticks first
             (``engine.kernel.screening``) to route such ticks elsewhere. Nothing is applied then.
         """
+        self.last_ranges = None
         ids = np.asarray(security)
         if ids.size and ids.dtype.kind not in "iu":
             raise TypeError(f"security must be integer ids, got {ids.dtype}: use security_ids")
@@ -337,6 +359,13 @@ class IndexCalculator:
         updates = LevelUpdates(
             tick=pair_tick, index=pair_index.astype(np.int32), level=level, seq=seq
         )
+        if self.track_ranges and finite is None:
+            grouped = level[segments.order]  # by index: a segment's levels are contiguous
+            self.last_ranges = BatchRanges(
+                segments.index,
+                np.maximum.reduceat(grouped, segments.start),
+                np.minimum.reduceat(grouped, segments.start),
+            )
         return updates, finite
 
     def _seq_of_finite(
