@@ -186,20 +186,21 @@ class DayFigureTracker:
         """
         if len(levels) == 0:
             return
+        if latest is not None and ranges is not None:
+            # The calculator's own batch (every level finite, ids its own): no pass to check.
+            span = self._uniform_span(levels.ts_event)
+            if span is not None and self._fold_latest(span, levels, latest, ranges):
+                return
         if levels.index.min() < 0 or levels.index.max() >= self.n_indices:
             raise ValueError("level index id out of range for this tracker")
         if not np.isfinite(levels.level).all():
-            levels, latest, ranges = levels.take(np.isfinite(levels.level)), None, None
+            levels, latest = levels.take(np.isfinite(levels.level)), None
             if len(levels) == 0:
                 return
         # intp ids: ufunc.at takes them as they are (a third faster than int32 on every call)
         index, level, ts = levels.index.astype(np.intp), levels.level, levels.ts_event
         span = self._uniform_span(ts)
-        if (
-            span is not None
-            and latest is not None
-            and self._fold_latest(span, index, level, latest, ranges)
-        ):
+        if span is not None and latest is not None and self._fold_latest(span, levels, latest):
             return
         last = _last_of_each(index, self.n_indices)
         self.level[last[0]] = level[last[1]]
@@ -241,10 +242,9 @@ class DayFigureTracker:
     def _fold_latest(
         self,
         span: tuple[int, int],
-        index: NDArray[np.intp],
-        level: NDArray[np.float64],
+        levels: LevelColumns,
         latest: NDArray[np.float64],
-        ranges: BatchRange | None,
+        ranges: BatchRange | None = None,
     ) -> bool:
         """Fold a batch of one trading day and phase whose last levels are ``latest``; False
         (nothing done) when it is not counted as it comes or ``latest`` is not finite there."""
@@ -252,11 +252,13 @@ class DayFigureTracker:
         counted = is_trading_phase(np.array([phase], dtype=np.uint8))[0]
         if not counted or (self.finished_through is not None and day <= self.finished_through):
             return False
+        index = levels.index
         if ranges is None:
             n = self.n_indices
             high, low = np.full(n, -np.inf), np.full(n, np.inf)
-            np.maximum.at(high, index, level)
-            np.minimum.at(low, index, level)
+            ids_of = index.astype(np.intp)  # ufunc.at is a third faster on intp ids
+            np.maximum.at(high, ids_of, levels.level)
+            np.minimum.at(low, ids_of, levels.level)
             ids = np.flatnonzero(high > -np.inf)
             high, low = high[ids], low[ids]
         else:
@@ -268,7 +270,7 @@ class DayFigureTracker:
         continuous = bool(is_continuous_phase(np.array([phase], dtype=np.uint8))[0])
         no_rows = np.empty(0, dtype=np.intp)
         self._fold_day(
-            day, index, level, continuous, (ids, no_rows), batch_range=(high, low, closes)
+            day, index, levels.level, continuous, (ids, no_rows), batch_range=(high, low, closes)
         )
         return True
 
@@ -291,7 +293,7 @@ class DayFigureTracker:
     def _fold_day(
         self,
         day: int,
-        index: NDArray[np.intp],
+        index: NDArray[np.intp] | NDArray[np.int32],
         level: NDArray[np.float64],
         continuous: NDArray[np.bool_] | bool,
         last: tuple[NDArray[np.intp], NDArray[np.intp]] | None,
@@ -308,7 +310,7 @@ class DayFigureTracker:
             self.roll_day(self.day)
         self.day = day
         n = self.n_indices
-        ids, rows = _last_of_each(index, n) if last is None else last
+        ids, rows = _last_of_each(index.astype(np.intp, copy=False), n) if last is None else last
         if batch_range is None:
             np.maximum.at(self.high, index, level)
             np.minimum.at(self.low, index, level)
