@@ -36,7 +36,8 @@ from engine.analytics.constituents import (
     MemberRows,
     calculator_figures,
 )
-from engine.analytics.day_figures import DayFiguresConfig, DayFigureTracker
+from engine.analytics.day_figure_types import DayFiguresConfig
+from engine.analytics.day_figures import DayFigureTracker
 from engine.analytics.errors import AnalyticsConfigError
 from engine.analytics.pairs import PairAnalytics, PairFigures
 from engine.analytics.record_building import (

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from engine.analytics.constituents import TOP, ConstituentFigures
-from engine.analytics.day_figures import DayFigures
+from engine.analytics.day_figure_types import DayFigures
 from engine.analytics.hedge import HedgeLines
 from engine.analytics.pairs import PairConfig, PairFigures
 from engine.analytics.records import (

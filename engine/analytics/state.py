@@ -11,7 +11,7 @@ import msgspec
 
 from engine.analytics.close_history import CloseHistoryState
 from engine.analytics.constituents import BaselineState
-from engine.analytics.day_figures import DayFiguresState
+from engine.analytics.day_figure_types import DayFiguresState
 from engine.analytics.pairs import PairsState
 from engine.analytics.returns import ReturnsState
 from engine.analytics.schedule import ScheduleState

@@ -24,7 +24,6 @@ last finite one (``published_levels``) and later levels are recomputed exactly u
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -33,30 +32,13 @@ from numpy.typing import ArrayLike, NDArray
 
 from engine.core.growth import appended
 from engine.kernel.accumulation import exact_sum
-from engine.kernel.level_updates import LevelUpdates, WithheldLevel, withhold
+from engine.kernel.level_updates import BatchRanges, LevelUpdates, WithheldLevel, withhold
 from engine.kernel.memberships import MembershipTable
 from engine.kernel.ordering import run_starts, stable_order
 from engine.kernel.segmented import Segments, group_by_index, run_segments
 from engine.refdata.universe import Universe, rows_by_index
 
 __all__ = ["IndexCalculator", "LevelUpdates", "WithheldLevel"]
-
-
-@dataclass(frozen=True)
-class BatchRanges:
-    """The highest and lowest level of each index one ``apply`` moved (all of them finite).
-
-    Attributes
-    ----------
-    index : ndarray of intp
-        Index ids, increasing.
-    high, low : ndarray of float64
-        Per id, the highest and lowest of its levels in the batch.
-    """
-
-    index: NDArray[np.intp]
-    high: NDArray[np.float64]
-    low: NDArray[np.float64]
 
 
 class IndexCalculator:

@@ -62,6 +62,23 @@ class LevelUpdates(Columnar):
     seq: NDArray[np.int64]
 
 
+@dataclass(frozen=True)
+class BatchRanges:
+    """The highest and lowest level of each index one ``apply`` moved (all of them finite).
+
+    Attributes
+    ----------
+    index : ndarray of intp
+        Index ids, increasing.
+    high, low : ndarray of float64
+        Per id, the highest and lowest of its levels in the batch.
+    """
+
+    index: NDArray[np.intp]
+    high: NDArray[np.float64]
+    low: NDArray[np.float64]
+
+
 def withhold(
     updates: LevelUpdates,
     finite: NDArray[np.bool_],

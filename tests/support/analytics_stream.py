@@ -16,12 +16,8 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from engine.analytics.day_figures import (
-    DayFigures,
-    DayFiguresConfig,
-    DayFiguresState,
-    DayFigureTracker,
-)
+from engine.analytics.day_figure_types import DayFigures, DayFiguresConfig, DayFiguresState
+from engine.analytics.day_figures import DayFigureTracker
 from engine.analytics.returns import ReturnsState, SampledReturns, Volatility
 from engine.analytics.schedule import AnalyticsSchedule, BoundaryKind, ScheduleState
 from engine.calendar.sessions import (

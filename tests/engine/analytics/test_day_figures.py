@@ -9,11 +9,8 @@ import msgspec
 import numpy as np
 import pytest
 
-from engine.analytics.day_figures import (
-    DayFiguresConfig,
-    DayFiguresState,
-    DayFigureTracker,
-)
+from engine.analytics.day_figure_types import DayFiguresConfig, DayFiguresState
+from engine.analytics.day_figures import DayFigureTracker
 from engine.analytics.errors import AnalyticsConfigError, AnalyticsStateError
 from engine.analytics.returns import periods_per_year
 from engine.kernel.columns import LevelColumns, TickColumns

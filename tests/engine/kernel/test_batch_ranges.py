@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.kernel.calculator import BatchRanges, IndexCalculator
+from engine.kernel.calculator import IndexCalculator
+from engine.kernel.level_updates import BatchRanges
 from engine.refdata.builtin import load_builtin_universe
 from producers.simulator import MarketSimulator
 from tests.support.seed import SEED
