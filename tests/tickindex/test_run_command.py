@@ -355,3 +355,48 @@ def test_command_reads_the_analytics_config(
     config.write_text('{"indices": ["NOPE"]}')
     assert main(argv) == 2
     assert "NOPE" in capsys.readouterr().err
+
+
+def test_register_board_flags() -> None:
+    defaults = parse(["run"])
+    assert (defaults.width, defaults.once, defaults.stale_after) == (None, False, 30.0)
+    args = parse(["run", "--width", "120", "--once", "--stale-after", "5"])
+    assert (args.width, args.once, args.stale_after) == (120, True, 5.0)
+    for bad in (["--width", "39"], ["--width", "wide"], ["--stale-after", "0"]):
+        with pytest.raises(SystemExit) as exc:
+            parse(["run", *bad])
+        assert exc.value.code == 2
+
+
+@pytest.mark.slow
+def test_once_prints_one_frame_of_the_given_width(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(time, "time_ns", lambda: SATURDAY_NOON)
+    argv = ["run", "--once", "--duration", "0.5", "--seed", str(SEED), "--width", "160"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out.rstrip("\n").splitlines()
+    frame, summary = out[:-1], out[-1]
+    assert summary.startswith("tickindex run: ")
+    assert frame[0].startswith("tickindex  SIMULATED 2026-12-04 09:30:00 HKT  morning  ")
+    assert sum(line.startswith("INDEX ") for line in frame) == 1
+    assert "PREV CLOSE" in frame[1] and "NAME" in frame[1]
+    assert all(len(line) <= 160 for line in frame)
+    assert "ANALYTICS" in "\n".join(frame)
+
+
+@pytest.mark.slow
+def test_without_a_terminal_the_run_prints_summary_lines_not_frames(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(time, "time_ns", lambda: SATURDAY_NOON)
+    argv = ["run", "--duration", "1.2", "--seed", str(SEED), "--refresh", "0.5"]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.rstrip("\n").splitlines()
+    assert lines[-1].startswith("tickindex run: ")
+    board_lines = lines[:-1]
+    assert 2 <= len(board_lines) <= 4  # every 0.5 s and once at the end
+    for line in board_lines:
+        assert line.startswith("tickindex SIMULATED 2026-12-04 09:30:0")
+        assert " HKT  morning  " in line and "  HSI " in line and "  HSCI_SC " in line
+    assert "INDEX" not in "\n".join(lines) and "ANALYTICS" not in "\n".join(lines)

@@ -63,12 +63,9 @@ def register(subcommands: Subcommands) -> None:
                 "tickindex run --duration 30 --seed 7",
             ),
             (
-                "one board after 5 s, 120 columns wide",
-                "tickindex run --once --duration 5 --width 120",
-            ),
-            (
-                "analytics and signals of a rule set of your own",
-                "tickindex run --analytics-config deploy/analytics/smallcap-sleeve.toml",
+                "one 120-column board after 5 s, with analytics rules of your own",
+                "tickindex run --once --duration 5 --width 120 "
+                "--analytics-config deploy/analytics/smallcap-sleeve.toml",
             ),
         ],
         handler=run_command,

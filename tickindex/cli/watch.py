@@ -40,7 +40,6 @@ def register(subcommands: Subcommands) -> None:
         description="Show every index of the universe on a live terminal board, fed by the "
         "level topic of the service. Stops after --duration, Ctrl-C or SIGTERM.",
         examples=[
-            ("the levels published from now on", "tickindex watch"),
             (
                 "the whole topic of a remote broker, for one minute",
                 "tickindex watch --bootstrap broker:9092 --from-beginning --duration 60",
