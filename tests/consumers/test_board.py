@@ -11,28 +11,13 @@ from consumers.board import CURSOR_HOME, GREEN, RED, IndexBoard
 from engine.kernel.columns import LevelColumns
 from engine.refdata.builtin import load_builtin_universe
 from engine.refdata.universe import Universe
-from tests.support.scalar_reference import RefIndex, RefRow
+from tests.support.board import FakeClock, small_universe
 from tests.support.seed import SEED
-from tests.support.universes import universe_from_rows
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
 def universe() -> Universe:
-    indices = [RefIndex("UP", 1000.0), RefIndex("DOWN", 200.0), RefIndex("FLAT", 50.0)]
-    rows = [
-        RefRow(code, security, 1e6, 1.0, None, 10.0)
-        for code in ("UP", "DOWN", "FLAT")
-        for security in ("A", "B")
-    ]
-    return universe_from_rows(indices, rows)
+    return small_universe({"UP": 1000.0, "DOWN": 200.0, "FLAT": 50.0})
 
 
 def levels(index: list[int], level: list[float]) -> LevelColumns:

@@ -12,29 +12,16 @@ from engine.calendar.sessions import day_number
 from engine.kernel.columns import LevelColumns
 from engine.refdata.universe import Universe
 from tests.support.analytics_stream import hkt
+from tests.support.board import FakeClock, small_universe
 from tests.support.scalar_reference import RefIndex, RefRow
 from tests.support.universes import universe_from_rows
 
 FRIDAY = day_number("2026-12-04")
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def universe() -> Universe:
-    indices = [RefIndex("HSI", 1000.0), RefIndex("HSCEI", 200.0), RefIndex("OTHER", 50.0)]
-    rows = [
-        RefRow(code, security, 1e6, 1.0, None, 10.0)
-        for code in ("HSI", "HSCEI", "OTHER")
-        for security in ("A", "B")
-    ]
-    return universe_from_rows(indices, rows)
+    return small_universe({"HSI": 1000.0, "HSCEI": 200.0, "OTHER": 50.0})
 
 
 def levels(ts: list[int], index: list[int], level: list[float]) -> LevelColumns:
