@@ -198,7 +198,8 @@ class IndexBoard:
             return False
         # A forced draw right after a regular one would divide a handful of ticks by a sliver of
         # time; the window then keeps running and the last full window's rates stay on screen.
-        if window >= self.refresh_s / 2 and window > 0:
+        # The first draw (the only one of ``--once``) takes the rates since the start.
+        if window > 0 and (window >= self.refresh_s / 2 or self.draws == 0):
             self._ticks_per_s = self._window_updates / window
             self.rates = (self._window_ticks / window, int(self._window_updates.sum()) / window)
             self._window_updates[:] = 0

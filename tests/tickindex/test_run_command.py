@@ -379,6 +379,8 @@ def test_once_prints_one_frame_of_the_given_width(
     frame, summary = out[:-1], out[-1]
     assert summary.startswith("tickindex run: ")
     assert frame[0].startswith("tickindex  SIMULATED 2026-12-04 09:30:00 HKT  morning  ")
+    ticks_per_s = int(frame[0].split("  ")[3].removesuffix(" ticks/s").replace(",", ""))
+    assert ticks_per_s > 1_000  # over the whole run (2,000 ticks/s of simulated market)
     assert sum(line.startswith("INDEX ") for line in frame) == 1
     assert "PREV CLOSE" in frame[1] and "NAME" in frame[1]
     assert all(len(line) <= 160 for line in frame)
