@@ -110,8 +110,11 @@ class AnalyticsPanel:
             codes = list(self.indices)
         return [self.indices[code] for code in codes[: self.max_indices]]
 
-    def lines(self, *, colour: bool = False) -> list[str]:
-        """The panel, one string per line, each at most ``WIDTH`` columns of text."""
+    def lines(self, *, colour: bool = False, width: int = WIDTH) -> list[str]:
+        """The panel, one string per line, each at most ``width`` columns of text (the board's).
+
+        The panel's lines are laid out for ``WIDTH``; a narrower width cuts them.
+        """
         when = "no records yet" if self.last_ts is None else f"at {hkt_clock(self.last_ts)} HKT"
         rows: list[list[Segment]] = [[(f"ANALYTICS {when}", 0.0)]]
         if self.indices:
@@ -127,13 +130,13 @@ class AnalyticsPanel:
         if self.signals:
             rows.append([("SIGNALS (newest first)", 0.0)])
             rows.extend(_signal_row(event) for event in reversed(self.signals))
-        return [_draw(row, colour) for row in rows]
+        return [_draw(row, colour, min(width, WIDTH)) for row in rows]
 
 
-def _draw(row: list[Segment], colour: bool) -> str:
+def _draw(row: list[Segment], colour: bool, width: int) -> str:
     plain = "".join(text for text, _ in row)
-    if not colour or len(plain) > WIDTH:
-        return fit(plain, WIDTH)
+    if not colour or len(plain) > width:
+        return fit(plain, width)
     return "".join(
         text if sign == 0 else (GREEN if sign > 0 else RED) + text + RESET for text, sign in row
     )

@@ -213,7 +213,7 @@ def test_board_draws_the_panel_under_the_table_only_when_it_refreshes() -> None:
     universe = load_builtin_universe()
     out = io.StringIO()
     panel = AnalyticsPanel()
-    board = IndexBoard(universe, out, colour=False, refresh_s=1e9, panel=panel)
+    board = IndexBoard(universe, out, refresh_s=1e9, panel=panel, style="frames")
     panel.write_analytics([index_record("HSI", at(10.0)), pair_record("P", at(10.0), HEDGE)])
     assert out.getvalue() == ""  # records alone never draw
     board.refresh(force=True)
@@ -230,7 +230,7 @@ def test_board_says_when_time_is_simulated() -> None:
     board = IndexBoard(universe, io.StringIO(), colour=False, simulated_time=True)
     assert "simulated time" in board.render().splitlines()[0]
     board.last_event_ns = at(10.25)
-    assert board.render().splitlines()[0].endswith("SIMULATED 2026-11-23 10:15:00 HKT")
+    assert "  SIMULATED 2026-11-23 10:15:00 HKT  morning  " in board.render().splitlines()[0]
     assert "ANALYTICS" not in board.render()
 
 

@@ -11,28 +11,13 @@ from consumers.board import CURSOR_HOME, GREEN, RED, IndexBoard
 from engine.kernel.columns import LevelColumns
 from engine.refdata.builtin import load_builtin_universe
 from engine.refdata.universe import Universe
-from tests.support.scalar_reference import RefIndex, RefRow
+from tests.support.board import FakeClock, small_universe
 from tests.support.seed import SEED
-from tests.support.universes import universe_from_rows
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
 def universe() -> Universe:
-    indices = [RefIndex("UP", 1000.0), RefIndex("DOWN", 200.0), RefIndex("FLAT", 50.0)]
-    rows = [
-        RefRow(code, security, 1e6, 1.0, None, 10.0)
-        for code in ("UP", "DOWN", "FLAT")
-        for security in ("A", "B")
-    ]
-    return universe_from_rows(indices, rows)
+    return small_universe({"UP": 1000.0, "DOWN": 200.0, "FLAT": 50.0})
 
 
 def levels(index: list[int], level: list[float]) -> LevelColumns:
@@ -46,21 +31,36 @@ def levels(index: list[int], level: list[float]) -> LevelColumns:
     )
 
 
-def board_rows(text: str) -> dict[str, list[str]]:
-    """Index code -> the columns of its line (names here are single words)."""
-    return {line.split()[0]: line.split() for line in text.splitlines()[2:] if line}
+def board_cells(board: IndexBoard, text: str | None = None) -> dict[str, dict[str, str]]:
+    """Index code -> column key -> its cell, from the board's last frame (or ``render()``)."""
+    text = board.render() if text is None else text.rstrip("\n").split("\n\n")[-1]
+    spans = board.layout().spans()
+    rows = text.splitlines()[2 : 2 + len(board.universe.indices)]
+    return {
+        row.split()[0]: {key: row[start:end].strip() for key, (start, end) in spans.items()}
+        for row in rows
+    }
+
+
+def moves(cells: dict[str, str]) -> list[str]:
+    return [cells["level"], cells["change"], cells["change_pct"]]
 
 
 def test_change_vs_previous_close_and_last_level_wins(universe: Universe) -> None:
-    board = IndexBoard(universe, io.StringIO(), colour=False, refresh_s=1e9)
+    board = IndexBoard(universe, io.StringIO(), colour=False, refresh_s=1e9, width=160)
     board.write(levels([0, 1, 0, 0, 1], [1005.0, 150.0, 990.0, 1020.0, 190.0]))
 
-    rows = board_rows(board.render())
+    rows = board_cells(board)
     assert set(rows) == {"UP", "DOWN", "FLAT"}
-    assert rows["UP"][2:5] == ["1,020.00", "+20.00", "+2.00%"]
-    assert rows["DOWN"][2:5] == ["190.00", "-10.00", "-5.00%"]
-    assert rows["FLAT"][2:5] == ["50.00", "+0.00", "+0.00%"]
-    assert [rows[code][-1] for code in ("UP", "DOWN", "FLAT")] == ["3", "2", "0"]
+    assert moves(rows["UP"]) == ["1,020.00", "+20.00", "+2.00%"]
+    assert moves(rows["DOWN"]) == ["190.00", "-10.00", "-5.00%"]
+    assert moves(rows["FLAT"]) == ["50.00", "+0.00", "+0.00%"]
+    assert [rows[code]["updates"] for code in ("UP", "DOWN", "FLAT")] == ["3", "2", "0"]
+    assert [rows[code]["prev_close"] for code in ("UP", "DOWN", "FLAT")] == [
+        "1,000.00",
+        "200.00",
+        "50.00",
+    ]
     np.testing.assert_array_equal(board.updates, [3, 2, 0])
 
 
@@ -71,16 +71,16 @@ def test_levels_and_totals_accumulate_across_batches(universe: Universe) -> None
     board.write(LevelColumns.empty())
     np.testing.assert_array_equal(board.levels, [1001.0, 200.0, 49.5])
     np.testing.assert_array_equal(board.updates, [1, 0, 2])
-    assert board_rows(board.render())["FLAT"][3:5] == ["-0.50", "-1.00%"]
+    assert moves(board_cells(board)["FLAT"])[1:] == ["-0.50", "-1.00%"]
 
 
 def test_percentage_carries_the_sign_of_the_change_shown(universe: Universe) -> None:
     board = IndexBoard(universe, io.StringIO(), colour=False, refresh_s=1e9)
     board.write(levels([0, 1, 2], [999.67, 199.999, 50.001]))
-    rows = board_rows(board.render())
-    assert rows["UP"][3:5] == ["-0.33", "-0.03%"]
-    assert rows["DOWN"][3:5] == ["+0.00", "+0.00%"]
-    assert rows["FLAT"][3:5] == ["+0.00", "+0.00%"]
+    rows = board_cells(board)
+    assert moves(rows["UP"])[1:] == ["-0.33", "-0.03%"]
+    assert moves(rows["DOWN"])[1:] == ["+0.00", "+0.00%"]
+    assert moves(rows["FLAT"])[1:] == ["+0.00", "+0.00%"]
 
 
 def test_last_level_per_index_on_a_large_random_batch(universe: Universe) -> None:
@@ -98,33 +98,35 @@ def test_last_level_per_index_on_a_large_random_batch(universe: Universe) -> Non
 def test_ticks_per_second_over_the_refresh_window(universe: Universe) -> None:
     clock = FakeClock()
     out = io.StringIO()
-    board = IndexBoard(universe, out, colour=False, refresh_s=0.5, clock=clock)
+    board = IndexBoard(universe, out, colour=False, refresh_s=0.5, clock=clock, style="frames")
     board.write(levels([0, 0, 0, 1], [1.0, 2.0, 3.0, 4.0]))
     assert board.draws == 0
     assert out.getvalue() == ""
 
     clock.now += 2.0
     assert board.refresh()
-    rows = board_rows(out.getvalue())
-    assert rows["UP"][5] == "1.5"
-    assert rows["DOWN"][5] == "0.5"
-    assert rows["FLAT"][5] == "0.0"
+    rows = board_cells(board, out.getvalue())
+    assert rows["UP"]["ticks_per_s"] == "1.5"
+    assert rows["DOWN"]["ticks_per_s"] == "0.5"
+    assert rows["FLAT"]["ticks_per_s"] == "0.0"
+    # Four levels of four ticks (distinct event times) over 2 s: the title's rates.
+    assert "2 ticks/s  2 levels/s" in out.getvalue().splitlines()[0]
 
     assert not board.refresh()
     assert board.draws == 1
     clock.now += 1.0
     assert board.refresh()
-    assert board_rows(board.render())["UP"][5] == "0.0"
+    assert board_cells(board)["UP"]["ticks_per_s"] == "0.0"
     board.write(levels([0], [5.0]))
     clock.now += 0.01
     assert board.refresh(force=True)
     assert board.draws == 3
-    assert board_rows(board.render())["UP"][5] == "0.0"
+    assert board_cells(board)["UP"]["ticks_per_s"] == "0.0"
 
 
-def test_plain_output_when_not_a_terminal(universe: Universe) -> None:
+def test_plain_frames_when_asked(universe: Universe) -> None:
     out = io.StringIO()
-    board = IndexBoard(universe, out, refresh_s=0.0)
+    board = IndexBoard(universe, out, refresh_s=0.0, style="frames")
     assert not board.colour
     board.write(levels([0, 1], [1010.0, 190.0]))
     text = out.getvalue()
@@ -135,7 +137,8 @@ def test_plain_output_when_not_a_terminal(universe: Universe) -> None:
 
 def test_colours_and_in_place_redraw_on_a_terminal(universe: Universe) -> None:
     out = io.StringIO()
-    board = IndexBoard(universe, out, refresh_s=0.0, colour=True)
+    board = IndexBoard(universe, out, refresh_s=0.0, style="screen", width=80)
+    assert board.colour
     board.write(levels([0, 1], [1010.0, 190.0]))
     board.refresh(force=True)
     text = out.getvalue()
@@ -152,7 +155,7 @@ def test_colours_and_in_place_redraw_on_a_terminal(universe: Universe) -> None:
 
 def test_builtin_universe_lists_every_index() -> None:
     universe = load_builtin_universe()
-    board = IndexBoard(universe, io.StringIO(), colour=False)
+    board = IndexBoard(universe, io.StringIO(), colour=False, width=160)
     text = board.render()
     for spec in universe.indices:
         line = next(line for line in text.splitlines() if line.startswith(spec.code + " "))

@@ -102,7 +102,9 @@ def test_one_second_run_on_files_prints_every_index_and_a_summary(
     indices, rows = random_rows(np.random.default_rng(SEED), 60, 6)
     indices_csv, composition_csv = write_universe_files(tmp_path, indices, rows)
     files = ["--indices", str(indices_csv), "--composition", str(composition_csv)]
-    args = parse(["run", "--duration", "1", "--rate", "5000", "--seed", str(SEED), *files])
+    args = parse(
+        ["run", "--once", "--duration", "1", "--rate", "5000", "--seed", str(SEED), *files]
+    )
 
     assert args.handler(args) == 0
 
@@ -122,7 +124,7 @@ def test_one_second_run_on_files_prints_every_index_and_a_summary(
 def test_builtin_universe_through_the_tickindex_entry_point(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert main(["run", "--duration", "1", "--rate", "5000", "--seed", str(SEED)]) == 0
+    assert main(["run", "--once", "--duration", "1", "--rate", "5000", "--seed", str(SEED)]) == 0
     out = capsys.readouterr().out
     for code in load_builtin_universe().index_codes:
         assert f"\n{code} " in out
@@ -155,7 +157,7 @@ def test_ctrl_c_ends_the_run_cleanly_with_a_final_board() -> None:
     universe = load_builtin_universe()
     fake = FakeTime(interrupt_after_sleeps=5)
     out = io.StringIO()
-    board = IndexBoard(universe, out, refresh_s=1e9, clock=fake.clock)
+    board = IndexBoard(universe, out, refresh_s=1e9, clock=fake.clock, style="frames")
     summary = run.simulate_live(universe, board, seed=SEED, clock=fake.clock, sleep=fake.sleep)
     assert summary.elapsed_s == pytest.approx(0.4)
     assert summary.ticks > 0
@@ -321,7 +323,7 @@ def test_command_with_and_without_the_panel(
     flags: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(time, "time_ns", lambda: SATURDAY_NOON)
-    argv = ["run", "--duration", "1.5", "--rate", "2000", "--seed", str(SEED), "--refresh", "1"]
+    argv = ["run", "--duration", "1.5", "--rate", "2000", "--seed", str(SEED), "--once"]
     assert main([*argv, *flags]) == 0
     out = capsys.readouterr().out
     summary = out.rstrip().splitlines()[-1]
@@ -342,7 +344,8 @@ def test_command_reads_the_analytics_config(
     monkeypatch.setattr(time, "time_ns", lambda: SATURDAY_NOON)
     config = tmp_path / "analytics.json"
     config.write_text('{"indices": ["HSCEI"], "pairs": [], "interval_ms": 100}')
-    argv = ["run", "--duration", "0.5", "--seed", str(SEED), "--analytics-config", str(config)]
+    argv = ["run", "--duration", "0.5", "--seed", str(SEED), "--once"]
+    argv += ["--analytics-config", str(config)]
     assert main(argv) == 0
     out = capsys.readouterr().out
     drawn = out[out.rindex("ANALYTICS") :]
@@ -352,3 +355,50 @@ def test_command_reads_the_analytics_config(
     config.write_text('{"indices": ["NOPE"]}')
     assert main(argv) == 2
     assert "NOPE" in capsys.readouterr().err
+
+
+def test_register_board_flags() -> None:
+    defaults = parse(["run"])
+    assert (defaults.width, defaults.once, defaults.stale_after) == (None, False, 30.0)
+    args = parse(["run", "--width", "120", "--once", "--stale-after", "5"])
+    assert (args.width, args.once, args.stale_after) == (120, True, 5.0)
+    for bad in (["--width", "39"], ["--width", "wide"], ["--stale-after", "0"]):
+        with pytest.raises(SystemExit) as exc:
+            parse(["run", *bad])
+        assert exc.value.code == 2
+
+
+@pytest.mark.slow
+def test_once_prints_one_frame_of_the_given_width(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(time, "time_ns", lambda: SATURDAY_NOON)
+    argv = ["run", "--once", "--duration", "0.5", "--seed", str(SEED), "--width", "160"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out.rstrip("\n").splitlines()
+    frame, summary = out[:-1], out[-1]
+    assert summary.startswith("tickindex run: ")
+    assert frame[0].startswith("tickindex  SIMULATED 2026-12-04 09:30:00 HKT  morning  ")
+    ticks_per_s = int(frame[0].split("  ")[3].removesuffix(" ticks/s").replace(",", ""))
+    assert ticks_per_s > 1_000  # over the whole run (2,000 ticks/s of simulated market)
+    assert sum(line.startswith("INDEX ") for line in frame) == 1
+    assert "PREV CLOSE" in frame[1] and "NAME" in frame[1]
+    assert all(len(line) <= 160 for line in frame)
+    assert "ANALYTICS" in "\n".join(frame)
+
+
+@pytest.mark.slow
+def test_without_a_terminal_the_run_prints_summary_lines_not_frames(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(time, "time_ns", lambda: SATURDAY_NOON)
+    argv = ["run", "--duration", "1.2", "--seed", str(SEED), "--refresh", "0.5"]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.rstrip("\n").splitlines()
+    assert lines[-1].startswith("tickindex run: ")
+    board_lines = lines[:-1]
+    assert 2 <= len(board_lines) <= 4  # every 0.5 s and once at the end
+    for line in board_lines:
+        assert line.startswith("tickindex SIMULATED 2026-12-04 09:30:0")
+        assert " HKT  morning  " in line and "  HSI " in line and "  HSCI_SC " in line
+    assert "INDEX" not in "\n".join(lines) and "ANALYTICS" not in "\n".join(lines)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from engine.refdata.universe import Universe
 from producers.pacing import describe_hkt
 from producers.simulator import DEFAULT_RATE, NS_PER_SECOND, MarketSimulator
 from tickindex.analytics_setup import analytics_config, attach_analytics, desk_config
+from tickindex.cli.board_options import add_board_arguments, board_from_args, once_duration
 from tickindex.cli.command import Subcommands, add_command
 from tickindex.cli.common import (
     add_duration_argument,
@@ -40,6 +40,7 @@ from tickindex.cli.common import (
 from tickindex.market_clock import MarketClock
 
 DEFAULT_STEP_S = 0.1
+ONCE_DURATION_S = 1.0
 
 
 def register(subcommands: Subcommands) -> None:
@@ -62,8 +63,9 @@ def register(subcommands: Subcommands) -> None:
                 "tickindex run --duration 30 --seed 7",
             ),
             (
-                "analytics and signals of a rule set of your own",
-                "tickindex run --analytics-config deploy/analytics/smallcap-sleeve.toml",
+                "one 120-column board after 5 s, with analytics rules of your own",
+                "tickindex run --once --duration 5 --width 120 "
+                "--analytics-config deploy/analytics/smallcap-sleeve.toml",
             ),
         ],
         handler=run_command,
@@ -72,6 +74,7 @@ def register(subcommands: Subcommands) -> None:
     add_simulator_arguments(parser)
     add_universe_arguments(parser)
     add_refresh_argument(parser)
+    add_board_arguments(parser, once_duration_s=ONCE_DURATION_S)
     analytics = parser.add_mutually_exclusive_group()
     analytics.add_argument(
         "--no-analytics",
@@ -268,15 +271,15 @@ def run_command(args: argparse.Namespace) -> int:
         market = MarketClock.for_wall_time(TradingCalendar(), time.time_ns())
         panel = AnalyticsPanel()
         analytics = RunAnalytics(config, market, panel)
-    board = IndexBoard(
+    board = board_from_args(
+        args,
         universe,
-        sys.stdout,
-        refresh_s=args.refresh,
         panel=panel,
         simulated_time=analytics is not None and analytics.market.simulated,
     )
+    duration_s = once_duration(args, ONCE_DURATION_S)
     summary = simulate_live(
-        universe, board, seed=seed, rate=args.rate, duration_s=args.duration, analytics=analytics
+        universe, board, seed=seed, rate=args.rate, duration_s=duration_s, analytics=analytics
     )
     print(summary.line(), flush=True)
     return 0

@@ -17,6 +17,7 @@ from consumers.board import IndexBoard
 from consumers.level_client import LevelSubscriber
 from engine.refdata.universe import Universe
 from producers.pacing import StopControl
+from tickindex.cli.board_options import add_board_arguments, board_from_args, once_duration
 from tickindex.cli.command import Subcommands, add_command
 from tickindex.cli.common import (
     add_duration_argument,
@@ -26,6 +27,8 @@ from tickindex.cli.common import (
     universe_from_args,
 )
 from tickindex.cli.kafka_clients import level_subscriber, next_levels
+
+ONCE_DURATION_S = 2.0
 
 
 def register(subcommands: Subcommands) -> None:
@@ -37,11 +40,11 @@ def register(subcommands: Subcommands) -> None:
         description="Show every index of the universe on a live terminal board, fed by the "
         "level topic of the service. Stops after --duration, Ctrl-C or SIGTERM.",
         examples=[
-            ("the levels published from now on", "tickindex watch"),
             (
                 "the whole topic of a remote broker, for one minute",
                 "tickindex watch --bootstrap broker:9092 --from-beginning --duration 60",
             ),
+            ("one board of the levels of the next 2 s, for a script", "tickindex watch --once"),
         ],
         handler=watch_command,
     )
@@ -53,6 +56,7 @@ def register(subcommands: Subcommands) -> None:
     )
     add_duration_argument(parser)
     add_refresh_argument(parser)
+    add_board_arguments(parser, once_duration_s=ONCE_DURATION_S)
     add_universe_arguments(parser)
 
 
@@ -111,9 +115,9 @@ async def watch_levels(
 
 
 async def _watch(args: argparse.Namespace, universe: Universe) -> WatchSummary:
-    stop = StopControl(args.duration)
+    stop = StopControl(once_duration(args, ONCE_DURATION_S))
     stop.install_signal_handlers()
-    board = IndexBoard(universe, sys.stdout, refresh_s=args.refresh)
+    board = board_from_args(args, universe)
     subscriber = level_subscriber(args, start="earliest" if args.from_beginning else "latest")
     try:
         await stop.guard(subscriber.start())
