@@ -35,7 +35,9 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except web.HTTPException as exc:
         if exc.content_type == "application/json" or exc.status < 400:
             raise
-        raise json_error(_status_class(exc.status), exc.reason) from None
+        text = exc.text or ""
+        message = exc.reason if not text or text.startswith(f"{exc.status}:") else text
+        raise json_error(_status_class(exc.status), message) from None
     except Exception:
         log.exception("error serving %s %s", request.method, request.path)
         raise json_error(web.HTTPInternalServerError, "internal error") from None
