@@ -14,7 +14,7 @@ def batch(codes: tuple[str, ...], index: list[int], seq: list[int]) -> LevelBatc
     return LevelBatch(
         codes,
         np.array(index, dtype=np.int32),
-        1000.0 + seqs,
+        seqs + np.float64(1000.0),
         seqs.astype(np.float64),
         seqs,
         100 + seqs,
