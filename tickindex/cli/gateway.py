@@ -52,8 +52,8 @@ def register(subcommands: Subcommands) -> None:
         examples=[
             ("serve the local broker's levels on port 8080", "tickindex gateway"),
             (
-                "every interface of this host, with a token",
-                f"{TOKEN_ENV}=s3cret tickindex gateway --host 0.0.0.0 --bootstrap broker:9092",
+                "every interface of this host, clients showing the token of the file",
+                "tickindex gateway --host 0.0.0.0 --token-file gateway.token --bootstrap b:9092",
             ),
         ],
         handler=gateway_command,
