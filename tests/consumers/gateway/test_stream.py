@@ -156,3 +156,18 @@ async def test_a_slow_client_is_conflated_then_disconnected_while_a_fast_one_kee
         assert remaining.disconnect_reason is None and remaining.drops.queue_full == 0
         slow.close()
         await fast.close()
+
+
+async def test_a_disconnected_client_is_told_the_reason() -> None:
+    async with running_gateway(None, None) as (gateway, client):
+        ws = await client.ws_connect("/v1/stream")
+        sse = await client.get("/v1/stream/sse")
+        await wait_until(lambda: asyncio.sleep(0, len(gateway.clients) == 2), "both clients")
+        for queue in list(gateway.clients):
+            queue.disconnect("slow")
+        closing = await ws.receive()
+        assert (closing.type, closing.extra) == (WSMsgType.CLOSE, "slow")
+        assert ws.close_code == 1008
+        assert await sse_messages(sse, 1) == [{"type": "disconnect", "reason": "slow"}]
+        assert await sse.content.read() == b"\n"  # the end of that event, then of the stream
+        await wait_until(lambda: asyncio.sleep(0, not gateway.clients), "the clients gone")
