@@ -16,7 +16,7 @@ import msgspec
 from aiohttp import WSCloseCode, web
 
 from consumers.gateway.book import Gap, Level
-from consumers.gateway.client_queue import ClientQueue
+from consumers.gateway.client_queue import INTERVAL, ClientQueue
 from consumers.gateway.hub import Gateway
 from consumers.gateway.query import subscription
 from consumers.gateway.rest import GATEWAY
@@ -37,7 +37,7 @@ async def _send_loop(
 ) -> None:
     pending = [_encode(item.message()) for item in missed]
     sent = gateway.metrics.messages.labels(client.transport)
-    interval_drops = gateway.metrics.drops.labels("conflate_interval")
+    interval_drops = gateway.metrics.drops.labels(INTERVAL)
     while client.disconnect_reason is None:
         await write(pending)
         sent.inc(len(pending))
