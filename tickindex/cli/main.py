@@ -9,7 +9,18 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from engine.core.errors import TickIndexError
-from tickindex.cli import bench, publish, record, replay, run, serve, simulate, watch, weights
+from tickindex.cli import (
+    bench,
+    gateway,
+    publish,
+    record,
+    replay,
+    run,
+    serve,
+    simulate,
+    watch,
+    weights,
+)
 from tickindex.cli.command import installed_version
 
 COMMANDS: tuple[ModuleType, ...] = (
@@ -22,6 +33,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     replay,
     weights,
     bench,
+    gateway,
 )
 
 

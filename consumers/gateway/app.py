@@ -1,0 +1,86 @@
+"""The gateway's aiohttp application: routes, middlewares and its background tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from consumers.gateway.hub import Gateway
+from consumers.gateway.rest import (
+    GATEWAY,
+    bearer_token,
+    history,
+    indices,
+    json_errors,
+    levels,
+    weights,
+)
+from consumers.gateway.stream import sse_stream, stream
+from consumers.level_client import LevelSubscriber
+
+log = logging.getLogger(__name__)
+
+CONSUMER = web.AppKey("consumer", asyncio.Task[None])
+"""The task reading the level topic (its failure is the gateway's)."""
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """``GET /metrics``: the gateway's registry in the Prometheus text format."""
+    body = generate_latest(request.app[GATEWAY].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _background(
+    gateway: Gateway, subscriber: LevelSubscriber | None
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def run(app: web.Application) -> AsyncIterator[None]:
+        watchdog = asyncio.create_task(gateway.watchdog())
+        if subscriber is not None:
+            app[CONSUMER] = asyncio.create_task(gateway.consume(subscriber))
+        yield
+        tasks = [watchdog, *([app[CONSUMER]] if CONSUMER in app else [])]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    return run
+
+
+def build_app(gateway: Gateway, subscriber: LevelSubscriber | None = None) -> web.Application:
+    """The gateway's application.
+
+    Parameters
+    ----------
+    gateway : Gateway
+        The book, clients, settings and metrics.
+    subscriber : LevelSubscriber, optional
+        The level topic, consumed while the application runs (not closed here); None: levels
+        are handed in with ``gateway.publish``.
+
+    Returns
+    -------
+    aiohttp.web.Application
+        Routes ``/v1/indices``, ``/v1/levels``, ``/v1/levels/{code}/history``,
+        ``/v1/weights/{code}``, ``/v1/stream`` (WebSocket or SSE), ``/v1/stream/sse`` and
+        ``/metrics``; every error a JSON ``{"error": ...}``; a bearer token required when
+        ``gateway.settings.token`` is set. No CORS headers are sent.
+    """
+    token = gateway.settings.token
+    app = web.Application(middlewares=[json_errors, *([bearer_token(token)] if token else [])])
+    app[GATEWAY] = gateway
+    app.router.add_get("/v1/indices", indices)
+    app.router.add_get("/v1/levels", levels)
+    app.router.add_get("/v1/levels/{code}/history", history)
+    app.router.add_get("/v1/weights/{code}", weights)
+    app.router.add_get("/v1/stream", stream)
+    app.router.add_get("/v1/stream/sse", sse_stream)
+    app.router.add_get("/metrics", metrics)
+    app.cleanup_ctx.append(_background(gateway, subscriber))
+    return app

@@ -1,0 +1,136 @@
+"""``Gateway``: the level topic consumed into the book and fanned out to the stream clients."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry
+
+from consumers.gateway.book import Gap, Level, LevelBook
+from consumers.gateway.client_queue import QUEUE_FULL, ClientQueue
+from consumers.gateway.metrics import SLOW, GatewayMetrics
+from consumers.gateway.query import Subscription
+from consumers.level_client import LevelSubscriber
+from engine.refdata.universe import Universe
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    """How the gateway treats its clients.
+
+    Attributes
+    ----------
+    queue_levels : int
+        Levels queued per stream client before its queue conflates to the latest per index.
+    max_behind_s : float
+        A client behind (its queue overflowed and is not yet written out) for longer is
+        disconnected with reason ``slow``.
+    history_levels : int
+        Levels kept per index in the history ring (replays and ``/history``).
+    max_subscription : int
+        Most index codes in one ``indices=`` filter.
+    send_buffer_bytes : int, optional
+        Kernel send buffer of each stream connection (SO_SNDBUF): bounds what a stalled client
+        holds and makes it show as behind sooner; None: the system's default.
+    keepalive_s : float
+        An idle SSE stream gets a comment this often (so a gone client is noticed).
+    token : str, optional
+        Bearer token every request must carry; None: no authentication (loopback only).
+    """
+
+    queue_levels: int = 4096
+    max_behind_s: float = 5.0
+    history_levels: int = 10_000
+    max_subscription: int = 64
+    send_buffer_bytes: int | None = None
+    keepalive_s: float = 15.0
+    token: str | None = None
+
+
+class Gateway:
+    """The book, the clients and the metrics of one gateway.
+
+    Parameters
+    ----------
+    universe : Universe
+        The indices served by ``/v1/indices`` and ``/v1/weights`` and accepted in filters.
+    settings : GatewaySettings
+        Limits and authentication.
+    registry : CollectorRegistry
+        Where the gateway's metrics are registered.
+    """
+
+    def __init__(
+        self, universe: Universe, settings: GatewaySettings, registry: CollectorRegistry
+    ) -> None:
+        self.universe = universe
+        self.settings = settings
+        self.registry = registry
+        self.book = LevelBook(settings.history_levels)
+        self.clients: set[ClientQueue] = set()
+        self.metrics = GatewayMetrics(registry, lambda: list(self.clients))
+
+    def publish(self, levels: Sequence[Level]) -> None:
+        """Hand ``levels`` (already in the book) to every client, without waiting."""
+        if not levels:
+            return
+        self.metrics.levels_received.inc(len(levels))
+        batch = list(levels)
+        for client in self.clients:
+            before = client.drops.queue_full
+            client.put(batch)
+            if client.drops.queue_full > before:
+                self.metrics.drops.labels(QUEUE_FULL).inc(client.drops.queue_full - before)
+
+    async def consume(self, subscriber: LevelSubscriber) -> None:
+        """Read the level topic into the book and out to the clients until closed."""
+        async for batch in subscriber:
+            self.publish(self.book.apply(batch))
+
+    async def watchdog(self, period_s: float = 0.1) -> None:
+        """Disconnect every client behind for longer than ``max_behind_s``, forever."""
+        while True:
+            await asyncio.sleep(period_s)
+            for client in list(self.clients):
+                if client.disconnect_reason is None and (
+                    client.behind_for() > self.settings.max_behind_s
+                ):
+                    log.warning(
+                        "disconnecting %s client %d: behind for %.1f s (%d levels conflated)",
+                        client.transport,
+                        client.client_id,
+                        client.behind_for(),
+                        client.drops.queue_full,
+                    )
+                    client.disconnect(SLOW)
+                    self.metrics.disconnects.labels(SLOW).inc()
+
+    def connect(
+        self, transport: str, wanted: Subscription
+    ) -> tuple[ClientQueue, list[Level | Gap]]:
+        """Register a stream client; also returns what it missed since its ``since`` seqs (from
+        the ring, or a ``Gap``), to send before anything queued."""
+        client = ClientQueue(
+            transport, wanted.indices, self.settings.queue_levels, conflate_s=wanted.conflate_s
+        )
+        missed: list[Level | Gap] = []
+        for code, seq in sorted(wanted.since.items()):
+            found = self.book.since(code, seq)
+            if isinstance(found, Gap):
+                missed.append(found)
+            else:
+                missed.extend(found)
+        self.clients.add(client)
+        self.metrics.clients.labels(transport).inc()
+        return client, missed
+
+    def disconnect(self, client: ClientQueue) -> None:
+        """Forget a client (idempotent)."""
+        if client in self.clients:
+            self.clients.discard(client)
+            self.metrics.clients.labels(client.transport).dec()

@@ -1,0 +1,146 @@
+"""The REST endpoints and the middlewares: JSON errors (never a traceback) and bearer tokens."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+
+import msgspec
+import numpy as np
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from consumers.gateway.hub import Gateway
+from consumers.gateway.query import index_codes, json_error, time_bound
+from engine.refdata.universe import Universe
+
+log = logging.getLogger(__name__)
+
+GATEWAY = web.AppKey("gateway", Gateway)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def json_response(body: object) -> web.Response:
+    """``body`` as JSON (msgspec: floats round-trip exactly)."""
+    return web.Response(body=msgspec.json.encode(body), content_type="application/json")
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error as ``{"error": ...}``: HTTP errors keep their status, anything else is
+    logged with its traceback and answered with a plain 500."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.content_type == "application/json" or exc.status < 400:
+            raise
+        text = exc.text or ""
+        message = exc.reason if not text or text.startswith(f"{exc.status}:") else text
+        raise json_error(_status_class(exc.status), message) from None
+    except Exception:
+        log.exception("error serving %s %s", request.method, request.path)
+        raise json_error(web.HTTPInternalServerError, "internal error") from None
+
+
+def _status_class(status: int) -> type[web.HTTPError]:
+    known: dict[int, type[web.HTTPError]] = {
+        400: web.HTTPBadRequest,
+        401: web.HTTPUnauthorized,
+        403: web.HTTPForbidden,
+        404: web.HTTPNotFound,
+        405: web.HTTPMethodNotAllowed,
+        413: web.HTTPRequestEntityTooLarge,
+    }
+    return known.get(status, web.HTTPBadRequest if status < 500 else web.HTTPInternalServerError)
+
+
+def bearer_token(token: str) -> Middleware:
+    """A middleware that answers 401 unless ``Authorization: Bearer <token>`` is given."""
+    expected = f"Bearer {token}".encode()
+
+    @web.middleware
+    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        given = request.headers.get("Authorization", "").encode()
+        if not hmac.compare_digest(given, expected):
+            error = json_error(web.HTTPUnauthorized, "missing or wrong bearer token")
+            error.headers["WWW-Authenticate"] = "Bearer"
+            raise error
+        return await handler(request)
+
+    return check
+
+
+def _index_code(request: web.Request) -> str:
+    code = request.match_info["code"]
+    if code not in request.app[GATEWAY].universe.index_codes:
+        raise json_error(web.HTTPNotFound, f"unknown index {code!r}")
+    return code
+
+
+async def indices(request: web.Request) -> web.Response:
+    """``GET /v1/indices``: code, name, return variant and constituents count per index."""
+    universe = request.app[GATEWAY].universe
+    counts = np.bincount(universe.membership.index, minlength=len(universe.indices)).tolist()
+    return json_response(
+        {
+            "indices": [
+                {
+                    "code": spec.code,
+                    "name": spec.name,
+                    "return_type": spec.return_type,
+                    "underlying": spec.underlying,
+                    "constituents": count,
+                }
+                for spec, count in zip(universe.indices, counts, strict=True)
+            ]
+        }
+    )
+
+
+async def levels(request: web.Request) -> web.Response:
+    """``GET /v1/levels[?indices=A,B]``: the latest level, seq and ts_event per index."""
+    gateway = request.app[GATEWAY]
+    wanted = index_codes(
+        request.query, gateway.universe.index_codes, gateway.settings.max_subscription
+    )
+    latest = gateway.book.latest()
+    return json_response(
+        {"levels": [level.message() for level in latest if wanted is None or level.index in wanted]}
+    )
+
+
+async def history(request: web.Request) -> web.Response:
+    """``GET /v1/levels/{code}/history?from=&to=``: the ring's levels between the times."""
+    code = _index_code(request)
+    low, high = time_bound(request.query, "from"), time_bound(request.query, "to")
+    if low is not None and high is not None and low > high:
+        raise json_error(web.HTTPBadRequest, "from is after to")
+    found = request.app[GATEWAY].book.history(code, low, high)
+    return json_response({"index": code, "levels": [level.message() for level in found]})
+
+
+def index_weights(universe: Universe, code: str) -> list[dict[str, object]]:
+    """Weight (at previous closing prices) and cap factor of every constituent of ``code``,
+    biggest first."""
+    members = universe.membership
+    rows = np.flatnonzero(members.index == universe.index_id(code))
+    value = universe.prev_close[members.security[rows]] * universe.weights()[rows]
+    order = np.argsort(-value, kind="stable")
+    share = value[order] / value.sum()
+    return [
+        {"security": universe.securities[security], "weight": weight, "cap_factor": cap}
+        for security, weight, cap in zip(
+            members.security[rows][order].tolist(),
+            share.tolist(),
+            members.cap_factor[rows][order].tolist(),
+            strict=True,
+        )
+    ]
+
+
+async def weights(request: web.Request) -> web.Response:
+    """``GET /v1/weights/{code}``: the index's constituents, weights and cap factors."""
+    code = _index_code(request)
+    universe = request.app[GATEWAY].universe
+    return json_response({"index": code, "weights": index_weights(universe, code)})

@@ -1,0 +1,94 @@
+"""``LevelBook`` (snapshot, history, replay or gap) and ``ClientQueue`` (bounded, conflating)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from consumers.gateway.book import Gap, Level, LevelBook
+from consumers.gateway.client_queue import ClientQueue, latest_per_index
+from consumers.level_batch import LevelBatch
+
+
+def batch(codes: tuple[str, ...], index: list[int], seq: list[int]) -> LevelBatch:
+    seqs = np.array(seq, dtype=np.int64)
+    return LevelBatch(
+        codes,
+        np.array(index, dtype=np.int32),
+        seqs + np.float64(1000.0),
+        seqs.astype(np.float64),
+        seqs,
+        100 + seqs,
+        200 + seqs,
+    )
+
+
+def test_book_keeps_latest_and_a_bounded_ring() -> None:
+    book = LevelBook(history_levels=3)
+    got = book.apply(batch(("HSI", "HSCEI"), [0, 1, 0, 0, 0], [1, 1, 2, 3, 4]))
+    assert [(lv.index, lv.seq) for lv in got] == [
+        ("HSI", 1), ("HSCEI", 1), ("HSI", 2), ("HSI", 3), ("HSI", 4)
+    ]  # fmt: skip
+    assert list(book.latest()) == [Level("HSCEI", 1001.0, 1, 101), Level("HSI", 1004.0, 4, 104)]
+    assert [lv.seq for lv in book.history("HSI", None, None)] == [2, 3, 4]
+    assert [lv.seq for lv in book.history("HSI", 103, 103)] == [3]
+    assert book.history("HSTECH", None, None) == []
+
+
+def test_since_replays_from_the_ring_or_reports_a_gap() -> None:
+    book = LevelBook(history_levels=3)
+    book.apply(batch(("HSI",), [0] * 5, [1, 2, 3, 4, 5]))  # ring: 3, 4, 5
+    assert [lv.seq for lv in book.since("HSI", 3)] == [4, 5]  # type: ignore[union-attr]
+    assert [lv.seq for lv in book.since("HSI", 2)] == [3, 4, 5]  # type: ignore[union-attr]
+    assert book.since("HSI", 1) == Gap("HSI", 1)
+    assert book.since("HSI", 5) == []
+    assert book.since("HSCEI", 0) == []
+    assert Gap("HSI", 1).message() == {
+        "type": "gap", "index": "HSI", "after_seq": 1, "resync": "snapshot"
+    }  # fmt: skip
+
+
+def levels(code: str, seqs: range) -> list[Level]:
+    return [Level(code, 1000.0 + s, s, s) for s in seqs]
+
+
+def test_latest_per_index_keeps_the_order_of_the_last_levels() -> None:
+    mixed = [*levels("A", range(1, 3)), *levels("B", range(1, 2)), *levels("A", range(3, 4))]
+    assert [(lv.index, lv.seq) for lv in latest_per_index(mixed)] == [("B", 1), ("A", 3)]
+
+
+async def test_a_full_queue_conflates_and_marks_the_client_behind_until_written() -> None:
+    now = [0.0]
+    queue = ClientQueue("sse", frozenset({"A", "B"}), capacity=4, clock=lambda: now[0])
+    queue.put(levels("A", range(1, 4)))
+    queue.put(levels("C", range(1, 9)))  # not subscribed
+    assert len(queue) == 3 and queue.behind_since is None
+    queue.put([*levels("B", range(1, 3)), *levels("A", range(4, 5))])
+    assert [(lv.index, lv.seq) for lv in await queue.take()] == [("B", 2), ("A", 4)]
+    assert queue.drops.queue_full == 4
+    now[0] = 2.5
+    assert queue.behind_for() == 2.5
+    queue.put(levels("A", range(5, 6)))
+    queue.sent()  # something still queued: still behind
+    assert queue.behind_for() == 2.5
+    await queue.take()
+    queue.sent()
+    assert queue.behind_for() == 0.0
+
+
+async def test_a_conflation_interval_keeps_the_latest_per_index() -> None:
+    queue = ClientQueue("websocket", None, capacity=100, conflate_s=0.5)
+    queue.put([*levels("A", range(1, 6)), *levels("B", range(1, 3))])
+    assert [(lv.index, lv.seq) for lv in await queue.take()] == [("A", 5), ("B", 2)]
+    assert queue.drops.conflate_interval == 5
+    assert queue.drops.queue_full == 0
+
+
+async def test_disconnect_wakes_the_sender_and_stops_queueing() -> None:
+    queue = ClientQueue("websocket", None, capacity=10)
+    queue.disconnect("slow")
+    queue.disconnect("other")
+    assert await queue.take() == []
+    await queue.disconnected()
+    queue.put(levels("A", range(1, 3)))
+    assert len(queue) == 0
+    assert queue.disconnect_reason == "slow"

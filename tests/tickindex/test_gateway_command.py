@@ -1,0 +1,63 @@
+"""``tickindex gateway`` as a process: it prints its URL and serves the level topic."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from engine.live.config import ConfigError
+from tests.support.level_topic import levels, produce, unique
+from tests.support.live import wait_until
+from tickindex.cli.gateway import bearer_token
+from tickindex.cli.main import build_parser
+
+
+async def test_the_gateway_command_serves_the_level_topic(kafka_bootstrap: str) -> None:
+    topic = unique("gw-cli")
+    await produce(kafka_bootstrap, topic, [levels("HSI", [1, 2, 3])])
+    argv = [sys.executable, "-m", "tickindex.cli.main", "gateway", "--bootstrap", kafka_bootstrap]
+    argv += ["--level-topic", topic, "--port", "0", "--duration", "20"]
+    process = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stderr is not None
+        line = await asyncio.to_thread(process.stderr.readline)
+        assert line.startswith("tickindex gateway: serving http://127.0.0.1:"), line
+        url = line.split("serving ", 1)[1].strip()
+        body: dict[str, list[dict[str, object]]] = {}
+
+        async def served() -> bool:
+            reply = await asyncio.to_thread(urllib.request.urlopen, url + "levels", timeout=5)
+            body.update(json.loads(reply.read()))
+            return bool(body["levels"])
+
+        await wait_until(served, "the level served over HTTP")
+        assert body["levels"] == [
+            {"type": "level", "index": "HSI", "level": 1003.0, "seq": 3, "ts_event": 3}
+        ]
+    finally:
+        process.terminate()
+        assert process.wait(timeout=10) == 0
+
+
+def test_the_token_comes_from_the_file_or_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parser = build_parser()
+    monkeypatch.setenv("TICKINDEX_GATEWAY_TOKEN", "from-env")
+    assert bearer_token(parser.parse_args(["gateway", "--host", "10.0.0.1"])) == "from-env"
+    (tmp_path / "token").write_text("from-file\n")
+    args = parser.parse_args(["gateway", "--host", "::", "--token-file", str(tmp_path / "token")])
+    assert bearer_token(args) == "from-file"
+    monkeypatch.delenv("TICKINDEX_GATEWAY_TOKEN")
+    assert bearer_token(parser.parse_args(["gateway", "--host", "::1"])) is None
+    assert bearer_token(parser.parse_args(["gateway", "--host", "localhost"])) is None
+    with pytest.raises(ConfigError, match="not a loopback address"):
+        bearer_token(parser.parse_args(["gateway", "--host", "gateway.example"]))
+    with pytest.raises(ConfigError, match="--token-file"):
+        bearer_token(parser.parse_args(["gateway", "--token-file", str(tmp_path / "none")]))
