@@ -11,8 +11,10 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from consumers.gateway.hub import Gateway
+from consumers.gateway.openapi import OPENAPI_PATH, openapi
 from consumers.gateway.rest import (
     GATEWAY,
+    analytics,
     bearer_token,
     history,
     indices,
@@ -21,12 +23,14 @@ from consumers.gateway.rest import (
     weights,
 )
 from consumers.gateway.stream import sse_stream, stream
-from consumers.level_client import LevelSubscriber
+from consumers.level_client import AnalyticsSubscriber, LevelSubscriber
 
 log = logging.getLogger(__name__)
 
 CONSUMER = web.AppKey("consumer", asyncio.Task[None])
 """The task reading the level topic (its failure is the gateway's)."""
+ANALYTICS_CONSUMER = web.AppKey("analytics_consumer", asyncio.Task[None])
+"""The task reading the analytics topic, when there is one (its failure is the gateway's)."""
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -36,14 +40,21 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def _background(
-    gateway: Gateway, subscriber: LevelSubscriber | None
+    gateway: Gateway,
+    subscriber: LevelSubscriber | None,
+    analytics_subscriber: AnalyticsSubscriber | None,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def run(app: web.Application) -> AsyncIterator[None]:
-        watchdog = asyncio.create_task(gateway.watchdog())
+        tasks = [asyncio.create_task(gateway.watchdog())]
         if subscriber is not None:
             app[CONSUMER] = asyncio.create_task(gateway.consume(subscriber))
+            tasks.append(app[CONSUMER])
+        if analytics_subscriber is not None:
+            app[ANALYTICS_CONSUMER] = asyncio.create_task(
+                gateway.consume_analytics(analytics_subscriber)
+            )
+            tasks.append(app[ANALYTICS_CONSUMER])
         yield
-        tasks = [watchdog, *([app[CONSUMER]] if CONSUMER in app else [])]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -53,7 +64,11 @@ def _background(
     return run
 
 
-def build_app(gateway: Gateway, subscriber: LevelSubscriber | None = None) -> web.Application:
+def build_app(
+    gateway: Gateway,
+    subscriber: LevelSubscriber | None = None,
+    analytics_subscriber: AnalyticsSubscriber | None = None,
+) -> web.Application:
     """The gateway's application.
 
     Parameters
@@ -63,12 +78,16 @@ def build_app(gateway: Gateway, subscriber: LevelSubscriber | None = None) -> we
     subscriber : LevelSubscriber, optional
         The level topic, consumed while the application runs (not closed here); None: levels
         are handed in with ``gateway.publish``.
+    analytics_subscriber : AnalyticsSubscriber, optional
+        The analytics topic, consumed while the application runs (not closed here); None:
+        records are handed in with ``gateway.publish_analytics`` (or there are none).
 
     Returns
     -------
     aiohttp.web.Application
         Routes ``/v1/indices``, ``/v1/levels``, ``/v1/levels/{code}/history``,
-        ``/v1/weights/{code}``, ``/v1/stream`` (WebSocket or SSE), ``/v1/stream/sse`` and
+        ``/v1/weights/{code}``, ``/v1/analytics``, ``/v1/openapi.json`` (the OpenAPI 3
+        document of these), ``/v1/stream`` (WebSocket or SSE), ``/v1/stream/sse`` and
         ``/metrics``; every error a JSON ``{"error": ...}``; a bearer token required when
         ``gateway.settings.token`` is set. No CORS headers are sent.
     """
@@ -79,8 +98,10 @@ def build_app(gateway: Gateway, subscriber: LevelSubscriber | None = None) -> we
     app.router.add_get("/v1/levels", levels)
     app.router.add_get("/v1/levels/{code}/history", history)
     app.router.add_get("/v1/weights/{code}", weights)
+    app.router.add_get("/v1/analytics", analytics)
+    app.router.add_get(OPENAPI_PATH, openapi)
     app.router.add_get("/v1/stream", stream)
     app.router.add_get("/v1/stream/sse", sse_stream)
     app.router.add_get("/metrics", metrics)
-    app.cleanup_ctx.append(_background(gateway, subscriber))
+    app.cleanup_ctx.append(_background(gateway, subscriber, analytics_subscriber))
     return app

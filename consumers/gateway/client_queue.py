@@ -11,10 +11,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from consumers.gateway.book import Level
+from consumers.level_client import RecordKey, record_key
+from engine.analytics.records import AnalyticsRecord
+
+Item = Level | AnalyticsRecord
+"""What a client's queue holds: levels and, when it asked for them, analytics records."""
 
 #: Drop reasons of ``DropCounts``: conflated because the queue was full, or by the client's
 #: own ``conflate_ms`` interval.
@@ -32,9 +37,14 @@ class DropCounts:
     conflate_interval: int = 0
 
 
-def latest_per_index(levels: list[Level]) -> list[Level]:
-    """The last level of each index in ``levels``, in the order of those last levels."""
-    last = {level.index: position for position, level in enumerate(levels)}
+def _stream_of(item: Item) -> str | RecordKey:
+    return item.index if isinstance(item, Level) else record_key(item)
+
+
+def latest_per_index(levels: Sequence[Item]) -> list[Item]:
+    """The last level of each index (and the last analytics record of each index, pair and
+    signal stream) in ``levels``, in the order of those last ones."""
+    last = {_stream_of(item): position for position, item in enumerate(levels)}
     return [levels[position] for position in sorted(last.values())]
 
 
@@ -52,6 +62,8 @@ class ClientQueue:
         Most levels queued before the queue conflates.
     conflate_s : float
         The client's conflation interval (0: every level).
+    analytics : bool
+        Whether the client also gets the analytics records (bounded and conflated like levels).
     clock : callable
         Monotonic clock in seconds.
     """
@@ -60,12 +72,13 @@ class ClientQueue:
     indices: frozenset[str] | None
     capacity: int
     conflate_s: float = 0.0
+    analytics: bool = False
     clock: Callable[[], float] = time.monotonic
     client_id: int = field(default_factory=lambda: next(_client_ids))
     drops: DropCounts = field(default_factory=DropCounts)
     behind_since: float | None = None
     disconnect_reason: str | None = None
-    _levels: list[Level] = field(default_factory=list)
+    _levels: list[Item] = field(default_factory=list)
     _ready: asyncio.Event = field(default_factory=asyncio.Event)
     _gone: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -78,6 +91,14 @@ class ClientQueue:
         if self.disconnect_reason is not None:
             return
         wanted = levels if self.indices is None else [lv for lv in levels if self.wants(lv.index)]
+        self._queue(wanted)
+
+    def put_analytics(self, records: list[AnalyticsRecord]) -> None:
+        """Queue ``records`` if the client asked for analytics (all of them: no index filter)."""
+        if self.analytics and self.disconnect_reason is None:
+            self._queue(records)
+
+    def _queue(self, wanted: Sequence[Item]) -> None:
         if not wanted:
             return
         self._levels.extend(wanted)
@@ -96,7 +117,7 @@ class ClientQueue:
         """Event time of the oldest queued level, if any."""
         return self._levels[0].ts_event if self._levels else None
 
-    async def take(self) -> list[Level]:
+    async def take(self) -> list[Item]:
         """Wait for levels and take them all (only the latest per index with an interval)."""
         while not self._levels:
             if self.disconnect_reason is not None:

@@ -9,11 +9,13 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
 
+from consumers.gateway.analytics import AnalyticsBook
 from consumers.gateway.book import Gap, Level, LevelBook
 from consumers.gateway.client_queue import QUEUE_FULL, ClientQueue
 from consumers.gateway.metrics import SLOW, GatewayMetrics
 from consumers.gateway.query import Subscription
-from consumers.level_client import LevelSubscriber
+from consumers.level_client import AnalyticsSubscriber, LevelSubscriber
+from engine.analytics.records import AnalyticsRecord
 from engine.refdata.universe import Universe
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,7 @@ class Gateway:
         self.settings = settings
         self.registry = registry
         self.book = LevelBook(settings.history_levels)
+        self.analytics = AnalyticsBook()
         self.clients: set[ClientQueue] = set()
         self.metrics = GatewayMetrics(registry, lambda: list(self.clients))
 
@@ -86,6 +89,22 @@ class Gateway:
             client.put(batch)
             if client.drops.queue_full > before:
                 self.metrics.drops.labels(QUEUE_FULL).inc(client.drops.queue_full - before)
+
+    def publish_analytics(self, records: list[AnalyticsRecord]) -> None:
+        """Keep the latest of ``records`` and hand them to the clients that asked for them."""
+        if not records:
+            return
+        self.analytics.apply(records)
+        for client in self.clients:
+            before = client.drops.queue_full
+            client.put_analytics(records)
+            if client.drops.queue_full > before:
+                self.metrics.drops.labels(QUEUE_FULL).inc(client.drops.queue_full - before)
+
+    async def consume_analytics(self, subscriber: AnalyticsSubscriber) -> None:
+        """Read the analytics topic into the book and out to the clients until closed."""
+        while not subscriber.closed:
+            self.publish_analytics(await subscriber.poll())
 
     async def consume(self, subscriber: LevelSubscriber) -> None:
         """Read the level topic into the book and out to the clients until closed."""
@@ -116,7 +135,11 @@ class Gateway:
         """Register a stream client; also returns what it missed since its ``since`` seqs (from
         the ring, or a ``Gap``), to send before anything queued."""
         client = ClientQueue(
-            transport, wanted.indices, self.settings.queue_levels, conflate_s=wanted.conflate_s
+            transport,
+            wanted.indices,
+            self.settings.queue_levels,
+            conflate_s=wanted.conflate_s,
+            analytics=wanted.analytics,
         )
         missed: list[Level | Gap] = []
         for code, seq in sorted(wanted.since.items()):

@@ -85,6 +85,15 @@ class Subscription:
     indices: frozenset[str] | None
     conflate_s: float
     since: dict[str, int]
+    analytics: bool = False
+
+
+def analytics_wanted(query: Mapping[str, str]) -> bool:
+    """``analytics=1``: the client also wants the analytics records (``0`` or absent: not)."""
+    text = query.get("analytics", "0")
+    if text not in ("0", "1"):
+        raise json_error(web.HTTPBadRequest, f"analytics: 0 or 1, got {text!r}")
+    return text == "1"
 
 
 def subscription(query: Mapping[str, str], known: Collection[str], most: int) -> Subscription:
@@ -93,4 +102,4 @@ def subscription(query: Mapping[str, str], known: Collection[str], most: int) ->
     since = since_seqs(query, known)
     if indices is not None and not set(since) <= indices:
         raise json_error(web.HTTPBadRequest, "since: names an index outside the subscription")
-    return Subscription(indices, conflate_seconds(query), since)
+    return Subscription(indices, conflate_seconds(query), since, analytics_wanted(query))

@@ -144,3 +144,9 @@ async def weights(request: web.Request) -> web.Response:
     code = _index_code(request)
     universe = request.app[GATEWAY].universe
     return json_response({"index": code, "weights": index_weights(universe, code)})
+
+
+async def analytics(request: web.Request) -> web.Response:
+    """``GET /v1/analytics``: the latest analytics record per index, pair and signal (none
+    without an analytics topic)."""
+    return json_response({"records": request.app[GATEWAY].analytics.latest()})

@@ -16,7 +16,7 @@ import msgspec
 from aiohttp import WSCloseCode, web
 
 from consumers.gateway.book import Gap, Level
-from consumers.gateway.client_queue import INTERVAL, ClientQueue
+from consumers.gateway.client_queue import INTERVAL, ClientQueue, Item
 from consumers.gateway.hub import Gateway
 from consumers.gateway.query import subscription
 from consumers.gateway.rest import GATEWAY
@@ -30,6 +30,10 @@ _encode = msgspec.json.Encoder().encode
 
 def _disconnect_message(reason: str) -> bytes:
     return _encode({"type": "disconnect", "reason": reason})
+
+
+def _message(item: Item) -> object:
+    return item.message() if isinstance(item, Level) else item  # a record encodes with its tag
 
 
 async def _send_loop(
@@ -50,7 +54,7 @@ async def _send_loop(
         except TimeoutError:
             taken = []
         interval_drops.inc(client.drops.conflate_interval - before)
-        pending = [_encode(level.message()) for level in taken]
+        pending = [_encode(_message(item)) for item in taken]
 
 
 async def _serve(

@@ -1,4 +1,5 @@
-"""``tickindex gateway`` as a process: it prints its URL and serves the level topic."""
+"""``tickindex gateway`` as a process: it prints its URL and serves the level and analytics
+topics."""
 
 from __future__ import annotations
 
@@ -12,17 +13,21 @@ from pathlib import Path
 import pytest
 
 from engine.live.config import ConfigError
-from tests.support.level_topic import levels, produce, unique
+from tests.support.analytics_topic import index_record, produce_analytics
+from tests.support.level_topic import hk, levels, produce, unique
 from tests.support.live import wait_until
 from tickindex.cli.gateway import bearer_token
 from tickindex.cli.main import build_parser
 
 
 async def test_the_gateway_command_serves_the_level_topic(kafka_bootstrap: str) -> None:
-    topic = unique("gw-cli")
+    topic, analytics_topic = unique("gw-cli"), unique("gw-cli-an")
     await produce(kafka_bootstrap, topic, [levels("HSI", [1, 2, 3])])
+    record = index_record("HSI", hk("2026-11-20 10:00"), 1003.0)
+    await produce_analytics(kafka_bootstrap, analytics_topic, [record])
     argv = [sys.executable, "-m", "tickindex.cli.main", "gateway", "--bootstrap", kafka_bootstrap]
-    argv += ["--level-topic", topic, "--port", "0", "--duration", "20"]
+    argv += ["--level-topic", topic, "--analytics-topic", analytics_topic]
+    argv += ["--port", "0", "--duration", "20"]
     process = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
     try:
         assert process.stderr is not None
@@ -39,6 +44,16 @@ async def test_the_gateway_command_serves_the_level_topic(kafka_bootstrap: str) 
         await wait_until(served, "the level served over HTTP")
         assert body["levels"] == [
             {"type": "level", "index": "HSI", "level": 1003.0, "seq": 3, "ts_event": 3}
+        ]
+
+        async def analytics_served() -> bool:
+            reply = await asyncio.to_thread(urllib.request.urlopen, url + "analytics", timeout=5)
+            body.update(json.loads(reply.read()))
+            return bool(body["records"])
+
+        await wait_until(analytics_served, "the analytics record served over HTTP")
+        assert [(r["type"], r["index"], r["level"]) for r in body["records"]] == [
+            ("index_analytics", "HSI", 1003.0)
         ]
     finally:
         process.terminate()

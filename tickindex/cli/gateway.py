@@ -18,9 +18,9 @@ from pathlib import Path
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from consumers.gateway.app import CONSUMER, build_app
+from consumers.gateway.app import ANALYTICS_CONSUMER, CONSUMER, build_app
 from consumers.gateway.hub import Gateway, GatewaySettings
-from consumers.level_client import LevelSubscriber
+from consumers.level_client import AnalyticsSubscriber, LevelSubscriber
 from engine.live.config import ConfigError
 from engine.refdata.universe import Universe
 from producers.pacing import StopControl
@@ -45,7 +45,8 @@ def register(subcommands: Subcommands) -> None:
         "gateway",
         summary="serve the index levels over HTTP, WebSocket and SSE",
         description="Read the level topic and serve /v1/indices, /v1/levels, "
-        "/v1/levels/{code}/history, /v1/weights/{code}, /v1/stream (WebSocket, or SSE with "
+        "/v1/levels/{code}/history, /v1/weights/{code}, /v1/analytics (with --analytics-topic), "
+        "/v1/openapi.json, /v1/stream (WebSocket, or SSE with "
         "Accept: text/event-stream, or /v1/stream/sse) and /metrics. Listens on 127.0.0.1 by "
         f"default; bound to any other address it requires a bearer token (${TOKEN_ENV} or "
         "--token-file). Stops after --duration, Ctrl-C or SIGTERM.",
@@ -72,6 +73,12 @@ def register(subcommands: Subcommands) -> None:
         choices=("json", "msgpack"),
         default="json",
         help="encoding of the messages, the service's wire_format (default: json)",
+    )
+    parser.add_argument(
+        "--analytics-topic",
+        metavar="TOPIC",
+        help="also read this analytics topic (e.g. index-analytics): /v1/analytics and "
+        "analytics=1 on the stream (default: none)",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port to listen on (8080; 0: any)")
@@ -132,28 +139,43 @@ def bearer_token(args: argparse.Namespace) -> str | None:
 async def _serve(args: argparse.Namespace, universe: Universe, settings: GatewaySettings) -> None:
     stop = StopControl(args.duration)
     stop.install_signal_handlers()
+    from_time_ns = time.time_ns() - int(args.history_s * NS_PER_S)
     subscriber = LevelSubscriber(
         args.bootstrap,
         args.level_topic,
         wire_format=args.wire_format,
-        from_time_ns=time.time_ns() - int(args.history_s * NS_PER_S),
+        from_time_ns=from_time_ns,
         security=security_from_args(args),
     )
-    app = build_app(Gateway(universe, settings, CollectorRegistry()), subscriber)
+    analytics = (
+        None
+        if args.analytics_topic is None
+        else AnalyticsSubscriber(
+            args.bootstrap,
+            args.analytics_topic,
+            wire_format=args.wire_format,
+            from_time_ns=from_time_ns,
+            security=security_from_args(args),
+        )
+    )
+    app = build_app(Gateway(universe, settings, CollectorRegistry()), subscriber, analytics)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
         await web.TCPSite(runner, args.host, args.port).start()
         host, port = runner.addresses[0][:2]
         print(f"tickindex gateway: serving http://{host}:{port}/v1/", file=sys.stderr, flush=True)
-        consumer = app[CONSUMER]
-        while not consumer.done() and not await stop.sleep(0.2):
+        consumers = [app[key] for key in (CONSUMER, ANALYTICS_CONSUMER) if key in app]
+        while not any(task.done() for task in consumers) and not await stop.sleep(0.2):
             pass
-        if consumer.done():
-            consumer.result()  # the level topic failed: the gateway fails with it
+        for task in consumers:
+            if task.done():
+                task.result()  # a topic failed: the gateway fails with it
     finally:
         await runner.cleanup()
         await subscriber.close()
+        if analytics is not None:
+            await analytics.close()
         stop.remove_signal_handlers()
 
 

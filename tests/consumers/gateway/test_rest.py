@@ -70,6 +70,7 @@ async def test_rest_endpoints_serve_the_topic(kafka_bootstrap: str) -> None:
         ("/v1/stream/sse?conflate_ms=fast", 400, "conflate_ms"),
         ("/v1/stream/sse?since=HSI", 400, "not CODE:SEQ"),
         ("/v1/stream/sse?indices=HSI&since=HSCEI:3", 400, "outside the subscription"),
+        ("/v1/stream/sse?analytics=yes", 400, "analytics: 0 or 1"),
         ("/v1/stream", 400, "WebSocket"),
         ("/v1/nothing", 404, "Not Found"),
     ],
