@@ -89,6 +89,11 @@ class LevelBook:
         high = 2**63 - 1 if to_ns is None else to_ns
         return [level for level in self._rings.get(code, ()) if low <= level.ts_event <= high]
 
+    def oldest(self, code: str) -> Level | None:
+        """The oldest level of ``code`` still in its ring (None: none seen)."""
+        ring = self._rings.get(code)
+        return ring[0] if ring else None
+
     def since(self, code: str, seq: int) -> list[Level] | Gap:
         """The levels of ``code`` after ``seq``, or a ``Gap`` when the ring has lost some.
 

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from consumers.gateway.analytics import AnalyticsBook
 from consumers.gateway.book import Gap, Level, LevelBook
 from consumers.gateway.client_queue import QUEUE_FULL, ClientQueue
+from consumers.gateway.day_history import DayHistory
 from consumers.gateway.metrics import SLOW, GatewayMetrics
 from consumers.gateway.query import Subscription
 from consumers.level_client import AnalyticsSubscriber, LevelSubscriber
@@ -65,16 +66,23 @@ class Gateway:
         Limits and authentication.
     registry : CollectorRegistry
         Where the gateway's metrics are registered.
+    day_history : DayHistory, optional
+        The recorded day files, for the history the ring no longer (or never) held.
     """
 
     def __init__(
-        self, universe: Universe, settings: GatewaySettings, registry: CollectorRegistry
+        self,
+        universe: Universe,
+        settings: GatewaySettings,
+        registry: CollectorRegistry,
+        day_history: DayHistory | None = None,
     ) -> None:
         self.universe = universe
         self.settings = settings
         self.registry = registry
         self.book = LevelBook(settings.history_levels)
         self.analytics = AnalyticsBook()
+        self.day_history = day_history
         self.clients: set[ClientQueue] = set()
         self.metrics = GatewayMetrics(registry, lambda: list(self.clients))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
@@ -11,6 +12,8 @@ import numpy as np
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from consumers.gateway.book import Level
+from consumers.gateway.day_history import DayHistory
 from consumers.gateway.hub import Gateway
 from consumers.gateway.query import index_codes, json_error, time_bound
 from engine.refdata.universe import Universe
@@ -111,13 +114,31 @@ async def levels(request: web.Request) -> web.Response:
 
 
 async def history(request: web.Request) -> web.Response:
-    """``GET /v1/levels/{code}/history?from=&to=``: the ring's levels between the times."""
+    """``GET /v1/levels/{code}/history?from=&to=``: the levels between the times: the ring's,
+    after those of the day files (when the gateway has them) from before the ring's oldest."""
     code = _index_code(request)
     low, high = time_bound(request.query, "from"), time_bound(request.query, "to")
     if low is not None and high is not None and low > high:
         raise json_error(web.HTTPBadRequest, "from is after to")
-    found = request.app[GATEWAY].book.history(code, low, high)
+    gateway = request.app[GATEWAY]
+    found = gateway.book.history(code, low, high)
+    if gateway.day_history is not None:
+        before = gateway.book.oldest(code)
+        found = await _recorded_before(gateway.day_history, before, code, low, high) + found
     return json_response({"index": code, "levels": [level.message() for level in found]})
+
+
+async def _recorded_before(
+    day_history: DayHistory, oldest: Level | None, code: str, low: int | None, high: int | None
+) -> list[Level]:
+    if oldest is not None:
+        high = oldest.ts_event if high is None else min(high, oldest.ts_event)
+        if low is not None and low > high:
+            return []
+    recorded = await asyncio.to_thread(day_history.levels, code, low, high)
+    if oldest is None:
+        return recorded
+    return [lv for lv in recorded if (lv.ts_event, lv.seq) < (oldest.ts_event, oldest.seq)]
 
 
 def index_weights(universe: Universe, code: str) -> list[dict[str, object]]:

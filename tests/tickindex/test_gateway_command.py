@@ -20,14 +20,18 @@ from tickindex.cli.gateway import bearer_token
 from tickindex.cli.main import build_parser
 
 
-async def test_the_gateway_command_serves_the_level_topic(kafka_bootstrap: str) -> None:
+async def test_the_gateway_command_serves_the_level_topic(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
     topic, analytics_topic = unique("gw-cli"), unique("gw-cli-an")
     await produce(kafka_bootstrap, topic, [levels("HSI", [1, 2, 3])])
     record = index_record("HSI", hk("2026-11-20 10:00"), 1003.0)
     await produce_analytics(kafka_bootstrap, analytics_topic, [record])
     argv = [sys.executable, "-m", "tickindex.cli.main", "gateway", "--bootstrap", kafka_bootstrap]
     argv += ["--level-topic", topic, "--analytics-topic", analytics_topic]
-    argv += ["--port", "0", "--duration", "20"]
+    # recorded before the topic's levels (stamped 1, 2, 3 ns after the epoch)
+    (tmp_path / "levels-1970-01-01.csv").write_text("ts,index,level,seq,security\n0,HSI,999.5,7,\n")
+    argv += ["--history-dir", str(tmp_path), "--port", "0", "--duration", "20"]
     process = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
     try:
         assert process.stderr is not None
@@ -54,6 +58,12 @@ async def test_the_gateway_command_serves_the_level_topic(kafka_bootstrap: str) 
         await wait_until(analytics_served, "the analytics record served over HTTP")
         assert [(r["type"], r["index"], r["level"]) for r in body["records"]] == [
             ("index_analytics", "HSI", 1003.0)
+        ]
+        reply = await asyncio.to_thread(urllib.request.urlopen, url + "levels/HSI/history")
+        history = json.loads(reply.read())["levels"]
+        assert [(m["level"], m["seq"]) for m in history] == [
+            (999.5, 7),
+            *zip([1001.0, 1002.0, 1003.0], [1, 2, 3], strict=True),
         ]
     finally:
         process.terminate()

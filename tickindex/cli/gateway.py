@@ -19,6 +19,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from consumers.gateway.app import ANALYTICS_CONSUMER, CONSUMER, build_app
+from consumers.gateway.day_history import DayHistory
 from consumers.gateway.hub import Gateway, GatewaySettings
 from consumers.level_client import AnalyticsSubscriber, LevelSubscriber
 from engine.live.config import ConfigError
@@ -79,6 +80,12 @@ def register(subcommands: Subcommands) -> None:
         metavar="TOPIC",
         help="also read this analytics topic (e.g. index-analytics): /v1/analytics and "
         "analytics=1 on the stream (default: none)",
+    )
+    parser.add_argument(
+        "--history-dir",
+        metavar="DIR",
+        help="the folder of `tickindex record --out-dir`: /v1/levels/{code}/history also "
+        "serves its day files, for the times the in-memory history does not cover",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port to listen on (8080; 0: any)")
@@ -158,7 +165,9 @@ async def _serve(args: argparse.Namespace, universe: Universe, settings: Gateway
             security=security_from_args(args),
         )
     )
-    app = build_app(Gateway(universe, settings, CollectorRegistry()), subscriber, analytics)
+    day_history = None if args.history_dir is None else DayHistory(args.history_dir)
+    gateway = Gateway(universe, settings, CollectorRegistry(), day_history)
+    app = build_app(gateway, subscriber, analytics)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:

@@ -1,0 +1,87 @@
+"""``DayHistory``: the levels of one index from the day files ``tickindex record`` writes.
+
+``tickindex record --out-dir DIR`` keeps one file per Hong Kong date, ``levels-YYYY-MM-DD.csv``
+(columns ``ts,index,level,seq,security``) or ``.jsonl`` (``consumers.recorder``). Only the files
+of the dates a query spans are read, in a worker thread (a day's file can be large).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+
+import msgspec
+
+from consumers.gateway.book import Level
+from consumers.levelfile import CSV_HEADER, LevelRecord
+from engine.calendar.sessions import TradingCalendar, day_date
+
+_DAY_FILE = re.compile(r"levels-(\d{4}-\d{2}-\d{2})\.(csv|jsonl)")
+
+
+class DayHistory:
+    """The recorded levels in a folder of day files.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The folder ``tickindex record --out-dir`` writes (it may not exist yet).
+    """
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        self._calendar = TradingCalendar()
+        self._decoder = msgspec.json.Decoder(LevelRecord)
+
+    def files(self) -> list[tuple[date, Path]]:
+        """The day files of the folder, by date (CSV before JSON Lines on the same date)."""
+        if not self.folder.is_dir():
+            return []
+        found = [
+            (date.fromisoformat(match[1]), path)
+            for path in self.folder.iterdir()
+            if (match := _DAY_FILE.fullmatch(path.name)) is not None
+        ]
+        return sorted(found)
+
+    def levels(self, code: str, from_ns: int | None, to_ns: int | None) -> list[Level]:
+        """The recorded levels of ``code`` with ``from_ns <= ts_event <= to_ns`` (bounds
+        optional), by event time then seq; a level recorded twice (two files) once."""
+        first = None if from_ns is None else self._day(from_ns)
+        last = None if to_ns is None else self._day(to_ns)
+        low = -(2**63) if from_ns is None else from_ns
+        high = 2**63 - 1 if to_ns is None else to_ns
+        found: set[Level] = set()
+        for day, path in self.files():
+            if (first is None or day >= first) and (last is None or day <= last):
+                found.update(lv for lv in self._read(path, code) if low <= lv.ts_event <= high)
+        return sorted(found, key=lambda level: (level.ts_event, level.seq))
+
+    def _day(self, ts_ns: int) -> date:
+        return day_date(int(self._calendar.trading_day([ts_ns])[0]))
+
+    def _read(self, path: Path, code: str) -> list[Level]:
+        jsonl = path.suffix == ".jsonl"
+        marker = f'"index":"{code}"' if jsonl else f",{code},"
+        lines = [line for line in path.read_bytes().decode().splitlines() if marker in line]
+        parse = self._json_level if jsonl else _csv_level
+        return [level for level in map(parse, lines) if level is not None and level.index == code]
+
+    def _json_level(self, line: str) -> Level | None:
+        try:
+            record = self._decoder.decode(line)
+        except msgspec.DecodeError:
+            return None  # a line cut short by a recorder stopped mid-write
+        return Level(record.index, record.level, record.seq, record.ts)
+
+
+def _csv_level(line: str) -> Level | None:
+    fields = line.split(",")
+    if len(fields) != len(CSV_HEADER.split(",")):
+        return None  # a line cut short by a recorder stopped mid-write
+    ts, index, level, seq, _ = fields
+    try:
+        return Level(index, float(level), int(seq), int(ts))
+    except ValueError:
+        return None

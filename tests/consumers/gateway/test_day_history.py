@@ -1,0 +1,110 @@
+"""History from the day files of ``tickindex record``: ``DayHistory`` and
+``/v1/levels/{code}/history`` with the ring serving the recent part."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import CollectorRegistry
+
+from consumers.gateway.app import build_app
+from consumers.gateway.book import Level
+from consumers.gateway.day_history import DayHistory
+from consumers.gateway.hub import Gateway, GatewaySettings
+from consumers.level_batch import LevelBatch
+from consumers.level_client import LevelSubscriber
+from consumers.recorder import DailyLevelRecorder, RecordFormat
+from engine.refdata.builtin import load_builtin_universe
+from tests.support.level_topic import hk, levels, produce, unique
+from tests.support.live import wait_until
+
+DAY1 = hk("2026-11-19 10:00")
+DAY2 = hk("2026-11-20 10:00")
+
+
+def batch(code: str, seqs: list[int], ts: int) -> LevelBatch:
+    """What ``levels(code, seqs, ts=ts)`` carries on the topic: level 1000 + seq at ts + seq."""
+    seq = np.array(seqs, dtype=np.int64)
+    return LevelBatch(
+        (code, "OTHER"),
+        np.zeros(len(seqs), dtype=np.int32),
+        seq + np.float64(1000.0) + 0.1,
+        seq.astype(np.float64),
+        seq,
+        ts + seq,
+        ts + seq + 10,
+    )
+
+
+def record(folder: Path, batches: list[LevelBatch], fmt: RecordFormat = "csv") -> None:
+    with DailyLevelRecorder(folder, fmt) as recorder:
+        for one in batches:
+            recorder.write(one)
+
+
+def seqs(found: list[Level]) -> list[tuple[int, int]]:
+    return [(level.ts_event, level.seq) for level in found]
+
+
+def test_the_levels_of_one_index_from_the_files_of_the_dates_asked(tmp_path: Path) -> None:
+    record(tmp_path, [batch("HSI", [1, 2], DAY1), batch("HSCEI", [7], DAY1)])
+    record(tmp_path, [batch("HSI", [3, 4], DAY2)], "jsonl")
+    history = DayHistory(tmp_path)
+    assert [day.isoformat() for day, _ in history.files()] == ["2026-11-19", "2026-11-20"]
+    everything = history.levels("HSI", None, None)
+    assert seqs(everything) == [(DAY1 + 1, 1), (DAY1 + 2, 2), (DAY2 + 3, 3), (DAY2 + 4, 4)]
+    assert everything[0] == Level("HSI", 1001.1, 1, DAY1 + 1)  # the float exactly
+    assert seqs(history.levels("HSI", DAY1 + 2, DAY2 + 3)) == [(DAY1 + 2, 2), (DAY2 + 3, 3)]
+    assert seqs(history.levels("HSCEI", None, None)) == [(DAY1 + 7, 7)]
+    assert history.levels("HSTECH", None, None) == []
+    (tmp_path / "levels-2026-11-18.csv").write_text(f"{DAY2 + 9},HSI,1.0,9,\n")
+    assert seqs(history.levels("HSI", DAY1, None))[-1] == (DAY2 + 4, 4)  # 11-18 not read
+    assert seqs(history.levels("HSI", None, None))[-1] == (DAY2 + 9, 9)
+
+
+def test_a_line_cut_short_is_skipped_and_a_missing_folder_has_nothing(tmp_path: Path) -> None:
+    record(tmp_path, [batch("HSI", [1, 2], DAY1)])
+    with (tmp_path / "levels-2026-11-19.csv").open("a") as cut:
+        cut.write(f"{DAY1 + 3},HSI,100")
+    (tmp_path / "levels-2026-11-20.jsonl").write_text('{"ts":1,"index":"HSI","lev')
+    assert seqs(DayHistory(tmp_path).levels("HSI", None, None)) == [(DAY1 + 1, 1), (DAY1 + 2, 2)]
+    assert DayHistory(tmp_path / "none").levels("HSI", None, None) == []
+
+
+async def test_history_is_the_day_files_then_the_ring(kafka_bootstrap: str, tmp_path: Path) -> None:
+    topic = unique("gw-days")
+    today = [1, 2, 3, 4, 5, 6]
+    await produce(kafka_bootstrap, topic, [levels("HSI", today, ts=DAY2)])
+    # the recorder got yesterday and today's levels; the ring keeps only the last 3 of today
+    record(tmp_path, [batch("HSI", [1, 2], DAY1), batch("HSI", today, DAY2)])
+    subscriber = LevelSubscriber(kafka_bootstrap, topic, start="earliest", poll_timeout_ms=50)
+    settings = GatewaySettings(history_levels=3)
+    registry = CollectorRegistry()
+    gateway = Gateway(load_builtin_universe(), settings, registry, DayHistory(tmp_path))
+    try:
+        async with TestClient(TestServer(build_app(gateway, subscriber))) as client:
+            await wait_until(
+                lambda: asyncio.sleep(0, [lv.seq for lv in gateway.book.latest()] == [6]),
+                "the levels in the ring",
+            )
+
+            async def history(query: str) -> list[tuple[int, int, float]]:
+                body = await (await client.get(f"/v1/levels/HSI/history{query}")).json()
+                return [(m["ts_event"], m["seq"], m["level"]) for m in body["levels"]]
+
+            ring = [(DAY2 + s, s, 1000.0 + s) for s in (4, 5, 6)]  # what the topic carries
+            recorded = [(DAY2 + s, s, 1000.1 + s) for s in (1, 2, 3)]
+            yesterday = [(DAY1 + s, s, 1000.1 + s) for s in (1, 2)]
+            assert await history("") == [*yesterday, *recorded, *ring]
+            assert await history(f"?from={DAY1 + 2}&to={DAY2 + 5}") == [
+                yesterday[1],
+                *recorded,
+                *ring[:2],
+            ]
+            assert await history(f"?from={DAY2 + 5}") == ring[1:]  # the ring alone
+            assert await history(f"?to={DAY1 + 1}") == yesterday[:1]  # the files alone
+    finally:
+        await subscriber.close()
