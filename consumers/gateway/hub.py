@@ -139,9 +139,10 @@ class Gateway:
 
     def connect(
         self, transport: str, wanted: Subscription
-    ) -> tuple[ClientQueue, list[Level | Gap]]:
-        """Register a stream client; also returns what it missed since its ``since`` seqs (from
-        the ring, or a ``Gap``), to send before anything queued."""
+    ) -> tuple[ClientQueue, list[Level | Gap | AnalyticsRecord]]:
+        """Register a stream client; also returns what to send before anything queued: what it
+        missed since its ``since`` seqs (from the ring, or a ``Gap``) and, when it asked for
+        analytics, the latest record of every analytics stream."""
         client = ClientQueue(
             transport,
             wanted.indices,
@@ -149,13 +150,15 @@ class Gateway:
             conflate_s=wanted.conflate_s,
             analytics=wanted.analytics,
         )
-        missed: list[Level | Gap] = []
+        missed: list[Level | Gap | AnalyticsRecord] = []
         for code, seq in sorted(wanted.since.items()):
             found = self.book.since(code, seq)
             if isinstance(found, Gap):
                 missed.append(found)
             else:
                 missed.extend(found)
+        if wanted.analytics:
+            missed.extend(self.analytics.latest())
         self.clients.add(client)
         self.metrics.clients.labels(transport).inc()
         return client, missed

@@ -1,8 +1,9 @@
 """``GET /v1/stream``: the levels as a WebSocket or as Server-Sent Events, per client queue.
 
-Each client gets its own sender task: what it missed (``since=``) first, then its queue. The
-handler waits for whichever comes first: the sender failing (client gone), the client closing
-(WebSocket) or the gateway disconnecting it as slow; then it closes with the reason.
+Each client gets its own sender task: what it missed (``since=``) and the latest analytics
+(``analytics=1``) first, then its queue. The handler waits for whichever comes first: the
+sender failing (client gone), the client closing (WebSocket) or the gateway disconnecting it as
+slow; then it closes with the reason.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from consumers.gateway.client_queue import INTERVAL, ClientQueue, Item
 from consumers.gateway.hub import Gateway
 from consumers.gateway.query import subscription
 from consumers.gateway.rest import GATEWAY
+from engine.analytics.records import AnalyticsRecord
 
 Writer = Callable[[list[bytes]], Awaitable[None]]
 """Writes encoded messages to the client (an empty list: a keep-alive)."""
@@ -32,14 +34,19 @@ def _disconnect_message(reason: str) -> bytes:
     return _encode({"type": "disconnect", "reason": reason})
 
 
-def _message(item: Item) -> object:
-    return item.message() if isinstance(item, Level) else item  # a record encodes with its tag
+def _message(item: Item | Gap) -> object:
+    if isinstance(item, Level | Gap):
+        return item.message()
+    return item  # an analytics record encodes with its type tag
 
 
 async def _send_loop(
-    gateway: Gateway, client: ClientQueue, missed: list[Level | Gap], write: Writer
+    gateway: Gateway,
+    client: ClientQueue,
+    missed: list[Level | Gap | AnalyticsRecord],
+    write: Writer,
 ) -> None:
-    pending = [_encode(item.message()) for item in missed]
+    pending = [_encode(_message(item)) for item in missed]
     sent = gateway.metrics.messages.labels(client.transport)
     interval_drops = gateway.metrics.drops.labels(INTERVAL)
     while client.disconnect_reason is None:
@@ -60,7 +67,7 @@ async def _send_loop(
 async def _serve(
     request: web.Request,
     client: ClientQueue,
-    missed: list[Level | Gap],
+    missed: list[Level | Gap | AnalyticsRecord],
     *,
     write: Writer,
     closed_by_client: Awaitable[object],

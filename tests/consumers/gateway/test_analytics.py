@@ -1,5 +1,6 @@
 """The analytics topic through the gateway: ``/v1/analytics`` (latest per stream) and the
-records on the stream of the clients that ask for them (``analytics=1``), bounded."""
+records on the stream of the clients that ask for them (``analytics=1``: the latest on
+connecting, then the new ones), bounded."""
 
 from __future__ import annotations
 
@@ -86,7 +87,8 @@ async def test_latest_analytics_and_the_records_on_the_stream(kafka_bootstrap: s
             lambda: asyncio.sleep(0, gateway.analytics.latest()[-1] == later[1]), "later read"
         )
         await produce(kafka_bootstrap, level_topic, [levels("HSI", [2])])
-        assert await sse_messages(wants, 3) == [
+        assert await sse_messages(wants, 6) == [
+            *body["records"],  # the latest on connecting
             *(as_json(r) for r in later),
             {"type": "level", "index": "HSI", "level": 1002.0, "seq": 2, "ts_event": 2},
         ]
