@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 
 import msgspec
@@ -45,18 +47,27 @@ class DayHistory:
         ]
         return sorted(found)
 
-    def levels(self, code: str, from_ns: int | None, to_ns: int | None) -> list[Level]:
+    def levels(
+        self, code: str, from_ns: int | None, to_ns: int | None, most: int | None = None
+    ) -> list[Level]:
         """The recorded levels of ``code`` with ``from_ns <= ts_event <= to_ns`` (bounds
-        optional), by event time then seq; a level recorded twice (two files) once."""
+        optional), by event time then seq; a level recorded twice (two files) once. With
+        ``most``, the files of later dates are not read once more than that many are found
+        (the caller cuts the list)."""
         first = None if from_ns is None else self._day(from_ns)
         last = None if to_ns is None else self._day(to_ns)
         low = -(2**63) if from_ns is None else from_ns
         high = 2**63 - 1 if to_ns is None else to_ns
-        found: set[Level] = set()
-        for day, path in self.files():
-            if (first is None or day >= first) and (last is None or day <= last):
-                found.update(lv for lv in self._read(path, code) if low <= lv.ts_event <= high)
-        return sorted(found, key=lambda level: (level.ts_event, level.seq))
+        found: list[Level] = []
+        for day, files in groupby(self.files(), key=itemgetter(0)):
+            if (first is not None and day < first) or (last is not None and day > last):
+                continue
+            of_day = {lv for _, path in files for lv in self._read(path, code)}
+            in_range = [lv for lv in of_day if low <= lv.ts_event <= high]
+            found.extend(sorted(in_range, key=lambda level: (level.ts_event, level.seq)))
+            if most is not None and len(found) > most:
+                break
+        return found
 
     def _day(self, ts_ns: int) -> date:
         return day_date(int(self._calendar.trading_day([ts_ns])[0]))

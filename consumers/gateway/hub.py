@@ -35,6 +35,9 @@ class GatewaySettings:
         disconnected with reason ``slow``.
     history_levels : int
         Levels kept per index in the history ring (replays and ``/history``).
+    max_history_response : int
+        Most levels in one ``/history`` answer (the oldest first; ``truncated`` says when
+        there are more: ask again from the last one's time).
     max_subscription : int
         Most index codes in one ``indices=`` filter.
     send_buffer_bytes : int, optional
@@ -49,6 +52,7 @@ class GatewaySettings:
     queue_levels: int = 4096
     max_behind_s: float = 5.0
     history_levels: int = 10_000
+    max_history_response: int = 100_000
     max_subscription: int = 64
     send_buffer_bytes: int | None = None
     keepalive_s: float = 15.0

@@ -74,7 +74,17 @@ PATHS: dict[str, dict[str, Any]] = {
     ),
     "/v1/levels/{code}/history": _get(
         "the levels of one index between two times (the in-memory ring, then the day files)",
-        _json("the levels", _object(index={"type": "string"}, levels=_array(_LEVEL))),
+        _json(
+            "the levels, the oldest first",
+            _object(
+                index={"type": "string"},
+                levels=_array(_LEVEL),
+                truncated={
+                    "type": "boolean",
+                    "description": "there are more: ask again from the last one's ts_event",
+                },
+            ),
+        ),
         [_CODE, _query("from", f"first ts_event: {_TIME}"), _query("to", f"last: {_TIME}")],
         400,
         404,

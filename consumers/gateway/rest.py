@@ -115,27 +115,43 @@ async def levels(request: web.Request) -> web.Response:
 
 async def history(request: web.Request) -> web.Response:
     """``GET /v1/levels/{code}/history?from=&to=``: the levels between the times: the ring's,
-    after those of the day files (when the gateway has them) from before the ring's oldest."""
+    after those of the day files (when the gateway has them) from before the ring's oldest;
+    at most ``max_history_response`` of them, the oldest first (``truncated``: there are more)."""
     code = _index_code(request)
     low, high = time_bound(request.query, "from"), time_bound(request.query, "to")
     if low is not None and high is not None and low > high:
         raise json_error(web.HTTPBadRequest, "from is after to")
     gateway = request.app[GATEWAY]
+    most = gateway.settings.max_history_response
     found = gateway.book.history(code, low, high)
     if gateway.day_history is not None:
         before = gateway.book.oldest(code)
-        found = await _recorded_before(gateway.day_history, before, code, low, high) + found
-    return json_response({"index": code, "levels": [level.message() for level in found]})
+        found = (
+            await _recorded_before(gateway.day_history, before, code, low, high, most=most) + found
+        )
+    return json_response(
+        {
+            "index": code,
+            "levels": [level.message() for level in found[:most]],
+            "truncated": len(found) > most,
+        }
+    )
 
 
 async def _recorded_before(
-    day_history: DayHistory, oldest: Level | None, code: str, low: int | None, high: int | None
+    day_history: DayHistory,
+    oldest: Level | None,
+    code: str,
+    low: int | None,
+    high: int | None,
+    *,
+    most: int,
 ) -> list[Level]:
     if oldest is not None:
         high = oldest.ts_event if high is None else min(high, oldest.ts_event)
         if low is not None and low > high:
             return []
-    recorded = await asyncio.to_thread(day_history.levels, code, low, high)
+    recorded = await asyncio.to_thread(day_history.levels, code, low, high, most)
     if oldest is None:
         return recorded
     return [lv for lv in recorded if (lv.ts_event, lv.seq) < (oldest.ts_event, oldest.seq)]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -61,8 +62,17 @@ def test_the_levels_of_one_index_from_the_files_of_the_dates_asked(tmp_path: Pat
     assert seqs(history.levels("HSCEI", None, None)) == [(DAY1 + 7, 7)]
     assert history.levels("HSTECH", None, None) == []
     (tmp_path / "levels-2026-11-18.csv").write_text(f"{DAY2 + 9},HSI,1.0,9,\n")
-    assert seqs(history.levels("HSI", DAY1, None))[-1] == (DAY2 + 4, 4)  # 11-18 not read
-    assert seqs(history.levels("HSI", None, None))[-1] == (DAY2 + 9, 9)
+    # a level in the file of a date before the range (as no recorder writes it) shows the
+    # file is read only when the range spans its date
+    assert (DAY2 + 9, 9) not in seqs(history.levels("HSI", DAY1, None))
+    assert (DAY2 + 9, 9) in seqs(history.levels("HSI", None, None))
+
+
+def test_most_leaves_the_files_of_later_dates_unread(tmp_path: Path) -> None:
+    record(tmp_path, [batch("HSI", [1, 2], DAY1), batch("HSI", [3, 4], DAY2)])
+    history = DayHistory(tmp_path)
+    assert seqs(history.levels("HSI", None, None, most=1)) == [(DAY1 + 1, 1), (DAY1 + 2, 2)]
+    assert len(history.levels("HSI", None, None, most=2)) == 4  # not more than 2 after day 1
 
 
 def test_a_line_cut_short_is_skipped_and_a_missing_folder_has_nothing(tmp_path: Path) -> None:
@@ -106,5 +116,12 @@ async def test_history_is_the_day_files_then_the_ring(kafka_bootstrap: str, tmp_
             ]
             assert await history(f"?from={DAY2 + 5}") == ring[1:]  # the ring alone
             assert await history(f"?to={DAY1 + 1}") == yesterday[:1]  # the files alone
+            gateway.settings = replace(settings, max_history_response=4)
+            cut = await (await client.get("/v1/levels/HSI/history")).json()
+            assert [m["seq"] for m in cut["levels"]] == [1, 2, 1, 2]
+            assert cut["truncated"] is True
+            assert (await (await client.get(f"/v1/levels/HSI/history?from={DAY2 + 4}")).json())[
+                "truncated"
+            ] is False
     finally:
         await subscriber.close()
