@@ -38,6 +38,8 @@ from engine.wire import WireCodec
 
 NS_PER_MS = 1_000_000
 PUBLISH_PERIOD_S = 0.002
+DRAIN_S = 5.0
+"""Longest wait after the publishing for the fast clients to get the last levels."""
 _decode = msgspec.json.Decoder().decode
 
 
@@ -272,7 +274,7 @@ async def _run_clients(
             published = await _publish(producer, encoder, settings.levels_per_s, settings.seconds)
         finally:
             await producer.stop()
-        await asyncio.sleep(1.0)  # the last levels reach the clients
+        await _drain(fast_results, settings.clients * published)
         async with session.get(f"{url}/metrics") as response:
             metrics = await response.text()
         rss_after, max_rss = process_memory(pid)
@@ -289,6 +291,13 @@ async def _run_clients(
         metrics=metrics,
         memory=(rss_before, rss_after, max_rss),
     )
+
+
+async def _drain(fast: list[_ClientResult], levels: int, timeout_s: float = DRAIN_S) -> None:
+    """Until the fast clients have received or skipped ``levels`` in all, at most ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while sum(r.messages + r.skipped for r in fast) < levels and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
 
 
 async def _wait_for_clients(session: ClientSession, url: str, wanted: int) -> None:
@@ -313,7 +322,7 @@ def _figures(
     memory: tuple[int, int, int],
 ) -> GatewayLoadFigures:
     delays = np.array([d for r in fast for d in r.delays_ns], dtype=np.int64)
-    per_client = [np.percentile(r.delays_ns, 99) / NS_PER_MS for r in fast if r.delays_ns]
+    per_client = [float(np.percentile(r.delays_ns, 99)) / NS_PER_MS for r in fast if r.delays_ns]
     return GatewayLoadFigures(
         clients=settings.clients,
         slow_clients=settings.slow_clients,
