@@ -33,7 +33,8 @@ def test_fast_clients_get_every_level_and_slow_ones_are_conflated_then_disconnec
         gateway=GatewaySettings(queue_levels=256, max_behind_s=1.0, send_buffer_bytes=4096),
     )
     figures = run_gateway_load(settings)
-    assert figures.levels_published == 20_000
+    assert figures.levels_published == 20_000 and figures.publish_seconds >= 4.0
+    assert figures.gateway_messages_sent >= figures.fast_messages + figures.slow_messages
     # A queue this short also conflates the fast clients now and then (a fetch after a pause
     # brings more than 256 levels at once): every level is received or counted as skipped.
     assert figures.fast_messages + figures.fast_levels_skipped == 3 * figures.levels_published
@@ -70,6 +71,11 @@ def test_metric_value_reads_one_labelled_series() -> None:
     assert metric_value(text, "tickindex_gateway_disconnects_total", "slow") == 3
     assert metric_value(text, "tickindex_gateway_levels_dropped_total", "queue_full") == 120
     assert metric_value(text, "tickindex_gateway_levels_dropped_total", "slow") == 0
+    sent = 'tickindex_gateway_messages_sent_total{transport="websocket"} 7.0\n'
+    assert (
+        metric_value(sent, "tickindex_gateway_messages_sent_total", "websocket", label="transport")
+        == 7
+    )
 
 
 def test_process_memory_of_this_process_and_of_no_process() -> None:

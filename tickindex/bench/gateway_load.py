@@ -81,6 +81,8 @@ class GatewayLoadFigures:
     levels_per_s: float
     seconds: float
     levels_published: int
+    publish_seconds: float
+    gateway_messages_sent: int
     fast_messages: int
     fast_delay_p50_ms: float | None
     fast_delay_p99_ms: float | None
@@ -139,9 +141,9 @@ def process_memory(pid: int) -> tuple[int, int]:
     return kb.get("VmRSS", 0), kb.get("VmHWM", 0)
 
 
-def metric_value(text: str, name: str, reason: str) -> int:
-    """The value of series ``name{reason="..."}`` in a Prometheus text exposition (0: absent)."""
-    prefix = f'{name}{{reason="{reason}"}} '
+def metric_value(text: str, name: str, value: str, *, label: str = "reason") -> int:
+    """The value of series ``name{label="value"}`` in a Prometheus text exposition (0: absent)."""
+    prefix = f'{name}{{{label}="{value}"}} '
     for line in text.splitlines():
         if line.startswith(prefix):
             return int(float(line[len(prefix) :]))
@@ -271,7 +273,9 @@ async def _run_clients(
         await _wait_for_clients(session, url, settings.clients + settings.slow_clients)
         rss_before, _ = process_memory(pid)
         try:
+            began = time.monotonic()
             published = await _publish(producer, encoder, settings.levels_per_s, settings.seconds)
+            publish_seconds = time.monotonic() - began
         finally:
             await producer.stop()
         await _drain(fast_results, settings.clients * published)
@@ -286,6 +290,7 @@ async def _run_clients(
     return _figures(
         settings,
         published,
+        publish_seconds,
         fast=fast_results,
         slow=slow_results,
         metrics=metrics,
@@ -315,6 +320,7 @@ async def _wait_for_clients(session: ClientSession, url: str, wanted: int) -> No
 def _figures(
     settings: GatewayLoadSettings,
     published: int,
+    publish_seconds: float,
     *,
     fast: list[_ClientResult],
     slow: list[_ClientResult],
@@ -329,6 +335,10 @@ def _figures(
         levels_per_s=settings.levels_per_s,
         seconds=settings.seconds,
         levels_published=published,
+        publish_seconds=publish_seconds,
+        gateway_messages_sent=metric_value(
+            metrics, "tickindex_gateway_messages_sent_total", "websocket", label="transport"
+        ),
         fast_messages=sum(r.messages for r in fast),
         fast_delay_p50_ms=_percentile_ms(delays, 50),
         fast_delay_p99_ms=_percentile_ms(delays, 99),
@@ -387,12 +397,13 @@ def format_gateway_load(figures: GatewayLoadFigures) -> str:
         [
             f"gateway load: {figures.clients} fast + {figures.slow_clients} slow WebSocket clients,"
             f" {figures.levels_per_s:,.0f} levels/s for {figures.seconds:g} s"
-            f" ({figures.levels_published:,} published)",
+            f" ({figures.levels_published:,} published in {figures.publish_seconds:.1f} s)",
             f"  fast: {figures.fast_messages:,} levels received, delay p50 "
             f"{ms(figures.fast_delay_p50_ms)}, p99 {ms(figures.fast_delay_p99_ms)}, max "
             f"{ms(figures.fast_delay_max_ms)} (worst client p99 "
             f"{ms(figures.worst_client_p99_ms)}); {figures.fast_levels_skipped:,} skipped, "
             f"{figures.fast_disconnected} disconnected",
+            f"  gateway: {figures.gateway_messages_sent:,} WebSocket messages sent",
             f"  slow: {figures.slow_messages:,} levels received, {figures.slow_disconnected} "
             f"disconnected; gateway: {figures.levels_conflated:,} levels conflated, "
             f"{figures.gateway_disconnects_slow} slow disconnects",
