@@ -8,12 +8,9 @@ import os
 import pytest
 
 from consumers.gateway.hub import GatewaySettings
-from tickindex.bench.gateway_load import (
-    GatewayLoadSettings,
-    metric_value,
-    process_memory,
-    run_gateway_load,
-)
+from tickindex.bench.gateway_load import GatewayLoadFigures, GatewayLoadSettings, run_gateway_load
+from tickindex.bench.gateway_load_probes import metric_value, process_cpu_s, process_memory
+from tickindex.bench.gateway_load_report import format_gateway_load
 from tickindex.cli.main import main
 
 pytestmark = pytest.mark.kafka
@@ -48,6 +45,7 @@ def test_fast_clients_get_every_level_and_slow_ones_are_conflated_then_disconnec
     assert figures.gateway_disconnects_slow == 2
     assert 0 < figures.gateway_rss_before <= figures.gateway_max_rss
     assert figures.gateway_rss_after <= figures.gateway_max_rss
+    assert figures.gateway_cpu_s > 0 and figures.clients_cpu_s > 0
 
 
 def test_the_bench_command_prints_the_figures_as_json(
@@ -82,3 +80,49 @@ def test_process_memory_of_this_process_and_of_no_process() -> None:
     resident, peak = process_memory(os.getpid())
     assert 0 < resident <= peak
     assert process_memory(-1) == (0, 0)
+
+
+def test_process_cpu_of_this_process_and_of_no_process() -> None:
+    started = process_cpu_s(os.getpid())
+    sum(range(3_000_000))
+    assert process_cpu_s(os.getpid()) > started >= 0
+    assert process_cpu_s(-1) == 0.0
+
+
+def test_the_text_report_names_every_figure() -> None:
+    figures = GatewayLoadFigures(
+        clients=200,
+        slow_clients=20,
+        levels_per_s=20_000.0,
+        seconds=10.0,
+        levels_published=200_000,
+        publish_seconds=10.0,
+        gateway_messages_sent=2_678_500,
+        fast_messages=2_432_658,
+        fast_delay_p50_ms=2699.0,
+        fast_delay_p99_ms=5936.1,
+        fast_delay_max_ms=6120.0,
+        worst_client_p99_ms=6117.2,
+        fast_levels_skipped=37_565_000,
+        fast_disconnected=0,
+        slow_messages=620,
+        slow_disconnected=0,
+        levels_conflated=41_321_500,
+        gateway_disconnects_slow=3,
+        gateway_rss_before=76 << 20,
+        gateway_rss_after=233 << 20,
+        gateway_max_rss=240 << 20,
+        gateway_cpu_s=9.5,
+        clients_cpu_s=9.8,
+    )
+    text = format_gateway_load(figures)
+    for shown in (
+        "200 fast + 20 slow",
+        "p99 5936.1 ms",
+        "37,565,000 skipped",
+        "2,678,500 WebSocket messages",
+        "41,321,500 levels conflated, 3 slow disconnects",
+        "76 MiB before, 233 MiB after, max 240 MiB",
+        "gateway 9.5 s",
+    ):
+        assert shown in text

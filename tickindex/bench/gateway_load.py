@@ -18,7 +18,6 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -35,6 +34,7 @@ from engine.kernel.columns import LevelColumns
 from engine.live.level_encoding import LevelEncoder
 from engine.refdata.builtin import load_builtin_universe
 from engine.wire import WireCodec
+from tickindex.bench.gateway_load_probes import metric_value, process_cpu_s, process_memory
 
 NS_PER_MS = 1_000_000
 PUBLISH_PERIOD_S = 0.002
@@ -97,6 +97,8 @@ class GatewayLoadFigures:
     gateway_rss_before: int
     gateway_rss_after: int
     gateway_max_rss: int
+    gateway_cpu_s: float
+    clients_cpu_s: float
 
 
 @dataclass
@@ -125,29 +127,6 @@ def _serve_gateway(bootstrap: str, topic: str, settings: GatewaySettings, pipe: 
             await subscriber.close()
 
     asyncio.run(serve())
-
-
-def process_memory(pid: int) -> tuple[int, int]:
-    """(resident, peak resident) bytes of process ``pid`` (Linux ``/proc``; zeros elsewhere)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return 0, 0
-    kb = {
-        line.split(":")[0]: int(line.split()[1]) * 1024
-        for line in status.splitlines()
-        if line.startswith(("VmRSS:", "VmHWM:"))
-    }
-    return kb.get("VmRSS", 0), kb.get("VmHWM", 0)
-
-
-def metric_value(text: str, name: str, value: str, *, label: str = "reason") -> int:
-    """The value of series ``name{label="value"}`` in a Prometheus text exposition (0: absent)."""
-    prefix = f'{name}{{{label}="{value}"}} '
-    for line in text.splitlines():
-        if line.startswith(prefix):
-            return int(float(line[len(prefix) :]))
-    return 0
 
 
 async def _create_topic(bootstrap: str, topic: str) -> None:
@@ -272,6 +251,7 @@ async def _run_clients(
         ]
         await _wait_for_clients(session, url, settings.clients + settings.slow_clients)
         rss_before, _ = process_memory(pid)
+        cpu_before = (process_cpu_s(pid), time.process_time())
         try:
             began = time.monotonic()
             published = await _publish(producer, encoder, settings.levels_per_s, settings.seconds)
@@ -282,6 +262,7 @@ async def _run_clients(
         async with session.get(f"{url}/metrics") as response:
             metrics = await response.text()
         rss_after, max_rss = process_memory(pid)
+        cpu = (process_cpu_s(pid) - cpu_before[0], time.process_time() - cpu_before[1])
         for task in tasks:
             task.cancel()
         for outcome in await asyncio.gather(*tasks, return_exceptions=True):
@@ -295,6 +276,7 @@ async def _run_clients(
         slow=slow_results,
         metrics=metrics,
         memory=(rss_before, rss_after, max_rss),
+        cpu=cpu,
     )
 
 
@@ -326,6 +308,7 @@ def _figures(
     slow: list[_ClientResult],
     metrics: str,
     memory: tuple[int, int, int],
+    cpu: tuple[float, float],
 ) -> GatewayLoadFigures:
     delays = np.array([d for r in fast for d in r.delays_ns], dtype=np.int64)
     per_client = [float(np.percentile(r.delays_ns, 99)) / NS_PER_MS for r in fast if r.delays_ns]
@@ -357,6 +340,8 @@ def _figures(
         gateway_rss_before=memory[0],
         gateway_rss_after=memory[1],
         gateway_max_rss=memory[2],
+        gateway_cpu_s=cpu[0],
+        clients_cpu_s=cpu[1],
     )
 
 
@@ -384,31 +369,3 @@ def run_gateway_load(settings: GatewayLoadSettings) -> GatewayLoadFigures:
             process.kill()
             process.join()
         asyncio.run(_delete_topic(settings.bootstrap, topic))
-
-
-def format_gateway_load(figures: GatewayLoadFigures) -> str:
-    """The figures as a few lines of text."""
-
-    def ms(value: float | None) -> str:
-        return "-" if value is None else f"{value:.1f} ms"
-
-    mib = 1 << 20
-    return "\n".join(
-        [
-            f"gateway load: {figures.clients} fast + {figures.slow_clients} slow WebSocket clients,"
-            f" {figures.levels_per_s:,.0f} levels/s for {figures.seconds:g} s"
-            f" ({figures.levels_published:,} published in {figures.publish_seconds:.1f} s)",
-            f"  fast: {figures.fast_messages:,} levels received, delay p50 "
-            f"{ms(figures.fast_delay_p50_ms)}, p99 {ms(figures.fast_delay_p99_ms)}, max "
-            f"{ms(figures.fast_delay_max_ms)} (worst client p99 "
-            f"{ms(figures.worst_client_p99_ms)}); {figures.fast_levels_skipped:,} skipped, "
-            f"{figures.fast_disconnected} disconnected",
-            f"  gateway: {figures.gateway_messages_sent:,} WebSocket messages sent",
-            f"  slow: {figures.slow_messages:,} levels received, {figures.slow_disconnected} "
-            f"disconnected; gateway: {figures.levels_conflated:,} levels conflated, "
-            f"{figures.gateway_disconnects_slow} slow disconnects",
-            f"  gateway RSS {figures.gateway_rss_before / mib:.0f} MiB before, "
-            f"{figures.gateway_rss_after / mib:.0f} MiB after, max "
-            f"{figures.gateway_max_rss / mib:.0f} MiB",
-        ]
-    )

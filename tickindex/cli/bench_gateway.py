@@ -8,11 +8,8 @@ import json
 
 from consumers.gateway.hub import GatewaySettings
 from engine.live.config import ConfigError
-from tickindex.bench.gateway_load import (
-    GatewayLoadSettings,
-    format_gateway_load,
-    run_gateway_load,
-)
+from tickindex.bench.gateway_load import GatewayLoadSettings, run_gateway_load
+from tickindex.bench.gateway_load_report import format_gateway_load
 
 
 def add_gateway_load_arguments(parser: argparse.ArgumentParser) -> None:
