@@ -26,6 +26,7 @@ from tickindex.bench.report import (
 from tickindex.bench.scale import run_scale_benchmark
 from tickindex.bench.scale_report import format_scale_result, scale_payload
 from tickindex.bench.scale_world import WorldShape
+from tickindex.cli.bench_gateway import add_gateway_load_arguments, gateway_load_command
 from tickindex.cli.command import Subcommands, add_command
 from tickindex.cli.common import DEFAULT_BOOTSTRAP, add_universe_arguments, universe_from_args
 
@@ -126,6 +127,7 @@ def register(subcommands: Subcommands) -> None:
         help="simulated ticks run on each universe (default: %(default)s)",
     )
     _add_partial_sum_arguments(parser)
+    add_gateway_load_arguments(parser)
     kafka = parser.add_argument_group(
         "Kafka", "--kafka measures the live service on a real broker instead (fresh topics)"
     )
@@ -304,6 +306,8 @@ def bench_command(args: argparse.Namespace) -> int:
     """Run the core benchmark (or with ``--kafka`` the Kafka one) and print its figures."""
     if args.kafka:
         return kafka_bench_command(args)
+    if args.gateway_load:
+        return gateway_load_command(args)
     if args.scale:
         return scale_bench_command(args)
     if args.partial_sums:

@@ -1,0 +1,371 @@
+"""``bench --gateway-load``: many WebSocket clients, some deliberately slow, on one gateway.
+
+The gateway (``consumers.gateway.app.build_app``) runs in a spawned child process reading a
+fresh level topic (stamped ``LogAppendTime``); this process publishes levels to that topic at a
+steady pace, each level's ``ts_event`` its wall time at send, and runs the clients: fast ones
+read as fast as they can and record, per level, receive wall time minus ``ts_event`` (the
+publisher's send time: topic, gateway and client in one figure); slow ones read one message
+then sleep. The slow clients' fate (conflated, disconnected) comes from the gateway's
+``/metrics``; its memory from ``/proc`` (Linux).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import time
+import uuid
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+
+import msgspec
+import numpy as np
+from aiohttp import ClientSession, TCPConnector, WSMsgType, web
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from prometheus_client import CollectorRegistry
+
+from consumers.gateway.app import build_app
+from consumers.gateway.hub import Gateway, GatewaySettings
+from consumers.level_client import LevelSubscriber
+from engine.kernel.columns import LevelColumns
+from engine.live.level_encoding import LevelEncoder
+from engine.refdata.builtin import load_builtin_universe
+from engine.wire import WireCodec
+from tickindex.bench.gateway_load_probes import metric_value, process_cpu_s, process_memory
+
+NS_PER_MS = 1_000_000
+PUBLISH_PERIOD_S = 0.002
+DRAIN_S = 5.0
+"""Longest wait after the publishing for the fast clients to get the last levels."""
+_decode = msgspec.json.Decoder().decode
+
+
+@dataclass(frozen=True)
+class GatewayLoadSettings:
+    """One gateway load run.
+
+    Attributes
+    ----------
+    bootstrap : str
+        The broker.
+    clients, slow_clients : int
+        WebSocket clients reading as fast as they can, and reading one message per
+        ``slow_sleep_s``.
+    levels_per_s : float
+        Levels published per second, spread over the built-in indices.
+    seconds : float
+        Length of the publishing; the first ``warmup_s`` are left out of the delays.
+    gateway : GatewaySettings
+        The gateway's limits.
+    """
+
+    bootstrap: str
+    clients: int = 200
+    slow_clients: int = 20
+    levels_per_s: float = 20_000.0
+    seconds: float = 10.0
+    warmup_s: float = 2.0
+    slow_sleep_s: float = 0.5
+    gateway: GatewaySettings = field(default_factory=GatewaySettings)
+
+
+@dataclass(frozen=True)
+class GatewayLoadFigures:
+    """What a gateway load run measured (delays in milliseconds, memory in bytes)."""
+
+    clients: int
+    slow_clients: int
+    levels_per_s: float
+    seconds: float
+    levels_published: int
+    publish_seconds: float
+    gateway_messages_sent: int
+    fast_messages: int
+    fast_delay_p50_ms: float | None
+    fast_delay_p99_ms: float | None
+    fast_delay_max_ms: float | None
+    worst_client_p99_ms: float | None
+    fast_levels_skipped: int
+    fast_disconnected: int
+    slow_messages: int
+    slow_disconnected: int
+    levels_conflated: int
+    gateway_disconnects_slow: int
+    gateway_rss_before: int
+    gateway_rss_after: int
+    gateway_max_rss: int
+    gateway_cpu_s: float
+    clients_cpu_s: float
+
+
+@dataclass
+class _ClientResult:
+    delays_ns: list[int] = field(default_factory=list)
+    messages: int = 0
+    skipped: int = 0
+    disconnected: bool = False
+
+
+def _serve_gateway(bootstrap: str, topic: str, settings: GatewaySettings, pipe: Connection) -> None:
+    """Child process: the gateway on a free loopback port, until ``pipe`` says stop."""
+
+    async def serve() -> None:
+        subscriber = LevelSubscriber(bootstrap, topic, from_time_ns=0)
+        gateway = Gateway(load_builtin_universe(), settings, CollectorRegistry())
+        runner = web.AppRunner(build_app(gateway, subscriber), access_log=None)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, "127.0.0.1", 0).start()
+            pipe.send(runner.addresses[0][1])
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, pipe.recv)
+        finally:
+            await runner.cleanup()
+            await subscriber.close()
+
+    asyncio.run(serve())
+
+
+async def _create_topic(bootstrap: str, topic: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        stamped = {"message.timestamp.type": "LogAppendTime"}
+        await admin.create_topics([NewTopic(topic, 1, 1, topic_configs=stamped)])
+    finally:
+        await admin.close()
+
+
+async def _delete_topic(bootstrap: str, topic: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics([topic])
+    finally:
+        await admin.close()
+
+
+async def _publish(
+    producer: AIOKafkaProducer, encoder: LevelEncoder, rate: float, seconds: float
+) -> int:
+    """Levels at ``rate`` for ``seconds``, round robin over the indices; returns how many."""
+    indices = len(encoder.codes)
+    seqs = np.zeros(indices, dtype=np.int64)
+    started, total, sent = time.monotonic(), round(rate * seconds), 0
+    while sent < total:
+        due = min(total, int(rate * (time.monotonic() - started))) - sent
+        if due > 0:
+            index = (np.arange(sent, sent + due) % indices).astype(np.int32)
+            seq = seqs[index] + _rank_within(index, indices) + 1
+            np.add.at(seqs, index, 1)
+            now = time.time_ns()
+            levels = LevelColumns(
+                ts_event=np.full(due, now, dtype=np.int64),
+                index=index,
+                level=encoder.prev_close[index] + (seq % 100) * 0.01,
+                seq=seq,
+                security=np.zeros(due, dtype=np.int64),
+            )
+            for message in encoder.encode(levels, now):
+                await producer.send(message.topic, message.value, key=message.key)
+            sent += due
+        await asyncio.sleep(PUBLISH_PERIOD_S)
+    await producer.flush()
+    return sent
+
+
+def _rank_within(index: np.ndarray[Any, Any], groups: int) -> np.ndarray[Any, Any]:
+    """For each row, how many earlier rows have the same ``index``."""
+    order = np.argsort(index, kind="stable")
+    counts = np.bincount(index, minlength=groups)
+    starts = np.cumsum(counts) - counts
+    rank = np.empty(len(index), dtype=np.int64)
+    rank[order] = np.arange(len(index)) - np.repeat(starts, counts)
+    return rank
+
+
+async def _fast_client(
+    session: ClientSession, url: str, measure_from_ns: int, result: _ClientResult
+) -> None:
+    last_seq: dict[str, int] = {}
+    async with session.ws_connect(url) as ws:
+        async for msg in ws:
+            now = time.time_ns()
+            if msg.type != WSMsgType.TEXT:
+                break
+            data = _decode(msg.data)
+            if data.get("type") != "level":
+                continue
+            result.messages += 1
+            code, seq = data["index"], data["seq"]
+            if code in last_seq and seq > last_seq[code] + 1:
+                result.skipped += seq - last_seq[code] - 1
+            last_seq[code] = seq
+            if data["ts_event"] >= measure_from_ns:
+                result.delays_ns.append(now - data["ts_event"])
+        result.disconnected = ws.close_code is not None and ws.close_code != 1000
+
+
+async def _slow_client(
+    session: ClientSession, url: str, sleep_s: float, result: _ClientResult
+) -> None:
+    async with session.ws_connect(url) as ws:
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                break
+            result.messages += 1
+            await asyncio.sleep(sleep_s)
+        result.disconnected = ws.close_code is not None and ws.close_code != 1000
+
+
+def _percentile_ms(delays: np.ndarray[Any, Any], q: float) -> float | None:
+    return None if len(delays) == 0 else float(np.percentile(delays, q)) / NS_PER_MS
+
+
+async def _run_clients(
+    settings: GatewayLoadSettings, port: int, pid: int, topic: str
+) -> GatewayLoadFigures:
+    url = f"http://127.0.0.1:{port}"
+    universe = load_builtin_universe()
+    encoder = LevelEncoder.for_universe(universe, WireCodec("json"), topic, batched=True)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, linger_ms=0)
+    await producer.start()
+    async with ClientSession(connector=TCPConnector(limit=0)) as session:
+        start_ns = time.time_ns() + int(settings.warmup_s * 1e9)
+        fast_results = [_ClientResult() for _ in range(settings.clients)]
+        slow_results = [_ClientResult() for _ in range(settings.slow_clients)]
+        tasks = [
+            *(
+                asyncio.create_task(_fast_client(session, f"{url}/v1/stream", start_ns, result))
+                for result in fast_results
+            ),
+            *(
+                asyncio.create_task(
+                    _slow_client(session, f"{url}/v1/stream", settings.slow_sleep_s, result)
+                )
+                for result in slow_results
+            ),
+        ]
+        await _wait_for_clients(session, url, settings.clients + settings.slow_clients)
+        rss_before, _ = process_memory(pid)
+        cpu_before = (process_cpu_s(pid), time.process_time())
+        try:
+            began = time.monotonic()
+            published = await _publish(producer, encoder, settings.levels_per_s, settings.seconds)
+            publish_seconds = time.monotonic() - began
+        finally:
+            await producer.stop()
+        await _drain(fast_results, settings.clients * published)
+        async with session.get(f"{url}/metrics") as response:
+            metrics = await response.text()
+        rss_after, max_rss = process_memory(pid)
+        cpu = (process_cpu_s(pid) - cpu_before[0], time.process_time() - cpu_before[1])
+        for task in tasks:
+            task.cancel()
+        for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+            if not isinstance(outcome, (asyncio.CancelledError, type(None))):
+                raise outcome
+    return _figures(
+        settings,
+        published,
+        publish_seconds,
+        fast=fast_results,
+        slow=slow_results,
+        metrics=metrics,
+        memory=(rss_before, rss_after, max_rss),
+        cpu=cpu,
+    )
+
+
+async def _drain(fast: list[_ClientResult], levels: int, timeout_s: float = DRAIN_S) -> None:
+    """Until the fast clients have received or skipped ``levels`` in all, at most ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while sum(r.messages + r.skipped for r in fast) < levels and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+
+
+async def _wait_for_clients(session: ClientSession, url: str, wanted: int) -> None:
+    """Until the gateway's client gauge shows ``wanted`` WebSocket clients."""
+    prefix = 'tickindex_gateway_clients{transport="websocket"} '
+    for _ in range(600):
+        async with session.get(f"{url}/metrics") as response:
+            for line in (await response.text()).splitlines():
+                if line.startswith(prefix) and float(line[len(prefix) :]) >= wanted:
+                    return
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"the gateway did not get {wanted} clients within 30 s")
+
+
+def _figures(
+    settings: GatewayLoadSettings,
+    published: int,
+    publish_seconds: float,
+    *,
+    fast: list[_ClientResult],
+    slow: list[_ClientResult],
+    metrics: str,
+    memory: tuple[int, int, int],
+    cpu: tuple[float, float],
+) -> GatewayLoadFigures:
+    delays = np.array([d for r in fast for d in r.delays_ns], dtype=np.int64)
+    per_client = [float(np.percentile(r.delays_ns, 99)) / NS_PER_MS for r in fast if r.delays_ns]
+    return GatewayLoadFigures(
+        clients=settings.clients,
+        slow_clients=settings.slow_clients,
+        levels_per_s=settings.levels_per_s,
+        seconds=settings.seconds,
+        levels_published=published,
+        publish_seconds=publish_seconds,
+        gateway_messages_sent=metric_value(
+            metrics, "tickindex_gateway_messages_sent_total", "websocket", label="transport"
+        ),
+        fast_messages=sum(r.messages for r in fast),
+        fast_delay_p50_ms=_percentile_ms(delays, 50),
+        fast_delay_p99_ms=_percentile_ms(delays, 99),
+        fast_delay_max_ms=None if len(delays) == 0 else float(delays.max()) / NS_PER_MS,
+        worst_client_p99_ms=max(per_client) if per_client else None,
+        fast_levels_skipped=sum(r.skipped for r in fast),
+        fast_disconnected=sum(r.disconnected for r in fast),
+        slow_messages=sum(r.messages for r in slow),
+        slow_disconnected=sum(r.disconnected for r in slow),
+        levels_conflated=metric_value(
+            metrics, "tickindex_gateway_levels_dropped_total", "queue_full"
+        ),
+        gateway_disconnects_slow=metric_value(
+            metrics, "tickindex_gateway_disconnects_total", "slow"
+        ),
+        gateway_rss_before=memory[0],
+        gateway_rss_after=memory[1],
+        gateway_max_rss=memory[2],
+        gateway_cpu_s=cpu[0],
+        clients_cpu_s=cpu[1],
+    )
+
+
+def run_gateway_load(settings: GatewayLoadSettings) -> GatewayLoadFigures:
+    """Run the gateway load benchmark on a fresh level topic (deleted afterwards)."""
+    topic = f"bench-gateway-levels-{uuid.uuid4().hex[:12]}"
+    asyncio.run(_create_topic(settings.bootstrap, topic))
+    context = multiprocessing.get_context("spawn")
+    parent, child = context.Pipe()
+    process = context.Process(
+        target=_serve_gateway, args=(settings.bootstrap, topic, settings.gateway, child)
+    )
+    process.start()
+    try:
+        if not parent.poll(60):
+            raise RuntimeError("the gateway did not start within 60 s")
+        port = parent.recv()
+        assert process.pid is not None
+        return asyncio.run(_run_clients(settings, port, process.pid, topic))
+    finally:
+        with contextlib.suppress(OSError):
+            parent.send("stop")
+        process.join(10)
+        if process.is_alive():
+            process.kill()
+            process.join()
+        asyncio.run(_delete_topic(settings.bootstrap, topic))
