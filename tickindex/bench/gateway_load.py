@@ -31,7 +31,9 @@ from consumers.gateway.app import build_app
 from consumers.gateway.hub import Gateway, GatewaySettings
 from consumers.level_client import LevelSubscriber
 from engine.kernel.columns import LevelColumns
+from engine.live.kafka.security import kafka_security_options
 from engine.live.level_encoding import LevelEncoder
+from engine.live.security_settings import KafkaSecurity
 from engine.refdata.builtin import load_builtin_universe
 from engine.wire import WireCodec
 from tickindex.bench.gateway_load_probes import metric_value, process_cpu_s, process_memory
@@ -41,6 +43,7 @@ PUBLISH_PERIOD_S = 0.002
 DRAIN_S = 5.0
 """Longest wait after the publishing for the fast clients to get the last levels."""
 _decode = msgspec.json.Decoder().decode
+_PLAINTEXT = KafkaSecurity()  # the bench's local broker: ``tickindex bench`` has no TLS/SASL flags
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,7 @@ def _serve_gateway(bootstrap: str, topic: str, settings: GatewaySettings, pipe: 
 
 
 async def _create_topic(bootstrap: str, topic: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **kafka_security_options(_PLAINTEXT))
     await admin.start()
     try:
         stamped = {"message.timestamp.type": "LogAppendTime"}
@@ -140,7 +143,7 @@ async def _create_topic(bootstrap: str, topic: str) -> None:
 
 
 async def _delete_topic(bootstrap: str, topic: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **kafka_security_options(_PLAINTEXT))
     await admin.start()
     try:
         await admin.delete_topics([topic])
@@ -231,7 +234,9 @@ async def _run_clients(
     url = f"http://127.0.0.1:{port}"
     universe = load_builtin_universe()
     encoder = LevelEncoder.for_universe(universe, WireCodec("json"), topic, batched=True)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, linger_ms=0)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap, linger_ms=0, **kafka_security_options(_PLAINTEXT)
+    )
     await producer.start()
     async with ClientSession(connector=TCPConnector(limit=0)) as session:
         start_ns = time.time_ns() + int(settings.warmup_s * 1e9)
