@@ -245,6 +245,15 @@ class AnalyticsSchedule:
             segments = self._segments[day] = trading_segments(self.calendar, day)
         return segments
 
+    def next_boundary(self) -> int | None:
+        """The first boundary after ``through``, None before the first tick (the idle advance
+        of a quiet live feed asks it)."""
+        return None if self._through is None else self._upcoming()
+
+    def boundary_after(self, after: int) -> int:
+        """The first boundary (interval, sample or close) strictly after ``after``."""
+        return self._next_boundary(after)
+
     def _upcoming(self) -> int:
         """The next boundary after ``through`` (cached: it moves only when a cut passes)."""
         assert self._through is not None

@@ -24,13 +24,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from engine.analytics.config import AnalyticsConfig, load_analytics_config
 from engine.analytics.engine import AnalyticsEngine
 from engine.analytics.errors import AnalyticsStateError
 from engine.analytics.records import AnalyticsRecord, InvalidRecordError, PairAnalytics, kafka_key
-from engine.analytics.schedule import AnalyticsSchedule, grid_points, trading_segments
 from engine.analytics.state import AnalyticsState
 from engine.kernel.columns import TickColumns
 from engine.live.codec import OutgoingMessage
@@ -45,30 +42,9 @@ log = logging.getLogger(__name__)
 MS = 1_000_000
 LIVE_TOLERANCE_NS = 60_000_000_000
 """A feed is live when its last ticks' event time was this close to the wall clock."""
-PROBE_DAYS = 31
-"""How many days ahead the next boundary is looked for (a month holds a trading day)."""
 
 WallClock = Callable[[], int]
 """Wall-clock nanoseconds since the epoch (``time.time_ns``)."""
-
-
-def next_boundary(schedule: AnalyticsSchedule, after: int) -> int | None:
-    """The first boundary of ``schedule`` strictly after ``after`` (interval, sample or close),
-    None when none lies within ``PROBE_DAYS``."""
-    calendar = schedule.calendar
-    first = int(calendar.trading_day(np.array([after], dtype=np.int64))[0])
-    for day in range(first, first + PROBE_DAYS):
-        segments = trading_segments(calendar, day)
-        if not segments:
-            continue
-        steps = (schedule.interval_ns, schedule.sample_ns)
-        points = [grid_points(calendar, day, step) for step in steps]
-        close = np.array([segments[-1][1]], dtype=np.int64)
-        candidates = np.concatenate([*points, close])
-        later = candidates[candidates > after]
-        if later.size:
-            return int(later.min())
-    return None
 
 
 @dataclass
@@ -135,7 +111,6 @@ class LiveAnalytics:
         self._fresh = self.engine.capture()
         self._last_tick = clock()  # a restarted service waits the grace before advancing
         self._live = False  # until ticks show event time following the wall clock
-        self._next_boundary: tuple[int | None, int | None] = (None, None)  # (after, boundary)
 
     def process(self, ticks: TickColumns) -> None:
         """Process one engine batch, the analytics taken at every boundary it crosses."""
@@ -152,23 +127,13 @@ class LiveAnalytics:
         now = self.clock()
         if self.grace_ns <= 0 or not self._live or now - self._last_tick < self.grace_ns:
             return False
-        boundary = self._boundary_after(self.engine.schedule.through)
+        boundary = self.engine.schedule.next_boundary()
         return boundary is not None and now - self.grace_ns >= boundary
 
     def advance_idle(self) -> None:
         """When the feed is quiet: boundaries up to the wall clock minus the grace pass."""
         if self.engine.schedule.through is not None and self.idle_due():
             self.driver.advance_to(self.clock() - self.grace_ns)
-
-    def _boundary_after(self, through: int | None) -> int | None:
-        """The first boundary after ``through`` (cached per ``through``); None before a tick."""
-        if through is None:
-            return None
-        after, boundary = self._next_boundary
-        if after != through:
-            boundary = next_boundary(self.engine.schedule, through)
-            self._next_boundary = (through, boundary)
-        return boundary
 
     # -- out -----------------------------------------------------------------------------------
 

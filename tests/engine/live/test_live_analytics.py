@@ -17,7 +17,6 @@ from prometheus_client import CollectorRegistry
 
 from engine.analytics.records import IndexAnalytics, PairAnalytics, SignalEvent, kafka_key
 from engine.analytics.schedule import AnalyticsSchedule
-from engine.live.analytics import next_boundary
 from engine.live.codec import OutgoingMessage, Record
 from engine.live.config import ConfigError, ServiceConfig, load_config
 from engine.live.fetch_work import FetchWork
@@ -235,7 +234,7 @@ def test_the_next_boundary_is_the_first_the_schedule_would_pass(day: int, hours:
     # Friday, the weekend, the holiday Tuesday and the half day Wednesday of CALENDAR.
     after = hkt(day, hours)
     schedule = AnalyticsSchedule(CALENDAR, 10_000_000_000, 60_000_000_000, start_ns=after)
-    boundary = next_boundary(schedule, after)
+    boundary = schedule.boundary_after(after)
     assert boundary is not None and boundary > after
     probe = AnalyticsSchedule(CALENDAR, 10_000_000_000, 60_000_000_000, start_ns=after)
     assert probe.advance_to(boundary - 1) is None
