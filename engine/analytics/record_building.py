@@ -41,20 +41,16 @@ class IndexFigures:
 
     def field(self, name: str) -> NDArray[np.float64]:
         """One figure of every row by its record field name (``engine.analytics.series``)."""
-        breadth = self.constituents.breadth
-        columns: dict[str, NDArray[np.float64]] = {
-            "vol_session": self.volatility.session,
-            "vol_rolling": self.volatility.rolling,
-            "up": breadth.up.astype(np.float64),
-            "down": breadth.down.astype(np.float64),
-            "unchanged": breadth.unchanged.astype(np.float64),
-            "pct_up": breadth.pct_up,
-        }
         if name == "turnover":
             return self.turnover if self.turnover is not None else np.full(len(self.day), np.nan)
-        if name in columns:
-            return columns[name]
-        column: NDArray[np.float64] = getattr(self.day, name)
+        if name in ("vol_session", "vol_rolling"):
+            source: object = self.volatility
+            name = name.removeprefix("vol_")
+        elif name in ("up", "down", "unchanged", "pct_up"):
+            source = self.constituents.breadth
+        else:
+            source = self.day
+        column: NDArray[np.float64] = np.asarray(getattr(source, name), dtype=np.float64)
         return column
 
 
