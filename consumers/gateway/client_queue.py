@@ -4,6 +4,10 @@ The consumer puts every level into every client's queue without waiting: a full 
 conflated to the latest level per index (counted) and the client is marked behind until its
 sender has written everything queued; a client behind for longer than allowed is disconnected
 by the gateway's watchdog. So a slow client never blocks the consumer or the other clients.
+
+Every level is encoded once, when it reaches the gateway (``Outgoing``): the queues hold the
+encoded messages beside the items, so a frame for a client is one join of bytes whatever the
+number of clients.
 """
 
 from __future__ import annotations
@@ -14,12 +18,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from consumers.gateway.book import Level
+import msgspec
+
+from consumers.gateway.book import Gap, Level
 from consumers.level_client import RecordKey, record_key
 from engine.analytics.records import AnalyticsRecord
 
-Item = Level | AnalyticsRecord
-"""What a client's queue holds: levels and, when it asked for them, analytics records."""
+Item = Level | Gap | AnalyticsRecord
+"""What a client is sent: levels, gaps (only before its queue: what it missed) and, when it
+asked for them, analytics records."""
 
 #: Drop reasons of ``DropCounts``: conflated because the queue was full, or by the client's
 #: own ``conflate_ms`` interval.
@@ -27,6 +34,67 @@ QUEUE_FULL = "queue_full"
 INTERVAL = "conflate_interval"
 
 _client_ids = itertools.count(1)
+_encode = msgspec.json.Encoder().encode
+
+
+def encode_event(item: Item) -> bytes:
+    """The JSON of one stream event: a level, a gap or an analytics record (type-tagged)."""
+    return _encode(item.message() if isinstance(item, Level | Gap) else item)
+
+
+class Outgoing:
+    """Stream events and their JSON, position by position; its frame built once however many
+    clients it is sent to.
+
+    Parameters
+    ----------
+    items : list
+        The events.
+    wire : list of bytes
+        The JSON of each event.
+    """
+
+    __slots__ = ("_frame", "items", "wire")
+
+    def __init__(self, items: list[Item], wire: list[bytes]) -> None:
+        self.items = items
+        self.wire = wire
+        self._frame: bytes | None = None
+
+    @classmethod
+    def encode(cls, items: Sequence[Item]) -> Outgoing:
+        """``items`` with their JSON, each encoded once."""
+        return cls(list(items), [encode_event(item) for item in items])
+
+    @classmethod
+    def joined(cls, parts: Sequence[Outgoing]) -> Outgoing:
+        """The events of ``parts``, one after the other (the one part itself if only one)."""
+        if len(parts) == 1:
+            return parts[0]
+        return cls(
+            [item for part in parts for item in part.items],
+            [wire for part in parts for wire in part.wire],
+        )
+
+    def select(self, positions: list[int]) -> Outgoing:
+        """The events at ``positions``."""
+        return Outgoing([self.items[i] for i in positions], [self.wire[i] for i in positions])
+
+    def frame(self) -> bytes:
+        """One stream message: the JSON array of the events, in order."""
+        if self._frame is None:
+            self._frame = b"[" + b",".join(self.wire) + b"]"
+        return self._frame
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Outgoing):
+            return NotImplemented
+        return (self.items, self.wire) == (other.items, other.wire)
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 @dataclass
@@ -38,14 +106,16 @@ class DropCounts:
 
 
 def _stream_of(item: Item) -> str | RecordKey:
+    if isinstance(item, Gap):
+        return ("gap", item.index, False)
     return item.index if isinstance(item, Level) else record_key(item)
 
 
-def latest_per_index(levels: Sequence[Item]) -> list[Item]:
-    """The last level of each index (and the last analytics record of each index, pair and
-    signal stream) in ``levels``, in the order of those last ones."""
+def latest_per_index(levels: Sequence[Item]) -> list[int]:
+    """Positions of the last level of each index (and the last analytics record of each index,
+    pair and signal stream) in ``levels``, in order."""
     last = {_stream_of(item): position for position, item in enumerate(levels)}
-    return [levels[position] for position in sorted(last.values())]
+    return sorted(last.values())
 
 
 @dataclass(eq=False)
@@ -78,7 +148,8 @@ class ClientQueue:
     drops: DropCounts = field(default_factory=DropCounts)
     behind_since: float | None = None
     disconnect_reason: str | None = None
-    _levels: list[Item] = field(default_factory=list)
+    _chunks: list[Outgoing] = field(default_factory=list)
+    _queued: int = 0
     _ready: asyncio.Event = field(default_factory=asyncio.Event)
     _gone: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -86,54 +157,65 @@ class ClientQueue:
         """Whether the client subscribed to ``code``."""
         return self.indices is None or code in self.indices
 
-    def put(self, levels: list[Level]) -> None:
+    def put(self, levels: Outgoing) -> None:
         """Queue the subscribed ones of ``levels``, conflating when the queue overflows."""
         if self.disconnect_reason is not None:
             return
-        wanted = levels if self.indices is None else [lv for lv in levels if self.wants(lv.index)]
-        self._queue(wanted)
+        if self.indices is None:
+            self._queue(levels)
+            return
+        kept = [
+            position
+            for position, item in enumerate(levels.items)
+            if isinstance(item, Level) and self.wants(item.index)
+        ]
+        self._queue(levels.select(kept))
 
-    def put_analytics(self, records: list[AnalyticsRecord]) -> None:
+    def put_analytics(self, records: Outgoing) -> None:
         """Queue ``records`` if the client asked for analytics (all of them: no index filter)."""
         if self.analytics and self.disconnect_reason is None:
             self._queue(records)
 
-    def _queue(self, wanted: Sequence[Item]) -> None:
-        if not wanted:
+    def _queue(self, wanted: Outgoing) -> None:
+        if not wanted.items:
             return
-        self._levels.extend(wanted)
-        if len(self._levels) > self.capacity:
-            kept = latest_per_index(self._levels)
-            self.drops.queue_full += len(self._levels) - len(kept)
-            self._levels = kept
+        self._chunks.append(wanted)  # shared with the other clients: never changed in place
+        self._queued += len(wanted)
+        if self._queued > self.capacity:
+            queued = Outgoing.joined(self._chunks)
+            kept = queued.select(latest_per_index(queued.items))
+            self.drops.queue_full += len(queued) - len(kept)
+            self._chunks, self._queued = [kept], len(kept)
             if self.behind_since is None:
                 self.behind_since = self.clock()
         self._ready.set()
 
     def __len__(self) -> int:
-        return len(self._levels)
+        return self._queued
 
     def oldest_ts_event(self) -> int | None:
-        """Event time of the oldest queued level, if any."""
-        return self._levels[0].ts_event if self._levels else None
+        """Event time of the oldest queued level, if any (gaps are never queued)."""
+        oldest = self._chunks[0].items[0] if self._chunks else None
+        return None if oldest is None or isinstance(oldest, Gap) else oldest.ts_event
 
-    async def take(self) -> list[Item]:
+    async def take(self) -> Outgoing:
         """Wait for levels and take them all (only the latest per index with an interval)."""
-        while not self._levels:
+        while not self._chunks:
             if self.disconnect_reason is not None:
-                return []
+                return Outgoing([], [])
             self._ready.clear()
             await self._ready.wait()
-        taken, self._levels = self._levels, []
+        taken = Outgoing.joined(self._chunks)
+        self._chunks, self._queued = [], 0
         if self.conflate_s > 0:
-            kept = latest_per_index(taken)
+            kept = taken.select(latest_per_index(taken.items))
             self.drops.conflate_interval += len(taken) - len(kept)
             taken = kept
         return taken
 
     def sent(self) -> None:
         """The sender wrote what it took: the client has caught up if nothing new is queued."""
-        if not self._levels:
+        if not self._chunks:
             self.behind_since = None
 
     def behind_for(self) -> float:

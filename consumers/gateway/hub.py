@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from consumers.gateway.analytics import AnalyticsBook
 from consumers.gateway.book import Gap, Level, LevelBook
-from consumers.gateway.client_queue import QUEUE_FULL, ClientQueue
+from consumers.gateway.client_queue import QUEUE_FULL, ClientQueue, Outgoing
 from consumers.gateway.day_history import DayHistory
 from consumers.gateway.metrics import SLOW, GatewayMetrics
 from consumers.gateway.query import Subscription
@@ -45,6 +46,11 @@ class GatewaySettings:
         holds and makes it show as behind sooner; None: the system's default.
     keepalive_s : float
         An idle SSE stream gets a comment this often (so a gone client is noticed).
+    frame_interval_s : float
+        Levels are handed to the clients at most this often: a level that comes sooner after
+        the last hand-out waits for the next, with the others that come meanwhile. Bounds the
+        messages per client per second (each one costs the gateway a send whatever its size)
+        at the price of this much delay under load; 0: every batch read at once.
     token : str, optional
         Bearer token every request must carry; None: no authentication (loopback only).
     """
@@ -56,6 +62,7 @@ class GatewaySettings:
     max_subscription: int = 64
     send_buffer_bytes: int | None = None
     keepalive_s: float = 15.0
+    frame_interval_s: float = 0.01
     token: str | None = None
 
 
@@ -89,13 +96,40 @@ class Gateway:
         self.day_history = day_history
         self.clients: set[ClientQueue] = set()
         self.metrics = GatewayMetrics(registry, lambda: list(self.clients))
+        self._pending: list[Level] = []
+        self._handed_out_at = -float("inf")
+        self._hand_out_later: asyncio.TimerHandle | None = None
 
     def publish(self, levels: Sequence[Level]) -> None:
-        """Hand ``levels`` (already in the book) to every client, without waiting."""
+        """Hand ``levels`` (already in the book) to every client, without waiting: now, or
+        with those that follow within ``frame_interval_s`` of the last hand-out."""
         if not levels:
             return
         self.metrics.levels_received.inc(len(levels))
-        batch = list(levels)
+        self._pending.extend(levels)
+        if self._hand_out_later is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._hand_out()
+            return
+        wait = self._handed_out_at + self.settings.frame_interval_s - loop.time()
+        if wait <= 0:
+            self._hand_out()
+        else:
+            self._hand_out_later = loop.call_later(wait, self._hand_out)
+
+    def _hand_out(self) -> None:
+        if self._hand_out_later is not None:
+            self._hand_out_later.cancel()  # harmless when it is the one running now
+            self._hand_out_later = None
+        with contextlib.suppress(RuntimeError):
+            self._handed_out_at = asyncio.get_running_loop().time()
+        if not self._pending:
+            return
+        batch = Outgoing.encode(self._pending)
+        self._pending = []
         for client in self.clients:
             before = client.drops.queue_full
             client.put(batch)
@@ -107,9 +141,11 @@ class Gateway:
         if not records:
             return
         self.analytics.apply(records)
+        self._hand_out()  # the levels before them first
+        batch = Outgoing.encode(records)
         for client in self.clients:
             before = client.drops.queue_full
-            client.put_analytics(records)
+            client.put_analytics(batch)
             if client.drops.queue_full > before:
                 self.metrics.drops.labels(QUEUE_FULL).inc(client.drops.queue_full - before)
 
@@ -141,9 +177,7 @@ class Gateway:
                     client.disconnect(SLOW)
                     self.metrics.disconnects.labels(SLOW).inc()
 
-    def connect(
-        self, transport: str, wanted: Subscription
-    ) -> tuple[ClientQueue, list[Level | Gap | AnalyticsRecord]]:
+    def connect(self, transport: str, wanted: Subscription) -> tuple[ClientQueue, Outgoing]:
         """Register a stream client; also returns what to send before anything queued: what it
         missed since its ``since`` seqs (from the ring, or a ``Gap``) and, when it asked for
         analytics, the latest record of every analytics stream."""
@@ -165,7 +199,7 @@ class Gateway:
             missed.extend(self.analytics.latest())
         self.clients.add(client)
         self.metrics.clients.labels(transport).inc()
-        return client, missed
+        return client, Outgoing.encode(missed)
 
     def disconnect(self, client: ClientQueue) -> None:
         """Forget a client (idempotent)."""

@@ -80,7 +80,13 @@ class GatewayMetrics:
         )
         self.messages = Counter(
             "tickindex_gateway_messages_sent_total",
-            "Stream messages sent to clients.",
+            "Stream events (levels, gaps, analytics records) sent to clients.",
+            ["transport"],
+            registry=r,
+        )
+        self.frames = Counter(
+            "tickindex_gateway_frames_sent_total",
+            "Stream messages (WebSocket messages, SSE events; each a JSON array of events) sent.",
             ["transport"],
             registry=r,
         )
@@ -99,6 +105,7 @@ class GatewayMetrics:
         for transport in TRANSPORTS:
             self.clients.labels(transport)
             self.messages.labels(transport)
+            self.frames.labels(transport)
         for reason in DROP_REASONS:
             self.drops.labels(reason)
         for reason in DISCONNECT_REASONS:

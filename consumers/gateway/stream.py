@@ -1,5 +1,10 @@
 """``GET /v1/stream``: the levels as a WebSocket or as Server-Sent Events, per client queue.
 
+Every WebSocket message and every SSE ``data:`` event is a JSON array of one or more events
+(levels, gaps, analytics records), oldest first: everything the client's queue held when its
+sender was ready. So a busy gateway sends fewer, larger messages rather than falling behind,
+and a quiet one sends each level as it comes.
+
 Each client gets its own sender task: what it missed (``since=``) and the latest analytics
 (``analytics=1``) first, then its queue. The handler waits for whichever comes first: the
 sender failing (client gone), the client closing (WebSocket) or the gateway disconnecting it as
@@ -14,17 +19,15 @@ import socket
 from collections.abc import Awaitable, Callable
 
 import msgspec
-from aiohttp import WSCloseCode, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
-from consumers.gateway.book import Gap, Level
-from consumers.gateway.client_queue import INTERVAL, ClientQueue, Item
+from consumers.gateway.client_queue import INTERVAL, ClientQueue, Outgoing
 from consumers.gateway.hub import Gateway
 from consumers.gateway.query import subscription
 from consumers.gateway.rest import GATEWAY
-from engine.analytics.records import AnalyticsRecord
 
-Writer = Callable[[list[bytes]], Awaitable[None]]
-"""Writes encoded messages to the client (an empty list: a keep-alive)."""
+Writer = Callable[[bytes | None], Awaitable[None]]
+"""Writes one message (a JSON array of events) to the client; None: a keep-alive."""
 
 CLOSE_TIMEOUT_S = 0.5
 _encode = msgspec.json.Encoder().encode
@@ -34,40 +37,39 @@ def _disconnect_message(reason: str) -> bytes:
     return _encode({"type": "disconnect", "reason": reason})
 
 
-def _message(item: Item | Gap) -> object:
-    if isinstance(item, Level | Gap):
-        return item.message()
-    return item  # an analytics record encodes with its type tag
-
-
 async def _send_loop(
-    gateway: Gateway,
-    client: ClientQueue,
-    missed: list[Level | Gap | AnalyticsRecord],
-    write: Writer,
+    gateway: Gateway, client: ClientQueue, missed: Outgoing, write: Writer, *, keepalive: bool
 ) -> None:
-    pending = [_encode(_message(item)) for item in missed]
-    sent = gateway.metrics.messages.labels(client.transport)
+    pending = missed
+    events = gateway.metrics.messages.labels(client.transport)
+    frames = gateway.metrics.frames.labels(client.transport)
     interval_drops = gateway.metrics.drops.labels(INTERVAL)
     while client.disconnect_reason is None:
-        await write(pending)
-        sent.inc(len(pending))
+        if pending.items:
+            await write(pending.frame())
+            events.inc(len(pending.items))
+            frames.inc()
+        else:
+            await write(None)
         client.sent()
         if client.conflate_s > 0:
             await asyncio.sleep(client.conflate_s)
         before = client.drops.conflate_interval
-        try:
-            taken = await asyncio.wait_for(client.take(), gateway.settings.keepalive_s)
-        except TimeoutError:
-            taken = []
-        interval_drops.inc(client.drops.conflate_interval - before)
-        pending = [_encode(_message(item)) for item in taken]
+        if not keepalive:
+            pending = await client.take()
+        else:
+            try:
+                pending = await asyncio.wait_for(client.take(), gateway.settings.keepalive_s)
+            except TimeoutError:
+                pending = Outgoing([], [])
+        if client.drops.conflate_interval > before:
+            interval_drops.inc(client.drops.conflate_interval - before)
 
 
 async def _serve(
     request: web.Request,
     client: ClientQueue,
-    missed: list[Level | Gap | AnalyticsRecord],
+    missed: Outgoing,
     *,
     write: Writer,
     closed_by_client: Awaitable[object],
@@ -76,7 +78,9 @@ async def _serve(
     gateway = request.app[GATEWAY]
     transport = request.transport
     tasks = [
-        asyncio.ensure_future(_send_loop(gateway, client, missed, write)),
+        asyncio.ensure_future(
+            _send_loop(gateway, client, missed, write, keepalive=client.transport == "sse")
+        ),
         asyncio.ensure_future(closed_by_client),
         asyncio.ensure_future(client.disconnected()),
     ]
@@ -103,7 +107,7 @@ def _limit_send_buffer(request: web.Request, gateway: Gateway) -> None:
 
 
 async def websocket_stream(request: web.Request) -> web.StreamResponse:
-    """``GET /v1/stream`` upgraded to a WebSocket: one JSON text message per level or gap."""
+    """``GET /v1/stream`` upgraded to a WebSocket: text messages, each a JSON array of events."""
     gateway = request.app[GATEWAY]
     wanted = subscription(
         request.query, gateway.universe.index_codes, gateway.settings.max_subscription
@@ -112,9 +116,9 @@ async def websocket_stream(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     _limit_send_buffer(request, gateway)
 
-    async def write(messages: list[bytes]) -> None:
-        for message in messages:
-            await ws.send_str(message.decode())
+    async def write(message: bytes | None) -> None:
+        if message is not None:  # no keep-alive needed: the WebSocket heartbeat is one
+            await ws.send_frame(message, WSMsgType.TEXT)
 
     async def closed_by_client() -> None:
         async for _ in ws:
@@ -132,7 +136,7 @@ async def websocket_stream(request: web.Request) -> web.StreamResponse:
 
 async def sse_stream(request: web.Request) -> web.StreamResponse:
     """``GET /v1/stream/sse`` (or ``/v1/stream`` with ``Accept: text/event-stream``): one
-    ``data:`` event per level or gap."""
+    ``data:`` event per message, a JSON array of events."""
     gateway = request.app[GATEWAY]
     wanted = subscription(
         request.query, gateway.universe.index_codes, gateway.settings.max_subscription
@@ -143,11 +147,11 @@ async def sse_stream(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     _limit_send_buffer(request, gateway)
 
-    async def write(messages: list[bytes]) -> None:
-        if not messages:
+    async def write(message: bytes | None) -> None:
+        if message is None:
             await response.write(b": keepalive\n\n")
             return
-        await response.write(b"".join(b"data: " + message + b"\n\n" for message in messages))
+        await response.write(b"data: " + message + b"\n\n")
 
     async def close(reason: str) -> None:
         with contextlib.suppress(ConnectionError):

@@ -37,15 +37,22 @@ async def running_gateway(
             await subscriber.close()
 
 
+def stream_events(message: str | bytes) -> list[dict[str, Any]]:
+    """The events of one stream message: a JSON array of events (or one object: a disconnect)."""
+    decoded = json.loads(message)
+    return decoded if isinstance(decoded, list) else [decoded]
+
+
 async def sse_messages(response: ClientResponse, count: int) -> list[dict[str, Any]]:
-    """The next ``count`` ``data:`` events of a Server-Sent Events response, decoded."""
+    """The next ``count`` (or more: whole ``data:`` events) stream events of a Server-Sent
+    Events response, decoded."""
     found: list[dict[str, Any]] = []
     while len(found) < count:
         line = await response.content.readline()
         if not line:
             break
         if line.startswith(b"data: "):
-            found.append(json.loads(line[len(b"data: ") :]))
+            found.extend(stream_events(line[len(b"data: ") :]))
     return found
 
 

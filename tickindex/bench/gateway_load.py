@@ -3,10 +3,11 @@
 The gateway (``consumers.gateway.app.build_app``) runs in a spawned child process reading a
 fresh level topic (stamped ``LogAppendTime``); this process publishes levels to that topic at a
 steady pace, each level's ``ts_event`` its wall time at send, and runs the clients: fast ones
-read as fast as they can and record, per level, receive wall time minus ``ts_event`` (the
-publisher's send time: topic, gateway and client in one figure); slow ones read one message
-then sleep. The slow clients' fate (conflated, disconnected) comes from the gateway's
-``/metrics``; its memory from ``/proc`` (Linux).
+read as fast as they can and record receive wall time minus ``ts_event`` (the publisher's
+send time: topic, gateway and client in one figure), a few of them level by level, the others
+as a bound per message (``gateway_load_clients``); slow ones read one message then sleep. The
+slow clients' fate (conflated, disconnected) comes from the gateway's ``/metrics``; its memory
+from ``/proc`` (Linux).
 """
 
 from __future__ import annotations
@@ -20,9 +21,8 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-import msgspec
 import numpy as np
-from aiohttp import ClientSession, TCPConnector, WSMsgType, web
+from aiohttp import ClientSession, TCPConnector, web
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from prometheus_client import CollectorRegistry
@@ -36,13 +36,19 @@ from engine.live.level_encoding import LevelEncoder
 from engine.live.security_settings import KafkaSecurity
 from engine.refdata.builtin import load_builtin_universe
 from engine.wire import WireCodec
+from tickindex.bench.gateway_load_clients import (
+    ClientResult,
+    auditing_client,
+    fast_client,
+    slow_client,
+    weighted_percentile,
+)
 from tickindex.bench.gateway_load_probes import metric_value, process_cpu_s, process_memory
 
 NS_PER_MS = 1_000_000
 PUBLISH_PERIOD_S = 0.002
 DRAIN_S = 5.0
 """Longest wait after the publishing for the fast clients to get the last levels."""
-_decode = msgspec.json.Decoder().decode
 _PLAINTEXT = KafkaSecurity()  # the bench's local broker: ``tickindex bench`` has no TLS/SASL flags
 
 
@@ -57,6 +63,8 @@ class GatewayLoadSettings:
     clients, slow_clients : int
         WebSocket clients reading as fast as they can, and reading one message per
         ``slow_sleep_s``.
+    auditing_clients : int
+        How many of the fast clients decode every level (exact delays, seq gaps).
     levels_per_s : float
         Levels published per second, spread over the built-in indices.
     seconds : float
@@ -68,6 +76,7 @@ class GatewayLoadSettings:
     bootstrap: str
     clients: int = 200
     slow_clients: int = 20
+    auditing_clients: int = 4
     levels_per_s: float = 20_000.0
     seconds: float = 10.0
     warmup_s: float = 2.0
@@ -77,7 +86,13 @@ class GatewayLoadSettings:
 
 @dataclass(frozen=True)
 class GatewayLoadFigures:
-    """What a gateway load run measured (delays in milliseconds, memory in bytes)."""
+    """What a gateway load run measured (delays in milliseconds, memory in bytes).
+
+    The ``fast_delay`` figures count every level each fast client received at the delay of
+    the oldest level of its message (a bound); the ``audited`` ones are the exact delays of
+    every level the auditing clients received, and ``audited_bound_p99_ms`` the bound's p99
+    over the same clients, for comparison.
+    """
 
     clients: int
     slow_clients: int
@@ -86,14 +101,19 @@ class GatewayLoadFigures:
     levels_published: int
     publish_seconds: float
     gateway_messages_sent: int
-    fast_messages: int
+    gateway_frames_sent: int
+    fast_levels: int
     fast_delay_p50_ms: float | None
     fast_delay_p99_ms: float | None
     fast_delay_max_ms: float | None
     worst_client_p99_ms: float | None
-    fast_levels_skipped: int
+    auditing_clients: int
+    audited_delay_p99_ms: float | None
+    audited_bound_p99_ms: float | None
+    audited_seqs_skipped: int
+    fast_levels_missing: int
     fast_disconnected: int
-    slow_messages: int
+    slow_levels: int
     slow_disconnected: int
     levels_conflated: int
     gateway_disconnects_slow: int
@@ -102,14 +122,6 @@ class GatewayLoadFigures:
     gateway_max_rss: int
     gateway_cpu_s: float
     clients_cpu_s: float
-
-
-@dataclass
-class _ClientResult:
-    delays_ns: list[int] = field(default_factory=list)
-    messages: int = 0
-    skipped: int = 0
-    disconnected: bool = False
 
 
 def _serve_gateway(bootstrap: str, topic: str, settings: GatewaySettings, pipe: Connection) -> None:
@@ -190,44 +202,6 @@ def _rank_within(index: np.ndarray[Any, Any], groups: int) -> np.ndarray[Any, An
     return rank
 
 
-async def _fast_client(
-    session: ClientSession, url: str, measure_from_ns: int, result: _ClientResult
-) -> None:
-    last_seq: dict[str, int] = {}
-    async with session.ws_connect(url) as ws:
-        async for msg in ws:
-            now = time.time_ns()
-            if msg.type != WSMsgType.TEXT:
-                break
-            data = _decode(msg.data)
-            if data.get("type") != "level":
-                continue
-            result.messages += 1
-            code, seq = data["index"], data["seq"]
-            if code in last_seq and seq > last_seq[code] + 1:
-                result.skipped += seq - last_seq[code] - 1
-            last_seq[code] = seq
-            if data["ts_event"] >= measure_from_ns:
-                result.delays_ns.append(now - data["ts_event"])
-        result.disconnected = ws.close_code is not None and ws.close_code != 1000
-
-
-async def _slow_client(
-    session: ClientSession, url: str, sleep_s: float, result: _ClientResult
-) -> None:
-    async with session.ws_connect(url) as ws:
-        async for msg in ws:
-            if msg.type != WSMsgType.TEXT:
-                break
-            result.messages += 1
-            await asyncio.sleep(sleep_s)
-        result.disconnected = ws.close_code is not None and ws.close_code != 1000
-
-
-def _percentile_ms(delays: np.ndarray[Any, Any], q: float) -> float | None:
-    return None if len(delays) == 0 else float(np.percentile(delays, q)) / NS_PER_MS
-
-
 async def _run_clients(
     settings: GatewayLoadSettings, port: int, pid: int, topic: str
 ) -> GatewayLoadFigures:
@@ -240,17 +214,20 @@ async def _run_clients(
     await producer.start()
     async with ClientSession(connector=TCPConnector(limit=0)) as session:
         start_ns = time.time_ns() + int(settings.warmup_s * 1e9)
-        fast_results = [_ClientResult() for _ in range(settings.clients)]
-        slow_results = [_ClientResult() for _ in range(settings.slow_clients)]
+        fast_results = [ClientResult() for _ in range(settings.clients)]
+        slow_results = [ClientResult() for _ in range(settings.slow_clients)]
+        stream = f"{url}/v1/stream"
         tasks = [
             *(
-                asyncio.create_task(_fast_client(session, f"{url}/v1/stream", start_ns, result))
-                for result in fast_results
+                asyncio.create_task(
+                    (auditing_client if n < settings.auditing_clients else fast_client)(
+                        session, stream, start_ns, result
+                    )
+                )
+                for n, result in enumerate(fast_results)
             ),
             *(
-                asyncio.create_task(
-                    _slow_client(session, f"{url}/v1/stream", settings.slow_sleep_s, result)
-                )
+                asyncio.create_task(slow_client(session, stream, settings.slow_sleep_s, result))
                 for result in slow_results
             ),
         ]
@@ -285,10 +262,10 @@ async def _run_clients(
     )
 
 
-async def _drain(fast: list[_ClientResult], levels: int, timeout_s: float = DRAIN_S) -> None:
-    """Until the fast clients have received or skipped ``levels`` in all, at most ``timeout_s``."""
+async def _drain(fast: list[ClientResult], levels: int, timeout_s: float = DRAIN_S) -> None:
+    """Until the fast clients have received ``levels`` in all, at most ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
-    while sum(r.messages + r.skipped for r in fast) < levels and time.monotonic() < deadline:
+    while sum(r.levels for r in fast) < levels and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
 
 
@@ -304,19 +281,31 @@ async def _wait_for_clients(session: ClientSession, url: str, wanted: int) -> No
     raise RuntimeError(f"the gateway did not get {wanted} clients within 30 s")
 
 
+def _percentile_ms(values: list[int], weights: list[int] | None, q: float) -> float | None:
+    counted = np.ones(len(values), dtype=np.int64) if weights is None else np.array(weights)
+    found = weighted_percentile(np.array(values, dtype=np.int64), counted, q)
+    return None if found is None else found / NS_PER_MS
+
+
 def _figures(
     settings: GatewayLoadSettings,
     published: int,
     publish_seconds: float,
     *,
-    fast: list[_ClientResult],
-    slow: list[_ClientResult],
+    fast: list[ClientResult],
+    slow: list[ClientResult],
     metrics: str,
     memory: tuple[int, int, int],
     cpu: tuple[float, float],
 ) -> GatewayLoadFigures:
-    delays = np.array([d for r in fast for d in r.delays_ns], dtype=np.int64)
-    per_client = [float(np.percentile(r.delays_ns, 99)) / NS_PER_MS for r in fast if r.delays_ns]
+    bounds = [d for r in fast for d in r.bound_ns]
+    weights = [w for r in fast for w in r.bound_levels]
+    per_client = [_percentile_ms(r.bound_ns, r.bound_levels, 99) for r in fast]
+    audited = fast[: settings.auditing_clients]
+
+    def sent(name: str) -> int:
+        return metric_value(metrics, name, "websocket", label="transport")
+
     return GatewayLoadFigures(
         clients=settings.clients,
         slow_clients=settings.slow_clients,
@@ -324,17 +313,24 @@ def _figures(
         seconds=settings.seconds,
         levels_published=published,
         publish_seconds=publish_seconds,
-        gateway_messages_sent=metric_value(
-            metrics, "tickindex_gateway_messages_sent_total", "websocket", label="transport"
+        gateway_messages_sent=sent("tickindex_gateway_messages_sent_total"),
+        gateway_frames_sent=sent("tickindex_gateway_frames_sent_total"),
+        fast_levels=sum(r.levels for r in fast),
+        fast_delay_p50_ms=_percentile_ms(bounds, weights, 50),
+        fast_delay_p99_ms=_percentile_ms(bounds, weights, 99),
+        fast_delay_max_ms=max(bounds) / NS_PER_MS if bounds else None,
+        worst_client_p99_ms=max((p for p in per_client if p is not None), default=None),
+        auditing_clients=len(audited),
+        audited_delay_p99_ms=_percentile_ms([d for r in audited for d in r.exact_ns], None, 99),
+        audited_bound_p99_ms=_percentile_ms(
+            [d for r in audited for d in r.bound_ns],
+            [w for r in audited for w in r.bound_levels],
+            99,
         ),
-        fast_messages=sum(r.messages for r in fast),
-        fast_delay_p50_ms=_percentile_ms(delays, 50),
-        fast_delay_p99_ms=_percentile_ms(delays, 99),
-        fast_delay_max_ms=None if len(delays) == 0 else float(delays.max()) / NS_PER_MS,
-        worst_client_p99_ms=max(per_client) if per_client else None,
-        fast_levels_skipped=sum(r.skipped for r in fast),
+        audited_seqs_skipped=sum(r.skipped for r in audited),
+        fast_levels_missing=settings.clients * published - sum(r.levels for r in fast),
         fast_disconnected=sum(r.disconnected for r in fast),
-        slow_messages=sum(r.messages for r in slow),
+        slow_levels=sum(r.levels for r in slow),
         slow_disconnected=sum(r.disconnected for r in slow),
         levels_conflated=metric_value(
             metrics, "tickindex_gateway_levels_dropped_total", "queue_full"

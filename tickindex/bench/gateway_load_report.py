@@ -17,13 +17,17 @@ def format_gateway_load(figures: GatewayLoadFigures) -> str:
             f"gateway load: {figures.clients} fast + {figures.slow_clients} slow WebSocket clients,"
             f" {figures.levels_per_s:,.0f} levels/s for {figures.seconds:g} s"
             f" ({figures.levels_published:,} published in {figures.publish_seconds:.1f} s)",
-            f"  fast: {figures.fast_messages:,} levels received, delay p50 "
+            f"  fast: {figures.fast_levels:,} levels received, delay (bound per message) p50 "
             f"{ms(figures.fast_delay_p50_ms)}, p99 {ms(figures.fast_delay_p99_ms)}, max "
             f"{ms(figures.fast_delay_max_ms)} (worst client p99 "
-            f"{ms(figures.worst_client_p99_ms)}); {figures.fast_levels_skipped:,} skipped, "
+            f"{ms(figures.worst_client_p99_ms)}); {figures.fast_levels_missing:,} missing, "
             f"{figures.fast_disconnected} disconnected",
-            f"  gateway: {figures.gateway_messages_sent:,} WebSocket messages sent",
-            f"  slow: {figures.slow_messages:,} levels received, {figures.slow_disconnected} "
+            f"  audited ({figures.auditing_clients} clients, every level decoded): delay p99 "
+            f"{ms(figures.audited_delay_p99_ms)} (bound {ms(figures.audited_bound_p99_ms)}), "
+            f"{figures.audited_seqs_skipped:,} seqs skipped",
+            f"  gateway: {figures.gateway_messages_sent:,} levels in "
+            f"{figures.gateway_frames_sent:,} WebSocket messages",
+            f"  slow: {figures.slow_levels:,} levels received, {figures.slow_disconnected} "
             f"disconnected; gateway: {figures.levels_conflated:,} levels conflated, "
             f"{figures.gateway_disconnects_slow} slow disconnects",
             f"  gateway RSS {figures.gateway_rss_before / mib:.0f} MiB before, "

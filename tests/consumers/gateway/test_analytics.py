@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from consumers.gateway.app import build_app
 from consumers.gateway.book import Level
-from consumers.gateway.client_queue import ClientQueue
+from consumers.gateway.client_queue import ClientQueue, Outgoing
 from consumers.gateway.hub import Gateway, GatewaySettings
 from consumers.level_client import AnalyticsSubscriber, LevelSubscriber
 from engine.analytics.records import AnalyticsRecord
@@ -105,20 +105,20 @@ async def test_without_an_analytics_topic_there_are_no_records() -> None:
 
 async def test_analytics_records_are_bounded_like_levels() -> None:
     queue = ClientQueue("sse", frozenset({"HSI"}), capacity=3, analytics=True)
-    queue.put_analytics([index_record("HSI", T0 + i * S, 1000.0 + i) for i in range(3)])
-    queue.put([Level("HSI", 1.0, 1, T0)])
-    queue.put_analytics([signal_record(T0, True)])
+    queue.put_analytics(
+        Outgoing.encode([index_record("HSI", T0 + i * S, 1000.0 + i) for i in range(3)])
+    )
+    queue.put(Outgoing.encode([Level("HSI", 1.0, 1, T0)]))
+    queue.put_analytics(Outgoing.encode([signal_record(T0, True)]))
     assert queue.drops.queue_full == 2
     assert queue.behind_since is not None
     taken = await queue.take()
-    assert taken == [
-        index_record("HSI", T0 + 2 * S, 1002.0),
-        Level("HSI", 1.0, 1, T0),
-        signal_record(T0, True),
-    ]
+    assert taken == Outgoing.encode(
+        [index_record("HSI", T0 + 2 * S, 1002.0), Level("HSI", 1.0, 1, T0), signal_record(T0, True)]
+    )
 
 
 def test_a_client_that_did_not_ask_gets_no_records() -> None:
     queue = ClientQueue("websocket", None, capacity=10)
-    queue.put_analytics([pair_record(T0, 1.0)])
+    queue.put_analytics(Outgoing.encode([pair_record(T0, 1.0)]))
     assert len(queue) == 0

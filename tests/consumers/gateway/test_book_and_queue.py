@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from consumers.gateway.book import Gap, Level, LevelBook
-from consumers.gateway.client_queue import ClientQueue, Item, latest_per_index
+from consumers.gateway.client_queue import ClientQueue, Outgoing, encode_event, latest_per_index
 from consumers.level_batch import LevelBatch
 
 
@@ -47,17 +49,33 @@ def test_since_replays_from_the_ring_or_reports_a_gap() -> None:
     }  # fmt: skip
 
 
-def levels(code: str, seqs: range) -> list[Level]:
+def level_list(code: str, seqs: range) -> list[Level]:
     return [Level(code, 1000.0 + s, s, s) for s in seqs]
 
 
-def index_seq(items: list[Item]) -> list[tuple[str, int]]:
-    return [(lv.index, lv.seq) for lv in items if isinstance(lv, Level)]
+def levels(code: str, seqs: range) -> Outgoing:
+    return Outgoing.encode(level_list(code, seqs))
+
+
+def index_seq(taken: Outgoing) -> list[tuple[str, int]]:
+    """The (index, seq) of the taken levels, after checking each one's JSON is still its own."""
+    assert taken.wire == [encode_event(item) for item in taken.items]
+    return [(lv.index, lv.seq) for lv in taken.items if isinstance(lv, Level)]
 
 
 def test_latest_per_index_keeps_the_order_of_the_last_levels() -> None:
-    mixed = [*levels("A", range(1, 3)), *levels("B", range(1, 2)), *levels("A", range(3, 4))]
-    assert index_seq(latest_per_index(mixed)) == [("B", 1), ("A", 3)]
+    mixed = [*level_list("A", range(1, 3)), *level_list("B", range(1, 2))]
+    mixed.append(Level("A", 1003.0, 3, 3))
+    assert latest_per_index(mixed) == [2, 3]
+
+
+def test_a_frame_is_the_json_array_of_the_events_in_order() -> None:
+    events = Outgoing.encode([*level_list("A", range(1, 3)), Gap("B", 4)])
+    assert json.loads(events.frame()) == [
+        {"type": "level", "index": "A", "level": 1001.0, "seq": 1, "ts_event": 1},
+        {"type": "level", "index": "A", "level": 1002.0, "seq": 2, "ts_event": 2},
+        {"type": "gap", "index": "B", "after_seq": 4, "resync": "snapshot"},
+    ]
 
 
 async def test_a_full_queue_conflates_and_marks_the_client_behind_until_written() -> None:
@@ -66,7 +84,7 @@ async def test_a_full_queue_conflates_and_marks_the_client_behind_until_written(
     queue.put(levels("A", range(1, 4)))
     queue.put(levels("C", range(1, 9)))  # not subscribed
     assert len(queue) == 3 and queue.behind_since is None
-    queue.put([*levels("B", range(1, 3)), *levels("A", range(4, 5))])
+    queue.put(Outgoing.encode([*level_list("B", range(1, 3)), *level_list("A", range(4, 5))]))
     assert index_seq(await queue.take()) == [("B", 2), ("A", 4)]
     assert queue.drops.queue_full == 4
     now[0] = 2.5
@@ -81,7 +99,7 @@ async def test_a_full_queue_conflates_and_marks_the_client_behind_until_written(
 
 async def test_a_conflation_interval_keeps_the_latest_per_index() -> None:
     queue = ClientQueue("websocket", None, capacity=100, conflate_s=0.5)
-    queue.put([*levels("A", range(1, 6)), *levels("B", range(1, 3))])
+    queue.put(Outgoing.encode([*level_list("A", range(1, 6)), *level_list("B", range(1, 3))]))
     assert index_seq(await queue.take()) == [("A", 5), ("B", 2)]
     assert queue.drops.conflate_interval == 5
     assert queue.drops.queue_full == 0
@@ -91,7 +109,7 @@ async def test_disconnect_wakes_the_sender_and_stops_queueing() -> None:
     queue = ClientQueue("websocket", None, capacity=10)
     queue.disconnect("slow")
     queue.disconnect("other")
-    assert await queue.take() == []
+    assert await queue.take() == Outgoing([], [])
     await queue.disconnected()
     queue.put(levels("A", range(1, 3)))
     assert len(queue) == 0

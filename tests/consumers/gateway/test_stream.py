@@ -4,26 +4,26 @@ reconnect with seq (replay or gap), and a slow client disconnected while a fast 
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
 from typing import Any
 
 from aiohttp import ClientWebSocketResponse, WSMsgType
 
 from consumers.gateway.hub import GatewaySettings
-from tests.support.gateway import metric, running_gateway, sse_messages
+from tests.support.gateway import metric, running_gateway, sse_messages, stream_events
 from tests.support.level_topic import levels, produce, unique
 from tests.support.live import wait_until
 
 
 async def ws_messages(ws: ClientWebSocketResponse, count: int, wait_s: float = 20) -> list[Any]:
+    """The next ``count`` (or more: whole messages) events of the stream."""
     found: list[Any] = []
     async with asyncio.timeout(wait_s):
         while len(found) < count:
             message = await ws.receive()
             if message.type != WSMsgType.TEXT:
                 break
-            found.append(json.loads(message.data))
+            found.extend(stream_events(message.data))
     return found
 
 
