@@ -118,7 +118,13 @@ PATHS: dict[str, dict[str, Any]] = {
     "/v1/stream": _get(
         "the levels as a WebSocket (or SSE with Accept: text/event-stream); not REST, listed "
         "for its parameters",
-        {"description": "a stream of level, gap, analytics and disconnect messages"},
+        {
+            "description": (
+                "a stream of messages, each a JSON array of level, gap and analytics events "
+                "(oldest first); a disconnect is a WebSocket close frame with the reason (SSE: "
+                "a 'disconnect' event)"
+            )
+        },
         [
             _INDICES,
             _query("conflate_ms", "send at most the latest level per index this often", "integer"),
