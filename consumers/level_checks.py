@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 
-import numpy as np
-
 from engine.wire import INT64_MAX, IndexLevel, IndexLevels
+
+INT64_MIN = -INT64_MAX - 1
 
 MAX_INDEX_CODE = 64
 MAX_TS_EVENT = 9_214_646_400_000_000_000
@@ -17,11 +18,11 @@ _INDEX_CODE = re.compile(r"[ !#-+\--~]+")
 
 
 def _ints_out_of_range(values: Sequence[int]) -> bool:
-    try:
-        np.array(values, dtype=np.int64)
-    except (OverflowError, ValueError, TypeError):
-        return True
-    return False
+    return bool(values) and not INT64_MIN <= min(values) <= max(values) <= INT64_MAX
+
+
+def _not_all_finite(values: Sequence[float]) -> bool:
+    return not all(map(math.isfinite, values))
 
 
 def level_message_problem(message: IndexLevel | IndexLevels) -> str | None:
@@ -53,7 +54,7 @@ def level_message_problem(message: IndexLevel | IndexLevels) -> str | None:
             return "index_levels columns differ in length"
         floats = [message.prev_close, *message.level]
         ints = [message.ts_published, *message.ts_event, *message.seq]
-    if not np.isfinite(np.array(floats, dtype=np.float64)).all():
+    if _not_all_finite(floats):
         return "a level that is not a finite number"
     if _ints_out_of_range(ints):
         return "ts_event, ts_published or seq outside int64"

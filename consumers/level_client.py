@@ -28,10 +28,11 @@ Usage::
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import Any, Unpack
+from dataclasses import dataclass
+from typing import Unpack
 
 import msgspec
 import numpy as np
@@ -41,7 +42,7 @@ from consumers.level_checks import level_message_problem
 from consumers.topic_subscriber import ConnectionOptions, StartFrom, TopicSubscriber
 from engine.analytics.records import AnalyticsRecord, IndexAnalytics, kafka_key
 from engine.live.codec import Record, source_of
-from engine.wire import IndexLevel
+from engine.wire import IndexLevel, IndexLevels
 
 __all__ = [
     "AnalyticsStats",
@@ -104,8 +105,7 @@ class LevelSubscriber(TopicSubscriber):
         return self._decode(records)
 
     def _decode(self, records: Sequence[Record]) -> LevelBatch:
-        parts: list[LevelBatch] = []
-        singles: list[IndexLevel] = []
+        rows = _LevelRows()
         duplicates = 0
         for record in records:
             try:
@@ -127,53 +127,19 @@ class LevelSubscriber(TopicSubscriber):
                     duplicates += 1
                 else:
                     self.last_seq[message.index] = message.seq
-                    singles.append(message)
+                    rows.add_level(self._code_id(message.index), message)
                 continue
-            size = len(message.seq)  # level_message_problem checked the columns' lengths
-            if singles:
-                parts.append(self._singles(singles))
-                singles = []
-            seq = np.array(message.seq, dtype=np.int64)
-            prior = np.maximum.accumulate(np.concatenate(([last], seq[:-1])))
-            keep = seq > prior
-            self.last_seq[message.index] = int(seq.max(initial=last))
-            level = np.array(message.level, dtype=np.float64)
-            part = LevelBatch(
-                (),
-                np.zeros(size, dtype=np.int32) + self._code_id(message.index),
-                level,
-                level - message.prev_close,
-                seq,
-                np.array(message.ts_event, dtype=np.int64),
-                np.full(size, message.ts_published, dtype=np.int64),
-                count=(
-                    np.ones(size, dtype=np.int64)
-                    if message.count is None
-                    else np.array(message.count, dtype=np.int64)
-                ),
-            )
-            duplicates += size - int(np.count_nonzero(keep))
-            parts.append(part.take(keep))
-        if singles:
-            parts.append(self._singles(singles))
-        return self._batch(parts, duplicates)
-
-    def _singles(self, messages: list[IndexLevel]) -> LevelBatch:
-        index = np.array([self._code_id(m.index) for m in messages], dtype=np.int32)
-        columns: dict[str, Any] = {
-            column.name: np.array([getattr(m, column.name) for m in messages], dtype=column.dtype)
-            for column in LevelBatch.column_fields()[1:]
-        }
-        return LevelBatch((), index, **columns)
-
-    def _batch(self, parts: list[LevelBatch], duplicates: int) -> LevelBatch:
+            seqs = message.seq  # level_message_problem checked the columns' lengths
+            self.last_seq[message.index] = max(last, max(seqs, default=last))
+            kept = _new_positions(seqs, last)
+            duplicates += len(seqs) - (len(seqs) if kept is None else len(kept))
+            rows.add_levels(self._code_id(message.index), message, kept)
         self.stats.duplicates += duplicates
         codes = tuple(self._code_ids)
-        if not parts:
+        if not rows.seq:
             return LevelBatch.empty(codes=codes, duplicates=duplicates)
-        batch = replace(LevelBatch.concat(parts), codes=codes, duplicates=duplicates)
-        self.stats.levels += len(batch)
-        return batch
+        self.stats.levels += len(rows.seq)
+        return rows.batch(codes, duplicates)
 
     def _code_id(self, code: str) -> int:
         return self._code_ids.setdefault(code, len(self._code_ids))
@@ -296,3 +262,65 @@ class AnalyticsSubscriber(TopicSubscriber):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+def _new_positions(seqs: list[int], last: int) -> list[int] | None:
+    """Positions of the levels of one batched message above every seq before them (``last``
+    the highest seen before the message); None: all of them (the usual case, told without
+    numpy: increasing seqs after ``last``)."""
+    if not seqs or (seqs[0] > last and all(a < b for a, b in itertools.pairwise(seqs))):
+        return None
+    seq = np.array(seqs, dtype=np.int64)
+    prior = np.maximum.accumulate(np.concatenate(([last], seq[:-1])))
+    return np.flatnonzero(seq > prior).tolist()
+
+
+class _LevelRows:
+    """The kept levels of one fetch, column by column as Python lists, made arrays once."""
+
+    def __init__(self) -> None:
+        self.index: list[int] = []
+        self.level: list[float] = []
+        self.change: list[float] = []
+        self.seq: list[int] = []
+        self.ts_event: list[int] = []
+        self.ts_published: list[int] = []
+        self.count: list[int] = []
+
+    def add_level(self, code_id: int, message: IndexLevel) -> None:
+        self.index.append(code_id)
+        self.level.append(message.level)
+        self.change.append(message.change)
+        self.seq.append(message.seq)
+        self.ts_event.append(message.ts_event)
+        self.ts_published.append(message.ts_published)
+        self.count.append(message.count)
+
+    def add_levels(self, code_id: int, message: IndexLevels, kept: list[int] | None) -> None:
+        level, seq, ts_event, count = message.level, message.seq, message.ts_event, message.count
+        if kept is not None:
+            level = [level[i] for i in kept]
+            seq = [seq[i] for i in kept]
+            ts_event = [ts_event[i] for i in kept]
+            count = None if count is None else [count[i] for i in kept]
+        size = len(seq)
+        self.index.extend([code_id] * size)
+        self.level.extend(level)
+        self.change.extend([value - message.prev_close for value in level])
+        self.seq.extend(seq)
+        self.ts_event.extend(ts_event)
+        self.ts_published.extend([message.ts_published] * size)
+        self.count.extend([1] * size if count is None else count)
+
+    def batch(self, codes: tuple[str, ...], duplicates: int) -> LevelBatch:
+        return LevelBatch(
+            codes,
+            np.array(self.index, dtype=np.int32),
+            np.array(self.level, dtype=np.float64),
+            np.array(self.change, dtype=np.float64),
+            np.array(self.seq, dtype=np.int64),
+            np.array(self.ts_event, dtype=np.int64),
+            np.array(self.ts_published, dtype=np.int64),
+            duplicates=duplicates,
+            count=np.array(self.count, dtype=np.int64),
+        )

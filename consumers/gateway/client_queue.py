@@ -54,12 +54,13 @@ class Outgoing:
         The JSON of each event.
     """
 
-    __slots__ = ("_frame", "items", "wire")
+    __slots__ = ("_frame", "_latest", "items", "wire")
 
     def __init__(self, items: list[Item], wire: list[bytes]) -> None:
         self.items = items
         self.wire = wire
         self._frame: bytes | None = None
+        self._latest: Outgoing | None = None
 
     @classmethod
     def encode(cls, items: Sequence[Item]) -> Outgoing:
@@ -79,6 +80,14 @@ class Outgoing:
     def select(self, positions: list[int]) -> Outgoing:
         """The events at ``positions``."""
         return Outgoing([self.items[i] for i in positions], [self.wire[i] for i in positions])
+
+    def latest(self) -> Outgoing:
+        """The last event of each index (and analytics stream), in order; built once."""
+        if self._latest is None:
+            latest = self.select(latest_per_index(self.items))
+            latest._latest = latest
+            self._latest = latest
+        return self._latest
 
     def frame(self) -> bytes:
         """One stream message: the JSON array of the events, in order."""
@@ -182,9 +191,10 @@ class ClientQueue:
         self._chunks.append(wanted)  # shared with the other clients: never changed in place
         self._queued += len(wanted)
         if self._queued > self.capacity:
-            queued = Outgoing.joined(self._chunks)
-            kept = queued.select(latest_per_index(queued.items))
-            self.drops.queue_full += len(queued) - len(kept)
+            # Each chunk's latest is shared by every client it went to: a client's conflation
+            # costs its number of chunks times the indices, not the levels queued.
+            kept = Outgoing.joined([chunk.latest() for chunk in self._chunks]).latest()
+            self.drops.queue_full += self._queued - len(kept)
             self._chunks, self._queued = [kept], len(kept)
             if self.behind_since is None:
                 self.behind_since = self.clock()
@@ -208,7 +218,7 @@ class ClientQueue:
         taken = Outgoing.joined(self._chunks)
         self._chunks, self._queued = [], 0
         if self.conflate_s > 0:
-            kept = taken.select(latest_per_index(taken.items))
+            kept = taken.latest()
             self.drops.conflate_interval += len(taken) - len(kept)
             taken = kept
         return taken

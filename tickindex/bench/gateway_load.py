@@ -22,7 +22,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import numpy as np
-from aiohttp import ClientSession, TCPConnector, web
+from aiohttp import ClientSession, web
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from prometheus_client import CollectorRegistry
@@ -38,9 +38,8 @@ from engine.refdata.builtin import load_builtin_universe
 from engine.wire import WireCodec
 from tickindex.bench.gateway_load_clients import (
     ClientResult,
-    auditing_client,
-    fast_client,
-    slow_client,
+    ClientShare,
+    run_client_worker,
     weighted_percentile,
 )
 from tickindex.bench.gateway_load_probes import metric_value, process_cpu_s, process_memory
@@ -65,6 +64,8 @@ class GatewayLoadSettings:
         ``slow_sleep_s``.
     auditing_clients : int
         How many of the fast clients decode every level (exact delays, seq gaps).
+    client_processes : int
+        Worker processes the clients are spread over.
     levels_per_s : float
         Levels published per second, spread over the built-in indices.
     seconds : float
@@ -77,6 +78,7 @@ class GatewayLoadSettings:
     clients: int = 200
     slow_clients: int = 20
     auditing_clients: int = 4
+    client_processes: int = 2
     levels_per_s: float = 20_000.0
     seconds: float = 10.0
     warmup_s: float = 2.0
@@ -202,71 +204,87 @@ def _rank_within(index: np.ndarray[Any, Any], groups: int) -> np.ndarray[Any, An
     return rank
 
 
+def _client_shares(settings: GatewayLoadSettings, stream_url: str) -> list[ClientShare]:
+    """The clients split over ``client_processes`` workers (auditing ones in the first)."""
+    workers = max(1, min(settings.client_processes, settings.clients + settings.slow_clients))
+
+    def part(total: int, worker: int) -> int:
+        return total // workers + (1 if worker < total % workers else 0)
+
+    start_ns = time.time_ns() + int(settings.warmup_s * 1e9)
+    auditing = min(settings.auditing_clients, settings.clients)
+    return [
+        ClientShare(
+            stream_url=stream_url,
+            fast=part(settings.clients, worker),
+            auditing=min(part(auditing, worker), part(settings.clients, worker)),
+            slow=part(settings.slow_clients, worker),
+            slow_sleep_s=settings.slow_sleep_s,
+            measure_from_ns=start_ns,
+            drain_s=DRAIN_S,
+        )
+        for worker in range(workers)
+    ]
+
+
 async def _run_clients(
     settings: GatewayLoadSettings, port: int, pid: int, topic: str
 ) -> GatewayLoadFigures:
     url = f"http://127.0.0.1:{port}"
     universe = load_builtin_universe()
     encoder = LevelEncoder.for_universe(universe, WireCodec("json"), topic, batched=True)
+    context = multiprocessing.get_context("spawn")
+    workers: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
+    for share in _client_shares(settings, f"{url}/v1/stream"):
+        parent, child = context.Pipe()
+        worker = context.Process(target=run_client_worker, args=(share, child))
+        worker.start()
+        workers.append((worker, parent))
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.bootstrap, linger_ms=0, **kafka_security_options(_PLAINTEXT)
     )
-    await producer.start()
-    async with ClientSession(connector=TCPConnector(limit=0)) as session:
-        start_ns = time.time_ns() + int(settings.warmup_s * 1e9)
-        fast_results = [ClientResult() for _ in range(settings.clients)]
-        slow_results = [ClientResult() for _ in range(settings.slow_clients)]
-        stream = f"{url}/v1/stream"
-        tasks = [
-            *(
-                asyncio.create_task(
-                    (auditing_client if n < settings.auditing_clients else fast_client)(
-                        session, stream, start_ns, result
-                    )
-                )
-                for n, result in enumerate(fast_results)
-            ),
-            *(
-                asyncio.create_task(slow_client(session, stream, settings.slow_sleep_s, result))
-                for result in slow_results
-            ),
-        ]
-        await _wait_for_clients(session, url, settings.clients + settings.slow_clients)
-        rss_before, _ = process_memory(pid)
-        cpu_before = (process_cpu_s(pid), time.process_time())
-        try:
+    try:
+        await producer.start()
+        async with ClientSession() as session:
+            await _wait_for_clients(session, url, settings.clients + settings.slow_clients)
+            rss_before, _ = process_memory(pid)
+            pids = [pid, *(process.pid or 0 for process, _ in workers)]
+            cpu_before = [process_cpu_s(p) for p in pids], time.process_time()
             began = time.monotonic()
             published = await _publish(producer, encoder, settings.levels_per_s, settings.seconds)
             publish_seconds = time.monotonic() - began
-        finally:
             await producer.stop()
-        await _drain(fast_results, settings.clients * published)
-        async with session.get(f"{url}/metrics") as response:
-            metrics = await response.text()
-        rss_after, max_rss = process_memory(pid)
-        cpu = (process_cpu_s(pid) - cpu_before[0], time.process_time() - cpu_before[1])
-        for task in tasks:
-            task.cancel()
-        for outcome in await asyncio.gather(*tasks, return_exceptions=True):
-            if not isinstance(outcome, (asyncio.CancelledError, type(None))):
-                raise outcome
+            fast: list[ClientResult] = []
+            slow: list[ClientResult] = []
+            for _, pipe in workers:
+                pipe.send(published)
+            for _, pipe in workers:
+                share_fast, share_slow = await asyncio.to_thread(pipe.recv)
+                fast.extend(share_fast)
+                slow.extend(share_slow)
+            async with session.get(f"{url}/metrics") as response:
+                metrics = await response.text()
+            rss_after, max_rss = process_memory(pid)
+            cpu_after = [process_cpu_s(p) for p in pids]
+    finally:
+        await producer.stop()
+        for process, _ in workers:
+            process.join(10)
+            if process.is_alive():
+                process.kill()
+                process.join()
+    gateway_cpu = cpu_after[0] - cpu_before[0][0]
+    clients_cpu = sum(cpu_after[1:]) - sum(cpu_before[0][1:])
     return _figures(
         settings,
         published,
         publish_seconds,
-        fast=fast_results,
-        slow=slow_results,
+        fast=fast,
+        slow=slow,
         metrics=metrics,
         memory=(rss_before, rss_after, max_rss),
-        cpu=cpu,
+        cpu=(gateway_cpu, clients_cpu + time.process_time() - cpu_before[1]),
     )
-
-
-async def _drain(fast: list[ClientResult], levels: int, timeout_s: float = DRAIN_S) -> None:
-    """Until the fast clients have received ``levels`` in all, at most ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while sum(r.levels for r in fast) < levels and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
 
 
 async def _wait_for_clients(session: ClientSession, url: str, wanted: int) -> None:
@@ -301,7 +319,7 @@ def _figures(
     bounds = [d for r in fast for d in r.bound_ns]
     weights = [w for r in fast for w in r.bound_levels]
     per_client = [_percentile_ms(r.bound_ns, r.bound_levels, 99) for r in fast]
-    audited = fast[: settings.auditing_clients]
+    audited = [r for r in fast if r.audited]
 
     def sent(name: str) -> int:
         return metric_value(metrics, name, "websocket", label="transport")

@@ -7,7 +7,8 @@ records that bound once per message, weighted by its levels, without decoding th
 (200 clients at 20,000 levels/s are 4 million levels a second: no Python client keeps up
 decoding them all on the gateway's machine). Auditing clients decode every level, check each
 index's seqs are consecutive and record each level's exact delay, which the bound is checked
-against.
+against. The clients run in worker processes of their own (``run_client_worker``), away from
+the publisher, whose pace stamps the levels.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from typing import Any
 
 import msgspec
 import numpy as np
-from aiohttp import ClientSession, WSMsgType
+from aiohttp import ClientSession, TCPConnector, WSMsgType
 
 _LEVEL = '"type":"level"'
 _TS_EVENT = '"ts_event":'
@@ -46,6 +48,7 @@ class ClientResult:
     exact_ns: list[int] = field(default_factory=list)
     skipped: int = 0
     disconnected: bool = False
+    audited: bool = False
 
 
 def first_level_ts(text: str) -> int | None:
@@ -83,6 +86,7 @@ async def auditing_client(
     session: ClientSession, url: str, measure_from_ns: int, result: ClientResult
 ) -> None:
     """Read as fast as possible, decoding every level: exact delays, seq gaps and the bound."""
+    result.audited = True
     last_seq: dict[str, int] = {}
     async with session.ws_connect(url) as ws:
         async for msg in ws:
@@ -117,6 +121,74 @@ async def slow_client(
             result.levels += msg.data.count(_LEVEL)
             await asyncio.sleep(sleep_s)
         result.disconnected = ws.close_code is not None and ws.close_code != 1000
+
+
+@dataclass(frozen=True)
+class ClientShare:
+    """The clients one worker process runs.
+
+    Attributes
+    ----------
+    stream_url : str
+        The gateway's ``/v1/stream``.
+    fast, auditing, slow : int
+        Fast clients (of which the first ``auditing`` decode every level) and slow ones.
+    slow_sleep_s : float
+        A slow client's sleep after each message.
+    measure_from_ns : int
+        Levels stamped earlier are left out of the delays (the warm-up).
+    drain_s : float
+        Longest wait, once told how many levels were published, for the last ones.
+    """
+
+    stream_url: str
+    fast: int
+    auditing: int
+    slow: int
+    slow_sleep_s: float
+    measure_from_ns: int
+    drain_s: float
+
+
+async def _run_share(share: ClientShare, pipe: Connection) -> None:
+    fast = [ClientResult() for _ in range(share.fast)]
+    slow = [ClientResult() for _ in range(share.slow)]
+    async with ClientSession(connector=TCPConnector(limit=0)) as session:
+        tasks = [
+            *(
+                asyncio.create_task(
+                    (auditing_client if n < share.auditing else fast_client)(
+                        session, share.stream_url, share.measure_from_ns, result
+                    )
+                )
+                for n, result in enumerate(fast)
+            ),
+            *(
+                asyncio.create_task(
+                    slow_client(session, share.stream_url, share.slow_sleep_s, result)
+                )
+                for result in slow
+            ),
+        ]
+        published = await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
+        deadline = time.monotonic() + share.drain_s
+        while sum(r.levels for r in fast) < share.fast * published:
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.05)
+        for task in tasks:
+            task.cancel()
+        for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+            if not isinstance(outcome, (asyncio.CancelledError, type(None))):
+                raise outcome
+    pipe.send((fast, slow))
+
+
+def run_client_worker(share: ClientShare, pipe: Connection) -> None:
+    """Worker process: connect the share's clients, read until ``pipe`` brings the number of
+    levels published and the fast clients have them all (or ``drain_s`` passed), then send
+    back the fast and the slow clients' ``ClientResult``s."""
+    asyncio.run(_run_share(share, pipe))
 
 
 def weighted_percentile(

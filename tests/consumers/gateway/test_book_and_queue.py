@@ -7,8 +7,15 @@ import json
 import numpy as np
 
 from consumers.gateway.book import Gap, Level, LevelBook
-from consumers.gateway.client_queue import ClientQueue, Outgoing, encode_event, latest_per_index
+from consumers.gateway.client_queue import (
+    ClientQueue,
+    Item,
+    Outgoing,
+    encode_event,
+    latest_per_index,
+)
 from consumers.level_batch import LevelBatch
+from tests.support.seed import SEED
 
 
 def batch(codes: tuple[str, ...], index: list[int], seq: list[int]) -> LevelBatch:
@@ -114,3 +121,29 @@ async def test_disconnect_wakes_the_sender_and_stops_queueing() -> None:
     queue.put(levels("A", range(1, 3)))
     assert len(queue) == 0
     assert queue.disconnect_reason == "slow"
+
+
+async def test_conflating_chunk_by_chunk_equals_conflating_the_whole_queue() -> None:
+    rng = np.random.default_rng(SEED)
+    print(f"seed {SEED}")
+    chunks = [
+        Outgoing.encode(
+            [Level(str(code), float(i), i, i) for i, code in enumerate(rng.integers(0, 6, size))]
+        )
+        for size in rng.integers(1, 40, 30)
+    ]
+    first = ClientQueue("websocket", None, capacity=50)
+    second = ClientQueue("websocket", None, capacity=50)
+    expected: list[Item] = []  # the whole queue conflated at each overflow, level by level
+    for chunk in chunks:
+        first.put(chunk)
+        second.put(chunk)
+        expected.extend(chunk.items)
+        if len(expected) > 50:
+            expected = [expected[i] for i in latest_per_index(expected)]
+    taken = await first.take()
+    assert taken.items == expected
+    assert taken.wire == [encode_event(item) for item in expected]
+    assert await second.take() == taken
+    assert first.drops.queue_full == sum(map(len, chunks)) - len(expected) > 0
+    assert chunks[0].latest() is chunks[0].latest()  # built once, shared by both clients
