@@ -93,6 +93,7 @@ class LivePage {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     const query = since.length ? `?since=${encodeURIComponent(since.join(","))}` : "";
     const socket = new WebSocket(`${scheme}//${location.host}/v1/stream${query}`);
+    this.socket = socket;
     socket.onopen = () => {
       this.reconnectMs = RECONNECT_MIN_MS;
       this.setStatus("live");

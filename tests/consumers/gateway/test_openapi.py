@@ -19,7 +19,7 @@ def test_every_route_of_the_application_is_documented() -> None:
         for resource in build_app(gateway).router.resources()
         if resource.canonical != "/v1/stream/sse"  # the same stream as /v1/stream with SSE
     }
-    assert PAGE_PATHS <= routes  # the live page and its files: not REST, not documented
+    assert routes >= PAGE_PATHS  # the live page and its files: not REST, not documented
     assert routes - PAGE_PATHS == set(DOCUMENT["paths"])
 
 
