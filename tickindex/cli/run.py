@@ -3,7 +3,8 @@
 With analytics (the default) the run goes through trading sessions like ``replay --analytics``
 and its event clock is a ``MarketClock``: wall time inside HKEX trading hours, else a simulated
 trading day from the last session open, said so on the board's title. The records go to the
-board's analytics panel.
+board's analytics panel. With ``--web`` the levels and records go to the live page's in-process
+gateway instead (``tickindex.cli.run_web``).
 """
 
 from __future__ import annotations
@@ -57,14 +58,16 @@ def register(subcommands: Subcommands) -> None:
             "movers, volatility, pairs with beta and futures hedge, signals). Inside HKEX trading "
             "hours event time is wall time; outside them the run simulates a trading day from "
             "the last session open (09:30 HKT), and the board says the time is simulated. "
-            "Stops after --duration or Ctrl-C."
+            "With --web no board: the levels (and analytics) go to an in-process gateway that "
+            "serves the live page (a table of every index and a chart) and the gateway's API; "
+            "the one-line summary at the end. Stops after --duration or Ctrl-C."
         ),
         examples=[
             (
-                "30 s of the market of seed 7 (the same on every run)",
-                "tickindex run --duration 30 --seed 7",
+                "30 s of the market of seed 7 (the same on every run) on the live page, in a "
+                "browser at the address it prints",
+                "tickindex run --web --duration 30 --seed 7",
             ),
-            ("the live page in a browser at http://127.0.0.1:8080/", "tickindex run --web"),
             (
                 "one 120-column board after 5 s, with analytics rules of your own",
                 "tickindex run --once --duration 5 --width 120 "
