@@ -8,10 +8,12 @@ import math
 import time
 from typing import Any
 
+import numpy as np
 import pytest
 from playwright.async_api import Page
 
 from consumers.gateway.page import STATIC_DIR
+from consumers.level_batch import LevelBatch
 from consumers.level_client import LevelSubscriber
 from engine.refdata.builtin import load_builtin_universe
 from engine.wire import IndexLevels
@@ -171,3 +173,43 @@ async def test_the_page_shows_the_table_without_the_chart_library() -> None:
         )
         assert indices == list(universe.index_codes)
         await page.wait_for_selector('#status[data-state="live"]')
+
+
+def one_level(code_id: int, level: float, seq: int, ts_event: int) -> LevelBatch:
+    return LevelBatch(
+        tuple(load_builtin_universe().index_codes),
+        np.array([code_id], dtype=np.int32),
+        np.array([level]),
+        np.zeros(1),
+        np.array([seq], dtype=np.int64),
+        np.array([ts_event], dtype=np.int64),
+        np.array([ts_event], dtype=np.int64),
+    )
+
+
+async def test_hkt_time_change_and_the_stale_marker() -> None:
+    hsi = load_builtin_universe().indices[0]
+    ts_event = 1_795_152_225_123_456_789  # 2026-11-20T13:23:45.123456789+08:00
+    async with running_gateway(None, None) as (gateway, client), chromium() as browser:
+        gateway.publish(gateway.book.apply(one_level(0, hsi.prev_close_level - 12.5, 1, ts_event)))
+        page = await browser.new_page()
+        await page.clock.install()
+        await page.goto(str(client.make_url("/")))
+        row = page.locator('tr[data-index="HSI"][data-seq="1"]')
+        await row.wait_for()
+        assert await row.locator('[data-field="time"]').text_content() == "13:23:45.123 HKT"
+        assert await row.locator('[data-field="change"]').text_content() == "-12.50"
+        assert await row.locator('[data-field="change"]').get_attribute("class") == "num down"
+        assert await row.locator('[data-field="state"]').text_content() == ""
+        await page.clock.fast_forward(31_000)  # 30 s and more without an update
+        await page.wait_for_selector('tr[data-index="HSI"].stale')
+        assert await row.locator('[data-field="state"]').text_content() == "stale"
+        assert await page.locator("tr.stale").count() == 13  # as the board: none moved
+
+        gateway.publish(gateway.book.apply(one_level(0, hsi.prev_close_level + 1, 2, ts_event)))
+        await page.wait_for_selector('tr[data-index="HSI"][data-seq="2"]')
+        await page.clock.fast_forward(1_000)
+        await page.wait_for_selector('tr[data-index="HSI"]:not(.stale)')
+        change = page.locator('tr[data-index="HSI"] [data-field="change"]')
+        assert await change.get_attribute("class") == "num up"
+        assert await page.locator("tr.stale").count() == 12
