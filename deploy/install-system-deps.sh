@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # System packages the project's real parts need (Debian): Java + Maven for the Kafka broker
 # (keytool, from the JRE, and openssl make the security test's certificates), Prometheus (server
-# and promtool) and kcat for the outside-tool tests. Installs only what is missing; needs root or
+# and promtool) and kcat for the outside-tool tests, chromium for the live page's browser test
+# (driven by Playwright, never a browser download) and npm to vendor the page's chart library. Installs only what is missing; needs root or
 # sudo for apt-get. It never stops or kills a process it did not start: the services the new
 # packages would start (the Debian prometheus package starts a server on :9090) are kept from
 # starting by a policy-rc.d for the time of the install.
@@ -14,8 +15,10 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-system-deps: java, keytool, mvn, openssl, prometheus, promtool and kcat are present"
+  echo "install-system-deps: java, keytool, mvn, openssl, prometheus, promtool, kcat, chromium and npm are present"
   exit 0
 fi
 sudo=""

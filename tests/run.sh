@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite (every marker), as `make test` runs it after lint and type checks;
-# `make test-fast` runs only the unit tests (-m "not kafka and not prometheus and not slow").
+# `make test-fast` runs only the unit tests (-m "not kafka and not prometheus and not slow and not
+# browser"). Browser tests (marker browser) drive Debian's chromium; they fail instead of skipping
+# when it is missing and TICKINDEX_REQUIRE_BROWSER=1.
 # Starts the project's Kafka broker (deploy/kafka) unless KAFKA_BOOTSTRAP names one, and stops it
 # afterwards if it started it. Tests needing Kafka fail (never skip) when TICKINDEX_REQUIRE_KAFKA=1.
 set -euo pipefail

@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from consumers.gateway.hub import Gateway
 from consumers.gateway.openapi import OPENAPI_PATH, openapi
+from consumers.gateway.page import add_page_routes
 from consumers.gateway.rest import (
     GATEWAY,
     analytics,
@@ -88,8 +89,9 @@ def build_app(
         Routes ``/v1/indices``, ``/v1/levels``, ``/v1/levels/{code}/history``,
         ``/v1/weights/{code}``, ``/v1/analytics``, ``/v1/openapi.json`` (the OpenAPI 3
         document of these), ``/v1/stream`` (WebSocket or SSE), ``/v1/stream/sse`` and
-        ``/metrics``; every error a JSON ``{"error": ...}``; a bearer token required when
-        ``gateway.settings.token`` is set. No CORS headers are sent.
+        ``/metrics``; the live page at ``/`` and its files at ``/static/...``; every error
+        a JSON ``{"error": ...}``; a bearer token required when ``gateway.settings.token``
+        is set. No CORS headers are sent.
     """
     token = gateway.settings.token
     app = web.Application(middlewares=[json_errors, *([bearer_token(token)] if token else [])])
@@ -103,5 +105,6 @@ def build_app(
     app.router.add_get("/v1/stream", stream)
     app.router.add_get("/v1/stream/sse", sse_stream)
     app.router.add_get("/metrics", metrics)
+    add_page_routes(app)
     app.cleanup_ctx.append(_background(gateway, subscriber, analytics_subscriber))
     return app

@@ -6,7 +6,10 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
+
 from consumers.level_batch import LevelBatch
+from engine.calendar.sessions import HKT_OFFSET_NS, NS_PER_DAY
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +44,47 @@ class Gap:
         return {"type": "gap", "index": self.index, "after_seq": self.seq, "resync": "snapshot"}
 
 
+class DayHighLow:
+    """The high and low of every index code over the levels seen in the current HKT day.
+
+    As the board's ``consumers.day_range.DayRange``: a level of a later HKT day than the
+    current one starts a new day (every high and low forgotten); levels of an earlier day are
+    not counted.
+    """
+
+    def __init__(self) -> None:
+        self.day: int | None = None
+        self._high: dict[str, float] = {}
+        self._low: dict[str, float] = {}
+
+    def write(self, batch: LevelBatch) -> None:
+        """Fold one batch of levels into the day's highs and lows."""
+        if not len(batch):
+            return
+        days = (batch.ts_event + HKT_OFFSET_NS) // NS_PER_DAY
+        last_day = int(days.max())
+        if self.day is None or last_day > self.day:
+            self.day = last_day
+            self._high.clear()
+            self._low.clear()
+        today = days == self.day
+        index, level = batch.index[today].astype(np.intp), batch.level[today]
+        high = np.full(len(batch.codes), -np.inf)
+        low = np.full(len(batch.codes), np.inf)
+        np.maximum.at(high, index, level)
+        np.minimum.at(low, index, level)
+        for position in np.unique(index).tolist():
+            code = batch.codes[position]
+            self._high[code] = max(self._high.get(code, -np.inf), float(high[position]))
+            self._low[code] = min(self._low.get(code, np.inf), float(low[position]))
+
+    def of(self, code: str) -> tuple[float, float] | None:
+        """The day's (high, low) of ``code``; None: no level of it seen today."""
+        if code not in self._high:
+            return None
+        return self._high[code], self._low[code]
+
+
 class LevelBook:
     """Latest level and recent history per index code, fed batch by batch.
 
@@ -54,6 +98,7 @@ class LevelBook:
         if history_levels < 1:
             raise ValueError(f"history_levels must be >= 1, got {history_levels}")
         self.history_levels = history_levels
+        self.day_range = DayHighLow()
         self._rings: dict[str, deque[Level]] = {}
 
     def apply(self, batch: LevelBatch) -> list[Level]:
@@ -61,6 +106,7 @@ class LevelBook:
         return them as ``Level``s in batch order."""
         if not len(batch):
             return []
+        self.day_range.write(batch)
         columns = (batch.index_codes(), batch.level.tolist(), batch.seq.tolist())
         levels = [
             Level(code, level, seq, ts)

@@ -62,13 +62,13 @@ def _array(items: dict[str, Any]) -> dict[str, Any]:
 
 PATHS: dict[str, dict[str, Any]] = {
     "/v1/indices": _get(
-        "code, name, return variant and constituents count per index",
+        "code, name, return variant, constituents count and previous close per index",
         _json("the indices", _object(indices=_array({"$ref": "#/components/schemas/Index"}))),
         [],
     ),
     "/v1/levels": _get(
-        "the latest level, seq and ts_event per index",
-        _json("the snapshot", _object(levels=_array(_LEVEL))),
+        "the latest level, seq and ts_event per index, with its HKT day's high and low",
+        _json("the snapshot", _object(levels=_array({"$ref": "#/components/schemas/Latest"}))),
         [_INDICES],
         400,
     ),
@@ -160,12 +160,31 @@ DOCUMENT: dict[str, Any] = {
                 seq={"type": "integer"},
                 ts_event={"type": "integer", "description": "nanoseconds since the epoch"},
             ),
+            "Latest": {
+                "allOf": [
+                    _LEVEL,
+                    _object(
+                        day_high={
+                            "type": "number",
+                            "nullable": True,
+                            "description": "highest level of the index's HKT day so far "
+                            "(null: none of its levels seen is of that day)",
+                        },
+                        day_low={
+                            "type": "number",
+                            "nullable": True,
+                            "description": "lowest level of the index's HKT day so far",
+                        },
+                    ),
+                ]
+            },
             "Index": _object(
                 code={"type": "string"},
                 name={"type": "string"},
                 return_type={"type": "string"},
                 underlying={"type": "string", "nullable": True},
                 constituents={"type": "integer"},
+                prev_close={"type": "number", "description": "previous closing level"},
             ),
         },
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

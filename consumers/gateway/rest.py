@@ -82,7 +82,8 @@ def _index_code(request: web.Request) -> str:
 
 
 async def indices(request: web.Request) -> web.Response:
-    """``GET /v1/indices``: code, name, return variant and constituents count per index."""
+    """``GET /v1/indices``: code, name, return variant, constituents count and previous
+    closing level per index."""
     universe = request.app[GATEWAY].universe
     counts = np.bincount(universe.membership.index, minlength=len(universe.indices)).tolist()
     return json_response(
@@ -94,6 +95,7 @@ async def indices(request: web.Request) -> web.Response:
                     "return_type": spec.return_type,
                     "underlying": spec.underlying,
                     "constituents": count,
+                    "prev_close": spec.prev_close_level,
                 }
                 for spec, count in zip(universe.indices, counts, strict=True)
             ]
@@ -102,15 +104,27 @@ async def indices(request: web.Request) -> web.Response:
 
 
 async def levels(request: web.Request) -> web.Response:
-    """``GET /v1/levels[?indices=A,B]``: the latest level, seq and ts_event per index."""
+    """``GET /v1/levels[?indices=A,B]``: the latest level, seq and ts_event per index, with
+    the high and low of its HKT day so far (null: none of its levels seen is of that day)."""
     gateway = request.app[GATEWAY]
     wanted = index_codes(
         request.query, gateway.universe.index_codes, gateway.settings.max_subscription
     )
-    latest = gateway.book.latest()
+    book = gateway.book
     return json_response(
-        {"levels": [level.message() for level in latest if wanted is None or level.index in wanted]}
+        {
+            "levels": [
+                _with_day_range(level, book.day_range.of(level.index))
+                for level in book.latest()
+                if wanted is None or level.index in wanted
+            ]
+        }
     )
+
+
+def _with_day_range(level: Level, day: tuple[float, float] | None) -> dict[str, object]:
+    high, low = (None, None) if day is None else day
+    return {**level.message(), "day_high": high, "day_low": low}
 
 
 async def history(request: web.Request) -> web.Response:

@@ -87,6 +87,7 @@ def test_install_keeps_new_services_from_starting_and_kills_nothing(tmp_path: Pa
     result = _install(tmp_path, log, policy)
     assert result.returncode == 0, result.stderr
     assert "installing" in result.stdout
+    assert "chromium" in result.stdout.split()  # the browser test's browser, from Debian
     calls = log.read_text().splitlines()
     assert calls == ["policy 101"], calls  # no start during the install, no kill, no stop
     assert not policy.exists()

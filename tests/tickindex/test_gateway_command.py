@@ -47,7 +47,15 @@ async def test_the_gateway_command_serves_the_level_topic(
 
         await wait_until(served, "the level served over HTTP")
         assert body["levels"] == [
-            {"type": "level", "index": "HSI", "level": 1003.0, "seq": 3, "ts_event": 3}
+            {
+                "type": "level",
+                "index": "HSI",
+                "level": 1003.0,
+                "seq": 3,
+                "ts_event": 3,
+                "day_high": 1003.0,
+                "day_low": 1001.0,
+            }
         ]
 
         async def analytics_served() -> bool:

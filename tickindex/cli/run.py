@@ -3,23 +3,25 @@
 With analytics (the default) the run goes through trading sessions like ``replay --analytics``
 and its event clock is a ``MarketClock``: wall time inside HKEX trading hours, else a simulated
 trading day from the last session open, said so on the board's title. The records go to the
-board's analytics panel.
+board's analytics panel. With ``--web`` the levels and records go to the live page's in-process
+gateway instead (``tickindex.cli.run_web``).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from consumers.analytics_panel import AnalyticsPanel
-from consumers.board import IndexBoard
 from engine.analytics.config import AnalyticsConfig
 from engine.calendar.sessions import TradingCalendar
 from engine.kernel.calculator import IndexCalculator
-from engine.kernel.columns import TickColumns
+from engine.kernel.columns import LevelColumns, TickColumns
 from engine.pipeline.analytics_driver import AnalyticsDriver, AnalyticsSink
 from engine.pipeline.chain import IndexPipeline
 from engine.pipeline.trading_day import SessionDriver
@@ -37,6 +39,7 @@ from tickindex.cli.common import (
     seed_from_args,
     universe_from_args,
 )
+from tickindex.cli.run_web import GatewayFeed, Sleep, serve_web
 from tickindex.market_clock import MarketClock
 
 DEFAULT_STEP_S = 0.1
@@ -55,12 +58,15 @@ def register(subcommands: Subcommands) -> None:
             "movers, volatility, pairs with beta and futures hedge, signals). Inside HKEX trading "
             "hours event time is wall time; outside them the run simulates a trading day from "
             "the last session open (09:30 HKT), and the board says the time is simulated. "
-            "Stops after --duration or Ctrl-C."
+            "With --web no board: the levels (and analytics) go to an in-process gateway that "
+            "serves the live page (a table of every index and a chart) and the gateway's API; "
+            "the one-line summary at the end. Stops after --duration or Ctrl-C."
         ),
         examples=[
             (
-                "30 s of the market of seed 7 (the same on every run)",
-                "tickindex run --duration 30 --seed 7",
+                "30 s of the market of seed 7 (the same on every run) on the live page, in a "
+                "browser at the address it prints",
+                "tickindex run --web --duration 30 --seed 7",
             ),
             (
                 "one 120-column board after 5 s, with analytics rules of your own",
@@ -69,6 +75,18 @@ def register(subcommands: Subcommands) -> None:
             ),
         ],
         handler=run_command,
+    )
+    parser.add_argument(
+        "--web",
+        action="store_true",
+        help="serve the live page (and the gateway's REST and stream API) instead of the board: "
+        "prints its address, live page: http://HOST:PORT/",
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="with --web: address to listen on (127.0.0.1)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=8080, help="with --web: port to listen on (8080; 0: any free)"
     )
     add_duration_argument(parser, until="Ctrl-C")
     add_simulator_arguments(parser)
@@ -89,6 +107,16 @@ def register(subcommands: Subcommands) -> None:
         "second, returns sampled every 5 s, the default pairs with a HK$50m sleeve hedged "
         "with HSI futures, small-cap sleeve signals)",
     )
+
+
+class LiveBoard(Protocol):
+    """Where an embedded run's levels go: the board, or the live page's gateway."""
+
+    def write(self, levels: LevelColumns) -> None:
+        """Take one batch of levels."""
+
+    def refresh(self, *, force: bool = False) -> bool:
+        """Redraw if due (or ``force``); whether it drew."""
 
 
 @dataclass(frozen=True)
@@ -153,7 +181,7 @@ class RunSummary:
 
 def simulate_live(
     universe: Universe,
-    board: IndexBoard,
+    board: LiveBoard,
     *,
     seed: int,
     rate: float = DEFAULT_RATE,
@@ -174,7 +202,7 @@ def simulate_live(
     ----------
     universe : Universe
         The index family.
-    board : IndexBoard
+    board : LiveBoard
         Receives every level and is redrawn as it sees fit; drawn once more at the end.
     seed : int
         Simulator seed.
@@ -260,10 +288,34 @@ class _MarketFeed:
         self.driver.advance_to(self.market.event_time_at(trading_ns))
 
 
+def _run_web(args: argparse.Namespace, universe: Universe, seed: int) -> RunSummary:
+    market = MarketClock.for_wall_time(TradingCalendar(), time.time_ns())
+
+    def run(feed: GatewayFeed, sleep: Sleep) -> RunSummary:
+        analytics = None
+        if args.analytics:
+            config = analytics_config(args.analytics_config, desk_config(universe))
+            analytics = RunAnalytics(config, market, feed)
+        return simulate_live(
+            universe,
+            feed,
+            seed=seed,
+            rate=args.rate,
+            duration_s=args.duration,
+            sleep=sleep,
+            analytics=analytics,
+        )
+
+    return asyncio.run(serve_web(universe, args, run))
+
+
 def run_command(args: argparse.Namespace) -> int:
     """Handler of ``tickindex run``; returns the exit code."""
     universe = universe_from_args(args)
     seed = seed_from_args(args)
+    if args.web:
+        print(_run_web(args, universe, seed).line(), flush=True)
+        return 0
     analytics: RunAnalytics | None = None
     panel: AnalyticsPanel | None = None
     if args.analytics:

@@ -147,3 +147,35 @@ async def test_conflating_chunk_by_chunk_equals_conflating_the_whole_queue() -> 
     assert await second.take() == taken
     assert first.drops.queue_full == sum(map(len, chunks)) - len(expected) > 0
     assert chunks[0].latest() is chunks[0].latest()  # built once, shared by both clients
+
+
+HKT_DAY_START = 1_795_104_000_000_000_000  # 2026-11-20T00:00:00+08:00
+NS_PER_DAY = 86_400_000_000_000
+
+
+def leveled(codes: tuple[str, ...], index: list[int], level: list[float], ts: int) -> LevelBatch:
+    n = len(index)
+    seqs = np.arange(1, n + 1, dtype=np.int64)
+    return LevelBatch(
+        codes,
+        np.array(index, dtype=np.int32),
+        np.array(level),
+        np.zeros(n),
+        seqs,
+        np.full(n, ts, dtype=np.int64),
+        np.full(n, ts, dtype=np.int64),
+    )
+
+
+def test_day_high_and_low_per_code_over_the_hkt_day() -> None:
+    book = LevelBook(history_levels=3)
+    assert book.day_range.of("HSI") is None
+    book.apply(leveled(("HSI", "HSCEI"), [0, 0, 1, 0], [10.0, 12.0, 5.0, 11.0], HKT_DAY_START))
+    book.apply(leveled(("HSI",), [0, 0], [9.0, 10.5], HKT_DAY_START + 1))
+    assert book.day_range.of("HSI") == (12.0, 9.0)
+    assert book.day_range.of("HSCEI") == (5.0, 5.0)
+    book.apply(leveled(("HSI",), [0], [1.0], HKT_DAY_START - 1))  # the day before: not counted
+    assert book.day_range.of("HSI") == (12.0, 9.0)
+    book.apply(leveled(("HSCEI",), [0], [6.0], HKT_DAY_START + NS_PER_DAY))  # a new day
+    assert book.day_range.of("HSI") is None
+    assert book.day_range.of("HSCEI") == (6.0, 6.0)

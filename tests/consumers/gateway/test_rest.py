@@ -32,8 +32,24 @@ async def test_rest_endpoints_serve_the_topic(kafka_bootstrap: str) -> None:
         snapshot = await (await client.get("/v1/levels")).json()
         assert snapshot == {
             "levels": [
-                {"type": "level", "index": "HSCEI", "level": 503.0, "seq": 3, "ts_event": TS + 3},
-                {"type": "level", "index": "HSI", "level": 1005.0, "seq": 5, "ts_event": TS + 5},
+                {
+                    "type": "level",
+                    "index": "HSCEI",
+                    "level": 503.0,
+                    "seq": 3,
+                    "ts_event": TS + 3,
+                    "day_high": 503.0,
+                    "day_low": 501.0,
+                },
+                {
+                    "type": "level",
+                    "index": "HSI",
+                    "level": 1005.0,
+                    "seq": 5,
+                    "ts_event": TS + 5,
+                    "day_high": 1005.0,
+                    "day_low": 1001.0,
+                },
             ]
         }
         only = await (await client.get("/v1/levels?indices=HSI")).json()
@@ -45,6 +61,9 @@ async def test_rest_endpoints_serve_the_topic(kafka_bootstrap: str) -> None:
         counts = np.bincount(universe.membership.index).tolist()
         assert [i["constituents"] for i in listed] == counts
         assert listed[0]["name"] == "Hang Seng Index"
+        assert [i["prev_close"] for i in listed] == [
+            spec.prev_close_level for spec in universe.indices
+        ]
 
         response = await client.get(f"/v1/levels/HSI/history?from={TS + 2}&to={TS + 4}")
         assert [lv["seq"] for lv in (await response.json())["levels"]] == [2, 3, 4]
