@@ -94,3 +94,18 @@ def test_the_token_comes_from_the_file_or_the_environment(
         bearer_token(parser.parse_args(["gateway", "--host", "gateway.example"]))
     with pytest.raises(ConfigError, match="--token-file"):
         bearer_token(parser.parse_args(["gateway", "--token-file", str(tmp_path / "none")]))
+
+
+def test_the_frame_interval_is_milliseconds_from_0_to_1000(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    parser = build_parser()
+    args = parser.parse_args(["gateway", "--frame-interval-ms", "25"])
+    assert args.frame_interval_ms == 25
+    assert parser.parse_args(["gateway"]).frame_interval_ms == 10
+    for bad in ("-1", "1001", "2.5", "soon"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["gateway", "--frame-interval-ms", bad])
+        assert "--frame-interval-ms" in capsys.readouterr().err
+    bench = parser.parse_args(["bench", "--gateway-load", "--frame-interval-ms", "0"])
+    assert bench.frame_interval_ms == 0

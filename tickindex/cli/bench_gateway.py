@@ -10,6 +10,7 @@ from consumers.gateway.hub import GatewaySettings
 from engine.live.config import ConfigError
 from tickindex.bench.gateway_load import GatewayLoadSettings, run_gateway_load
 from tickindex.bench.gateway_load_report import format_gateway_load
+from tickindex.cli.gateway import add_frame_interval_argument
 
 
 def add_gateway_load_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +39,7 @@ def add_gateway_load_arguments(parser: argparse.ArgumentParser) -> None:
         ),
     ):
         group.add_argument(flag, type=kind, default=default, help=f"{text} (default: %(default)s)")
+    add_frame_interval_argument(group)
 
 
 def gateway_load_command(args: argparse.Namespace) -> int:
@@ -52,7 +54,9 @@ def gateway_load_command(args: argparse.Namespace) -> int:
         seconds=args.seconds,
         warmup_s=args.warmup_s,
         slow_sleep_s=args.slow_sleep_s,
-        gateway=GatewaySettings(max_behind_s=args.max_behind_s),
+        gateway=GatewaySettings(
+            max_behind_s=args.max_behind_s, frame_interval_s=args.frame_interval_ms / 1000
+        ),
     )
     figures = run_gateway_load(settings)
     print(json.dumps(dataclasses.asdict(figures)) if args.json else format_gateway_load(figures))

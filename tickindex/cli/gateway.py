@@ -113,9 +113,37 @@ def register(subcommands: Subcommands) -> None:
         metavar="SECONDS",
         help=f"disconnect a stream client behind for longer ({GatewaySettings.max_behind_s:g})",
     )
+    add_frame_interval_argument(parser)
     add_duration_argument(parser)
     add_universe_arguments(parser)
     add_security_arguments(parser)
+
+
+MAX_FRAME_INTERVAL_MS = 1000
+
+
+def frame_interval_ms(text: str) -> int:
+    """argparse type: 0 to ``MAX_FRAME_INTERVAL_MS`` milliseconds."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 0 <= value <= MAX_FRAME_INTERVAL_MS:
+        raise argparse.ArgumentTypeError(f"must be 0 to {MAX_FRAME_INTERVAL_MS}, got {text}")
+    return value
+
+
+def add_frame_interval_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--frame-interval-ms``: how often the gateway hands levels out to stream clients."""
+    default_ms = round(GatewaySettings.frame_interval_s * 1000)
+    parser.add_argument(
+        "--frame-interval-ms",
+        type=frame_interval_ms,
+        default=default_ms,
+        metavar="MS",
+        help="hand levels to the stream clients at most this often, several per message under "
+        f"load: fewer, larger messages for a little delay (default: {default_ms}; 0: at once)",
+    )
 
 
 def is_loopback(host: str) -> bool:
@@ -193,6 +221,7 @@ def gateway_command(args: argparse.Namespace) -> int:
     settings = GatewaySettings(
         history_levels=args.history_levels,
         max_behind_s=args.max_behind_s,
+        frame_interval_s=args.frame_interval_ms / 1000,
         token=bearer_token(args),
     )
     asyncio.run(_serve(args, universe_from_args(args), settings))
