@@ -118,7 +118,6 @@ def test_the_text_report_names_every_figure() -> None:
         fast_levels_missing=37_565_000,
         fast_disconnected=0,
         slow_levels=620,
-        slow_disconnected=0,
         levels_conflated=41_321_500,
         gateway_disconnects_slow=3,
         gateway_rss_before=76 << 20,

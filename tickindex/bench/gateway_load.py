@@ -116,7 +116,6 @@ class GatewayLoadFigures:
     fast_levels_missing: int
     fast_disconnected: int
     slow_levels: int
-    slow_disconnected: int
     levels_conflated: int
     gateway_disconnects_slow: int
     gateway_rss_before: int
@@ -349,7 +348,6 @@ def _figures(
         fast_levels_missing=settings.clients * published - sum(r.levels for r in fast),
         fast_disconnected=sum(r.disconnected for r in fast),
         slow_levels=sum(r.levels for r in slow),
-        slow_disconnected=sum(r.disconnected for r in slow),
         levels_conflated=metric_value(
             metrics, "tickindex_gateway_levels_dropped_total", "queue_full"
         ),

@@ -27,8 +27,8 @@ def format_gateway_load(figures: GatewayLoadFigures) -> str:
             f"{figures.audited_seqs_skipped:,} seqs skipped",
             f"  gateway: {figures.gateway_messages_sent:,} levels in "
             f"{figures.gateway_frames_sent:,} WebSocket messages",
-            f"  slow: {figures.slow_levels:,} levels received, {figures.slow_disconnected} "
-            f"disconnected; gateway: {figures.levels_conflated:,} levels conflated, "
+            f"  slow: {figures.slow_levels:,} levels received; gateway: "
+            f"{figures.levels_conflated:,} levels conflated, "
             f"{figures.gateway_disconnects_slow} slow disconnects",
             f"  gateway RSS {figures.gateway_rss_before / mib:.0f} MiB before, "
             f"{figures.gateway_rss_after / mib:.0f} MiB after, max "
