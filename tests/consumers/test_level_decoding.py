@@ -4,26 +4,16 @@ out-of-order seqs, conflated counts, empty batches and undecodable records."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from consumers.level_batch import NO_SEQ
 from consumers.level_client import LevelSubscriber
 from engine.wire import IndexLevel, IndexLevels, WireCodec
+from tests.support.records import records
 from tests.support.seed import SEED
 
 CODES = ["HSI", "HSCEI", "HSTECH", "HSCI"]
 CODEC = WireCodec("json")
-
-
-@dataclass(frozen=True)
-class FakeRecord:
-    value: bytes | None
-    topic: str = "levels"
-    partition: int = 0
-    offset: int = 0
-    key: bytes | None = None
 
 
 def random_message(rng: np.random.Generator, top: dict[str, int]) -> IndexLevel | IndexLevels:
@@ -91,11 +81,11 @@ def test_decoding_equals_the_level_by_level_reference() -> None:
     undecodable = kept = 0
     for _ in range(200):
         messages = [random_message(rng, top) for _ in range(int(rng.integers(0, 12)))]
-        records = [FakeRecord(CODEC.encode(m)) for m in messages]
+        values: list[bytes | None] = [CODEC.encode(m) for m in messages]
         if rng.random() < 0.2:
-            records.insert(int(rng.integers(len(records) + 1)), FakeRecord(b'{"type":"index_lev'))
+            values.insert(int(rng.integers(len(values) + 1)), b'{"type":"index_lev')
             undecodable += 1
-        batch = subscriber._decode(records)
+        batch = subscriber._decode(records(values))
         rows, duplicates = reference_rows(messages, last, codes)
         got = list(
             zip(

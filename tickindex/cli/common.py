@@ -6,7 +6,7 @@ import argparse
 import contextlib
 import secrets
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TextIO
 
 from consumers.progress import ProgressBar
@@ -81,15 +81,23 @@ def positive_float(text: str) -> float:
     return value
 
 
-def batch_ticks(text: str) -> int:
-    """argparse type: 0 (one message per tick) to ``MAX_BATCH_TICKS``."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if not 0 <= value <= MAX_BATCH_TICKS:
-        raise argparse.ArgumentTypeError(f"must be 0 to {MAX_BATCH_TICKS:,d}, got {text}")
-    return value
+def int_from_0_to(most: int) -> Callable[[str], int]:
+    """argparse type: an integer from 0 to ``most``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if not 0 <= value <= most:
+            raise argparse.ArgumentTypeError(f"must be 0 to {most:,d}, got {text}")
+        return value
+
+    return parse
+
+
+batch_ticks = int_from_0_to(MAX_BATCH_TICKS)
+"""argparse type: 0 (one message per tick) to ``MAX_BATCH_TICKS``."""
 
 
 def add_kafka_arguments(parser: argparse.ArgumentParser, *, topic: str, role: str) -> None:

@@ -30,6 +30,7 @@ from tickindex.cli.common import (
     DEFAULT_BOOTSTRAP,
     add_duration_argument,
     add_universe_arguments,
+    int_from_0_to,
     positive_float,
     universe_from_args,
 )
@@ -122,23 +123,12 @@ def register(subcommands: Subcommands) -> None:
 MAX_FRAME_INTERVAL_MS = 1000
 
 
-def frame_interval_ms(text: str) -> int:
-    """argparse type: 0 to ``MAX_FRAME_INTERVAL_MS`` milliseconds."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if not 0 <= value <= MAX_FRAME_INTERVAL_MS:
-        raise argparse.ArgumentTypeError(f"must be 0 to {MAX_FRAME_INTERVAL_MS}, got {text}")
-    return value
-
-
 def add_frame_interval_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """``--frame-interval-ms``: how often the gateway hands levels out to stream clients."""
     default_ms = round(GatewaySettings.frame_interval_s * 1000)
     parser.add_argument(
         "--frame-interval-ms",
-        type=frame_interval_ms,
+        type=int_from_0_to(MAX_FRAME_INTERVAL_MS),
         default=default_ms,
         metavar="MS",
         help="hand levels to the stream clients at most this often, several per message under "
