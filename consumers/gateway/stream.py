@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 import msgspec
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from consumers.gateway.client_queue import INTERVAL, ClientQueue, Outgoing
+from consumers.gateway.client_queue import INTERVAL, ClientQueue, Outgoing, Taken
 from consumers.gateway.hub import Gateway
 from consumers.gateway.query import subscription
 from consumers.gateway.rest import GATEWAY
@@ -40,14 +40,15 @@ def _disconnect_message(reason: str) -> bytes:
 async def _send_loop(
     gateway: Gateway, client: ClientQueue, missed: Outgoing, write: Writer, *, keepalive: bool
 ) -> None:
-    pending = missed
+    pending: Taken = missed
     events = gateway.metrics.messages.labels(client.transport)
     frames = gateway.metrics.frames.labels(client.transport)
     interval_drops = gateway.metrics.drops.labels(INTERVAL)
     while client.disconnect_reason is None:
-        if pending.items:
+        count = len(pending)
+        if count:
             await write(pending.frame())
-            events.inc(len(pending.items))
+            events.inc(count)
             frames.inc()
         else:
             await write(None)

@@ -11,6 +11,7 @@ from consumers.gateway.client_queue import (
     ClientQueue,
     Item,
     Outgoing,
+    Taken,
     encode_event,
     latest_per_index,
 )
@@ -64,7 +65,7 @@ def levels(code: str, seqs: range) -> Outgoing:
     return Outgoing.encode(level_list(code, seqs))
 
 
-def index_seq(taken: Outgoing) -> list[tuple[str, int]]:
+def index_seq(taken: Taken) -> list[tuple[str, int]]:
     """The (index, seq) of the taken levels, after checking each one's JSON is still its own."""
     assert taken.wire == [encode_event(item) for item in taken.items]
     return [(lv.index, lv.seq) for lv in taken.items if isinstance(lv, Level)]
@@ -144,7 +145,9 @@ async def test_conflating_chunk_by_chunk_equals_conflating_the_whole_queue() -> 
     taken = await first.take()
     assert taken.items == expected
     assert taken.wire == [encode_event(item) for item in expected]
-    assert await second.take() == taken
+    again = await second.take()
+    assert (again.items, again.frame()) == (taken.items, taken.frame())
+    assert json.loads(taken.frame()) == [json.loads(wire) for wire in taken.wire]
     assert first.drops.queue_full == sum(map(len, chunks)) - len(expected) > 0
     assert chunks[0].latest() is chunks[0].latest()  # built once, shared by both clients
 
@@ -179,3 +182,15 @@ def test_day_high_and_low_per_code_over_the_hkt_day() -> None:
     book.apply(leveled(("HSCEI",), [0], [6.0], HKT_DAY_START + NS_PER_DAY))  # a new day
     assert book.day_range.of("HSI") is None
     assert book.day_range.of("HSCEI") == (6.0, 6.0)
+
+
+async def test_a_client_behind_by_several_hand_outs_gets_them_in_one_message() -> None:
+    queue = ClientQueue("websocket", None, capacity=100)
+    first, second = levels("A", range(1, 3)), levels("B", range(1, 4))
+    queue.put(first)
+    assert await queue.take() is first  # one hand-out: its message, built once for all clients
+    queue.put(first)
+    queue.put(second)
+    taken = await queue.take()
+    assert len(taken) == 5
+    assert json.loads(taken.frame()) == json.loads(first.frame()) + json.loads(second.frame())
