@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from consumers.gateway.book import Gap, Level
+from consumers.gateway.ws_frames import text_frame
 from consumers.level_client import RecordKey, record_key
 from engine.analytics.records import AnalyticsRecord
 
@@ -54,12 +55,13 @@ class Outgoing:
         The JSON of each event.
     """
 
-    __slots__ = ("_frame", "_latest", "items", "wire")
+    __slots__ = ("_frame", "_latest", "_ws_frame", "items", "wire")
 
     def __init__(self, items: list[Item], wire: list[bytes]) -> None:
         self.items = items
         self.wire = wire
         self._frame: bytes | None = None
+        self._ws_frame: bytes | None = None
         self._latest: Outgoing | None = None
 
     @classmethod
@@ -95,6 +97,12 @@ class Outgoing:
             self._frame = b"[" + b",".join(self.wire) + b"]"
         return self._frame
 
+    def ws_frame(self) -> bytes:
+        """``frame()`` as a WebSocket text frame; built once."""
+        if self._ws_frame is None:
+            self._ws_frame = text_frame(self.frame())
+        return self._ws_frame
+
     def __len__(self) -> int:
         return len(self.items)
 
@@ -127,6 +135,10 @@ class Backlog:
     def frame(self) -> bytes:
         """One stream message: the JSON array of every part's events, in order."""
         return b"[" + b",".join(memoryview(part.frame())[1:-1] for part in self.parts) + b"]"
+
+    def ws_frame(self) -> bytes:
+        """``frame()`` as a WebSocket text frame."""
+        return text_frame(self.frame())
 
     def __len__(self) -> int:
         return sum(map(len, self.parts))

@@ -19,15 +19,16 @@ import socket
 from collections.abc import Awaitable, Callable
 
 import msgspec
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode, web
 
 from consumers.gateway.client_queue import INTERVAL, ClientQueue, Outgoing, Taken
 from consumers.gateway.hub import Gateway
 from consumers.gateway.query import subscription
 from consumers.gateway.rest import GATEWAY
+from consumers.gateway.ws_frames import write_frame
 
-Writer = Callable[[bytes | None], Awaitable[None]]
-"""Writes one message (a JSON array of events) to the client; None: a keep-alive."""
+Writer = Callable[[Taken | None], Awaitable[None]]
+"""Writes one message (the JSON array of the events taken) to the client; None: a keep-alive."""
 
 CLOSE_TIMEOUT_S = 0.5
 _encode = msgspec.json.Encoder().encode
@@ -47,7 +48,7 @@ async def _send_loop(
     while client.disconnect_reason is None:
         count = len(pending)
         if count:
-            await write(pending.frame())
+            await write(pending)
             events.inc(count)
             frames.inc()
         else:
@@ -113,13 +114,15 @@ async def websocket_stream(request: web.Request) -> web.StreamResponse:
     wanted = subscription(
         request.query, gateway.universe.index_codes, gateway.settings.max_subscription
     )
-    ws = web.WebSocketResponse(heartbeat=gateway.settings.keepalive_s)
+    ws = web.WebSocketResponse(heartbeat=gateway.settings.keepalive_s, compress=False)
     await ws.prepare(request)
     _limit_send_buffer(request, gateway)
+    transport = request.transport
+    assert transport is not None  # prepared: the connection is open
 
-    async def write(message: bytes | None) -> None:
+    async def write(message: Taken | None) -> None:
         if message is not None:  # no keep-alive needed: the WebSocket heartbeat is one
-            await ws.send_frame(message, WSMsgType.TEXT)
+            await write_frame(transport, message.ws_frame())
 
     async def closed_by_client() -> None:
         async for _ in ws:
@@ -148,11 +151,11 @@ async def sse_stream(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     _limit_send_buffer(request, gateway)
 
-    async def write(message: bytes | None) -> None:
+    async def write(message: Taken | None) -> None:
         if message is None:
             await response.write(b": keepalive\n\n")
             return
-        await response.write(b"data: " + message + b"\n\n")
+        await response.write(b"data: " + message.frame() + b"\n\n")
 
     async def close(reason: str) -> None:
         with contextlib.suppress(ConnectionError):
