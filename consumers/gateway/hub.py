@@ -181,6 +181,7 @@ class Gateway:
         """Register a stream client; also returns what to send before anything queued: what it
         missed since its ``since`` seqs (from the ring, or a ``Gap``) and, when it asked for
         analytics, the latest record of every analytics stream."""
+        self._hand_out()  # what the ring holds from now on reaches this client only as missed
         client = ClientQueue(
             transport,
             wanted.indices,
