@@ -27,7 +27,7 @@ def hsi(seqs: range) -> LevelBatch:
     return LevelBatch(
         ("HSI",),
         np.zeros(n, dtype=np.int32),
-        1000.0 + seq,
+        (1000.0 + seq).astype(np.float64),
         np.zeros(n),
         seq,
         seq,
