@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 
@@ -63,6 +64,14 @@ def _background(
                 await task
 
     return run
+
+
+def settle_heap() -> None:
+    """Collect, then keep everything alive now (modules, the universe, the application) out of
+    the garbage collector's passes: call once the gateway is set up. On a loaded gateway each
+    full pass over those objects paused every stream for tens of milliseconds."""
+    gc.collect()
+    gc.freeze()
 
 
 def build_app(

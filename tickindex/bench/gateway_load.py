@@ -27,7 +27,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from prometheus_client import CollectorRegistry
 
-from consumers.gateway.app import build_app
+from consumers.gateway.app import build_app, settle_heap
 from consumers.gateway.hub import Gateway, GatewaySettings
 from consumers.level_client import LevelSubscriber
 from engine.kernel.columns import LevelColumns
@@ -133,6 +133,7 @@ def _serve_gateway(bootstrap: str, topic: str, settings: GatewaySettings, pipe: 
         gateway = Gateway(load_builtin_universe(), settings, CollectorRegistry())
         runner = web.AppRunner(build_app(gateway, subscriber), access_log=None)
         await runner.setup()
+        settle_heap()  # as tickindex gateway does
         try:
             await web.TCPSite(runner, "127.0.0.1", 0).start()
             pipe.send(runner.addresses[0][1])

@@ -14,6 +14,7 @@ the publisher, whose pace stamps the levels.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -170,6 +171,8 @@ async def _run_share(share: ClientShare, pipe: Connection) -> None:
                 for result in slow
             ),
         ]
+        gc.collect()
+        gc.freeze()  # a measuring client's own pauses are not the gateway's delay
         published = await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
         deadline = time.monotonic() + share.drain_s
         while sum(r.levels for r in fast) < share.fast * published:

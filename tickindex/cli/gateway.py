@@ -18,7 +18,7 @@ from pathlib import Path
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from consumers.gateway.app import ANALYTICS_CONSUMER, CONSUMER, build_app
+from consumers.gateway.app import ANALYTICS_CONSUMER, CONSUMER, build_app, settle_heap
 from consumers.gateway.day_history import DayHistory
 from consumers.gateway.hub import Gateway, GatewaySettings
 from consumers.level_client import AnalyticsSubscriber, LevelSubscriber
@@ -188,6 +188,7 @@ async def _serve(args: argparse.Namespace, universe: Universe, settings: Gateway
     app = build_app(gateway, subscriber, analytics)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
+    settle_heap()
     try:
         await web.TCPSite(runner, args.host, args.port).start()
         host, port = runner.addresses[0][:2]

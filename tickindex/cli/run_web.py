@@ -20,7 +20,7 @@ import numpy as np
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from consumers.gateway.app import build_app
+from consumers.gateway.app import build_app, settle_heap
 from consumers.gateway.hub import Gateway, GatewaySettings
 from consumers.level_batch import LevelBatch
 from engine.analytics.records import AnalyticsRecord
@@ -113,6 +113,7 @@ async def serve_web(
     gateway = Gateway(universe, GatewaySettings(token=token), CollectorRegistry())
     runner = web.AppRunner(build_app(gateway), access_log=None)
     await runner.setup()
+    settle_heap()
     stop = StopControl(None)
     stop.install_signal_handlers()
     ended = threading.Event()
