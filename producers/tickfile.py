@@ -29,6 +29,7 @@ from typing import IO, TextIO
 
 import msgspec
 import numpy as np
+from numpy.typing import NDArray
 
 from engine.core.timestamps import parse_timestamps
 from engine.kernel.columns import TickColumns
@@ -154,7 +155,7 @@ class TickFileReader(ChunkedFileReader[TickColumns]):
             stamps,
             security,
             price,
-            origin=np.array(lines, dtype=np.int64),
+            origin=_line_numbers(lines),
             volume=None if volumes is None else parse_floats(volumes),
         )
         blank = None if volumes is None else np.array(volumes) == ""
@@ -178,3 +179,10 @@ class TickFileReader(ChunkedFileReader[TickColumns]):
         volume, screened = screen_volume(ticks.volume, absent=int(np.count_nonzero(blank)))
         self.stats.bad_volumes += screened
         return dataclasses.replace(ticks, volume=volume)
+
+
+def _line_numbers(lines: list[int]) -> NDArray[np.int64]:
+    """``lines`` as an array; a run without gaps (the usual chunk) without reading the list."""
+    if lines and lines[-1] - lines[0] == len(lines) - 1:
+        return np.arange(lines[0], lines[0] + len(lines), dtype=np.int64)
+    return np.array(lines, dtype=np.int64)
