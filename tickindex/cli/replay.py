@@ -41,9 +41,10 @@ def register(subcommands: Subcommands) -> None:
         summary="replay a tick file through the engine into a level file",
         description="Replay historical ticks (CSV or JSON Lines, optionally .gz) offline and "
         "write one level per (tick, affected index) in tick order. " + BAD_ROWS_HELP + " "
-        f"Without --rejects, every skipped row is listed in OUT{REJECTS_SUFFIX} (written only "
-        "when a row was skipped). The summary adds up: ticks read = applied + skipped, and "
-        "each reason is counted.",
+        "Ticks the engine itself rejects (outside the trading sessions) are reported by line "
+        f"the same way. Without --rejects, every skipped row is listed in OUT{REJECTS_SUFFIX} "
+        "(written only when a row was skipped). The summary adds up: ticks read = applied + "
+        "skipped, each reason counted.",
         examples=[
             (
                 "the built-in Hang Seng family, every level to a CSV file",
