@@ -131,3 +131,20 @@ def test_engine_rejects_are_reported_by_origin_line() -> None:
     pipeline.process(TickColumns(ts[:1], np.array([tencent]), np.array([1.0]), seq=np.array([1])))
     assert pipeline.stats.rejected[RejectReason.OUT_OF_ORDER_SEQ] == 2
     assert len(log.first) == 2
+
+
+def test_unusable_volumes_are_in_the_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ticks = tmp_path / "ticks.csv"
+    ticks.write_text(
+        "ts,security,price,volume\n"
+        f"{DAY}09:30:00+08:00,0700,400.0,100\n"
+        f"{DAY}09:30:01+08:00,0700,401.0,lots\n"
+        f"{DAY}09:30:02+08:00,0700,402.0,-5\n"
+    )
+    out = tmp_path / "levels.csv"
+    assert main(["replay", "--ticks", str(ticks), "--out", str(out), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "ticks read 3, applied 3, skipped 0" in err
+    assert "  2 ticks with an unusable volume: kept, without volume" in err
