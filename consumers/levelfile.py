@@ -1,4 +1,11 @@
-"""Level files: CSV (``ts,index,level,seq,security``) or JSON Lines, full float precision."""
+"""Level files: CSV (``ts,index,level,seq,security``) or JSON Lines.
+
+A level is written as the shortest decimal that reads back as the same float64 (Python's
+``repr``, msgspec's JSON floats): reading the file gives the engine's levels bitwise, and no
+digit is printed that the value does not need. A level that is not a round number in binary
+shows as such (``37100.00000000001``): that is the level the engine computed, not noise of the
+file, and a fixed number of decimals would change it.
+"""
 
 from __future__ import annotations
 

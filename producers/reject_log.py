@@ -1,14 +1,24 @@
 """Where the rows a file reader skips are reported: ``FILE:LINE: reason: detail``.
 
 Every skipped row is written to the optional rejects file; the first ``shown`` are kept for the
-command's summary and the rest only counted. In strict mode the first skipped row is fatal.
+command's summary and the rest only counted. In strict mode the first row the reader skips is
+fatal. Ticks the engine rejects after the reader (``outside_session``...) are reported through
+``LineRejects`` by the file line they came from (``TickColumns.origin``); they never stop a
+strict run, as they are not bad rows of the file.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TextIO
 
+import numpy as np
+from numpy.typing import NDArray
+
+from engine.calendar.sessions import HKT_OFFSET_NS
 from engine.core.errors import InputFileError
+from engine.kernel.columns import TickColumns
+from engine.kernel.screening import RejectReason
 
 SHOWN_REJECTS = 20
 MAX_DETAIL_CHARS = 80
@@ -67,6 +77,10 @@ class RejectLog:
         """
         if self.strict:
             raise InputFileError(self.path, line, f"{reason}: {detail}")
+        self.report(line, reason, detail)
+
+    def report(self, line: int, reason: str, detail: str) -> None:
+        """Report one skipped row, strict or not."""
         text = f"{self.path}:{line}: {reason}: {detail}"
         if self.sink is not None:
             self.sink.write(text + "\n")
@@ -81,3 +95,47 @@ class RejectLog:
             return list(self.first)
         where = " (all in the --rejects file)" if self.sink is not None else ""
         return [*self.first, f"... and {self.hidden:,d} more skipped rows{where}"]
+
+
+def hong_kong_times(ts_ns: NDArray[np.int64]) -> list[str]:
+    """Event times as ISO-8601 Hong Kong time (``+08:00``), to the second when whole."""
+    local = (ts_ns + HKT_OFFSET_NS).astype("datetime64[ns]")
+    text = np.where(
+        ts_ns % 1_000_000_000 == 0,
+        np.datetime_as_string(local, unit="s"),
+        np.datetime_as_string(local, unit="ns"),
+    )
+    return [f"{stamp}+08:00" for stamp in text.tolist()]
+
+
+class LineRejects:
+    """A pipeline ``RejectSink`` reporting each rejected tick as ``FILE:LINE: reason: detail``.
+
+    The line is the tick's ``origin`` (the tick file readers set it); ticks without one (in
+    memory) are only counted, by the pipeline. The detail is the security code and event time.
+
+    Parameters
+    ----------
+    log : RejectLog
+        The tick file's log (``TickFileReader.rejects``).
+    security_codes : sequence of str
+        Code per security id of the ticks.
+    """
+
+    def __init__(self, log: RejectLog, security_codes: Sequence[str]) -> None:
+        self.log = log
+        self.codes = np.array([*security_codes, "?"], dtype=object)
+
+    def reject(self, ticks: TickColumns, reasons: NDArray[np.uint8]) -> None:
+        """Report one batch of rejected ticks."""
+        if ticks.origin is None or len(ticks) == 0:
+            return
+        ids = np.where(
+            (ticks.security >= 0) & (ticks.security < self.codes.size - 1), ticks.security, -1
+        )
+        codes = self.codes[ids].tolist()
+        when = hong_kong_times(ticks.ts_event)
+        for line, reason, code, at in zip(
+            ticks.origin.tolist(), reasons.tolist(), codes, when, strict=True
+        ):
+            self.log.report(line, RejectReason(reason).label, f"{clip(code)!r} at {at}")

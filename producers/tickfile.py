@@ -12,7 +12,9 @@ Every row the reader cannot use is skipped, counted by reason and reported as
 ``FILE:LINE: reason: detail`` (``RejectLog``): wrong number of columns, invalid UTF-8, bad CSV or
 JSON, bad timestamp, unknown security, and a price the engine would reject (``screen_ticks``).
 With ``strict=True`` the first such row raises ``InputFileError`` instead. Blank lines are
-ignored; every other line is a row read, so ``rows == rows used + sum(skipped)``.
+ignored; every other line is a row read, so ``rows == rows used + sum(skipped)``. Each batch
+carries the file line of every tick as ``TickColumns.origin``, so rejects of the engine itself
+(``outside_session``...) are reported by line too (``producers.reject_log.LineRejects``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import IO, TextIO
 
 import msgspec
 import numpy as np
+from numpy.typing import NDArray
 
 from engine.core.timestamps import parse_timestamps
 from engine.kernel.columns import TickColumns
@@ -149,7 +152,11 @@ class TickFileReader(ChunkedFileReader[TickColumns]):
         if volumes is not None and volumes.count("") == len(volumes):
             volumes = None
         ticks = TickColumns(
-            stamps, security, price, volume=None if volumes is None else parse_floats(volumes)
+            stamps,
+            security,
+            price,
+            origin=_line_numbers(lines),
+            volume=None if volumes is None else parse_floats(volumes),
         )
         blank = None if volumes is None else np.array(volumes) == ""
         if reasons.any() or bad:
@@ -172,3 +179,10 @@ class TickFileReader(ChunkedFileReader[TickColumns]):
         volume, screened = screen_volume(ticks.volume, absent=int(np.count_nonzero(blank)))
         self.stats.bad_volumes += screened
         return dataclasses.replace(ticks, volume=volume)
+
+
+def _line_numbers(lines: list[int]) -> NDArray[np.int64]:
+    """``lines`` as an array; a run without gaps (the usual chunk) without reading the list."""
+    if lines and lines[-1] - lines[0] == len(lines) - 1:
+        return np.arange(lines[0], lines[0] + len(lines), dtype=np.int64)
+    return np.array(lines, dtype=np.int64)

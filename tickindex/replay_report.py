@@ -75,6 +75,10 @@ class ReplayReport:
                 top = ", ".join(clip(c) for c, _ in self.read.unknown_codes.most_common(5))
                 detail = f" (codes: {top})"
             out.append(f"  skipped {count} {reason.label}{detail}")
+        if self.read.bad_volumes:
+            out.append(
+                f"  {self.read.bad_volumes} ticks with an unusable volume: kept, without volume"
+            )
         out.extend(f"  {line}" for line in self.read.log.summary())
         if self.fx is not None:
             fx = self.fx

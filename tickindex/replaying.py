@@ -39,6 +39,7 @@ from engine.refdata.reference_text import read_reference_text
 from engine.refdata.universe import Universe
 from engine.wire import Tick, TickBatch
 from producers.fxfile import FxFileReader
+from producers.reject_log import LineRejects
 from producers.tickfile import ReadStats, TickFileReader
 from tickindex.analytics_setup import analytics_config, attach_analytics
 from tickindex.index_engine import conflation_ns
@@ -174,7 +175,11 @@ def run_replay(
         else:
             sink = stack.enter_context(open_levels(universe.index_codes, universe.securities))
         pipeline = IndexPipeline(
-            IndexCalculator(universe), sink, conflate_ns=conflate_ns, audit=audit
+            IndexCalculator(universe),
+            sink,
+            rejects=LineRejects(reader.stats.log, universe.securities),
+            conflate_ns=conflate_ns,
+            audit=audit,
         )
         pipeline.schedule(events)
         if settings.analytics:

@@ -15,6 +15,7 @@ from engine.refdata.universe import Universe
 from producers.simulator import MarketSimulator
 from tests.support.scalar_reference import RefIndex, RefRow, ScalarIndexModel
 from tickindex.cli.main import main
+from tickindex.cli.weights import constituent_weights
 
 START_NS = 1_795_138_200_000_000_000
 
@@ -170,7 +171,18 @@ def test_weights_command_matches_capping(capsys: pytest.CaptureFixture[str]) -> 
     weights = np.array([float(r["weight"]) for r in rows])
     factors = np.array([float(r["cap_factor"]) for r in rows])
     assert {r["index"] for r in rows} == {"HSI"}
-    assert math.isclose(weights.sum(), 1.0, rel_tol=1e-12)
+    universe = load_builtin_universe()
+    members = universe.membership
+    hsi = np.flatnonzero(members.index == universe.index_id("HSI"))
+    exact = constituent_weights(universe)[hsi]
+    codes = [universe.securities[s] for s in members.security[hsi].tolist()]
+    assert math.isclose(exact.sum(), 1.0, rel_tol=1e-12)
+    # printed: the exact weight to 8 decimals, the exact cap factor
+    expected = {
+        code: (f"{w:.8f}", repr(float(f)))
+        for code, w, f in zip(codes, exact.tolist(), members.cap_factor[hsi].tolist(), strict=True)
+    }
+    assert {r["security"]: (r["weight"], r["cap_factor"]) for r in rows} == expected
     assert weights.max() <= 0.08 * (1 + 1e-9)
     assert (factors[weights < 0.08 * (1 - 1e-9)] == 1.0).all()
     assert list(weights) == sorted(weights, reverse=True)

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import shutil
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import fields
+from pathlib import Path
 from typing import TextIO
 
 from consumers.levelfile import LevelFileWriter
 from consumers.progress import ProgressBar
+from engine.core.errors import InputFileError
 from engine.refdata.universe import Universe
 from producers.tickfile import TickFileReader
 from tickindex.cli.command import Subcommands, add_command
@@ -24,6 +29,9 @@ from tickindex.cli.common import (
 from tickindex.index_engine import conflation_ns
 from tickindex.replaying import ReplaySettings, run_replay
 
+REJECTS_SUFFIX = ".rejects"
+"""Without ``--rejects``, skipped rows are listed in the output file's name + this suffix."""
+
 
 def register(subcommands: Subcommands) -> None:
     """Add the ``replay`` sub-command."""
@@ -32,7 +40,11 @@ def register(subcommands: Subcommands) -> None:
         "replay",
         summary="replay a tick file through the engine into a level file",
         description="Replay historical ticks (CSV or JSON Lines, optionally .gz) offline and "
-        "write one level per (tick, affected index) in tick order. " + BAD_ROWS_HELP,
+        "write one level per (tick, affected index) in tick order. " + BAD_ROWS_HELP + " "
+        "Ticks the engine itself rejects (outside the trading sessions) are reported by line "
+        f"the same way. Without --rejects, every skipped row is listed in OUT{REJECTS_SUFFIX} "
+        "(written only when a row was skipped). The summary adds up: ticks read = applied + "
+        "skipped, each reason counted.",
         examples=[
             (
                 "the built-in Hang Seng family, every level to a CSV file",
@@ -143,11 +155,38 @@ def _positive_int(text: str) -> int:
 def replay_command(args: argparse.Namespace) -> int:
     """Run a replay from parsed arguments; exit code 0 even when ticks were skipped (2 when
     ``--strict`` and a row is bad, or a file cannot be read)."""
-    with rejects_file(args.rejects) as rejects:
-        return _replay(args, rejects)
+    if args.rejects is not None or args.out == "-":
+        with rejects_file(args.rejects) as rejects:
+            return _replay(args, rejects, args.rejects)
+    path = Path(f"{args.out}{REJECTS_SUFFIX}")
+    with rejects_beside_output(path) as rejects:
+        return _replay(args, rejects, str(path))
 
 
-def _replay(args: argparse.Namespace, rejects: TextIO | None) -> int:
+@contextlib.contextmanager
+def rejects_beside_output(path: Path) -> Iterator[TextIO]:
+    """Rejects spooled to a temporary file and saved as ``path`` when there are any; a
+    ``path`` left by an earlier replay is removed when there are none (it would mislead).
+
+    Raises
+    ------
+    InputFileError
+        When ``path`` cannot be written or removed.
+    """
+    with tempfile.TemporaryFile("w+", encoding="utf-8", errors="backslashreplace") as spool:
+        yield spool
+        try:
+            if spool.tell() == 0:
+                path.unlink(missing_ok=True)
+                return
+            spool.seek(0)
+            with path.open("w", encoding="utf-8", errors="backslashreplace") as saved:
+                shutil.copyfileobj(spool, saved)
+        except OSError as exc:
+            raise InputFileError(str(path), None, f"cannot write: {exc.strerror}") from exc
+
+
+def _replay(args: argparse.Namespace, rejects: TextIO | None, rejects_path: str | None) -> int:
     universe = universe_from_args(args)
     show_progress = sys.stderr.isatty() if args.progress is None else args.progress
     bar = ProgressBar("replay") if show_progress else None
@@ -169,4 +208,6 @@ def _replay(args: argparse.Namespace, rejects: TextIO | None) -> int:
         bar.finish()
     for line in report.lines():
         print(line, file=sys.stderr)
+    if rejects_path is not None and report.skipped:
+        print(f"every skipped row: {rejects_path}", file=sys.stderr)
     return 0
