@@ -1,0 +1,174 @@
+"""``tickindex restate``: published levels against a replay with corrected (or hypothetical)
+events, index by index."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from engine.core.errors import TickInputError
+from engine.maintenance.event_queue import PendingEvent
+from engine.refdata.universe import Universe
+from producers.tickfile import TickFileReader
+from tickindex.cli.command import Subcommands, add_command
+from tickindex.cli.common import add_universe_arguments, positive_float, universe_from_args
+from tickindex.replaying import load_events
+from tickindex.restate_report import (
+    read_level_file,
+    table_lines,
+    weight_lines,
+    write_diff,
+    write_weight_changes,
+)
+from tickindex.restating import (
+    DEFAULT_TOLERANCE,
+    ScenarioRun,
+    WeightChange,
+    restate,
+    run_scenario,
+    start_divisors,
+    what_if,
+)
+
+MATCHING_HELP = (
+    "Rows are matched per index by the tick that moved them (event time, security, n-th such "
+    "row), so corrections that change which ticks move an index still line up; two levels "
+    "differ when |corrected - published| > TOLERANCE x |published|."
+)
+
+
+def register(subcommands: Subcommands) -> None:
+    """Add the ``restate`` sub-command."""
+    parser = add_command(
+        subcommands,
+        "restate",
+        summary="compare published levels with a replay under corrected or what-if events",
+        description="Replay a day's ticks with corrected maintenance events (or corrected "
+        "--indices/--composition) and compare with the published levels: per index the first "
+        "tick where they differ, the largest absolute and relative differences, the divisor "
+        "before and after, and the close. With --what-if, compare the replay with hypothetical "
+        "events added on top of --events against the one without, and show how constituent "
+        "weights at the end of the day move. " + MATCHING_HELP + " A missing or bad file stops "
+        "with one line and exit code 2.",
+        examples=[
+            (
+                "levels published with a wrong split ratio, against the corrected events",
+                "tickindex restate --published levels.csv --ticks ticks.csv "
+                "--events corrected.jsonl --original-events published-events.jsonl "
+                "--out diff.csv",
+            ),
+            (
+                "what a different cap factor would have done, weight changes to a file",
+                "tickindex restate --ticks ticks.csv --events events.jsonl "
+                "--what-if cap.jsonl --out diff.json --weights-out weights.csv",
+            ),
+        ],
+        handler=restate_command,
+    )
+    add_universe_arguments(parser)
+    parser.add_argument(
+        "--ticks", required=True, metavar="FILE", help="the day's tick file, as for replay"
+    )
+    parser.add_argument(
+        "--published",
+        metavar="FILE",
+        help="the published level file (.csv or .jsonl, as replay writes it); needed unless "
+        "--what-if",
+    )
+    parser.add_argument(
+        "--events",
+        metavar="FILE",
+        help="the corrected maintenance events (with --what-if: the events the hypothetical "
+        "ones are added to)",
+    )
+    parser.add_argument(
+        "--original-events",
+        metavar="FILE",
+        help="the events the published levels were computed with: the divisor before is the "
+        "end-of-day divisor of their replay (without: the reference data's divisor, before any "
+        "event)",
+    )
+    parser.add_argument(
+        "--what-if",
+        action="append",
+        metavar="FILE",
+        help="hypothetical events (an events file) added on top of --events; may be repeated",
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=positive_float,
+        default=DEFAULT_TOLERANCE,
+        metavar="REL",
+        help=f"relative difference above which levels differ (default: {DEFAULT_TOLERANCE:g})",
+    )
+    parser.add_argument(
+        "--out",
+        metavar="FILE",
+        help="write the per-index diff here: .json (with weight changes) or .csv",
+    )
+    parser.add_argument(
+        "--weights-out",
+        metavar="FILE",
+        help="with --what-if: every constituent weight change as CSV "
+        "index,security,weight_before,weight_after,change",
+    )
+    parser.add_argument(
+        "--top",
+        type=int,
+        default=5,
+        metavar="N",
+        help="with --what-if: show the N largest weight changes per index (default: 5)",
+    )
+
+
+def restate_command(args: argparse.Namespace) -> int:
+    """Run the comparison; print the table, write the files asked for. Exit code 0 whether
+    or not levels differ (2 for an unusable file or arguments that do not go together)."""
+    if args.what_if and args.published:
+        raise TickInputError(
+            "--what-if compares with the replay of --events, not with --published: give one"
+        )
+    if not args.what_if and not args.published:
+        raise TickInputError("give --published (a restatement) or --what-if (a hypothesis)")
+    if args.weights_out and not args.what_if:
+        raise TickInputError("--weights-out needs --what-if")
+    universe = universe_from_args(args)
+    events = load_events(args.events) if args.events else []
+    weights: list[WeightChange] | None = None
+    if args.what_if:
+        hypothetical = [pending for path in args.what_if for pending in load_events(path)]
+        baseline = _run(universe, args.ticks, events)
+        scenario = _run(universe, args.ticks, [*events, *hypothetical])
+        restatement, weights = what_if(baseline, scenario, tolerance=args.tolerance)
+    else:
+        published = read_level_file(args.published)
+        corrected = _run(universe, args.ticks, events)
+        if args.original_events:
+            original = _run(universe, args.ticks, load_events(args.original_events))
+            before, source = original.divisors, "end of the replay with --original-events"
+        else:
+            before, source = start_divisors(universe), "reference data, before any event"
+        restatement = restate(
+            published,
+            corrected,
+            before,
+            divisor_source=source,
+            tolerance=args.tolerance,
+            published_name=args.published,
+        )
+    print("\n".join(table_lines(restatement)))
+    if weights is not None:
+        print()
+        print("\n".join(weight_lines(weights, args.top)))
+        if args.weights_out:
+            write_weight_changes(args.weights_out, weights)
+    if args.out:
+        write_diff(args.out, restatement, weights)
+    return 0
+
+
+def _run(universe: Universe, ticks: str, events: list[PendingEvent]) -> ScenarioRun:
+    run = run_scenario(universe, lambda final: TickFileReader(ticks, final), events)
+    for failure in run.events_failed:
+        print(f"tickindex restate: event not applied: {failure}", file=sys.stderr)
+    return run
