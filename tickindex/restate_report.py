@@ -162,6 +162,7 @@ def write_diff(
             document: dict[str, Any] = {
                 "tolerance": restatement.tolerance,
                 "divisor_before_source": restatement.divisor_source,
+                "original_reproduces_published": restatement.original_reproduces,
                 "indices": rows,
             }
             if weights is not None:
@@ -205,7 +206,7 @@ def table_lines(restatement: Restatement) -> list[str]:
     divisors and the close (levels to 6 decimals, differences in 3 significant digits)."""
     header = (
         f"{'index':<10} {'first difference (ts seq security)':<42} {'max abs':>10} "
-        f"{'max rel':>10} {'divisor before -> after':>33} {'close published -> corrected':>31}"
+        f"{'max rel':>10} {'divisor before -> after':>37} {'close published -> corrected':>31}"
     )
     lines = [header]
     for diff in restatement.indices:
@@ -216,16 +217,19 @@ def table_lines(restatement: Restatement) -> list[str]:
         )
         max_abs = f"{diff.max_abs.abs_diff:.3g}" if diff.max_abs is not None else "-"
         max_rel = f"{diff.max_rel.rel_diff:.3g}" if diff.max_rel is not None else "-"
-        divisors = f"{diff.divisor_before:.6g} -> {diff.divisor_after:.6g}"
+        divisors = f"{diff.divisor_before:.10g} -> {diff.divisor_after:.10g}"
         close = f"{diff.close_published:.6f} -> {diff.close_corrected:.6f}"
         lines.append(
-            f"{diff.index:<10} {first:<42} {max_abs:>10} {max_rel:>10} {divisors:>33} {close:>31}"
+            f"{diff.index:<10} {first:<42} {max_abs:>10} {max_rel:>10} {divisors:>37} {close:>31}"
         )
     count = len(restatement.differing)
     lines.append(
         f"{count} of {len(restatement.indices)} indices differ beyond a relative "
         f"{restatement.tolerance:g}; divisor before: {restatement.divisor_source}"
     )
+    if restatement.original_reproduces is not None:
+        verdict = "reproduces" if restatement.original_reproduces else "does NOT reproduce"
+        lines.append(f"the original replay {verdict} the published levels")
     return lines
 
 

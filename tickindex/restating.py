@@ -124,11 +124,15 @@ class Restatement:
     divisor_source : str
         Where ``divisor_before`` comes from (the original events' replay, or the reference
         data at the start of the day when there is none).
+    original_reproduces : bool or None
+        Whether the replay with the original events and reference data gives the published
+        levels (within the tolerance); None: not checked (no original replay).
     """
 
     indices: tuple[IndexDiff, ...]
     tolerance: float
     divisor_source: str
+    original_reproduces: bool | None = None
 
     @property
     def differing(self) -> tuple[IndexDiff, ...]:

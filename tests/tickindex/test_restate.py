@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import tickindex
+from tests.support.reference_files import COMPOSITION, INDICES, write
 from tests.support.restate_day import DAY_NS, START_NS, Day, make_day, write_events
 from tickindex.cli.main import main
 
@@ -99,7 +100,8 @@ def test_divisor_before_is_the_original_events_and_after_the_corrected_ones(
         command += ["--events", str(tmp_path / f"{name}.jsonl"), "--out", str(tmp_path / "x.csv")]
         assert main([*command, "--audit", str(audit)]) == 0
         audits[name] = _audit_divisors(audit)
-    assert document["divisor_before_source"] == "end of the replay with --original-events"
+    assert document["divisor_before_source"].startswith("end of the replay with the original")
+    assert document["original_reproduces_published"] is True
     for row in document["indices"]:
         assert row["divisor_before"] == audits["wrong"][row["index"]]
         assert row["divisor_after"] == audits["right"][row["index"]]
@@ -112,6 +114,7 @@ def test_without_original_events_the_divisor_before_is_the_reference_datas(
     universe = tickindex.load_universe(day.indices, day.composition)
     start = dict(zip(universe.index_codes, universe.divisors.tolist(), strict=True))
     assert document["divisor_before_source"] == "reference data, before any event"
+    assert document["original_reproduces_published"] is None
     assert {row["index"]: row["divisor_before"] for row in document["indices"]} == start
 
 
@@ -145,3 +148,45 @@ def test_published_levels_equal_to_the_replay_differ_nowhere(
         assert row["max_abs_diff"] == 0.0
         assert row["close_published"] == row["close_corrected"]
     assert "0 of 2 indices differ" in capsys.readouterr().out
+
+
+def test_a_correction_in_the_reference_data(
+    day: Day, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wrong = tmp_path / "wrong"
+    wrong.mkdir()
+    wrong_indices, wrong_composition = write(
+        wrong, INDICES, COMPOSITION.replace("HSI,0941.HK,200,0.7,", "HSI,0941.HK,200,0.9,")
+    )
+    published = tmp_path / "published.csv"
+    original = ["--indices", str(wrong_indices), "--composition", str(wrong_composition)]
+    command = ["replay", "--ticks", str(day.ticks), "--out", str(published)]
+    assert main([*command, *original]) == 0
+    out = tmp_path / "diff.json"
+    command = ["restate", "--ticks", str(day.ticks), *day.universe_args(), "--out", str(out)]
+    command += ["--published", str(published), "--original-indices", str(wrong_indices)]
+    assert main([*command, "--original-composition", str(wrong_composition)]) == 0
+    document = json.loads(out.read_text())
+    report = {row["index"]: row for row in document["indices"]}
+    assert document["original_reproduces_published"] is True
+    old = tickindex.replay(day.ticks, indices=wrong_indices, composition=wrong_composition).levels
+    new = tickindex.replay(day.ticks, indices=day.indices, composition=day.composition).levels
+    old, new = old.of("HSI"), new.of("HSI")
+    diff = np.abs(new.level - old.level)
+    first = np.flatnonzero(diff > 1e-9 * old.level)[0]
+    assert report["HSI"]["first_diff_seq"] == int(old.seq[first])
+    assert report["HSI"]["max_abs_diff"] == float(diff.max())
+    assert report["HSI"]["close_corrected"] == float(new.level[-1])
+    assert report["CAP"]["differing_rows"] == 0
+    before = tickindex.load_universe(wrong_indices, wrong_composition).divisors[0]
+    after = tickindex.load_universe(day.indices, day.composition).divisors[0]
+    assert (report["HSI"]["divisor_before"], report["HSI"]["divisor_after"]) == (before, after)
+    assert "the original replay reproduces the published levels" in capsys.readouterr().out
+
+
+def test_original_events_that_do_not_give_the_published_levels_are_flagged(
+    day: Day, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = _restate(day, tmp_path, "--original-events", str(tmp_path / "right.jsonl"))
+    assert document["original_reproduces_published"] is False
+    assert "the original replay does NOT reproduce the published levels" in capsys.readouterr().out

@@ -98,6 +98,8 @@ def test_arguments_that_do_not_go_together(
     assert "give --published" in _fails(capsys, bare)
     weights = [*_restate(day, tmp_path), "--weights-out", str(tmp_path / "w.csv")]
     assert "--weights-out needs --what-if" in _fails(capsys, weights)
+    half = [*_restate(day, tmp_path), "--original-indices", str(day.indices)]
+    assert "--original-composition go together" in _fails(capsys, half)
 
 
 def test_rows_are_matched_by_tick_time_security_and_occurrence() -> None:

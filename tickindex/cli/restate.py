@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 
-from engine.core.errors import TickInputError
+from engine.core.errors import ReferenceDataError, TickInputError
 from engine.maintenance.event_queue import PendingEvent
+from engine.refdata.builtin import load_universe_or_builtin
 from engine.refdata.universe import Universe
 from producers.tickfile import TickFileReader
 from tickindex.cli.command import Subcommands, add_command
@@ -22,6 +24,7 @@ from tickindex.restate_report import (
 )
 from tickindex.restating import (
     DEFAULT_TOLERANCE,
+    Restatement,
     ScenarioRun,
     WeightChange,
     restate,
@@ -86,7 +89,19 @@ def register(subcommands: Subcommands) -> None:
         metavar="FILE",
         help="the events the published levels were computed with: the divisor before is the "
         "end-of-day divisor of their replay (without: the reference data's divisor, before any "
-        "event)",
+        "event); the replay of the original events and reference data is also checked to "
+        "reproduce the published levels",
+    )
+    parser.add_argument(
+        "--original-indices",
+        metavar="FILE",
+        help="with --original-composition: the reference data the published levels were "
+        "computed with, when the correction is in --indices/--composition",
+    )
+    parser.add_argument(
+        "--original-composition",
+        metavar="FILE",
+        help="see --original-indices",
     )
     parser.add_argument(
         "--what-if",
@@ -141,21 +156,7 @@ def restate_command(args: argparse.Namespace) -> int:
         scenario = _run(universe, args.ticks, [*events, *hypothetical])
         restatement, weights = what_if(baseline, scenario, tolerance=args.tolerance)
     else:
-        published = read_level_file(args.published)
-        corrected = _run(universe, args.ticks, events)
-        if args.original_events:
-            original = _run(universe, args.ticks, load_events(args.original_events))
-            before, source = original.divisors, "end of the replay with --original-events"
-        else:
-            before, source = start_divisors(universe), "reference data, before any event"
-        restatement = restate(
-            published,
-            corrected,
-            before,
-            divisor_source=source,
-            tolerance=args.tolerance,
-            published_name=args.published,
-        )
+        restatement = _restatement(args, universe, events)
     print("\n".join(table_lines(restatement)))
     if weights is not None:
         print()
@@ -172,3 +173,57 @@ def _run(universe: Universe, ticks: str, events: list[PendingEvent]) -> Scenario
     for failure in run.events_failed:
         print(f"tickindex restate: event not applied: {failure}", file=sys.stderr)
     return run
+
+
+def _restatement(
+    args: argparse.Namespace, universe: Universe, events: list[PendingEvent]
+) -> Restatement:
+    """Published levels against the corrected replay; the original replay (when its events or
+    reference data are given) gives the divisors before and is checked against the published."""
+    published = read_level_file(args.published)
+    corrected = _run(universe, args.ticks, events)
+    original_data = args.original_indices or args.original_composition
+    if not (args.original_events or original_data):
+        return restate(
+            published,
+            corrected,
+            start_divisors(universe),
+            divisor_source="reference data, before any event",
+            tolerance=args.tolerance,
+            published_name=args.published,
+        )
+    original_universe = (
+        _original_universe(args.original_indices, args.original_composition)
+        if original_data
+        else universe
+    )
+    original_events = load_events(args.original_events) if args.original_events else []
+    original = _run(original_universe, args.ticks, original_events)
+    check = restate(
+        published,
+        original,
+        original.divisors,
+        divisor_source="",
+        tolerance=args.tolerance,
+        published_name=args.published,
+    )
+    restatement = restate(
+        published,
+        corrected,
+        original.divisors,
+        divisor_source="end of the replay with the original events and reference data",
+        tolerance=args.tolerance,
+        published_name=args.published,
+    )
+    return replace(restatement, original_reproduces=not check.differing)
+
+
+def _original_universe(indices: str | None, composition: str | None) -> Universe:
+    if not (indices and composition):
+        raise TickInputError("--original-indices and --original-composition go together")
+    try:
+        return load_universe_or_builtin(indices, composition)
+    except ValueError as exc:
+        raise ReferenceDataError(
+            "--original-indices/--original-composition", None, str(exc)
+        ) from exc
