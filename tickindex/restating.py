@@ -27,7 +27,7 @@ from engine.pipeline.chain import IndexPipeline
 from engine.refdata.universe import Universe
 from tickindex.levels import LevelCollector, Levels
 from tickindex.replaying import OpenTicks
-from tickindex.restate_diff import IndexDiff, compare_index
+from tickindex.restate_diff import IndexDiff, compare_index, empty_levels, split_by_index
 
 __all__ = [
     "DEFAULT_TOLERANCE",
@@ -177,26 +177,27 @@ def restate(
         When the published levels name indices the corrected run does not know, or when no
         published row matches a corrected one (other ticks, another day).
     """
-    known = set(corrected.universe.index_codes)
-    unknown = sorted(set(np.unique(published.index).tolist()) - known)
+    old, new = split_by_index(published), split_by_index(corrected.levels)
+    codes = corrected.universe.index_codes
+    unknown = sorted(set(old) - set(codes))
     if unknown:
         raise ReferenceDataError(
             published_name,
             None,
             f"levels of indices the reference data does not have: {', '.join(unknown)} "
-            f"(known: {', '.join(corrected.universe.index_codes)})",
+            f"(known: {', '.join(codes)})",
         )
     diffs = tuple(
         compare_index(
             code,
-            published.of(code),
-            corrected.levels.of(code),
+            old.get(code, empty_levels()),
+            new.get(code, empty_levels()),
             divisor_before=divisors_before.get(code, float("nan")),
             divisor_after=corrected.divisors[code],
             tolerance=tolerance,
         )
-        for code in corrected.universe.index_codes
-        if (published.index == code).any() or (corrected.levels.index == code).any()
+        for code in codes
+        if code in old or code in new
     )
     if len(published) and not any(diff.matched for diff in diffs):
         raise ReferenceDataError(
