@@ -85,7 +85,7 @@ def split_by_index(levels: Levels) -> dict[str, Levels]:
     """Each index's rows, in tick order (one sort for all indices, not a pass per index)."""
     order = np.argsort(levels.index, kind="stable")
     codes, starts = np.unique(levels.index[order], return_index=True)
-    ends = [*starts[1:].tolist(), len(levels)]
+    ends = [*starts[1:].tolist(), len(levels)] if len(levels) else []
     return {
         code: _rows(levels, order[start:end])
         for code, start, end in zip(codes.tolist(), starts.tolist(), ends, strict=True)

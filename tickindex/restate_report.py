@@ -17,7 +17,7 @@ import numpy as np
 from consumers.levelfile import CSV_HEADER, LevelRecord, open_output_file
 from engine.core.errors import InputFileError
 from tickindex.levels import Levels
-from tickindex.restate_diff import IndexDiff, LevelPoint
+from tickindex.restate_diff import IndexDiff, LevelPoint, empty_levels
 from tickindex.restating import Restatement, WeightChange
 
 __all__ = [
@@ -34,60 +34,92 @@ def read_level_file(path: str) -> Levels:
     """A level file as ``tickindex replay`` writes it: CSV ``ts,index,level,seq,security`` or
     JSON Lines with those keys, optionally gzipped.
 
+    A well-formed CSV file is parsed column by column; only a file with a problem is read
+    again row by row, to name the line.
+
     Raises
     ------
     InputFileError
         When the file is missing or unreadable, or a row is not a level (``FILE:LINE: ...``).
     """
-    ts: list[int] = []
-    index: list[str] = []
-    level: list[float] = []
-    seq: list[int] = []
-    security: list[str] = []
-    for line, record in _records(path):
-        if not (math.isfinite(record.level) and record.level > 0):
-            raise InputFileError(path, line, f"level must be positive and finite: {record.level}")
-        ts.append(record.ts)
-        index.append(record.index)
-        level.append(record.level)
-        seq.append(record.seq)
-        security.append(record.security)
-    return Levels(
-        ts_event=np.array(ts, dtype=np.int64),
-        index=np.array(index, dtype=np.str_),
-        level=np.array(level, dtype=np.float64),
-        seq=np.array(seq, dtype=np.int64),
-        security=np.array(security, dtype=np.str_),
-    )
+    text = _text(path)
+    jsonl = path.lower().removesuffix(".gz").endswith((".jsonl", ".ndjson"))
+    levels = None if jsonl else _csv_columns(path, text)
+    if levels is None:
+        levels = _from_records(_jsonl_records(path, text) if jsonl else _csv_records(path, text))
+    bad = np.flatnonzero(~(np.isfinite(levels.level) & (levels.level > 0)))
+    if bad.size:
+        line = int(bad[0]) + 1 if jsonl else int(bad[0]) + 2
+        problem = f"level must be positive and finite: {levels.level[bad[0]]}"
+        raise InputFileError(path, None if jsonl else line, problem)
+    return levels
 
 
-def _records(path: str) -> Iterator[tuple[int, LevelRecord]]:
-    name = path.lower().removesuffix(".gz")
+def _text(path: str) -> str:
     try:
         raw = Path(path).read_bytes()
-        text = (gzip.decompress(raw) if path.lower().endswith(".gz") else raw).decode("utf-8")
+        return (gzip.decompress(raw) if path.lower().endswith(".gz") else raw).decode("utf-8")
     except (OSError, EOFError, UnicodeDecodeError) as exc:
         problem = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise InputFileError(path, None, f"cannot read the level file: {problem}") from None
-    if name.endswith((".jsonl", ".ndjson")):
-        decoder = msgspec.json.Decoder(LevelRecord)
-        for number, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                try:
-                    yield number, decoder.decode(line)
-                except msgspec.ValidationError as exc:
-                    raise InputFileError(path, number, f"not a level: {exc}") from None
-                except msgspec.DecodeError as exc:
-                    raise InputFileError(path, number, f"not a level: {exc}") from None
-        return
-    rows = csv.reader(io.StringIO(text))
-    header = next(rows, None)
-    if header is None or ",".join(header) != CSV_HEADER:
+
+
+_NUMBERS = np.dtype([("ts", np.int64), ("level", np.float64), ("seq", np.int64)])
+
+
+def _csv_columns(path: str, text: str) -> Levels | None:
+    """The columns of a CSV level file, parsed by numpy (no Python step per row); None when a
+    row is not plain ``int,code,float,int,code`` (read it row by row then)."""
+    if not text.startswith(CSV_HEADER + "\n") and text.rstrip("\r\n") != CSV_HEADER:
         raise InputFileError(path, 1, f"the header must be {CSV_HEADER}")
+    if '"' in text:
+        return None
+    if not text[len(CSV_HEADER) :].strip():
+        return empty_levels()
+    options: dict[str, Any] = {"delimiter": ",", "skiprows": 1, "comments": None, "ndmin": 1}
+    try:
+        numbers = np.loadtxt(io.StringIO(text), usecols=(0, 2, 3), dtype=_NUMBERS, **options)
+        codes = np.loadtxt(io.StringIO(text), usecols=(1, 4), dtype=np.str_, **options)
+    except ValueError:
+        return None
+    codes = codes.reshape(-1, 2)
+    return Levels(
+        ts_event=numbers["ts"],
+        index=np.ascontiguousarray(codes[:, 0]),
+        level=numbers["level"],
+        seq=numbers["seq"],
+        security=np.ascontiguousarray(codes[:, 1]),
+    )
+
+
+def _from_records(records: Iterator[LevelRecord]) -> Levels:
+    rows = list(records)
+    return Levels(
+        ts_event=np.array([r.ts for r in rows], dtype=np.int64),
+        index=np.array([r.index for r in rows], dtype=np.str_),
+        level=np.array([r.level for r in rows], dtype=np.float64),
+        seq=np.array([r.seq for r in rows], dtype=np.int64),
+        security=np.array([r.security for r in rows], dtype=np.str_),
+    )
+
+
+def _jsonl_records(path: str, text: str) -> Iterator[LevelRecord]:
+    decoder = msgspec.json.Decoder(LevelRecord)
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                yield decoder.decode(line)
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                raise InputFileError(path, number, f"not a level: {exc}") from None
+
+
+def _csv_records(path: str, text: str) -> Iterator[LevelRecord]:
+    rows = csv.reader(io.StringIO(text))
+    next(rows, None)  # the header, checked already
     for number, row in enumerate(rows, start=2):
         try:
             ts, code, level, seq, security = row
-            yield number, LevelRecord(int(ts), code, float(level), int(seq), security)
+            yield LevelRecord(int(ts), code, float(level), int(seq), security)
         except ValueError:
             raise InputFileError(path, number, f"not a level row: {','.join(row)}") from None
 

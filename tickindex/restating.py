@@ -199,7 +199,9 @@ def restate(
         for code in codes
         if code in old or code in new
     )
-    if len(published) and not any(diff.matched for diff in diffs):
+    if not len(published):
+        raise ReferenceDataError(published_name, None, "no published levels in it")
+    if not any(diff.matched for diff in diffs):
         raise ReferenceDataError(
             published_name,
             None,

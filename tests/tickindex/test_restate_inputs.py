@@ -110,3 +110,10 @@ def test_rows_are_matched_by_tick_time_security_and_occurrence() -> None:
     a, b = match_rows(a_ts, a_security, b_ts, b_security)
     assert a.tolist() == [0, 1, 4]  # the second (2, Y) of a has no partner; (3, Z) neither
     assert b.tolist() == [0, 1, 3]
+
+
+def test_a_published_file_without_levels(
+    day: Day, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "published.csv").write_text("ts,index,level,seq,security\n")
+    assert "no published levels in it" in _fails(capsys, _restate(day, tmp_path))
