@@ -277,6 +277,6 @@ def weight_lines(weights: Sequence[WeightChange], top: int) -> list[str]:
             f"{change.index:<10} {change.security:<12} {change.before:>13.4%} "
             f"{change.after:>10.4%} {change.change:>+10.4%}"
         )
-    if len(lines) == 1:
+    if not weights:
         lines.append("no constituent weight changes")
     return lines

@@ -14,6 +14,8 @@ import tickindex
 from consumers.gateway.rest import index_weights
 from tests.support.restate_day import DAY_NS, START_NS, Day, make_day, write_events
 from tickindex.cli.main import main
+from tickindex.restate_report import weight_lines
+from tickindex.restating import WeightChange
 
 EFFECTIVE = START_NS + DAY_NS // 2
 HSI_ROWS = [("0005.HK", 1000, 0.5, 1.0), ("0700.HK", 500, 0.8, 0.5), ("0941.HK", 200, 0.7, 1.0)]
@@ -123,4 +125,18 @@ def test_an_event_that_cannot_apply_is_reported(
     document = _what_if(day, tmp_path, unknown)
     assert document["weight_changes"] == []
     assert all(row["differing_rows"] == 0 for row in document["indices"])
-    assert "event not applied" in capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert "event not applied" in err
+    assert "no constituent weight changes" in out
+
+
+def test_top_shows_the_largest_weight_changes_of_each_index() -> None:
+    changes = [
+        WeightChange("HSI", "A", 0.5, 0.6),
+        WeightChange("HSI", "B", 0.5, 0.4),
+        WeightChange("CAP", "C", 0.2, 0.25),
+    ]
+    lines = weight_lines(changes, top=1)
+    assert len(lines) == 3
+    assert lines[1].split()[:2] == ["HSI", "A"] and lines[2].split()[:2] == ["CAP", "C"]
+    assert lines[1].split()[2:] == ["50.0000%", "60.0000%", "+10.0000%"]

@@ -13,7 +13,12 @@ from engine.refdata.builtin import load_universe_or_builtin
 from engine.refdata.universe import Universe
 from producers.tickfile import TickFileReader
 from tickindex.cli.command import Subcommands, add_command
-from tickindex.cli.common import add_universe_arguments, positive_float, universe_from_args
+from tickindex.cli.common import (
+    add_universe_arguments,
+    int_from_0_to,
+    positive_float,
+    universe_from_args,
+)
 from tickindex.replaying import load_events
 from tickindex.restate_report import (
     read_level_file,
@@ -129,7 +134,7 @@ def register(subcommands: Subcommands) -> None:
     )
     parser.add_argument(
         "--top",
-        type=int,
+        type=int_from_0_to(100_000),
         default=5,
         metavar="N",
         help="with --what-if: show the N largest weight changes per index (default: 5)",
