@@ -190,3 +190,33 @@ def test_original_events_that_do_not_give_the_published_levels_are_flagged(
     document = _restate(day, tmp_path, "--original-events", str(tmp_path / "right.jsonl"))
     assert document["original_reproduces_published"] is False
     assert "the original replay does NOT reproduce the published levels" in capsys.readouterr().out
+
+
+def test_conflated_published_levels_match_the_replays_level_of_the_same_tick(
+    day: Day, tmp_path: Path
+) -> None:
+    wrong = write_events(tmp_path / "wrong.jsonl", _split(3.0))
+    right = write_events(tmp_path / "right.jsonl", _split(2.0))
+    published = tmp_path / "published.csv"
+    args = ["--ticks", str(day.ticks), *day.universe_args()]
+    replay = ["replay", *args, "--events", str(wrong), "--out", str(published)]
+    assert main([*replay, "--conflate-ms", "60000"]) == 0
+    out = tmp_path / "diff.json"
+    restate = ["restate", *args, "--published", str(published), "--events", str(right)]
+    assert main([*restate, "--out", str(out)]) == 0
+    indices, composition = day.indices, day.composition
+    conflated = tickindex.replay(
+        day.ticks, indices=indices, composition=composition, events=wrong, conflate_ms=60000
+    ).levels
+    corrected = tickindex.replay(
+        day.ticks, indices=indices, composition=composition, events=right
+    ).levels
+    for row in json.loads(out.read_text())["indices"]:
+        rows, every = conflated.of(row["index"]), corrected.of(row["index"])
+        assert row["matched_rows"] == row["published_rows"] == len(rows) < row["corrected_rows"]
+        assert np.array_equal(every.seq, np.arange(1, len(every) + 1))  # no gaps: seq - 1 = row
+        diff = np.abs(every.level[rows.seq - 1] - rows.level)
+        first = np.flatnonzero(diff > 1e-9 * rows.level)[0]
+        assert row["first_diff_seq"] == int(rows.seq[first])
+        assert row["max_abs_diff"] == float(diff.max())
+        assert row["close_corrected"] == float(every.level[-1])
