@@ -18,7 +18,8 @@ from consumers.levelfile import CSV_HEADER, LevelRecord, open_output_file
 from engine.core.errors import InputFileError
 from tickindex.levels import Levels
 from tickindex.restate_diff import IndexDiff, LevelPoint, empty_levels
-from tickindex.restating import Restatement, WeightChange
+from tickindex.restating import Restatement
+from tickindex.what_if import WeightChange
 
 __all__ = [
     "diff_rows",

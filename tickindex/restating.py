@@ -1,8 +1,8 @@
 """Restatement and what-if replays: replay a day twice and compare the levels, index by index.
 
-``restate`` compares published levels with a replay under corrected events (or corrected
-reference files); ``what_if`` compares a replay under the given events with one where
-hypothetical events are added on top, and reports how constituent weights move.
+``restate_published`` compares published levels with a replay under corrected events (or
+corrected reference files); ``tickindex.what_if`` compares a replay under the given events with
+one where hypothetical events are added on top.
 
 Rows of the two runs are matched per index by the tick that moved them: the same event time,
 the same security and, when one tick time and security repeat, the same occurrence (n-th such
@@ -14,7 +14,7 @@ where sequence numbers stop lining up. Rows only one run has are counted, not co
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -32,15 +32,13 @@ from tickindex.restate_diff import IndexDiff, compare_index, empty_levels, split
 __all__ = [
     "DEFAULT_TOLERANCE",
     "IndexDiff",
+    "Original",
     "Restatement",
     "ScenarioRun",
-    "WeightChange",
-    "closing_weights",
     "restate",
+    "restate_published",
     "run_scenario",
     "start_divisors",
-    "weight_changes",
-    "what_if",
 ]
 
 DEFAULT_TOLERANCE = 1e-9
@@ -127,12 +125,15 @@ class Restatement:
     original_reproduces : bool or None
         Whether the replay with the original events and reference data gives the published
         levels (within the tolerance); None: not checked (no original replay).
+    events_failed : tuple of str
+        Events a replay could not apply, each as ``RUN: SOURCE: event at EFFECTIVE: error``.
     """
 
     indices: tuple[IndexDiff, ...]
     tolerance: float
     divisor_source: str
     original_reproduces: bool | None = None
+    events_failed: tuple[str, ...] = ()
 
     @property
     def differing(self) -> tuple[IndexDiff, ...]:
@@ -208,7 +209,8 @@ def restate(
             "no published level matches a replayed one (same index, tick time and security): "
             "are they levels of these ticks?",
         )
-    return Restatement(diffs, tolerance, divisor_source)
+    failed = tuple(f"corrected run: {failure}" for failure in corrected.events_failed)
+    return Restatement(diffs, tolerance, divisor_source, events_failed=failed)
 
 
 def start_divisors(universe: Universe) -> dict[str, float]:
@@ -217,81 +219,85 @@ def start_divisors(universe: Universe) -> dict[str, float]:
 
 
 @dataclass(frozen=True)
-class WeightChange:
-    """How one constituent's weight in one index moves (0 when not a member)."""
+class Original:
+    """How the published levels were computed: the reference data and events of that run."""
 
-    index: str
-    security: str
-    before: float
-    after: float
-
-    @property
-    def change(self) -> float:
-        """``after - before``."""
-        return self.after - self.before
+    universe: Universe
+    events: Sequence[PendingEvent]
 
 
-def closing_weights(run: ScenarioRun) -> dict[str, dict[str, float]]:
-    """Weight of every constituent in its index at the end of a run: price x IS x FAF x CF over
-    the index's total, with the composition, cap factors and prices of the end of the replay.
+def restate_published(
+    published: Levels,
+    universe: Universe,
+    open_ticks: OpenTicks,
+    events: Sequence[PendingEvent],
+    *,
+    original: Original | None = None,
+    tolerance: float = DEFAULT_TOLERANCE,
+    published_name: str = "published levels",
+) -> Restatement:
+    """Replay the day with corrected events (or reference data) and compare with the published
+    levels; with the ``original`` run's data also replay that, for the divisors before and to
+    check that it reproduces the published levels.
 
-    Returns
-    -------
-    dict
-        Index code to security code to weight (a fraction of 1), biggest first.
-    """
-    members = run.universe.membership
-    value = run.prices[members.security] * run.universe.weights()
-    totals = np.bincount(members.index, weights=value, minlength=len(run.universe.indices))
-    share = value / totals[members.index]
-    order = np.lexsort((-share, members.index))
-    weights: dict[str, dict[str, float]] = {code: {} for code in run.universe.index_codes}
-    codes = run.universe.securities
-    for index, security, weight in zip(
-        members.index[order].tolist(),
-        members.security[order].tolist(),
-        share[order].tolist(),
-        strict=True,
-    ):
-        weights[run.universe.indices[index].code][codes[security]] = weight
-    return weights
-
-
-def weight_changes(
-    before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]
-) -> list[WeightChange]:
-    """Every constituent whose weight differs, biggest absolute change first within each index
-    (indices in the order of ``after``); a constituent in one run only has weight 0 in the
-    other."""
-    changes: list[WeightChange] = []
-    for index in dict.fromkeys([*after, *before]):
-        old, new = before.get(index, {}), after.get(index, {})
-        moved = [
-            WeightChange(index, security, old.get(security, 0.0), new.get(security, 0.0))
-            for security in dict.fromkeys([*old, *new])
-            if old.get(security, 0.0) != new.get(security, 0.0)
-        ]
-        changes.extend(sorted(moved, key=lambda c: -abs(c.change)))
-    return changes
-
-
-def what_if(
-    baseline: ScenarioRun, scenario: ScenarioRun, *, tolerance: float = DEFAULT_TOLERANCE
-) -> tuple[Restatement, list[WeightChange]]:
-    """Compare a replay with hypothetical events added (``scenario``) with the one without.
+    Parameters
+    ----------
+    published : Levels
+        The levels as published.
+    universe : Universe
+        The (corrected) reference data at the start of the day.
+    open_ticks : callable
+        Opens the day's ticks (as for ``run_replay``); called once per replay.
+    events : sequence of PendingEvent
+        The corrected maintenance events.
+    original : Original, optional
+        The published run's reference data and events; without it the divisor before is the
+        reference data's, before any event.
+    tolerance : float
+        Relative tolerance (``DEFAULT_TOLERANCE``).
+    published_name : str
+        How errors name the published levels (the file).
 
     Returns
     -------
-    tuple of Restatement and list of WeightChange
-        The level differences (``baseline`` in the place of the published levels) and every
-        constituent weight that moves at the end of the day.
+    Restatement
+        One ``IndexDiff`` per index.
+
+    Raises
+    ------
+    ReferenceDataError
+        As ``restate``.
     """
-    restatement = restate(
-        baseline.levels,
-        scenario,
-        baseline.divisors,
-        divisor_source="replay without the what-if events",
+    corrected = run_scenario(universe, open_ticks, events)
+    if original is None:
+        return restate(
+            published,
+            corrected,
+            start_divisors(universe),
+            divisor_source="reference data, before any event",
+            tolerance=tolerance,
+            published_name=published_name,
+        )
+    replayed = run_scenario(original.universe, open_ticks, original.events)
+    check = restate(
+        published,
+        replayed,
+        replayed.divisors,
+        divisor_source="",
         tolerance=tolerance,
-        published_name="the replay without the what-if events",
+        published_name=published_name,
     )
-    return restatement, weight_changes(closing_weights(baseline), closing_weights(scenario))
+    restatement = restate(
+        published,
+        corrected,
+        replayed.divisors,
+        divisor_source="end of the replay with the original events and reference data",
+        tolerance=tolerance,
+        published_name=published_name,
+    )
+    failed = tuple(f"original run: {failure}" for failure in replayed.events_failed)
+    return replace(
+        restatement,
+        original_reproduces=not check.differing,
+        events_failed=failed + restatement.events_failed,
+    )

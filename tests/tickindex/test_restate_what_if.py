@@ -15,7 +15,7 @@ from consumers.gateway.rest import index_weights
 from tests.support.restate_day import DAY_NS, START_NS, Day, make_day, write_events
 from tickindex.cli.main import main
 from tickindex.restate_report import weight_lines
-from tickindex.restating import WeightChange
+from tickindex.what_if import WeightChange
 
 EFFECTIVE = START_NS + DAY_NS // 2
 HSI_ROWS = [("0005.HK", 1000, 0.5, 1.0), ("0700.HK", 500, 0.8, 0.5), ("0941.HK", 200, 0.7, 1.0)]
@@ -126,7 +126,7 @@ def test_an_event_that_cannot_apply_is_reported(
     assert document["weight_changes"] == []
     assert all(row["differing_rows"] == 0 for row in document["indices"])
     out, err = capsys.readouterr()
-    assert "event not applied" in err
+    assert "event not applied: what-if run: " in err and "delete_constituent" in err
     assert "no constituent weight changes" in out
 
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 
 from engine.core.errors import ReferenceDataError, TickInputError
-from engine.maintenance.event_queue import PendingEvent
 from engine.refdata.builtin import load_universe_or_builtin
 from engine.refdata.universe import Universe
 from producers.tickfile import TickFileReader
@@ -27,16 +25,8 @@ from tickindex.restate_report import (
     write_diff,
     write_weight_changes,
 )
-from tickindex.restating import (
-    DEFAULT_TOLERANCE,
-    Restatement,
-    ScenarioRun,
-    WeightChange,
-    restate,
-    run_scenario,
-    start_divisors,
-    what_if,
-)
+from tickindex.restating import DEFAULT_TOLERANCE, Original, restate_published
+from tickindex.what_if import WeightChange, what_if
 
 MATCHING_HELP = (
     "Rows are matched per index by the tick that moved them (event time, security, n-th such "
@@ -154,14 +144,27 @@ def restate_command(args: argparse.Namespace) -> int:
         raise TickInputError("--weights-out needs --what-if")
     universe = universe_from_args(args)
     events = load_events(args.events) if args.events else []
+
+    def open_ticks(final: Universe) -> TickFileReader:
+        return TickFileReader(args.ticks, final)
+
     weights: list[WeightChange] | None = None
     if args.what_if:
         hypothetical = [pending for path in args.what_if for pending in load_events(path)]
-        baseline = _run(universe, args.ticks, events)
-        scenario = _run(universe, args.ticks, [*events, *hypothetical])
-        restatement, weights = what_if(baseline, scenario, tolerance=args.tolerance)
+        outcome = what_if(universe, open_ticks, events, hypothetical, tolerance=args.tolerance)
+        restatement, weights = outcome.restatement, outcome.weights
     else:
-        restatement = _restatement(args, universe, events)
+        restatement = restate_published(
+            read_level_file(args.published),
+            universe,
+            open_ticks,
+            events,
+            original=_original(args, universe),
+            tolerance=args.tolerance,
+            published_name=args.published,
+        )
+    for failure in restatement.events_failed:
+        print(f"tickindex restate: event not applied: {failure}", file=sys.stderr)
     print("\n".join(table_lines(restatement)))
     if weights is not None:
         print()
@@ -173,62 +176,18 @@ def restate_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(universe: Universe, ticks: str, events: list[PendingEvent]) -> ScenarioRun:
-    run = run_scenario(universe, lambda final: TickFileReader(ticks, final), events)
-    for failure in run.events_failed:
-        print(f"tickindex restate: event not applied: {failure}", file=sys.stderr)
-    return run
-
-
-def _restatement(
-    args: argparse.Namespace, universe: Universe, events: list[PendingEvent]
-) -> Restatement:
-    """Published levels against the corrected replay; the original replay (when its events or
-    reference data are given) gives the divisors before and is checked against the published."""
-    published = read_level_file(args.published)
-    corrected = _run(universe, args.ticks, events)
-    original_data = args.original_indices or args.original_composition
-    if not (args.original_events or original_data):
-        return restate(
-            published,
-            corrected,
-            start_divisors(universe),
-            divisor_source="reference data, before any event",
-            tolerance=args.tolerance,
-            published_name=args.published,
-        )
-    original_universe = (
-        _original_universe(args.original_indices, args.original_composition)
-        if original_data
-        else universe
-    )
-    original_events = load_events(args.original_events) if args.original_events else []
-    original = _run(original_universe, args.ticks, original_events)
-    check = restate(
-        published,
-        original,
-        original.divisors,
-        divisor_source="",
-        tolerance=args.tolerance,
-        published_name=args.published,
-    )
-    restatement = restate(
-        published,
-        corrected,
-        original.divisors,
-        divisor_source="end of the replay with the original events and reference data",
-        tolerance=args.tolerance,
-        published_name=args.published,
-    )
-    return replace(restatement, original_reproduces=not check.differing)
-
-
-def _original_universe(indices: str | None, composition: str | None) -> Universe:
-    if not (indices and composition):
+def _original(args: argparse.Namespace, universe: Universe) -> Original | None:
+    """The published run's reference data and events, when any of them is given."""
+    if not (args.original_events or args.original_indices or args.original_composition):
+        return None
+    events = load_events(args.original_events) if args.original_events else []
+    if not (args.original_indices or args.original_composition):
+        return Original(universe, events)
+    if not (args.original_indices and args.original_composition):
         raise TickInputError("--original-indices and --original-composition go together")
     try:
-        return load_universe_or_builtin(indices, composition)
+        data = load_universe_or_builtin(args.original_indices, args.original_composition)
     except ValueError as exc:
-        raise ReferenceDataError(
-            "--original-indices/--original-composition", None, str(exc)
-        ) from exc
+        where = "--original-indices/--original-composition"
+        raise ReferenceDataError(where, None, str(exc)) from exc
+    return Original(data, events)
