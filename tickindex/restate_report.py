@@ -8,6 +8,7 @@ import io
 import json
 import math
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import msgspec
 import numpy as np
 
 from consumers.levelfile import CSV_HEADER, LevelRecord, open_output_file
+from engine.calendar.sessions import HKT_OFFSET_NS
 from engine.core.errors import InputFileError
 from tickindex.levels import Levels
 from tickindex.restate_diff import IndexDiff, LevelPoint, empty_levels
@@ -23,6 +25,7 @@ from tickindex.what_if import WeightChange
 
 __all__ = [
     "diff_rows",
+    "hkt",
     "read_level_file",
     "table_lines",
     "weight_lines",
@@ -238,13 +241,13 @@ def table_lines(restatement: Restatement) -> list[str]:
     """The human table: per index the first differing tick, the largest differences, the
     divisors and the close (levels to 6 decimals, differences in 3 significant digits)."""
     header = (
-        f"{'index':<10} {'first difference (ts seq security)':<42} {'max abs':>10} "
+        f"{'index':<10} {'first difference (HKT #seq security)':<46} {'max abs':>10} "
         f"{'max rel':>10} {'divisor before -> after':>37} {'close published -> corrected':>31}"
     )
     lines = [header]
     for diff in restatement.indices:
         first = (
-            f"{diff.first.ts_event} #{diff.first.seq} {diff.first.security}"
+            f"{hkt(diff.first.ts_event)} #{diff.first.seq} {diff.first.security}"
             if diff.first is not None
             else "none"
         )
@@ -253,7 +256,7 @@ def table_lines(restatement: Restatement) -> list[str]:
         divisors = f"{diff.divisor_before:.10g} -> {diff.divisor_after:.10g}"
         close = f"{diff.close_published:.6f} -> {diff.close_corrected:.6f}"
         lines.append(
-            f"{diff.index:<10} {first:<42} {max_abs:>10} {max_rel:>10} {divisors:>37} {close:>31}"
+            f"{diff.index:<10} {first:<46} {max_abs:>10} {max_rel:>10} {divisors:>37} {close:>31}"
         )
     count = len(restatement.differing)
     lines.append(
@@ -264,6 +267,14 @@ def table_lines(restatement: Restatement) -> list[str]:
         verdict = "reproduces" if restatement.original_reproduces else "does NOT reproduce"
         lines.append(f"the original replay {verdict} the published levels")
     return lines
+
+
+def hkt(ts_ns: int) -> str:
+    """``ts_ns`` as Hong Kong date and time to the nanosecond, e.g. ``2026-11-20 09:30:00.5``
+    is ``2026-11-20 09:30:00.500000000``."""
+    seconds, nanoseconds = divmod(ts_ns + HKT_OFFSET_NS, 1_000_000_000)
+    moment = datetime.fromtimestamp(seconds, tz=UTC)
+    return f"{moment:%Y-%m-%d %H:%M:%S}.{nanoseconds:09d}"
 
 
 def weight_lines(weights: Sequence[WeightChange], top: int) -> list[str]:

@@ -14,7 +14,7 @@ import tickindex
 from consumers.gateway.rest import index_weights
 from tests.support.restate_day import DAY_NS, START_NS, Day, make_day, write_events
 from tickindex.cli.main import main
-from tickindex.restate_report import weight_lines
+from tickindex.restate_report import hkt, weight_lines
 from tickindex.what_if import WeightChange
 
 EFFECTIVE = START_NS + DAY_NS // 2
@@ -128,6 +128,10 @@ def test_an_event_that_cannot_apply_is_reported(
     out, err = capsys.readouterr()
     assert "event not applied: what-if run: " in err and "delete_constituent" in err
     assert "no constituent weight changes" in out
+
+
+def test_times_are_shown_in_hong_kong_time_to_the_nanosecond() -> None:
+    assert hkt(START_NS + 5) == "2026-11-20 09:30:00.000000005"
 
 
 def test_top_shows_the_largest_weight_changes_of_each_index() -> None:
