@@ -134,11 +134,12 @@ def test_the_csv_diff_holds_the_same_numbers_as_the_json(day: Day, tmp_path: Pat
         assert float(row["close_corrected"]) == expected["close_corrected"]
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".csv.gz", ".jsonl.gz"])
 def test_published_levels_equal_to_the_replay_differ_nowhere(
-    day: Day, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    day: Day, tmp_path: Path, capsys: pytest.CaptureFixture[str], suffix: str
 ) -> None:
     right = write_events(tmp_path / "right.jsonl", _split(2.0))
-    published = tmp_path / "published.jsonl"
+    published = tmp_path / f"published{suffix}"
     args = ["--ticks", str(day.ticks), *day.universe_args(), "--events", str(right)]
     assert main(["replay", *args, "--out", str(published)]) == 0
     out = tmp_path / "diff.json"

@@ -46,7 +46,8 @@ def register(subcommands: Subcommands) -> None:
         "tick where they differ, the largest absolute and relative differences, the divisor "
         "before and after, and the close. With --what-if, compare the replay with hypothetical "
         "events added on top of --events against the one without, and show how constituent "
-        "weights at the end of the day move. " + MATCHING_HELP + " A missing or bad file stops "
+        "weights move (at the day's last prices, with the composition and cap factors at the "
+        "end of the replay). " + MATCHING_HELP + " A missing or bad file stops "
         "with one line and exit code 2.",
         examples=[
             (
