@@ -15,6 +15,7 @@ from tickindex.cli import (
     publish,
     record,
     replay,
+    restate,
     run,
     serve,
     simulate,
@@ -31,13 +32,14 @@ COMMANDS: tuple[ModuleType, ...] = (
     watch,
     record,
     replay,
+    restate,
     weights,
     bench,
     gateway,
 )
 
 
-OFFLINE_COMMANDS = frozenset({"replay", "weights", "publish", "record"})
+OFFLINE_COMMANDS = frozenset({"replay", "restate", "weights", "publish", "record"})
 """Commands that report any failure in one line, never with a traceback (see ``main``)."""
 DEBUG_ENV = "TICKINDEX_DEBUG"
 
