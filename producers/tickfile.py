@@ -18,9 +18,7 @@ ignored; every other line is a row read, so ``rows == rows used + sum(skipped)``
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
 from typing import IO, TextIO
@@ -33,13 +31,23 @@ from engine.kernel.columns import TickColumns
 from engine.kernel.screening import RejectReason, screen_ticks
 from engine.kernel.volume import screen_volume
 from engine.refdata.universe import Universe
+from producers.arrow_csv import ArrowCsvBlocks
 from producers.chunked_file import (
     BadRows,
     ChunkedFileReader,
     ProgressCallback,
-    RowStats,
     parse_floats,
 )
+from producers.tick_arrays import ArrowTickConverter
+from producers.tick_stats import ReadStats
+
+__all__ = [
+    "REQUIRED_COLUMNS",
+    "VOLUME_COLUMN",
+    "ReadStats",  # defined in producers.tick_stats, shared with the columnar readers
+    "TickFileReader",
+    "TickRecord",
+]
 
 REQUIRED_COLUMNS = ("ts", "security", "price")
 VOLUME_COLUMN = "volume"
@@ -52,15 +60,6 @@ class TickRecord(msgspec.Struct, frozen=True):
     security: str
     price: float | str
     volume: float | str | None = None
-
-
-@dataclass
-class ReadStats(RowStats[RejectReason]):
-    """What a reader saw: rows read, rows skipped (by reason), unknown codes, and the volumes
-    screened out of rows that were used."""
-
-    unknown_codes: Counter[str] = field(default_factory=Counter)
-    bad_volumes: int = 0
 
 
 class TickFileReader(ChunkedFileReader[TickColumns]):
@@ -99,21 +98,34 @@ class TickFileReader(ChunkedFileReader[TickColumns]):
         )
         self.universe = universe
         self.stats = ReadStats(log=self.rejects)
+        self._arrow = ArrowTickConverter(universe, self.stats)
 
     def _csv(self, handle: IO[bytes]) -> Iterator[TickColumns]:
         header = self._csv_header(handle, REQUIRED_COLUMNS)
+        wanted = [*REQUIRED_COLUMNS, *([VOLUME_COLUMN] if VOLUME_COLUMN in header else [])]
+        blocks = ArrowCsvBlocks(header, wanted, "security")
+        for first_line, block, count in self._blocks(handle):
+            table = blocks.read(block, count)
+            if table is not None:
+                arrays = [table.column(name).combine_chunks() for name in wanted]
+                ts, codes, prices = arrays[:3]
+                volumes = arrays[3] if len(arrays) > 3 else None
+                yield self._arrow.convert(ts, codes, prices, volumes, first_line)
+            else:
+                lines = [line + b"\n" for line in block.split(b"\n")[:count]]
+                yield self._csv_columns_of(header, *self._csv_chunk(first_line, lines, len(header)))
+
+    def _csv_columns_of(
+        self, header: list[str], rows: list[list[str]], lines: list[int], bad: BadRows
+    ) -> TickColumns:
+        """The columns of rows parsed by Python's ``csv``."""
         positions = [header.index(name) for name in REQUIRED_COLUMNS]
         volume_at = header.index(VOLUME_COLUMN) if VOLUME_COLUMN in header else None
-        for rows, lines, bad in self._csv_rows(handle, len(header)):
-            ts, codes, prices = (list(map(itemgetter(p), rows)) for p in positions)
-            volumes = (
-                None
-                if volume_at is None
-                else list(map(str.strip, map(itemgetter(volume_at), rows)))
-            )
-            yield self._columns(
-                ts, list(map(str.strip, codes)), prices, lines, bad, volumes=volumes
-            )
+        ts, codes, prices = (list(map(itemgetter(p), rows)) for p in positions)
+        volumes = (
+            None if volume_at is None else list(map(str.strip, map(itemgetter(volume_at), rows)))
+        )
+        return self._columns(ts, list(map(str.strip, codes)), prices, lines, bad, volumes=volumes)
 
     def _jsonl(self, handle: IO[bytes]) -> Iterator[TickColumns]:
         for records, lines, bad in self._json_records(handle, TickRecord):
