@@ -103,7 +103,7 @@ class ArrowTickConverter:
                 [],
                 undecodable=RejectReason.UNDECODABLE,
                 shown={
-                    RejectReason.BAD_TIMESTAMP: ArrowCells(ts),
+                    RejectReason.BAD_TIMESTAMP: ArrowCells(_shown_times(ts)),
                     RejectReason.UNKNOWN_SECURITY: codes,
                 },
                 others=ArrowCells(price),
@@ -144,6 +144,13 @@ class ArrowTickConverter:
                 if text is not None:
                     ids[position] = found_id
         return ids, stripped
+
+
+def _shown_times(ts: pa.Array) -> pa.Array:
+    """Times as a reject shows them: Arrow timestamps as their integer count (Python's
+    ``datetime`` has no nanoseconds)."""
+    plain = _plain(ts)
+    return plain.cast(pa.int64()) if pa.types.is_timestamp(plain.type) else ts
 
 
 def _filled(array: pa.Array, value: int | float) -> NDArray[Any]:
