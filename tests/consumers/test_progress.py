@@ -6,13 +6,12 @@ import io
 
 import pytest
 
-from consumers import progress
 from consumers.progress import ProgressBar
 
 
 def test_rows_rate_and_eta(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = iter([100.0, 102.0])
-    monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr("consumers.progress.time.monotonic", lambda: next(clock))
     out = io.StringIO()
     bar = ProgressBar("replay", out, unit="rows")
     bar(1_000_000, 4_000_000)
@@ -25,7 +24,7 @@ def test_rows_rate_and_eta(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_bytes_without_a_total_show_the_rate_only(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = iter([0.0, 4.0])
-    monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr("consumers.progress.time.monotonic", lambda: next(clock))
     out = io.StringIO()
     bar = ProgressBar("publish", out)
     bar(8_000_000, 0)
