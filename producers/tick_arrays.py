@@ -9,7 +9,6 @@ Python conversion of ``TickFileReader``, for their batch and column only.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, overload
 
@@ -21,7 +20,6 @@ from numpy.typing import NDArray
 from engine.core.timestamps import BAD_TIMESTAMP, parse_timestamps
 from engine.kernel.columns import TickColumns
 from engine.kernel.screening import RejectReason, screen_ticks
-from engine.kernel.volume import screen_volume
 from engine.refdata.universe import Universe
 from producers.chunked_file import parse_floats
 from producers.tick_stats import ReadStats
@@ -111,11 +109,7 @@ class ArrowTickConverter:
             accepted = reasons == RejectReason.ACCEPTED
             ticks = ticks.take(accepted)
             blank = None if blank is None else blank[accepted]
-        if ticks.volume is None or blank is None:
-            return ticks
-        screened_volume, screened = screen_volume(ticks.volume, absent=int(np.count_nonzero(blank)))
-        self.stats.bad_volumes += screened
-        return dataclasses.replace(ticks, volume=screened_volume)
+        return self.stats.screen_volumes(ticks, blank)
 
     def _security_ids(self, codes: pa.Array) -> tuple[NDArray[np.int64], dict[int, object]]:
         """Id per code (-1: unknown) and the stripped text of the codes not found as given.

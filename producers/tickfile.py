@@ -17,7 +17,6 @@ ignored; every other line is a row read, so ``rows == rows used + sum(skipped)``
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator, Sequence
 from operator import itemgetter
 from pathlib import Path
@@ -29,7 +28,6 @@ import numpy as np
 from engine.core.timestamps import parse_timestamps
 from engine.kernel.columns import TickColumns
 from engine.kernel.screening import RejectReason, screen_ticks
-from engine.kernel.volume import screen_volume
 from engine.refdata.universe import Universe
 from producers.arrow_csv import ArrowCsvBlocks
 from producers.chunked_file import (
@@ -179,8 +177,4 @@ class TickFileReader(ChunkedFileReader[TickColumns]):
             accepted = reasons == RejectReason.ACCEPTED
             ticks = ticks.take(accepted)
             blank = None if blank is None else blank[accepted]
-        if ticks.volume is None or blank is None:
-            return ticks
-        volume, screened = screen_volume(ticks.volume, absent=int(np.count_nonzero(blank)))
-        self.stats.bad_volumes += screened
-        return dataclasses.replace(ticks, volume=volume)
+        return self.stats.screen_volumes(ticks, blank)
