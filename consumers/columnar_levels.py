@@ -27,7 +27,7 @@ from engine.core.file_formats import columnar_format
 from engine.kernel.columns import LevelColumns
 from engine.refdata.universe import Universe
 
-GROUP_ROWS = 1 << 20
+GROUP_ROWS = 1 << 18
 """Rows per Parquet row group (Arrow record batch)."""
 
 _CODES = pa.dictionary(pa.int32(), pa.string())
