@@ -36,6 +36,7 @@ BATCH_ROWS = 65_536
 engine's working set per batch (levels, orderings) is what bounds a replay's memory."""
 
 _TS_ALIASES = ("ts", "ts_event")
+_FORMAT_NAMES = {"parquet": "a Parquet", "arrow": "an Arrow IPC", "arrows": "an Arrow IPC stream"}
 
 
 class ColumnarTickReader:
@@ -118,7 +119,9 @@ class ColumnarTickReader:
                     return pa_ipc.open_file(source).schema, 0
                 return pa_ipc.open_stream(source).schema, 0
         except (pa.ArrowInvalid, OSError) as exc:
-            raise InputFileError(str(self.path), None, f"not a {self.format} file: {exc}") from None
+            raise InputFileError(
+                str(self.path), None, f"not {_FORMAT_NAMES[self.format]} file: {exc}"
+            ) from None
 
     def _batches(self) -> Iterator[pa.RecordBatch]:
         if self.format == "parquet":

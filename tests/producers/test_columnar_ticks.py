@@ -232,7 +232,7 @@ def test_strict_stops_at_the_first_bad_row(tmp_path: Path, universe: Universe) -
     ("content", "problem"),
     [
         (None, "no such file"),
-        (b"not parquet at all", "not a parquet file"),
+        (b"not parquet at all", "not a Parquet file"),
         ("missing", "lacks price"),
         ("float ts", "ts is double: expected integer nanoseconds"),
     ],
