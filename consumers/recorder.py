@@ -6,7 +6,9 @@ A level goes to the file of the Hong Kong date of its ``ts_event`` (UTC+8, no da
 ``level`` in shortest round-trip repr. ``security`` is empty: the level topic does not carry the
 tick that moved a level. Within a batch, rows are written in event-time order. Files are
 appended to, so a restarted recorder continues the day's file (the header is written only to a
-new file); every batch is flushed before ``write`` returns.
+new file); every batch is flushed before ``write`` returns. Parquet (``levels-YYYY-MM-DD.parquet``,
+the same columns) is written in row groups and cannot be appended to: see
+``consumers.daily_parquet``.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ import msgspec
 import numpy as np
 
 from consumers.closing import ClosingSink
+from consumers.daily_parquet import DailyParquetLevels
 from consumers.day_files import DayFiles
 from consumers.level_batch import LevelBatch
 from consumers.levelfile import CSV_HEADER, LevelRecord
 from engine.calendar.sessions import TradingCalendar, day_date
 
-RecordFormat = Literal["csv", "jsonl"]
+RecordFormat = Literal["csv", "jsonl", "parquet"]
 
 
 class DailyLevelRecorder(ClosingSink):
@@ -34,8 +37,8 @@ class DailyLevelRecorder(ClosingSink):
     ----------
     out_dir : str or Path
         Folder of the files (created if missing).
-    fmt : {"csv", "jsonl"}
-        File format.
+    fmt : {"csv", "jsonl", "parquet"}
+        File format (Parquet: ``consumers.daily_parquet``, written in row groups).
     prefix : str
         File name prefix.
     """
@@ -47,8 +50,8 @@ class DailyLevelRecorder(ClosingSink):
         *,
         prefix: str = "levels",
     ) -> None:
-        if fmt not in ("csv", "jsonl"):
-            raise ValueError(f"unknown record format {fmt!r}, expected csv or jsonl")
+        if fmt not in ("csv", "jsonl", "parquet"):
+            raise ValueError(f"unknown record format {fmt!r}, expected csv, jsonl or parquet")
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.format = fmt
@@ -56,6 +59,7 @@ class DailyLevelRecorder(ClosingSink):
         self.prefix = prefix
         self.rows_written = 0
         self._days = DayFiles(self.path_for, CSV_HEADER.encode() + b"\n" if fmt == "csv" else b"")
+        self._parquet = DailyParquetLevels(self.path_for) if fmt == "parquet" else None
         self._encoder = msgspec.json.Encoder()
 
     def path_for(self, day: date) -> Path:
@@ -79,7 +83,12 @@ class DailyLevelRecorder(ClosingSink):
         ends = np.append(starts[1:], len(ordered))
         for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
             rows = slice(start, end)
-            handle = self._days.handle(day_date(int(day_of_row[start])))
+            day = day_date(int(day_of_row[start]))
+            if self._parquet is not None:
+                self._parquet.write(day, ordered.take(rows))
+                self.rows_written += end - start
+                continue
+            handle = self._days.handle(day)
             handle.write(
                 self._encode(
                     ordered.ts_event[rows].tolist(),
@@ -103,9 +112,11 @@ class DailyLevelRecorder(ClosingSink):
 
     @property
     def files(self) -> dict[date, Path]:
-        """The file of every day written to."""
-        return self._days.files
+        """The file of every day written to (Parquet: the day's last part)."""
+        return self._days.files if self._parquet is None else self._parquet.files
 
     def close(self) -> None:
         """Close every open file."""
         self._days.close()
+        if self._parquet is not None:
+            self._parquet.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import os
 import stat
 import zlib
@@ -22,6 +23,7 @@ from typing import IO, Generic, TextIO, TypeVar, cast
 
 import msgspec
 import numpy as np
+import pyarrow as pa
 from numpy.typing import NDArray
 
 from engine.core.errors import InputFileError, TickInputError
@@ -101,14 +103,14 @@ def parse_floats(values: Sequence[float | str]) -> NDArray[np.float64]:
 
 
 def file_format(path: str | Path, what: str) -> str:
-    """``csv`` or ``jsonl`` from the file name (a ``.gz`` suffix is allowed)."""
-    name = str(path).lower().removesuffix(".gz")
+    """``csv`` or ``jsonl`` from the file name (a ``.gz`` or ``.zst`` suffix is allowed)."""
+    name = str(path).lower().removesuffix(".gz").removesuffix(".zst")
     if name.endswith(".csv"):
         return "csv"
     if name.endswith((".jsonl", ".ndjson")):
         return "jsonl"
     raise TickInputError(
-        f"{path}: unknown {what} file type, expected .csv or .jsonl (optionally .gz)"
+        f"{path}: unknown {what} file type, expected .csv or .jsonl (optionally .gz or .zst)"
     )
 
 
@@ -152,8 +154,14 @@ class ChunkedFileReader(Generic[BatchT]):
         except OSError as exc:
             raise InputFileError(str(self.path), None, f"cannot open: {exc.strerror}") from exc
         with raw:
-            gzipped = self.path.suffix.lower() == ".gz"
-            handle = cast(IO[bytes], gzip.GzipFile(fileobj=raw)) if gzipped else raw
+            suffix = self.path.suffix.lower()
+            gzipped = suffix in (".gz", ".zst")
+            handle: IO[bytes] = raw
+            if suffix == ".gz":
+                handle = cast(IO[bytes], gzip.GzipFile(fileobj=raw))
+            elif suffix == ".zst":
+                stream = pa.CompressedInputStream(raw, "zstd")
+                handle = cast(IO[bytes], io.BufferedReader(stream, buffer_size=1 << 20))
             chunks = self._csv(handle) if self.format == "csv" else self._jsonl(handle)
             try:
                 for batch in chunks:
@@ -165,7 +173,8 @@ class ChunkedFileReader(Generic[BatchT]):
                 problem = f"gzip data ends early (truncated after line {self._line})"
                 raise InputFileError(str(self.path), None, problem) from None
             except (OSError, zlib.error) as exc:
-                what = "not a valid gzip file" if gzipped else "read failed"
+                compression = "gzip" if suffix == ".gz" else "zstd"
+                what = f"not a valid {compression} file" if gzipped else "read failed"
                 detail = getattr(exc, "strerror", None) or str(exc)
                 raise InputFileError(
                     str(self.path), None, f"{what} (after line {self._line}): {detail}"
@@ -180,6 +189,29 @@ class ChunkedFileReader(Generic[BatchT]):
             self._line = first_line + len(lines) - 1
             yield first_line, lines
             first_line += len(lines)
+
+    def _blocks(self, handle: IO[bytes]) -> Iterator[tuple[int, bytes, int]]:
+        """Chunks of whole lines as one ``bytes`` each (no object per line): the line number
+        of the first, the chunk and its number of lines."""
+        first_line = self._line + 1
+        rest = b""
+        while True:
+            data = handle.read(self.chunk_bytes)
+            if not data:
+                if rest:
+                    self._line = first_line
+                    yield first_line, rest, 1
+                return
+            data = rest + data
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                rest = data
+                continue
+            block, rest = data[:cut], data[cut:]
+            count = block.count(b"\n")
+            self._line = first_line + count - 1
+            yield first_line, block, count
+            first_line += count
 
     def _text_lines(self, first_line: int, lines: list[bytes]) -> tuple[list[str], BadRows]:
         """The chunk's lines decoded from UTF-8 (one string per line, undecodable ones empty)
@@ -242,28 +274,33 @@ class ChunkedFileReader(Generic[BatchT]):
         are left out.
         """
         for first_line, lines in self._lines(handle):
-            texts, bad = self._text_lines(first_line, lines)
-            rows = _parse_chunk(texts)
-            if not bad and rows is not None and set(map(len, rows)) == {width}:
-                yield rows, list(range(first_line, first_line + len(rows))), []
+            yield self._csv_chunk(first_line, lines, width)
+
+    def _csv_chunk(
+        self, first_line: int, lines: list[bytes], width: int
+    ) -> tuple[list[list[str]], list[int], BadRows]:
+        """One chunk of ``_csv_rows``: its rows, their line numbers and the bad rows."""
+        texts, bad = self._text_lines(first_line, lines)
+        rows = _parse_chunk(texts)
+        if not bad and rows is not None and set(map(len, rows)) == {width}:
+            return rows, list(range(first_line, first_line + len(rows))), []
+        kept_rows: list[list[str]] = []
+        kept: list[int] = []
+        undecodable = {number for number, _ in bad}
+        for number, text in enumerate(texts, start=first_line):
+            if number in undecodable:
                 continue
-            kept_rows: list[list[str]] = []
-            kept: list[int] = []
-            undecodable = {number for number, _ in bad}
-            for number, text in enumerate(texts, start=first_line):
-                if number in undecodable:
-                    continue
-                try:
-                    row = next(csv.reader([text]), [])
-                except csv.Error as exc:
-                    bad.append((number, f"not CSV: {exc}"))
-                    continue
-                if len(row) == width:
-                    kept_rows.append(row)
-                    kept.append(number)
-                elif any(cell.strip() for cell in row):
-                    bad.append((number, f"expected {width} columns, got {len(row)}"))
-            yield kept_rows, kept, sorted(bad)
+            try:
+                row = next(csv.reader([text]), [])
+            except csv.Error as exc:
+                bad.append((number, f"not CSV: {exc}"))
+                continue
+            if len(row) == width:
+                kept_rows.append(row)
+                kept.append(number)
+            elif any(cell.strip() for cell in row):
+                bad.append((number, f"expected {width} columns, got {len(row)}"))
+        return kept_rows, kept, sorted(bad)
 
     def _json_records(
         self, handle: IO[bytes], record_type: type[RecordT]

@@ -19,10 +19,7 @@ carries the file line of every tick as ``TickColumns.origin``, so rejects of the
 
 from __future__ import annotations
 
-import dataclasses
-from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
 from typing import IO, TextIO
@@ -34,15 +31,24 @@ from numpy.typing import NDArray
 from engine.core.timestamps import parse_timestamps
 from engine.kernel.columns import TickColumns
 from engine.kernel.screening import RejectReason, screen_ticks
-from engine.kernel.volume import screen_volume
 from engine.refdata.universe import Universe
+from producers.arrow_csv import ArrowCsvBlocks
 from producers.chunked_file import (
     BadRows,
     ChunkedFileReader,
     ProgressCallback,
-    RowStats,
     parse_floats,
 )
+from producers.tick_arrays import ArrowTickConverter
+from producers.tick_stats import ReadStats
+
+__all__ = [
+    "REQUIRED_COLUMNS",
+    "VOLUME_COLUMN",
+    "ReadStats",  # defined in producers.tick_stats, shared with the columnar readers
+    "TickFileReader",
+    "TickRecord",
+]
 
 REQUIRED_COLUMNS = ("ts", "security", "price")
 VOLUME_COLUMN = "volume"
@@ -55,15 +61,6 @@ class TickRecord(msgspec.Struct, frozen=True):
     security: str
     price: float | str
     volume: float | str | None = None
-
-
-@dataclass
-class ReadStats(RowStats[RejectReason]):
-    """What a reader saw: rows read, rows skipped (by reason), unknown codes, and the volumes
-    screened out of rows that were used."""
-
-    unknown_codes: Counter[str] = field(default_factory=Counter)
-    bad_volumes: int = 0
 
 
 class TickFileReader(ChunkedFileReader[TickColumns]):
@@ -102,21 +99,34 @@ class TickFileReader(ChunkedFileReader[TickColumns]):
         )
         self.universe = universe
         self.stats = ReadStats(log=self.rejects)
+        self._arrow = ArrowTickConverter(universe, self.stats)
 
     def _csv(self, handle: IO[bytes]) -> Iterator[TickColumns]:
         header = self._csv_header(handle, REQUIRED_COLUMNS)
+        wanted = [*REQUIRED_COLUMNS, *([VOLUME_COLUMN] if VOLUME_COLUMN in header else [])]
+        blocks = ArrowCsvBlocks(header, wanted, "security")
+        for first_line, block, count in self._blocks(handle):
+            table = blocks.read(block, count)
+            if table is not None:
+                arrays = [table.column(name).combine_chunks() for name in wanted]
+                ts, codes, prices = arrays[:3]
+                volumes = arrays[3] if len(arrays) > 3 else None
+                yield self._arrow.convert(ts, codes, prices, volumes, first_line)
+            else:
+                lines = [line + b"\n" for line in block.split(b"\n")[:count]]
+                yield self._csv_columns_of(header, *self._csv_chunk(first_line, lines, len(header)))
+
+    def _csv_columns_of(
+        self, header: list[str], rows: list[list[str]], lines: list[int], bad: BadRows
+    ) -> TickColumns:
+        """The columns of rows parsed by Python's ``csv``."""
         positions = [header.index(name) for name in REQUIRED_COLUMNS]
         volume_at = header.index(VOLUME_COLUMN) if VOLUME_COLUMN in header else None
-        for rows, lines, bad in self._csv_rows(handle, len(header)):
-            ts, codes, prices = (list(map(itemgetter(p), rows)) for p in positions)
-            volumes = (
-                None
-                if volume_at is None
-                else list(map(str.strip, map(itemgetter(volume_at), rows)))
-            )
-            yield self._columns(
-                ts, list(map(str.strip, codes)), prices, lines, bad, volumes=volumes
-            )
+        ts, codes, prices = (list(map(itemgetter(p), rows)) for p in positions)
+        volumes = (
+            None if volume_at is None else list(map(str.strip, map(itemgetter(volume_at), rows)))
+        )
+        return self._columns(ts, list(map(str.strip, codes)), prices, lines, bad, volumes=volumes)
 
     def _jsonl(self, handle: IO[bytes]) -> Iterator[TickColumns]:
         for records, lines, bad in self._json_records(handle, TickRecord):
@@ -174,11 +184,7 @@ class TickFileReader(ChunkedFileReader[TickColumns]):
             accepted = reasons == RejectReason.ACCEPTED
             ticks = ticks.take(accepted)
             blank = None if blank is None else blank[accepted]
-        if ticks.volume is None or blank is None:
-            return ticks
-        volume, screened = screen_volume(ticks.volume, absent=int(np.count_nonzero(blank)))
-        self.stats.bad_volumes += screened
-        return dataclasses.replace(ticks, volume=volume)
+        return self.stats.screen_volumes(ticks, blank)
 
 
 def _line_numbers(lines: list[int]) -> NDArray[np.int64]:

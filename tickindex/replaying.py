@@ -38,9 +38,10 @@ from engine.pipeline.trading_day import SessionDriver
 from engine.refdata.reference_text import read_reference_text
 from engine.refdata.universe import Universe
 from engine.wire import Tick, TickBatch
+from producers.columnar_ticks import open_tick_file
 from producers.fxfile import FxFileReader
 from producers.reject_log import LineRejects
-from producers.tickfile import ReadStats, TickFileReader
+from producers.tickfile import ReadStats
 from tickindex.analytics_setup import analytics_config, attach_analytics
 from tickindex.index_engine import conflation_ns
 from tickindex.levels import LevelCollector, Levels
@@ -297,7 +298,8 @@ def replay(
     Parameters
     ----------
     ticks : path, TickBatch or iterable of (int, str, float) or Tick
-        A tick file (CSV or JSON Lines with ``ts,security,price``, optionally gzipped), a
+        A tick file (CSV or JSON Lines with ``ts,security,price``, optionally gzipped or zstd;
+        Parquet or Arrow IPC with those columns), a
         ``TickBatch`` of columns, or ticks one by one as ``(ts_event, security, price)`` tuples
         or ``Tick`` messages; event times are integer nanoseconds since the epoch.
     indices, composition : str or path-like, optional
@@ -352,7 +354,7 @@ def _tick_opener(ticks: Ticks) -> OpenTicks:
     """How to read ``ticks`` once the universe is known."""
     if isinstance(ticks, str | PathLike):
         path = fspath(ticks)
-        return lambda universe: TickFileReader(path, universe)
+        return lambda universe: open_tick_file(path, universe)
     if isinstance(ticks, TickBatch):
         columns = (ticks.ts_event, ticks.security, ticks.price)
     else:

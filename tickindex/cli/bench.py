@@ -17,6 +17,7 @@ from tickindex.bench.kafka_figures import KafkaBenchSettings
 from tickindex.bench.partial_sums.figures import format_partial_sums
 from tickindex.bench.partial_sums.run import run_partial_sums
 from tickindex.bench.partial_sums.settings import PartialSumSettings
+from tickindex.bench.replay_io import format_replay_io, run_replay_io_benchmark
 from tickindex.bench.report import (
     format_analytics_result,
     format_kafka_result,
@@ -95,6 +96,13 @@ def register(subcommands: Subcommands) -> None:
         "same ticks: the live-clock and replay-clock analytics ratios)",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    parser.add_argument(
+        "--replay-io",
+        action="store_true",
+        help="replay the same --ticks seeded ticks three ways in one run: engine only (in "
+        "memory), Parquet in -> Parquet levels out, CSV in -> Parquet levels out; ticks/s and "
+        "ratios to engine-only",
+    )
     scale = parser.add_argument_group(
         "scale", "--scale runs a synthetic world of many indices, loaded from files, instead"
     )
@@ -312,6 +320,8 @@ def bench_command(args: argparse.Namespace) -> int:
         return scale_bench_command(args)
     if args.partial_sums:
         return partial_sums_command(args)
+    if args.replay_io:
+        return replay_io_command(args)
     core = None if args.all_cores else pin_to_one_core()
     universe = universe_from_args(args)
     ticks = simulated_ticks(universe, args.ticks, args.seed)
@@ -328,6 +338,18 @@ def bench_command(args: argparse.Namespace) -> int:
         if analytics is not None:
             print(format_analytics_result(analytics))
     return 0
+
+
+def replay_io_command(args: argparse.Namespace) -> int:
+    """Run ``bench --replay-io`` and print its figures; exit code 1 when the ways' levels
+    differ."""
+    core = None if args.all_cores else pin_to_one_core()
+    result = run_replay_io_benchmark(universe_from_args(args), args.ticks, args.seed)
+    if args.json:
+        print(json.dumps(dataclasses.asdict(result) | {"cpu_core": core}))
+    else:
+        print(format_replay_io(result, core))
+    return 0 if result.same_levels else 1
 
 
 def scale_bench_command(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import TextIO
 
-from consumers.progress import ProgressBar
+from consumers.progress import ProgressBar, ProgressUnit
 from engine.core.errors import InputFileError, ReferenceDataError
 from engine.refdata.builtin import load_universe_or_builtin
 from engine.refdata.universe import Universe
@@ -206,10 +206,12 @@ def add_bad_row_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def progress_bar(args: argparse.Namespace, name: str) -> ProgressBar | None:
+def progress_bar(
+    args: argparse.Namespace, name: str, *, unit: ProgressUnit = "bytes"
+) -> ProgressBar | None:
     """The bar of ``--progress``/``--no-progress`` (neither: when standard error is a terminal)."""
     show = sys.stderr.isatty() if args.progress is None else args.progress
-    return ProgressBar(name) if show else None
+    return ProgressBar(name, unit=unit) if show else None
 
 
 @contextlib.contextmanager

@@ -16,8 +16,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from engine.core.file_formats import columnar_format
 from engine.kernel.screening import RejectReason, count_reasons, screen_ticks
 from engine.refdata.universe import Universe
+from producers.columnar_ticks import ColumnarTickReader, open_tick_file
 from producers.kafka_publisher import TickPublisher
 from producers.pacing import ReplayPacer, StopControl
 from producers.reject_log import clip
@@ -49,9 +51,9 @@ def register(subcommands: Subcommands) -> None:
         subcommands,
         "publish",
         summary="replay a historical tick file into a Kafka tick topic",
-        description="Publish a tick file (CSV or JSON Lines, optionally .gz; header "
-        "ts,security,price) to Kafka keyed by security, at the original pace, N x faster or as "
-        "fast as possible. " + BAD_ROWS_HELP,
+        description="Publish a tick file (CSV or JSON Lines, optionally .gz/.zst, with header "
+        "ts,security,price; or Parquet/Arrow IPC with those columns) to Kafka keyed by "
+        "security, at the original pace, N x faster or as fast as possible. " + BAD_ROWS_HELP,
         examples=[
             (
                 "a day of ticks at ten times its original pace",
@@ -65,7 +67,10 @@ def register(subcommands: Subcommands) -> None:
         handler=publish_command,
     )
     parser.add_argument(
-        "file", metavar="FILE", help="the tick file to publish (.csv/.jsonl, optionally .gz)"
+        "file",
+        metavar="FILE",
+        help="the tick file to publish (.csv/.jsonl, optionally .gz/.zst; .parquet; "
+        ".arrow/.feather/.arrows)",
     )
     add_kafka_arguments(parser, topic="ticks", role="Kafka topic to publish the ticks to")
     pace = parser.add_mutually_exclusive_group()
@@ -144,7 +149,7 @@ class PublishReport:
 
 
 async def publish_file(
-    reader: TickFileReader,
+    reader: TickFileReader | ColumnarTickReader,
     publisher: TickPublisher,
     *,
     pacer: ReplayPacer | None,
@@ -154,7 +159,7 @@ async def publish_file(
 
     Parameters
     ----------
-    reader : TickFileReader
+    reader : TickFileReader or ColumnarTickReader
         The tick file.
     publisher : TickPublisher
         Where ticks go; flushed after every slice (paced) or file chunk (as fast as possible).
@@ -199,9 +204,9 @@ async def publish_file(
 async def _publish(
     args: argparse.Namespace, universe: Universe, rejects: TextIO | None
 ) -> PublishReport:
-    bar = progress_bar(args, "publish")
+    bar = progress_bar(args, "publish", unit="rows" if columnar_format(args.file) else "bytes")
     paced = not args.as_fast_as_possible
-    reader = TickFileReader(
+    reader = open_tick_file(
         args.file,
         universe,
         chunk_bytes=PACED_CHUNK_BYTES if paced else FAST_CHUNK_BYTES,

@@ -79,14 +79,15 @@ def register(subcommands: Subcommands) -> None:
         "--out-dir",
         required=True,
         metavar="DIR",
-        help="folder of the daily files levels-YYYY-MM-DD.csv/.jsonl, or with --analytics of "
-        "the day folders YYYY-MM-DD/analytics.jsonl (created if missing)",
+        help="folder of the daily files levels-YYYY-MM-DD.csv/.jsonl/.parquet, or with "
+        "--analytics of the day folders YYYY-MM-DD/analytics.jsonl (created if missing)",
     )
     parser.add_argument(
         "--format",
-        choices=("csv", "jsonl"),
-        help="format of the level files, CSV or JSON Lines (default: csv; --analytics: always "
-        "jsonl)",
+        choices=("csv", "jsonl", "parquet"),
+        help="format of the level files, CSV, JSON Lines or Parquet (zstd, one row group per "
+        "65,536 levels, finished when the recorder stops: a restart starts the day's next part "
+        "levels-DAY.1.parquet; default: csv; --analytics: always jsonl)",
     )
     parser.add_argument(
         "--analytics",
@@ -330,8 +331,10 @@ async def _record_analytics(args: argparse.Namespace) -> AnalyticsRecordSummary:
 def record_command(args: argparse.Namespace) -> int:
     """Handler of ``tickindex record``; 0 also after Ctrl-C or SIGTERM; 1: a ``--complete`` gap."""
     if args.analytics:
-        if args.complete or args.format == "csv":
-            raise TickIndexError("--analytics records JSON Lines: no --complete or --format csv")
+        if args.complete or args.format in ("csv", "parquet"):
+            raise TickIndexError(
+                "--analytics records JSON Lines: no --complete or --format csv/parquet"
+            )
         args.topic = args.topic or ANALYTICS_TOPIC
         analytics = asyncio.run(_record_analytics(args))
         for line in analytics.lines():

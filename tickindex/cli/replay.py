@@ -12,10 +12,12 @@ from dataclasses import fields
 from pathlib import Path
 from typing import TextIO
 
+from consumers.columnar_levels import ColumnarLevelWriter, open_level_writer
 from consumers.levelfile import LevelFileWriter
-from consumers.progress import ProgressBar
 from engine.core.errors import InputFileError
+from engine.core.file_formats import columnar_format
 from engine.refdata.universe import Universe
+from producers.columnar_ticks import ColumnarTickReader, open_tick_file
 from producers.tickfile import TickFileReader
 from tickindex.cli.command import Subcommands, add_command
 from tickindex.cli.common import (
@@ -23,6 +25,7 @@ from tickindex.cli.common import (
     add_bad_row_arguments,
     add_progress_arguments,
     add_universe_arguments,
+    progress_bar,
     rejects_file,
     universe_from_args,
 )
@@ -39,7 +42,8 @@ def register(subcommands: Subcommands) -> None:
         subcommands,
         "replay",
         summary="replay a tick file through the engine into a level file",
-        description="Replay historical ticks (CSV or JSON Lines, optionally .gz) offline and "
+        description="Replay historical ticks (CSV or JSON Lines, optionally .gz or .zst; Parquet; "
+        "Arrow IPC .arrow/.feather/.arrows) offline and "
         "write one level per (tick, affected index) in tick order. " + BAD_ROWS_HELP + " "
         "Ticks the engine itself rejects (outside the trading sessions) are reported by line "
         f"the same way. Without --rejects, every skipped row is listed in OUT{REJECTS_SUFFIX} "
@@ -47,8 +51,9 @@ def register(subcommands: Subcommands) -> None:
         "skipped, each reason counted.",
         examples=[
             (
-                "the built-in Hang Seng family, every level to a CSV file",
-                "tickindex replay --ticks ticks.csv.gz --out levels.csv",
+                "the built-in Hang Seng family, Parquet ticks to Parquet levels (or .csv.gz, "
+                ".arrow...)",
+                "tickindex replay --ticks ticks.parquet --out levels.parquet",
             ),
             (
                 "with maintenance events, daily OHLC bars and analytics records",
@@ -64,13 +69,15 @@ def register(subcommands: Subcommands) -> None:
         "--ticks",
         required=True,
         metavar="FILE",
-        help="the tick file to replay: header ts,security,price (.csv/.jsonl, optionally .gz)",
+        help="the tick file to replay: columns ts,security,price[,volume] (.csv/.jsonl, optionally "
+        ".gz/.zst; .parquet; .arrow/.feather/.arrows)",
     )
     parser.add_argument(
         "--out",
         required=True,
         metavar="FILE",
-        help="level file to write (.csv or .jsonl), - for standard output",
+        help="level file to write (.csv or .jsonl, optionally .gz; .parquet; .arrow/.feather/"
+        ".arrows: zstd, or name the codec: levels.snappy.parquet), - for CSV on standard output",
     )
     parser.add_argument(
         "--events",
@@ -188,14 +195,15 @@ def rejects_beside_output(path: Path) -> Iterator[TextIO]:
 
 def _replay(args: argparse.Namespace, rejects: TextIO | None, rejects_path: str | None) -> int:
     universe = universe_from_args(args)
-    show_progress = sys.stderr.isatty() if args.progress is None else args.progress
-    bar = ProgressBar("replay") if show_progress else None
+    bar = progress_bar(args, "replay", unit="rows" if columnar_format(args.ticks) else "bytes")
 
-    def open_ticks(final: Universe) -> TickFileReader:
-        return TickFileReader(args.ticks, final, progress=bar, strict=args.strict, rejects=rejects)
+    def open_ticks(final: Universe) -> TickFileReader | ColumnarTickReader:
+        return open_tick_file(args.ticks, final, progress=bar, strict=args.strict, rejects=rejects)
 
-    def open_levels(index_codes: Sequence[str], security_codes: Sequence[str]) -> LevelFileWriter:
-        return LevelFileWriter(
+    def open_levels(
+        index_codes: Sequence[str], security_codes: Sequence[str]
+    ) -> LevelFileWriter | ColumnarLevelWriter:
+        return open_level_writer(
             args.out, universe, index_codes=index_codes, security_codes=security_codes
         )
 
