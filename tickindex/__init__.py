@@ -6,7 +6,11 @@ inside):
 - ``load_universe``: an index family from reference files, or the built-in Hang Seng family;
 - ``Engine``: apply ticks ``(ts_event, security code, price)``, get every level they move;
 - ``replay``: a tick file or in-memory ticks through the engine, the levels of
-  ``tickindex replay`` in memory (``ReplayResult``, ``Levels``);
+  ``tickindex replay`` in memory (``ReplayResult``, ``Levels``), and the daily bars and
+  analytics records when asked; each as an Arrow table or a pandas/polars DataFrame
+  (``to_arrow``, ``to_pandas``, ``to_polars``; ``Bars``);
+- ``replay_batches``: the same levels streamed as Arrow record batches, for files larger
+  than memory;
 - the wire formats of the Kafka service (``Tick``, ``TickBatch``, ``IndexLevel``, ...) and
   the errors raised (``TickIndexError`` is the base of all of them).
 
@@ -18,13 +22,16 @@ from engine.core.errors import TickIndexError
 from engine.refdata.universe import Universe
 from engine.wire import FxTick, FxTickBatch, IndexLevel, IndexLevels, Tick, TickBatch, WireCodec
 from tickindex.errors import BadTickError, UnknownCodeError
+from tickindex.frames import Bars
 from tickindex.index_engine import Engine
 from tickindex.levels import Levels
 from tickindex.reference_data import load_universe
+from tickindex.replay_stream import replay_batches
 from tickindex.replaying import ReplayResult, replay
 
 __all__ = [
     "BadTickError",
+    "Bars",
     "Engine",
     "FxTick",
     "FxTickBatch",
@@ -41,4 +48,5 @@ __all__ = [
     "WireCodec",
     "load_universe",
     "replay",
+    "replay_batches",
 ]

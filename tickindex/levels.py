@@ -6,16 +6,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 from numpy.typing import NDArray
 
 from consumers.levelfile import LevelRecord
 from engine.kernel.columns import LevelColumns
+from tickindex.frames import ArrowFrame, codes_array, time_array
 
 __all__ = ["LevelCollector", "LevelRecord", "Levels"]
 
 
 @dataclass(frozen=True)
-class Levels:
+class Levels(ArrowFrame):
     """Published index levels, one row per (tick, affected index), in tick order.
 
     The same rows as a level file (``ts,index,level,seq,security``), as parallel columns.
@@ -42,6 +44,20 @@ class Levels:
 
     def __len__(self) -> int:
         return int(self.ts_event.size)
+
+    def to_arrow(self) -> pa.Table:
+        """The rows as an Arrow table: ``ts_event`` (``timestamp[ns, UTC]``), ``index``
+        (dictionary-encoded), ``level`` (float64, exactly as computed), ``seq`` (int64) and
+        ``security`` (dictionary-encoded)."""
+        return pa.table(
+            {
+                "ts_event": time_array(self.ts_event),
+                "index": codes_array(self.index),
+                "level": pa.array(self.level),
+                "seq": pa.array(self.seq),
+                "security": codes_array(self.security),
+            }
+        )
 
     def of(self, index: str) -> Levels:
         """The rows of one index, in tick order.

@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import Protocol, TextIO
 
 import numpy as np
+import pyarrow as pa
 
 from consumers.analyticsfile import AnalyticsFileWriter
 from consumers.auditfile import AuditFileWriter
 from consumers.barsfile import BarsFileWriter
 from engine.analytics.config import AnalyticsConfig
 from engine.analytics.daily_state import read_analytics_state
+from engine.analytics.records import AnalyticsRecord
 from engine.calendar.sessions import Phase, TradingCalendar
 from engine.core.errors import ReferenceDataError, TickIndexError, TickInputError
 from engine.currency.translator import CurrencyTranslator
@@ -43,9 +45,11 @@ from producers.fxfile import FxFileReader
 from producers.reject_log import LineRejects
 from producers.tickfile import ReadStats
 from tickindex.analytics_setup import analytics_config, attach_analytics
+from tickindex.frames import AnalyticsKind, Bars, analytics_table
 from tickindex.index_engine import conflation_ns
 from tickindex.levels import LevelCollector, Levels
 from tickindex.reference_data import load_universe
+from tickindex.replay_outputs import output_files
 from tickindex.replay_report import ReplayReport
 from tickindex.tick_input import tick_columns
 
@@ -270,6 +274,11 @@ class ReplayResult:
         Events that could not be applied, each as ``SOURCE: event at EFFECTIVE: error``.
     summary : tuple of str
         The summary ``tickindex replay`` prints, one fact a line.
+    bars : Bars, optional
+        Daily OHLC bars per index, when asked for (``ohlc=True``).
+    analytics : tuple of analytics records
+        ``IndexAnalytics``, ``PairAnalytics`` and ``SignalEvent`` records in order, when asked
+        for (``analytics=``); see ``analytics_table``.
     """
 
     levels: Levels
@@ -279,6 +288,24 @@ class ReplayResult:
     events_applied: int
     events_failed: tuple[str, ...]
     summary: tuple[str, ...]
+    bars: Bars | None = None
+    analytics: tuple[AnalyticsRecord, ...] = ()
+
+    def analytics_table(self, kind: AnalyticsKind = "index") -> pa.Table:
+        """The analytics records of one kind as an Arrow table (``.to_pandas()`` for pandas,
+        ``polars.from_arrow`` for polars).
+
+        Parameters
+        ----------
+        kind : {"index", "pair", "signal"}
+            Index figures, pair figures or signal events.
+
+        Returns
+        -------
+        pyarrow.Table
+            One row per record, one column per field (see ``analytics_table``).
+        """
+        return analytics_table(self.analytics, kind)
 
 
 def replay(
@@ -288,6 +315,8 @@ def replay(
     composition: str | PathLike[str] | None = None,
     events: str | PathLike[str] | None = None,
     conflate_ms: int | None = None,
+    ohlc: bool = False,
+    analytics: bool | str | PathLike[str] = False,
 ) -> ReplayResult:
     """Historical ticks through the engine: the levels ``tickindex replay`` writes, in memory.
 
@@ -308,6 +337,12 @@ def replay(
         Maintenance events file (JSON Lines or CSV), applied at their effective times.
     conflate_ms : int, optional
         At most one level per index per this many milliseconds of event time.
+    ohlc : bool
+        Also the daily OHLC bars (``bars``); the replay then follows HKEX trading sessions,
+        as ``tickindex replay --ohlc`` does (ticks outside them are skipped).
+    analytics : bool, str or path-like
+        Also the analytics records (``analytics``): True for the default settings, or a
+        settings file (``tickindex replay --analytics-config``); sessions as with ``ohlc``.
 
     Returns
     -------
@@ -326,9 +361,6 @@ def replay(
         When ``conflate_ms`` is not positive, or only one reference file is given.
     """
     universe = load_universe(indices, composition)
-    settings = ReplaySettings(
-        events=None if events is None else fspath(events), conflate_ms=conflate_ms
-    )
     collectors: list[LevelCollector] = []
 
     def collect(
@@ -337,7 +369,16 @@ def replay(
         collectors.append(LevelCollector(index_codes, security_codes))
         return nullcontext(collectors[-1])
 
-    report = run_replay(universe, _tick_opener(ticks), collect, settings)
+    with output_files(ohlc, analytics) as outputs:
+        settings = ReplaySettings(
+            events=None if events is None else fspath(events),
+            conflate_ms=conflate_ms,
+            ohlc=outputs.ohlc,
+            analytics=outputs.analytics,
+            analytics_config=outputs.analytics_config,
+        )
+        report = run_replay(universe, tick_opener(ticks), collect, settings)
+        bars, records = outputs.bars(), outputs.records()
     stats = report.pipeline
     return ReplayResult(
         levels=collectors[-1].take(),
@@ -347,10 +388,12 @@ def replay(
         events_applied=stats.events_applied,
         events_failed=tuple(str(failure) for failure in stats.events_failed),
         summary=tuple(report.lines()),
+        bars=bars,
+        analytics=records,
     )
 
 
-def _tick_opener(ticks: Ticks) -> OpenTicks:
+def tick_opener(ticks: Ticks) -> OpenTicks:
     """How to read ``ticks`` once the universe is known."""
     if isinstance(ticks, str | PathLike):
         path = fspath(ticks)

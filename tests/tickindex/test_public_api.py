@@ -27,6 +27,7 @@ START_NS = 1_795_138_200_000_000_000  # 2026-11-20 09:30 HKT
 
 PUBLIC_NAMES = {
     "BadTickError",
+    "Bars",
     "Engine",
     "FxTick",
     "FxTickBatch",
@@ -43,6 +44,7 @@ PUBLIC_NAMES = {
     "WireCodec",
     "load_universe",
     "replay",
+    "replay_batches",
 }
 
 

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support.paths import REPO
 
 README = REPO / "README.md"
@@ -30,3 +32,27 @@ def test_the_example_has_five_lines_and_prints_a_finite_level(tmp_path: Path) ->
     level = float(result.stdout.strip())
     assert math.isfinite(level)
     assert 20_000 < level < 30_000  # the built-in HSI closed at 25,800
+
+
+def dataframe_example() -> str:
+    """The ``python`` code block of the README's "Replays as DataFrames" section."""
+    section = README.read_text().split("\n### Replays as DataFrames\n", 1)[1].split("\n## ", 1)[0]
+    match = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+    assert match is not None, "no python code block in the Replays as DataFrames section"
+    return match.group(1)
+
+
+@pytest.mark.slow
+def test_the_dataframe_example_runs_as_written(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", dataframe_example()],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    )
+    out = result.stdout
+    assert "2026-11-20 09:30:00+08:00" in out and "2026-11-20 10:15:00+08:00" in out
+    assert "HSTECH" in out and "change_pct" in out
+    streamed = re.search(r"([\d,]+) levels streamed", out)
+    assert streamed is not None and int(streamed.group(1).replace(",", "")) > 100_000
