@@ -26,8 +26,8 @@ from tickindex.frames import Bars
 from tickindex.index_engine import Engine
 from tickindex.levels import Levels
 from tickindex.reference_data import load_universe
+from tickindex.replay_api import ReplayResult, replay
 from tickindex.replay_stream import replay_batches
-from tickindex.replaying import ReplayResult, replay
 
 __all__ = [
     "BadTickError",

@@ -21,7 +21,8 @@ from engine.kernel.columns import LevelColumns
 from engine.pipeline.chain import LevelSink
 from tickindex.frames import time_array
 from tickindex.reference_data import load_universe
-from tickindex.replaying import ReplaySettings, Ticks, run_replay, tick_opener
+from tickindex.replay_api import Ticks, tick_opener
+from tickindex.replaying import ReplaySettings, run_replay
 
 __all__ = ["LEVEL_SCHEMA", "replay_batches"]
 

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import dataclasses
 import json
-import os
 from typing import Any
 
 from engine.live.config import ConfigError, ServiceConfig, load_config
@@ -17,17 +16,19 @@ from tickindex.bench.kafka_figures import KafkaBenchSettings
 from tickindex.bench.partial_sums.figures import format_partial_sums
 from tickindex.bench.partial_sums.run import run_partial_sums
 from tickindex.bench.partial_sums.settings import PartialSumSettings
-from tickindex.bench.replay_io import format_replay_io, run_replay_io_benchmark
 from tickindex.bench.report import (
     format_analytics_result,
     format_kafka_result,
     format_result,
     tick_to_level_line,
 )
-from tickindex.bench.scale import run_scale_benchmark
-from tickindex.bench.scale_report import format_scale_result, scale_payload
-from tickindex.bench.scale_world import WorldShape
 from tickindex.cli.bench_gateway import add_gateway_load_arguments, gateway_load_command
+from tickindex.cli.bench_offline import (
+    add_scale_arguments,
+    pin_to_one_core,
+    replay_io_command,
+    scale_bench_command,
+)
 from tickindex.cli.command import Subcommands, add_command
 from tickindex.cli.common import DEFAULT_BOOTSTRAP, add_universe_arguments, universe_from_args
 
@@ -56,7 +57,7 @@ def register(subcommands: Subcommands) -> None:
         handler=bench_command,
     )
     add_universe_arguments(parser)
-    defaults, world = KafkaBenchSettings(), WorldShape()
+    defaults = KafkaBenchSettings()
     parser.add_argument(
         "--ticks",
         type=int,
@@ -103,37 +104,7 @@ def register(subcommands: Subcommands) -> None:
         "memory), Parquet in -> Parquet levels out, CSV in -> Parquet levels out; ticks/s and "
         "ratios to engine-only",
     )
-    scale = parser.add_argument_group(
-        "scale", "--scale runs a synthetic world of many indices, loaded from files, instead"
-    )
-    scale.add_argument(
-        "--scale",
-        action="store_true",
-        help="a seeded world of power-law indices (each security in 1-10 of them) written to "
-        "temporary files and loaded, beside the built-in family in the same run; a sample of "
-        "final levels is checked against a plain recomputation",
-    )
-    scale.add_argument(
-        "--scale-securities",
-        type=int,
-        default=world.securities,
-        metavar="N",
-        help="securities of the scale world (default: %(default)s)",
-    )
-    scale.add_argument(
-        "--scale-indices",
-        type=int,
-        default=world.indices,
-        metavar="N",
-        help="indices of the scale world, 50-500 members each (default: %(default)s)",
-    )
-    scale.add_argument(
-        "--scale-ticks",
-        type=int,
-        default=2_000_000,
-        metavar="N",
-        help="simulated ticks run on each universe (default: %(default)s)",
-    )
+    add_scale_arguments(parser)
     _add_partial_sum_arguments(parser)
     add_gateway_load_arguments(parser)
     kafka = parser.add_argument_group(
@@ -301,15 +272,6 @@ def _add_partial_sum_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def pin_to_one_core() -> int | None:
-    """Restrict this process to one CPU core (Linux); returns the core, None if unsupported."""
-    if not hasattr(os, "sched_setaffinity"):
-        return None
-    core = min(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, {core})
-    return core
-
-
 def bench_command(args: argparse.Namespace) -> int:
     """Run the core benchmark (or with ``--kafka`` the Kafka one) and print its figures."""
     if args.kafka:
@@ -337,28 +299,6 @@ def bench_command(args: argparse.Namespace) -> int:
         print(format_result(result, core))
         if analytics is not None:
             print(format_analytics_result(analytics))
-    return 0
-
-
-def replay_io_command(args: argparse.Namespace) -> int:
-    """Run ``bench --replay-io`` and print its figures; exit code 1 when the ways' levels
-    differ."""
-    core = None if args.all_cores else pin_to_one_core()
-    result = run_replay_io_benchmark(universe_from_args(args), args.ticks, args.seed)
-    if args.json:
-        print(json.dumps(dataclasses.asdict(result) | {"cpu_core": core}))
-    else:
-        print(format_replay_io(result, core))
-    return 0 if result.same_levels else 1
-
-
-def scale_bench_command(args: argparse.Namespace) -> int:
-    """Run ``bench --scale`` and print its figures."""
-    core = None if args.all_cores else pin_to_one_core()
-    shape = WorldShape(securities=args.scale_securities, indices=args.scale_indices, seed=args.seed)
-    result = run_scale_benchmark(shape, args.scale_ticks, args.batch_size)
-    payload = scale_payload(result, core)
-    print(json.dumps(payload) if args.json else format_scale_result(result, core))
     return 0
 
 

@@ -24,7 +24,7 @@ from engine.wire import TickBatch
 from tickindex.bench.core import simulated_ticks
 from tickindex.bench.partial_sums.maths import owner_of
 from tickindex.bench.scale_world import WorldFiles, WorldShape, write_world
-from tickindex.replaying import replay
+from tickindex.replay_api import replay
 
 SPLIT_RATIO = 2.0
 SHARES_GROWTH = 1.5
