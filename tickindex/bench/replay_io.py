@@ -137,7 +137,9 @@ def run_replay_io_benchmark(
         best = [(float("inf"), float("inf"))] * len(ways)
         for _ in range(rounds):
             sink.count = 0
-            for way, (_, open_ticks, open_levels, _) in enumerate(ways):
+            for way, (_, open_ticks, open_levels, level_file) in enumerate(ways):
+                if level_file is not None:  # written anew as by a replay, not over the last
+                    level_file.unlink(missing_ok=True)
                 wall, cpu = _timed(universe, open_ticks, open_levels)
                 best[way] = (min(best[way][0], wall), min(best[way][1], cpu))
         counts = [sink.count]
