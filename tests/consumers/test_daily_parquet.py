@@ -105,11 +105,11 @@ def test_a_part_is_written_as_partial_and_renamed_into_place_once_old_enough(
     assert parts.durable
     parts.write(DAY, _levels([1, 2], [MIDNIGHT + 1, MIDNIGHT + 2]))
     clock.now += 4.9
-    assert not parts.finish_due() and not parts.durable
+    assert (parts.finish_due(), parts.durable) == (False, False)
     assert [p.name for p in tmp_path.iterdir()] == ["levels-2026-11-21.parquet.partial"]
     parts.write(DAY, _levels([3], [MIDNIGHT + 3]))
     clock.now += 0.1
-    assert parts.finish_due() and parts.durable
+    assert (parts.finish_due(), parts.durable) == (True, True)
     assert [p.name for p in tmp_path.iterdir()] == ["levels-2026-11-21.parquet"]
     assert [row[3] for row in _rows(tmp_path / "levels-2026-11-21.parquet")] == [1, 2, 3]
     clock.now += 100.0

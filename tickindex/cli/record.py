@@ -40,6 +40,7 @@ from consumers.analyticsfile import DailyAnalyticsFiles
 from consumers.level_client import AnalyticsSubscriber, LevelSubscriber, StartFrom
 from consumers.recorder import PART_SECONDS, DailyLevelRecorder, RecordFormat
 from consumers.seq_gaps import SeqGap, SeqGaps
+from consumers.topic_subscriber import ConnectionOptions
 from engine.core.errors import TickIndexError
 from engine.core.timestamps import parse_timestamp
 from producers.pacing import StopControl
@@ -324,20 +325,25 @@ def _from_time_ns(args: argparse.Namespace) -> int | None:
         raise TickIndexError(f"--from-time: {exc}") from exc
 
 
-async def _record(args: argparse.Namespace) -> RecordSummary:
+def _connection(args: argparse.Namespace) -> ConnectionOptions:
+    """The subscriber's options from the flags (wire format, where to start, group, TLS/SASL)."""
     start: StartFrom = "earliest" if args.from_beginning else "latest"
+    return {
+        "wire_format": args.wire_format,
+        "from_time_ns": _from_time_ns(args),
+        "group_id": args.group_id,
+        "start": start,
+        "security": security_from_args(args),
+    }
+
+
+async def _record(args: argparse.Namespace) -> RecordSummary:
     stop = StopControl(args.duration)
     stop.install_signal_handlers()
-    subscriber = LevelSubscriber(
-        args.bootstrap,
-        args.topic,
-        wire_format=args.wire_format,
-        from_time_ns=_from_time_ns(args),
-        group_id=args.group_id,
-        start=start,
-        security=security_from_args(args),
-        commit_each_fetch=False,
-    )
+    # Offsets are committed only once the recorder says what it was handed is durable.
+    options = _connection(args)
+    options["commit_each_fetch"] = False
+    subscriber = LevelSubscriber(args.bootstrap, args.topic, **options)
     fmt: RecordFormat = args.format or "csv"
     try:
         with DailyLevelRecorder(args.out_dir, fmt, part_seconds=args.part_seconds) as recorder:
@@ -354,15 +360,7 @@ async def _record(args: argparse.Namespace) -> RecordSummary:
 async def _record_analytics(args: argparse.Namespace) -> AnalyticsRecordSummary:
     stop = StopControl(args.duration)
     stop.install_signal_handlers()
-    subscriber = AnalyticsSubscriber(
-        args.bootstrap,
-        args.topic,
-        wire_format=args.wire_format,
-        from_time_ns=_from_time_ns(args),
-        group_id=args.group_id,
-        start="earliest" if args.from_beginning else "latest",
-        security=security_from_args(args),
-    )
+    subscriber = AnalyticsSubscriber(args.bootstrap, args.topic, **_connection(args))
     try:
         with DailyAnalyticsFiles(args.out_dir) as files:
             await stop.guard(subscriber.start())
