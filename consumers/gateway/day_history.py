@@ -60,9 +60,8 @@ class DayHistory:
     ) -> list[Level]:
         """The recorded levels of ``code`` with ``from_ns <= ts_event <= to_ns`` (bounds
         optional), by event time then seq; a level recorded twice (two files) once, by
-        ``(index, seq)``. With
-        ``most``, the files of later dates are not read once more than that many are found
-        (the caller cuts the list)."""
+        ``(index, seq)``. With ``most``, the files of later dates are not read once more than
+        that many are found (the caller cuts the list)."""
         first = None if from_ns is None else self._day(from_ns)
         last = None if to_ns is None else self._day(to_ns)
         low = -(2**63) if from_ns is None else from_ns
