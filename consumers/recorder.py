@@ -6,26 +6,37 @@ A level goes to the file of the Hong Kong date of its ``ts_event`` (UTC+8, no da
 ``level`` in shortest round-trip repr. ``security`` is empty: the level topic does not carry the
 tick that moved a level. Within a batch, rows are written in event-time order. Files are
 appended to, so a restarted recorder continues the day's file (the header is written only to a
-new file); every batch is flushed before ``write`` returns. Parquet (``levels-YYYY-MM-DD.parquet``,
-the same columns) is written in row groups and cannot be appended to: see
-``consumers.daily_parquet``.
+new file); every batch is flushed before ``write`` returns, so it is ``durable`` after every
+write. Parquet (``levels-YYYY-MM-DD.parquet``, then ``levels-YYYY-MM-DD.1.parquet``..., the same
+columns) cannot be appended to: a day is written as parts, each under a temporary ``.partial``
+name until finished (at least every ``part_seconds``), and the recorder is ``durable`` only when
+every level written is in a finished part (``consumers.daily_parquet``, imported, with pyarrow,
+only for Parquet). A consumer commits the offsets of what it wrote only when ``durable``.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import msgspec
 import numpy as np
 
 from consumers.closing import ClosingSink
-from consumers.daily_parquet import DailyParquetLevels
 from consumers.day_files import DayFiles
 from consumers.level_batch import LevelBatch
 from consumers.levelfile import CSV_HEADER, LevelRecord
 from engine.calendar.sessions import TradingCalendar, day_date
+
+if TYPE_CHECKING:
+    from consumers.daily_parquet import DailyParquetLevels
+
+log = logging.getLogger(__name__)
+
+PART_SECONDS = 60.0
+"""Default age at which Parquet parts are finished (``consumers.daily_parquet.PART_SECONDS``)."""
 
 RecordFormat = Literal["csv", "jsonl", "parquet"]
 
@@ -38,9 +49,12 @@ class DailyLevelRecorder(ClosingSink):
     out_dir : str or Path
         Folder of the files (created if missing).
     fmt : {"csv", "jsonl", "parquet"}
-        File format (Parquet: ``consumers.daily_parquet``, written in row groups).
+        File format (Parquet: ``consumers.daily_parquet``, parts finished in time).
     prefix : str
         File name prefix.
+    part_seconds : float
+        Parquet: open parts are finished once the oldest is this old (checked at each
+        ``write``, also of an empty batch).
     """
 
     def __init__(
@@ -49,6 +63,7 @@ class DailyLevelRecorder(ClosingSink):
         fmt: RecordFormat = "csv",
         *,
         prefix: str = "levels",
+        part_seconds: float = PART_SECONDS,
     ) -> None:
         if fmt not in ("csv", "jsonl", "parquet"):
             raise ValueError(f"unknown record format {fmt!r}, expected csv, jsonl or parquet")
@@ -59,23 +74,44 @@ class DailyLevelRecorder(ClosingSink):
         self.prefix = prefix
         self.rows_written = 0
         self._days = DayFiles(self.path_for, CSV_HEADER.encode() + b"\n" if fmt == "csv" else b"")
-        self._parquet = DailyParquetLevels(self.path_for) if fmt == "parquet" else None
+        self._parquet = self._parquet_parts(part_seconds) if fmt == "parquet" else None
         self._encoder = msgspec.json.Encoder()
+
+    def _parquet_parts(self, part_seconds: float) -> DailyParquetLevels:
+        from consumers.daily_parquet import (  # noqa: PLC0415 (pyarrow only for Parquet)
+            DailyParquetLevels,
+            remove_unfinished_parts,
+        )
+
+        for leftover in remove_unfinished_parts(self.out_dir, self.prefix):
+            log.warning("removed %s, a part a stopped recorder left unfinished", leftover)
+        return DailyParquetLevels(self.path_for, part_seconds=part_seconds)
+
+    @property
+    def durable(self) -> bool:
+        """Whether every level written is in a finished file (CSV/JSON Lines: always, flushed
+        at each write; Parquet: once the open parts are finished)."""
+        return self._parquet is None or self._parquet.durable
 
     def path_for(self, day: date) -> Path:
         """The file of one day, e.g. ``levels-2026-11-20.csv``."""
         return self.out_dir / f"{self.prefix}-{day.isoformat()}.{self.format}"
 
     def write(self, batch: LevelBatch) -> None:
-        """Append one batch, each level to its day's file, and flush.
+        """Append one batch, each level to its day's file, and flush (Parquet: to the day's
+        open part; then the open parts are finished if due).
 
         Parameters
         ----------
         batch : LevelBatch
-            Levels (already deduplicated by the subscriber).
+            Levels (already deduplicated by the subscriber); may be empty.
         """
-        if len(batch) == 0:
-            return
+        if len(batch):
+            self._write_days(batch)
+        if self._parquet is not None:
+            self._parquet.finish_due()
+
+    def _write_days(self, batch: LevelBatch) -> None:
         ordered = batch.take(np.argsort(batch.ts_event, kind="stable"))
         day_of_row = self._calendar.trading_day(ordered.ts_event)
         codes = np.array(ordered.codes, dtype=object)

@@ -4,7 +4,10 @@
 (``consumers.level_client``): it assigns itself every partition of the topic (no group
 rebalancing), reads with ``isolation_level=read_committed`` (so messages of an aborted
 exactly-once transaction never show), positions each partition by time, committed offset or
-``start``, and hands out the raw records of each fetch; subclasses decode them.
+``start``, and hands out the raw records of each fetch; subclasses decode them. With a consumer
+group, offsets are committed after each fetch is handled, or, with ``commit_each_fetch=False``,
+only when the reader calls ``commit`` (a sink that says when what it was handed is durable:
+``tickindex record --format parquet`` commits once the levels are in finished files).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ class ConnectionOptions(TypedDict, total=False):
     poll_timeout_ms: int
     max_records: int
     security: KafkaSecurity | None
+    commit_each_fetch: bool
 
 
 class TopicSubscriber:
@@ -70,6 +74,9 @@ class TopicSubscriber:
     group_id : str, optional
         Consumer group whose offsets are committed after each fetch is handled (at the next
         fetch and at ``close``), so a restarted subscriber resumes where it left off.
+    commit_each_fetch : bool
+        With a group: True (the default) commits as above; False only when ``commit`` is
+        called, so a restart re-reads what was handed out after the last ``commit``.
     start : {"latest", "earliest"}
         Where to start without a time or committed offset: live (only new messages, the
         default) or the beginning of the topic.
@@ -91,6 +98,7 @@ class TopicSubscriber:
         self.poll_timeout_ms = options.get("poll_timeout_ms", 200)
         self.max_records = options.get("max_records", 10_000)
         self.security = options.get("security") or KafkaSecurity()
+        self.commit_each_fetch = options.get("commit_each_fetch", True)
         self.partitions: list[TopicPartition] = []
         self._consumer: AIOKafkaConsumer | None = None
         self._to_commit: dict[TopicPartition, int] = {}
@@ -182,13 +190,14 @@ class TopicSubscriber:
 
     async def fetch(self, timeout_ms: int | None = None) -> list[Record]:
         """The records of one fetch, partition by partition, waiting up to ``timeout_ms``
-        (default ``poll_timeout_ms``); empty when nothing arrived or once closed. With a group,
-        the offsets of the previous fetch are committed first."""
+        (default ``poll_timeout_ms``); empty when nothing arrived or once closed. With a group
+        (and ``commit_each_fetch``), the offsets of the previous fetch are committed first."""
         await self.start()
         consumer = self._consumer
         if consumer is None or not self._ready:
             return []
-        await self._commit(consumer)
+        if self.commit_each_fetch:
+            await self._commit(consumer)
         try:
             fetched = await consumer.getmany(
                 timeout_ms=self.poll_timeout_ms if timeout_ms is None else timeout_ms,
@@ -203,18 +212,26 @@ class TopicSubscriber:
                 self._to_commit[tp] = fetched[tp][-1].offset + 1
         return records
 
+    async def commit(self) -> None:
+        """Commit the offsets of every record handed out so far (with a group; else nothing):
+        a restart resumes after them. For ``commit_each_fetch=False``: call it only once what
+        was handed out is durable (never before)."""
+        if self._consumer is not None and self._ready:
+            await self._commit(self._consumer)
+
     async def _commit(self, consumer: AIOKafkaConsumer) -> None:
         if self._to_commit:
             offsets, self._to_commit = self._to_commit, {}
             await consumer.commit(offsets)
 
     async def close(self) -> None:
-        """Commit what was handed out (with a group) and disconnect; iteration then ends."""
+        """Commit what was handed out (with a group and ``commit_each_fetch``; else only what
+        ``commit`` committed stays) and disconnect; iteration then ends."""
         self._closed = True
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             try:
-                if self._ready:
+                if self._ready and self.commit_each_fetch:
                     await self._commit(consumer)
             finally:
                 await consumer.stop()

@@ -1,16 +1,22 @@
-"""``record --format parquet``: one Parquet file per Hong Kong day, parts after a restart."""
+"""``record --format parquet``: each Hong Kong day as parts, written under a ``.partial`` name and
+renamed into place once finished (in time, at a row cap, on close); ``durable``; no pyarrow for
+CSV/JSON Lines."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 
+from consumers.daily_parquet import DailyParquetLevels
 from consumers.day_files import MAX_OPEN_FILES
 from consumers.level_batch import LevelBatch
 from consumers.recorder import DailyLevelRecorder
+from tests.support.paths import REPO
 
 MIDNIGHT = 1_795_190_400_000_000_000  # 2026-11-21 00:00 HKT
 
@@ -68,3 +74,100 @@ def test_row_groups_of_many_levels(tmp_path: Path) -> None:
     assert meta.num_rows == 200_000 and meta.num_row_groups >= 2
     seq = pq.read_table(tmp_path / "levels-2026-11-21.parquet").column("seq").to_numpy()
     assert np.array_equal(seq, np.arange(1, 200_001))
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _parts(folder: Path, **options: float) -> tuple[DailyParquetLevels, FakeClock]:
+    clock = FakeClock()
+    parts = DailyParquetLevels(
+        lambda day: folder / f"levels-{day.isoformat()}.parquet",
+        part_seconds=options.get("part_seconds", 60.0),
+        part_rows=int(options.get("part_rows", 1_000_000)),
+        clock=clock,
+    )
+    return parts, clock
+
+
+DAY = date(2026, 11, 21)
+
+
+def test_a_part_is_written_as_partial_and_renamed_into_place_once_old_enough(
+    tmp_path: Path,
+) -> None:
+    parts, clock = _parts(tmp_path, part_seconds=5.0)
+    assert parts.durable
+    parts.write(DAY, _levels([1, 2], [MIDNIGHT + 1, MIDNIGHT + 2]))
+    clock.now += 4.9
+    assert (parts.finish_due(), parts.durable) == (False, False)
+    assert [p.name for p in tmp_path.iterdir()] == ["levels-2026-11-21.parquet.partial"]
+    parts.write(DAY, _levels([3], [MIDNIGHT + 3]))
+    clock.now += 0.1
+    assert (parts.finish_due(), parts.durable) == (True, True)
+    assert [p.name for p in tmp_path.iterdir()] == ["levels-2026-11-21.parquet"]
+    assert [row[3] for row in _rows(tmp_path / "levels-2026-11-21.parquet")] == [1, 2, 3]
+    clock.now += 100.0
+    assert not parts.finish_due()  # nothing open: no empty part
+    parts.write(DAY, _levels([4], [MIDNIGHT + 4]))  # the day's next part, aged from now
+    assert not parts.finish_due()
+    parts.close()
+    assert [row[3] for row in _rows(tmp_path / "levels-2026-11-21.1.parquet")] == [4]
+    assert parts.parts_finished == 2
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_every_open_part_is_finished_when_one_holds_part_rows(tmp_path: Path) -> None:
+    parts, _ = _parts(tmp_path, part_rows=3)
+    parts.write(DAY, _levels([1, 2], [MIDNIGHT + 1, MIDNIGHT + 2]))
+    parts.write(DAY - timedelta(days=1), _levels([7], [MIDNIGHT - 7]))
+    assert not parts.finish_due()
+    parts.write(DAY, _levels([3], [MIDNIGHT + 3]))
+    assert parts.finish_due() and parts.durable
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "levels-2026-11-20.parquet",
+        "levels-2026-11-21.parquet",
+    ]
+
+
+def test_a_restart_removes_the_partial_file_a_killed_recorder_left(tmp_path: Path) -> None:
+    killed = DailyLevelRecorder(tmp_path, "parquet")
+    killed.write(_levels([1], [MIDNIGHT + 1]))
+    assert not killed.durable  # killed here: no footer, never renamed
+    partial = tmp_path / "levels-2026-11-21.parquet.partial"
+    assert partial.exists()
+    with DailyLevelRecorder(tmp_path, "parquet") as again:
+        assert not partial.exists()
+        again.write(_levels([1, 2], [MIDNIGHT + 1, MIDNIGHT + 2]))
+    assert [row[3] for row in _rows(tmp_path / "levels-2026-11-21.parquet")] == [1, 2]
+    assert again.durable and again.files == {DAY: tmp_path / "levels-2026-11-21.parquet"}
+
+
+def test_csv_is_durable_after_every_write(tmp_path: Path) -> None:
+    with DailyLevelRecorder(tmp_path, "csv") as recorder:
+        recorder.write(_levels([1], [MIDNIGHT + 1]))
+        assert recorder.durable
+
+
+def test_recording_csv_or_jsonl_and_reading_history_import_no_pyarrow(tmp_path: Path) -> None:
+    script = f"""
+import sys
+import numpy as np
+from consumers.gateway.day_history import DayHistory
+from consumers.level_batch import LevelBatch
+from consumers.recorder import DailyLevelRecorder
+seq = np.array([1], dtype=np.int64)
+ts = seq + {MIDNIGHT}
+batch = LevelBatch(("HSI",), np.zeros(1, np.int32), seq * 1.0, seq * 1.0, seq, ts, ts)
+for fmt in ("csv", "jsonl"):
+    with DailyLevelRecorder({str(tmp_path)!r}, fmt) as recorder:
+        recorder.write(batch)
+assert len(DayHistory({str(tmp_path)!r}).levels("HSI", None, None)) == 1
+assert "pyarrow" not in sys.modules, "pyarrow imported"
+"""
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=REPO)

@@ -7,6 +7,15 @@ empty); see ``consumers.recorder``. Every batch is flushed as it is written. Wit
 ``--group-id`` the consumer offsets are committed after each batch, so a restarted recorder
 continues where it stopped.
 
+With ``--format parquet`` a day is written as parts ``levels-YYYY-MM-DD.parquet``,
+``levels-YYYY-MM-DD.1.parquet``..., each under a temporary ``.partial`` name until it is finished
+(at least every ``--part-seconds``, and when the recorder stops) and renamed into place
+(``consumers.daily_parquet``). With ``--group-id`` offsets are committed only once the levels
+read are in finished parts, so a recorder killed outright loses no level: the restart re-reads
+those of its unfinished parts (and removes the ``.partial`` files left). A level can then be in
+two parts (killed between a rename and the commit): readers drop a level seen twice by
+``(index, seq)``, as the gateway's ``--history-dir`` does.
+
 With ``--complete`` the topic is the service's complete level topic (``serve
 --complete-level-topic``: every level, whatever the level topic's publication policy), and every
 gap in an index's ``seq`` is reported (``consumers.seq_gaps``); the exit status is then 1.
@@ -29,14 +38,15 @@ from pathlib import Path
 
 from consumers.analyticsfile import DailyAnalyticsFiles
 from consumers.level_client import AnalyticsSubscriber, LevelSubscriber, StartFrom
-from consumers.recorder import DailyLevelRecorder
+from consumers.recorder import PART_SECONDS, DailyLevelRecorder, RecordFormat
 from consumers.seq_gaps import SeqGap, SeqGaps
+from consumers.topic_subscriber import ConnectionOptions
 from engine.core.errors import TickIndexError
 from engine.core.timestamps import parse_timestamp
 from producers.pacing import StopControl
 from tickindex.cli.command import Subcommands, add_command
 from tickindex.cli.common import add_duration_argument, add_kafka_arguments
-from tickindex.cli.kafka_clients import POLL_S, level_subscriber, next_levels
+from tickindex.cli.kafka_clients import POLL_S, next_levels
 from tickindex.cli.kafka_security import security_from_args
 
 LEVEL_TOPIC = "index-levels"
@@ -50,13 +60,13 @@ def register(subcommands: Subcommands) -> None:
         "record",
         summary="write the level (or analytics) topic to files rolled per trading day",
         description="Record every index level published on Kafka (duplicates dropped) to "
-        "DIR/levels-YYYY-MM-DD.csv or .jsonl by the Hong Kong date of its event time, columns "
-        "ts,index,level,seq,security (security empty). Stops after --duration, Ctrl-C or "
-        "SIGTERM. Messages that are not valid level messages (undecodable, a level that is not "
-        "finite, a time or seq outside int64) are skipped, each logged with its "
-        "topic[partition]@offset, and counted in the summary. With --complete (the --topic "
-        "being serve's --complete-level-topic) every gap in an index's seq is reported. With "
-        "--analytics the analytics topic is recorded instead: each record to "
+        "DIR/levels-YYYY-MM-DD.csv, .jsonl or Parquet parts (see --format) by the Hong Kong "
+        "date of its event time, columns ts,index,level,seq,security (security empty). Stops "
+        "after --duration, Ctrl-C or SIGTERM. Messages that are not valid level messages "
+        "(undecodable, a level that is not finite, a time or seq outside int64) are skipped, "
+        "each logged with its topic[partition]@offset, and counted in the summary. With "
+        "--complete (the --topic being serve's --complete-level-topic) every gap in an index's "
+        "seq is reported. With --analytics the analytics topic is recorded instead: each record to "
         "DIR/YYYY-MM-DD/analytics.jsonl by the Hong Kong date of its event time, one JSON line "
         "as the topic carries it.",
         examples=[
@@ -85,9 +95,20 @@ def register(subcommands: Subcommands) -> None:
     parser.add_argument(
         "--format",
         choices=("csv", "jsonl", "parquet"),
-        help="format of the level files, CSV, JSON Lines or Parquet (zstd, one row group per "
-        "65,536 levels, finished when the recorder stops: a restart starts the day's next part "
-        "levels-DAY.1.parquet; default: csv; --analytics: always jsonl)",
+        help="format of the level files, CSV, JSON Lines or Parquet (default: csv; --analytics: "
+        "always jsonl). Parquet: each day as parts levels-DAY.parquet, levels-DAY.1.parquet..., "
+        "each written as NAME.partial and renamed into place once finished (at least every "
+        "--part-seconds and when the recorder stops); with --group-id offsets are committed "
+        "only for levels in finished parts, so a killed recorder loses none (a level may then "
+        "be in two parts: readers drop a level seen twice by index and seq)",
+    )
+    parser.add_argument(
+        "--part-seconds",
+        type=_positive_seconds,
+        default=PART_SECONDS,
+        metavar="S",
+        help=f"--format parquet: finish the open parts at least every S seconds (default "
+        f"{PART_SECONDS:g}): recorded history is at most that old",
     )
     parser.add_argument(
         "--analytics",
@@ -123,6 +144,16 @@ def register(subcommands: Subcommands) -> None:
 
 
 MAX_GAPS_LISTED = 20
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return seconds
 
 
 @dataclass(frozen=True)
@@ -182,14 +213,16 @@ async def record_levels(
     stop: StopControl,
     gaps: SeqGaps | None = None,
 ) -> RecordSummary:
-    """Write every new level to its day's file until ``stop`` says so.
+    """Write every new level to its day's file until ``stop`` says so; commit the offsets of
+    what was written whenever ``recorder`` says it is durable.
 
     Parameters
     ----------
     subscriber : LevelSubscriber
-        The level topic (started by its first poll if need be; not closed here).
+        The level topic (started by its first poll if need be; not closed here), committing
+        only when told (``commit_each_fetch=False``) if it has a group.
     recorder : DailyLevelRecorder
-        The files (not closed here).
+        The files (not closed here: commit once more after closing it).
     stop : StopControl
         Signal and ``--duration`` budget.
     gaps : SeqGaps, optional
@@ -203,6 +236,8 @@ async def record_levels(
     while not stop.stopped:
         batch = await next_levels(subscriber, stop)
         recorder.write(batch)
+        if recorder.durable:
+            await subscriber.commit()
         if gaps is not None:
             gaps.observe(batch)
     stats = subscriber.stats
@@ -290,18 +325,33 @@ def _from_time_ns(args: argparse.Namespace) -> int | None:
         raise TickIndexError(f"--from-time: {exc}") from exc
 
 
-async def _record(args: argparse.Namespace) -> RecordSummary:
+def _connection(args: argparse.Namespace) -> ConnectionOptions:
+    """The subscriber's options from the flags (wire format, where to start, group, TLS/SASL)."""
     start: StartFrom = "earliest" if args.from_beginning else "latest"
+    return {
+        "wire_format": args.wire_format,
+        "from_time_ns": _from_time_ns(args),
+        "group_id": args.group_id,
+        "start": start,
+        "security": security_from_args(args),
+    }
+
+
+async def _record(args: argparse.Namespace) -> RecordSummary:
     stop = StopControl(args.duration)
     stop.install_signal_handlers()
-    subscriber = level_subscriber(
-        args, start=start, from_time_ns=_from_time_ns(args), group_id=args.group_id
-    )
+    # Offsets are committed only once the recorder says what it was handed is durable.
+    options = _connection(args)
+    options["commit_each_fetch"] = False
+    subscriber = LevelSubscriber(args.bootstrap, args.topic, **options)
+    fmt: RecordFormat = args.format or "csv"
     try:
-        with DailyLevelRecorder(args.out_dir, args.format or "csv") as recorder:
+        with DailyLevelRecorder(args.out_dir, fmt, part_seconds=args.part_seconds) as recorder:
             await stop.guard(subscriber.start())
             gaps = SeqGaps() if args.complete else None
-            return await record_levels(subscriber, recorder, stop, gaps)
+            summary = await record_levels(subscriber, recorder, stop, gaps)
+        await subscriber.commit()  # closed: every level written is in a finished file
+        return summary
     finally:
         await subscriber.close()
         stop.remove_signal_handlers()
@@ -310,15 +360,7 @@ async def _record(args: argparse.Namespace) -> RecordSummary:
 async def _record_analytics(args: argparse.Namespace) -> AnalyticsRecordSummary:
     stop = StopControl(args.duration)
     stop.install_signal_handlers()
-    subscriber = AnalyticsSubscriber(
-        args.bootstrap,
-        args.topic,
-        wire_format=args.wire_format,
-        from_time_ns=_from_time_ns(args),
-        group_id=args.group_id,
-        start="earliest" if args.from_beginning else "latest",
-        security=security_from_args(args),
-    )
+    subscriber = AnalyticsSubscriber(args.bootstrap, args.topic, **_connection(args))
     try:
         with DailyAnalyticsFiles(args.out_dir) as files:
             await stop.guard(subscriber.start())

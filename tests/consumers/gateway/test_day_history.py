@@ -1,5 +1,5 @@
-"""History from the day files of ``tickindex record``: ``DayHistory`` and
-``/v1/levels/{code}/history`` with the ring serving the recent part."""
+"""History from the day files of ``tickindex record`` (CSV, JSON Lines, finished Parquet parts):
+``DayHistory`` and ``/v1/levels/{code}/history`` with the ring serving the recent part."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
@@ -68,6 +69,40 @@ def test_the_levels_of_one_index_from_the_files_of_the_dates_asked(tmp_path: Pat
     assert (DAY2 + 9, 9) in seqs(history.levels("HSI", None, None))
 
 
+def test_parquet_parts_give_what_the_same_levels_give_in_csv(tmp_path: Path) -> None:
+    day2 = [batch("HSI", [3, 4], DAY2), batch("HSCEI", [5], DAY2), batch("HSI", [6], DAY2)]
+    recorded = [batch("HSI", [1, 2], DAY1), batch("HSCEI", [7], DAY1), *day2]
+    record(tmp_path / "csv", recorded)
+    record(tmp_path / "parquet", recorded[:3], "parquet")
+    record(tmp_path / "parquet", recorded[2:], "parquet")  # a level in two parts: HSI 3, 4
+    parts = DayHistory(tmp_path / "parquet")
+    assert [path.name for _, path in parts.files()] == [
+        "levels-2026-11-19.parquet",
+        "levels-2026-11-20.1.parquet",
+        "levels-2026-11-20.parquet",
+    ]
+    csv = DayHistory(tmp_path / "csv")
+    for code in ("HSI", "HSCEI", "HSTECH"):
+        for low, high in ((None, None), (DAY1 + 2, DAY2 + 4), (DAY2 + 4, None), (None, DAY1)):
+            assert parts.levels(code, low, high) == csv.levels(code, low, high)
+    assert seqs(parts.levels("HSI", DAY1 + 2, DAY2 + 4)) == [
+        (DAY1 + 2, 2),
+        (DAY2 + 3, 3),
+        (DAY2 + 4, 4),
+    ]
+    assert parts.levels("HSI", None, None)[0] == Level("HSI", 1001.1, 1, DAY1 + 1)
+
+
+def test_a_part_still_being_written_is_not_read(tmp_path: Path) -> None:
+    record(tmp_path, [batch("HSI", [1], DAY1)], "parquet")
+    finished = tmp_path / "levels-2026-11-19.parquet"
+    finished.rename(tmp_path / "levels-2026-11-19.1.parquet.partial")
+    (tmp_path / "levels-2026-11-20.parquet.partial").write_bytes(b"PAR1 no footer yet")
+    history = DayHistory(tmp_path)
+    assert history.files() == []
+    assert history.levels("HSI", None, None) == []
+
+
 def test_most_leaves_the_files_of_later_dates_unread(tmp_path: Path) -> None:
     record(tmp_path, [batch("HSI", [1, 2], DAY1), batch("HSI", [3, 4], DAY2)])
     history = DayHistory(tmp_path)
@@ -84,12 +119,15 @@ def test_a_line_cut_short_is_skipped_and_a_missing_folder_has_nothing(tmp_path: 
     assert DayHistory(tmp_path / "none").levels("HSI", None, None) == []
 
 
-async def test_history_is_the_day_files_then_the_ring(kafka_bootstrap: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+async def test_history_is_the_day_files_then_the_ring(
+    kafka_bootstrap: str, tmp_path: Path, fmt: RecordFormat
+) -> None:
     topic = unique("gw-days")
     today = [1, 2, 3, 4, 5, 6]
     await produce(kafka_bootstrap, topic, [levels("HSI", today, ts=DAY2)])
     # the recorder got yesterday and today's levels; the ring keeps only the last 3 of today
-    record(tmp_path, [batch("HSI", [1, 2], DAY1), batch("HSI", today, DAY2)])
+    record(tmp_path, [batch("HSI", [1, 2], DAY1), batch("HSI", today, DAY2)], fmt)
     subscriber = LevelSubscriber(kafka_bootstrap, topic, start="earliest", poll_timeout_ms=50)
     settings = GatewaySettings(history_levels=3)
     registry = CollectorRegistry()
