@@ -15,7 +15,7 @@ from engine.kernel.columns import TickColumns
 from engine.pipeline.chain import LevelSink
 from engine.refdata.universe import Universe
 from engine.wire import Tick, TickBatch
-from producers.columnar_ticks import open_tick_file
+from producers.tick_readers import open_tick_file
 from producers.tickfile import ReadStats
 from tickindex.frames import AnalyticsKind, Bars, analytics_table
 from tickindex.levels import LevelCollector, Levels
