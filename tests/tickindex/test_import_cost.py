@@ -100,6 +100,11 @@ def test_weights_runs_without_them() -> None:
     assert heavy_after(command("weights", ["weights", "--index", "HSI"], run=True)) == []
 
 
+def test_bench_without_replay_io_runs_without_them() -> None:
+    argv = ["bench", "--ticks", "20000", "--naive-ticks", "2000", "--all-cores"]
+    assert heavy_after(command("bench", argv, run=True)) == []
+
+
 def test_a_json_lines_replay_runs_without_them(tmp_path: Path) -> None:
     ticks = tmp_path / "ticks.jsonl"
     rows = [
