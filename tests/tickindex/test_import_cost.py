@@ -53,9 +53,9 @@ def command(module: str, argv: list[str], *, run: bool = False) -> str:
     )
 
 
-# Every command but record (its recorder imports consumers.daily_parquet, and with it pyarrow,
-# at module level: another change makes that import lazy) and restate (columnar or not as its
-# level file is).
+# Every command but record, whose recorder imports consumers.daily_parquet (and pyarrow) at
+# module level until another change makes that import lazy; tickindex.cli.main (every command,
+# --help) imports record, so it waits for that change too.
 PARSED = {
     "run --web": command("run", ["run", "--web", "--port", "0", "--duration", "1"]),
     "run (board)": command("run", ["run", "--once", "--duration", "1"]),
@@ -67,6 +67,7 @@ PARSED = {
     "publish": command("publish", ["publish", "ticks.csv"]),
     "replay": command("replay", ["replay", "--ticks", "ticks.csv", "--out", "levels.csv"]),
     "bench": command("bench", ["bench", "--ticks", "1000"]),
+    "restate": command("restate", ["restate", "--ticks", "ticks.csv", "--events", "e.jsonl"]),
 }
 
 
