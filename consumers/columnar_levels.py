@@ -24,7 +24,6 @@ import pyarrow.ipc as pa_ipc
 import pyarrow.parquet as pq
 
 from consumers.closing import ClosingSink
-from consumers.levelfile import LevelFileWriter
 from engine.core.errors import InputFileError
 from engine.core.file_formats import columnar_format
 from engine.kernel.columns import LevelColumns
@@ -228,19 +227,3 @@ class ColumnarLevelWriter(ClosingSink):
                 self._parquet.close()
             if self._ipc is not None:
                 self._ipc.close()
-
-
-def open_level_writer(
-    path: str | Path,
-    universe: Universe,
-    *,
-    index_codes: Sequence[str] | None = None,
-    security_codes: Sequence[str] | None = None,
-) -> ColumnarLevelWriter | LevelFileWriter:
-    """The writer of a level file by its name: Parquet or Arrow (``ColumnarLevelWriter``),
-    else CSV or JSON Lines (``LevelFileWriter``, also ``-`` for standard output)."""
-    if columnar_format(path) is not None:
-        return ColumnarLevelWriter(
-            path, universe, index_codes=index_codes, security_codes=security_codes
-        )
-    return LevelFileWriter(path, universe, index_codes=index_codes, security_codes=security_codes)

@@ -23,7 +23,6 @@ from typing import IO, Generic, TextIO, TypeVar, cast
 
 import msgspec
 import numpy as np
-import pyarrow as pa
 from numpy.typing import NDArray
 
 from engine.core.errors import InputFileError, TickInputError
@@ -160,8 +159,7 @@ class ChunkedFileReader(Generic[BatchT]):
             if suffix == ".gz":
                 handle = cast(IO[bytes], gzip.GzipFile(fileobj=raw))
             elif suffix == ".zst":
-                stream = pa.CompressedInputStream(raw, "zstd")
-                handle = cast(IO[bytes], io.BufferedReader(stream, buffer_size=1 << 20))
+                handle = _zstd_reader(raw)
             chunks = self._csv(handle) if self.format == "csv" else self._jsonl(handle)
             try:
                 for batch in chunks:
@@ -339,6 +337,14 @@ class ChunkedFileReader(Generic[BatchT]):
 
     def _jsonl(self, handle: IO[bytes]) -> Iterator[BatchT]:
         raise NotImplementedError
+
+
+def _zstd_reader(raw: IO[bytes]) -> IO[bytes]:
+    """``raw`` decompressed as zstd, by Arrow (imported with the first ``.zst`` file)."""
+    import pyarrow as pa  # noqa: PLC0415
+
+    stream = pa.CompressedInputStream(raw, "zstd")
+    return cast(IO[bytes], io.BufferedReader(stream, buffer_size=1 << 20))
 
 
 def _parse_chunk(texts: list[str]) -> list[list[str]] | None:

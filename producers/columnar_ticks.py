@@ -29,7 +29,7 @@ from producers.chunked_file import ProgressCallback
 from producers.reject_log import RejectLog
 from producers.tick_arrays import ArrowTickConverter
 from producers.tick_stats import ReadStats
-from producers.tickfile import REQUIRED_COLUMNS, VOLUME_COLUMN, TickFileReader
+from producers.tickfile import REQUIRED_COLUMNS, VOLUME_COLUMN
 
 BATCH_ROWS = 65_536
 """Rows per batch read (Parquet) or sliced (Arrow): the batch of in-memory replays; the
@@ -168,27 +168,3 @@ def _tick_columns(path: str, schema: pa.Schema) -> list[str]:
             path, None, f"{ts} is {kind}: expected integer nanoseconds, a timestamp or text"
         )
     return [ts, *REQUIRED_COLUMNS[1:], *([VOLUME_COLUMN] if VOLUME_COLUMN in names else [])]
-
-
-def open_tick_file(
-    path: str | Path,
-    universe: Universe,
-    *,
-    progress: ProgressCallback | None = None,
-    strict: bool = False,
-    rejects: TextIO | None = None,
-    chunk_bytes: int | None = None,
-) -> TickFileReader | ColumnarTickReader:
-    """The reader of a tick file by its name: Parquet or Arrow (``ColumnarTickReader``), else
-    CSV or JSON Lines, optionally ``.gz``/``.zst`` (``TickFileReader``).
-
-    ``progress`` gets rows of a columnar file, bytes of a text file; ``chunk_bytes`` sizes the
-    batches of a text file.
-    """
-    if columnar_format(path) is not None:
-        return ColumnarTickReader(path, universe, progress=progress, strict=strict, rejects=rejects)
-    if chunk_bytes is None:
-        return TickFileReader(path, universe, progress=progress, strict=strict, rejects=rejects)
-    return TickFileReader(
-        path, universe, chunk_bytes=chunk_bytes, progress=progress, strict=strict, rejects=rejects
-    )

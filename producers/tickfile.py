@@ -32,14 +32,12 @@ from engine.core.timestamps import parse_timestamps
 from engine.kernel.columns import TickColumns
 from engine.kernel.screening import RejectReason, screen_ticks
 from engine.refdata.universe import Universe
-from producers.arrow_csv import ArrowCsvBlocks
 from producers.chunked_file import (
     BadRows,
     ChunkedFileReader,
     ProgressCallback,
     parse_floats,
 )
-from producers.tick_arrays import ArrowTickConverter
 from producers.tick_stats import ReadStats
 
 __all__ = [
@@ -99,19 +97,23 @@ class TickFileReader(ChunkedFileReader[TickColumns]):
         )
         self.universe = universe
         self.stats = ReadStats(log=self.rejects)
-        self._arrow = ArrowTickConverter(universe, self.stats)
 
     def _csv(self, handle: IO[bytes]) -> Iterator[TickColumns]:
+        # Arrow's CSV reader (and pyarrow) loads with the first CSV file: JSON Lines need neither.
+        from producers.arrow_csv import ArrowCsvBlocks  # noqa: PLC0415
+        from producers.tick_arrays import ArrowTickConverter  # noqa: PLC0415
+
         header = self._csv_header(handle, REQUIRED_COLUMNS)
         wanted = [*REQUIRED_COLUMNS, *([VOLUME_COLUMN] if VOLUME_COLUMN in header else [])]
         blocks = ArrowCsvBlocks(header, wanted, "security")
+        arrow = ArrowTickConverter(self.universe, self.stats)
         for first_line, block, count in self._blocks(handle):
             table = blocks.read(block, count)
             if table is not None:
                 arrays = [table.column(name).combine_chunks() for name in wanted]
                 ts, codes, prices = arrays[:3]
                 volumes = arrays[3] if len(arrays) > 3 else None
-                yield self._arrow.convert(ts, codes, prices, volumes, first_line)
+                yield arrow.convert(ts, codes, prices, volumes, first_line)
             else:
                 lines = [line + b"\n" for line in block.split(b"\n")[:count]]
                 yield self._csv_columns_of(header, *self._csv_chunk(first_line, lines, len(header)))

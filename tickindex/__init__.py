@@ -15,19 +15,28 @@ inside):
   the errors raised (``TickIndexError`` is the base of all of them).
 
 Everything else (``engine``, ``producers``, ``consumers``, ``tickindex.cli``) is internal.
+
+``Engine``, ``Levels``, ``Bars``, ``replay``... are imported when first used
+(``tickindex.replay`` imports the replay machinery, ``replay_batches`` pyarrow): importing the
+package, as every ``tickindex`` command does, loads neither the replay nor pyarrow or pandas.
 """
+
+import importlib
+from typing import TYPE_CHECKING
 
 from consumers.levelfile import LevelRecord
 from engine.core.errors import TickIndexError
 from engine.refdata.universe import Universe
 from engine.wire import FxTick, FxTickBatch, IndexLevel, IndexLevels, Tick, TickBatch, WireCodec
 from tickindex.errors import BadTickError, UnknownCodeError
-from tickindex.frames import Bars
-from tickindex.index_engine import Engine
-from tickindex.levels import Levels
 from tickindex.reference_data import load_universe
-from tickindex.replay_api import ReplayResult, replay
-from tickindex.replay_stream import replay_batches
+
+if TYPE_CHECKING:
+    from tickindex.frames import Bars
+    from tickindex.index_engine import Engine
+    from tickindex.levels import Levels
+    from tickindex.replay_api import ReplayResult, replay
+    from tickindex.replay_stream import replay_batches
 
 __all__ = [
     "BadTickError",
@@ -50,3 +59,26 @@ __all__ = [
     "replay",
     "replay_batches",
 ]
+
+_LAZY = {
+    "Bars": "tickindex.frames",
+    "Engine": "tickindex.index_engine",
+    "Levels": "tickindex.levels",
+    "ReplayResult": "tickindex.replay_api",
+    "replay": "tickindex.replay_api",
+    "replay_batches": "tickindex.replay_stream",
+}
+"""Public names imported on first use, and their modules."""
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value: object = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # found directly from now on
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

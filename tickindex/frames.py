@@ -1,51 +1,27 @@
 """Replay outputs as Arrow tables, and through Arrow as pandas or polars DataFrames.
 
 Arrow is the one conversion: ``to_pandas`` and ``to_polars`` go through ``to_arrow``, so both
-libraries see the same types. Times are ``timestamp[ns, UTC]`` (the engine's integer
-nanoseconds, exactly), codes are dictionary-encoded strings, levels float64 as computed.
-pandas and polars are imported only when asked for (neither is a dependency of tickindex).
+libraries see the same types (``tickindex.arrow_tables``). pyarrow is imported with the first
+conversion, pandas and polars only when asked for (neither is a dependency of tickindex).
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Literal
 
-import msgspec
 import numpy as np
-import pyarrow as pa
 from numpy.typing import NDArray
-
-from engine.analytics.records import AnalyticsRecord, IndexAnalytics, PairAnalytics, SignalEvent
 
 if TYPE_CHECKING:
     import pandas
     import polars
+    import pyarrow as pa
 
-__all__ = ["AnalyticsKind", "ArrowFrame", "Bars", "analytics_table", "codes_array", "time_array"]
+__all__ = ["AnalyticsKind", "ArrowFrame", "Bars"]
 
-TIME_TYPE = pa.timestamp("ns", tz="UTC")
 AnalyticsKind = Literal["index", "pair", "signal"]
-_RECORD_TYPES: dict[str, type[AnalyticsRecord]] = {
-    "index": IndexAnalytics,
-    "pair": PairAnalytics,
-    "signal": SignalEvent,
-}
-
-
-def time_array(ns: NDArray[np.int64]) -> pa.Array:
-    """Integer nanoseconds since the epoch as ``timestamp[ns, UTC]`` (no copy, exact)."""
-    return pa.array(ns, type=pa.int64()).cast(TIME_TYPE)
-
-
-def codes_array(codes: NDArray[np.str_]) -> pa.DictionaryArray:
-    """Codes as a dictionary-encoded string column (each distinct code stored once)."""
-    distinct, position = np.unique(codes, return_inverse=True)
-    return pa.DictionaryArray.from_arrays(
-        pa.array(position.astype(np.int32)), pa.array(distinct.tolist(), type=pa.string())
-    )
 
 
 class ArrowFrame:
@@ -112,55 +88,7 @@ class Bars(ArrowFrame):
 
     def to_arrow(self) -> pa.Table:
         """The bars as an Arrow table (``date`` a ``date32``; no price: null)."""
-        prices = {
-            name: pa.array(values, mask=np.isnan(values))
-            for name, values in (
-                ("open", self.open),
-                ("high", self.high),
-                ("low", self.low),
-                ("close", self.close),
-            )
-        }
-        return pa.table(
-            {
-                "date": pa.array(self.date.astype("datetime64[D]")),
-                "index": codes_array(self.index),
-                **prices,
-                "count": pa.array(self.count),
-            }
-        )
+        from tickindex.arrow_tables import bars_table  # noqa: PLC0415
 
-
-def analytics_table(records: Sequence[AnalyticsRecord], kind: AnalyticsKind) -> pa.Table:
-    """The records of one kind as an Arrow table, one column per field (absent figures: null).
-
-    Parameters
-    ----------
-    records : sequence of analytics records
-        Records of any kinds (the others are left out).
-    kind : {"index", "pair", "signal"}
-        ``IndexAnalytics``, ``PairAnalytics`` or ``SignalEvent``.
-
-    Returns
-    -------
-    pyarrow.Table
-        ``ts_event`` as ``timestamp[ns, UTC]``; a pair's hedge line and a signal's values
-        as nested structs and maps.
-    """
-    if kind not in get_args(AnalyticsKind):
-        raise ValueError(f"kind must be one of {get_args(AnalyticsKind)}, got {kind!r}")
-    record_type = _RECORD_TYPES[kind]
-    rows: list[dict[str, Any]] = [
-        msgspec.to_builtins(record) for record in records if isinstance(record, record_type)
-    ]
-    fields = [field.name for field in msgspec.structs.fields(record_type)]
-    columns = {name: [row.get(name) for row in rows] for name in fields}
-    if kind == "signal":
-        columns["values"] = [list((values or {}).items()) for values in columns["values"]]
-        table = pa.table(
-            {**columns, "values": pa.array(columns["values"], pa.map_(pa.string(), pa.float64()))}
-        )
-    else:
-        table = pa.table(columns)
-    stamps = np.array(columns["ts_event"], dtype=np.int64)
-    return table.set_column(fields.index("ts_event"), "ts_event", time_array(stamps))
+        prices = {"open": self.open, "high": self.high, "low": self.low, "close": self.close}
+        return bars_table(self.date, self.index, prices, self.count)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pyarrow as pa
 from numpy.typing import NDArray
 
 from consumers.levelfile import LevelRecord
 from engine.kernel.columns import LevelColumns
-from tickindex.frames import ArrowFrame, codes_array, time_array
+from tickindex.frames import ArrowFrame
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["LevelCollector", "LevelRecord", "Levels"]
 
@@ -49,15 +52,9 @@ class Levels(ArrowFrame):
         """The rows as an Arrow table: ``ts_event`` (``timestamp[ns, UTC]``), ``index``
         (dictionary-encoded), ``level`` (float64, exactly as computed), ``seq`` (int64) and
         ``security`` (dictionary-encoded)."""
-        return pa.table(
-            {
-                "ts_event": time_array(self.ts_event),
-                "index": codes_array(self.index),
-                "level": pa.array(self.level),
-                "seq": pa.array(self.seq),
-                "security": codes_array(self.security),
-            }
-        )
+        from tickindex.arrow_tables import levels_table  # noqa: PLC0415
+
+        return levels_table(self.ts_event, self.index, self.level, self.seq, self.security)
 
     def of(self, index: str) -> Levels:
         """The rows of one index, in tick order.

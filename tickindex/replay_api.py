@@ -7,22 +7,24 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from os import PathLike, fspath
-
-import pyarrow as pa
+from typing import TYPE_CHECKING
 
 from engine.analytics.records import AnalyticsRecord
 from engine.kernel.columns import TickColumns
 from engine.pipeline.chain import LevelSink
 from engine.refdata.universe import Universe
 from engine.wire import Tick, TickBatch
-from producers.columnar_ticks import open_tick_file
+from producers.tick_readers import open_tick_file
 from producers.tickfile import ReadStats
-from tickindex.frames import AnalyticsKind, Bars, analytics_table
+from tickindex.frames import AnalyticsKind, Bars
 from tickindex.levels import LevelCollector, Levels
 from tickindex.reference_data import load_universe
 from tickindex.replay_outputs import output_files
 from tickindex.replaying import OpenTicks, ReplaySettings, run_replay
 from tickindex.tick_input import tick_columns
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["MEMORY_BATCH_TICKS", "ReplayResult", "Ticks", "replay", "tick_opener"]
 
@@ -80,8 +82,10 @@ class ReplayResult:
         Returns
         -------
         pyarrow.Table
-            One row per record, one column per field (see ``analytics_table``).
+            One row per record, one column per field (``tickindex.arrow_tables``).
         """
+        from tickindex.arrow_tables import analytics_table  # noqa: PLC0415
+
         return analytics_table(self.analytics, kind)
 
 

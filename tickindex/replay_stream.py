@@ -19,23 +19,12 @@ import pyarrow as pa
 
 from engine.kernel.columns import LevelColumns
 from engine.pipeline.chain import LevelSink
-from tickindex.frames import time_array
+from tickindex.arrow_tables import LEVEL_SCHEMA, time_array
 from tickindex.reference_data import load_universe
 from tickindex.replay_api import Ticks, tick_opener
 from tickindex.replaying import ReplaySettings, run_replay
 
 __all__ = ["LEVEL_SCHEMA", "replay_batches"]
-
-LEVEL_SCHEMA = pa.schema(
-    [
-        ("ts_event", pa.timestamp("ns", tz="UTC")),
-        ("index", pa.dictionary(pa.int32(), pa.string())),
-        ("level", pa.float64()),
-        ("seq", pa.int64()),
-        ("security", pa.dictionary(pa.int32(), pa.string())),
-    ]
-)
-"""The columns of every batch ``replay_batches`` yields (``Levels.to_arrow``'s too)."""
 
 
 class _ReaderLeftError(Exception):

@@ -12,11 +12,8 @@ import pyarrow.ipc as pa_ipc
 import pyarrow.parquet as pq
 import pytest
 
-from consumers.columnar_levels import (
-    ColumnarLevelWriter,
-    compression_of,
-    open_level_writer,
-)
+from consumers.columnar_levels import ColumnarLevelWriter, compression_of
+from consumers.level_writers import open_level_writer
 from consumers.levelfile import LevelFileWriter
 from engine.core.errors import InputFileError
 from engine.kernel.columns import LevelColumns

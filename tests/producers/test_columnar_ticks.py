@@ -19,7 +19,8 @@ from engine.kernel.columns import TickColumns
 from engine.refdata.builtin import load_builtin_universe
 from engine.refdata.universe import Universe
 from producers.arrow_csv import ArrowCsvBlocks
-from producers.columnar_ticks import ColumnarTickReader, open_tick_file
+from producers.columnar_ticks import ColumnarTickReader
+from producers.tick_readers import open_tick_file
 from producers.tickfile import TickFileReader
 from tickindex import replay
 

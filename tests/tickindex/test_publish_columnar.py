@@ -13,9 +13,10 @@ import pyarrow.parquet as pq
 
 from engine.kernel.columns import TickColumns
 from engine.refdata.builtin import load_builtin_universe
-from producers.columnar_ticks import ColumnarTickReader, open_tick_file
+from producers.columnar_ticks import ColumnarTickReader
 from producers.kafka_publisher import TickPublisher
 from producers.pacing import StopControl
+from producers.tick_readers import open_tick_file
 from tickindex.cli.publish import publish_file
 
 START_NS = 1_795_138_200_000_000_000

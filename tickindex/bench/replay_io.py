@@ -29,7 +29,7 @@ from consumers.columnar_levels import ColumnarLevelWriter
 from engine.kernel.columns import LevelColumns, TickColumns
 from engine.pipeline.chain import LevelSink
 from engine.refdata.universe import Universe
-from producers.columnar_ticks import open_tick_file
+from producers.tick_readers import open_tick_file
 from producers.tick_stats import ReadStats
 from tickindex.bench.core import simulated_ticks
 from tickindex.replaying import OpenLevels, OpenTicks, ReplaySettings, run_replay

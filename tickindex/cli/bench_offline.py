@@ -1,5 +1,8 @@
 """The offline benchmarks' options and commands: ``--scale`` and ``--replay-io``; and pinning
-the process to one core, as every offline benchmark does unless ``--all-cores``."""
+the process to one core, as every offline benchmark does unless ``--all-cores``.
+
+``--replay-io`` writes and reads Parquet: its benchmark (and pyarrow) is imported when it runs.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,6 @@ import dataclasses
 import json
 import os
 
-from tickindex.bench.replay_io import format_replay_io, run_replay_io_benchmark
 from tickindex.bench.scale import run_scale_benchmark
 from tickindex.bench.scale_report import format_scale_result, scale_payload
 from tickindex.bench.scale_world import WorldShape
@@ -62,6 +64,11 @@ def add_scale_arguments(parser: argparse.ArgumentParser) -> None:
 def replay_io_command(args: argparse.Namespace) -> int:
     """Run ``bench --replay-io`` and print its figures; exit code 1 when the ways' levels
     differ."""
+    from tickindex.bench.replay_io import (  # noqa: PLC0415
+        format_replay_io,
+        run_replay_io_benchmark,
+    )
+
     core = None if args.all_cores else pin_to_one_core()
     result = run_replay_io_benchmark(universe_from_args(args), args.ticks, args.seed)
     if args.json:

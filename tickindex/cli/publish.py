@@ -14,15 +14,15 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from engine.core.file_formats import columnar_format
 from engine.kernel.screening import RejectReason, count_reasons, screen_ticks
 from engine.refdata.universe import Universe
-from producers.columnar_ticks import ColumnarTickReader, open_tick_file
 from producers.kafka_publisher import TickPublisher
 from producers.pacing import ReplayPacer, StopControl
 from producers.reject_log import clip
+from producers.tick_readers import open_tick_file
 from producers.tickfile import ReadStats, TickFileReader
 from tickindex.cli.command import Subcommands, add_command
 from tickindex.cli.common import (
@@ -39,6 +39,9 @@ from tickindex.cli.common import (
 )
 from tickindex.cli.kafka_clients import kafka_producer, send_ticks, tick_publisher
 from tickindex.cli.kafka_security import security_from_args
+
+if TYPE_CHECKING:
+    from producers.columnar_ticks import ColumnarTickReader
 
 PACED_CHUNK_BYTES = 256 << 10
 FAST_CHUNK_BYTES = 4 << 20

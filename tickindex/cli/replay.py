@@ -10,14 +10,14 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from consumers.columnar_levels import ColumnarLevelWriter, open_level_writer
+from consumers.level_writers import open_level_writer
 from consumers.levelfile import LevelFileWriter
 from engine.core.errors import InputFileError
 from engine.core.file_formats import columnar_format
 from engine.refdata.universe import Universe
-from producers.columnar_ticks import ColumnarTickReader, open_tick_file
+from producers.tick_readers import open_tick_file
 from producers.tickfile import TickFileReader
 from tickindex.cli.command import Subcommands, add_command
 from tickindex.cli.common import (
@@ -31,6 +31,10 @@ from tickindex.cli.common import (
 )
 from tickindex.index_engine import conflation_ns
 from tickindex.replaying import ReplaySettings, run_replay
+
+if TYPE_CHECKING:
+    from consumers.columnar_levels import ColumnarLevelWriter
+    from producers.columnar_ticks import ColumnarTickReader
 
 REJECTS_SUFFIX = ".rejects"
 """Without ``--rejects``, skipped rows are listed in the output file's name + this suffix."""
