@@ -53,9 +53,6 @@ def command(module: str, argv: list[str], *, run: bool = False) -> str:
     )
 
 
-# Every command but record, whose recorder imports consumers.daily_parquet (and pyarrow) at
-# module level until another change makes that import lazy; tickindex.cli.main (every command,
-# --help) imports record, so it waits for that change too.
 PARSED = {
     "run --web": command("run", ["run", "--web", "--port", "0", "--duration", "1"]),
     "run (board)": command("run", ["run", "--once", "--duration", "1"]),
@@ -68,6 +65,8 @@ PARSED = {
     "replay": command("replay", ["replay", "--ticks", "ticks.csv", "--out", "levels.csv"]),
     "bench": command("bench", ["bench", "--ticks", "1000"]),
     "restate": command("restate", ["restate", "--ticks", "ticks.csv", "--events", "e.jsonl"]),
+    "record": command("record", ["record", "--out-dir", "levels"]),
+    "record --format jsonl": command("record", ["record", "--out-dir", "d", "--format", "jsonl"]),
 }
 
 
@@ -79,6 +78,7 @@ PARSED = {
             id="import tickindex",
         ),
         pytest.param("import tickindex.cli", id="import tickindex.cli"),
+        pytest.param("import tickindex.cli.main", id="import tickindex.cli.main"),
         pytest.param(
             "import tickindex\n"
             "assert tickindex.Engine and tickindex.Levels and tickindex.Bars\n"
@@ -89,6 +89,18 @@ PARSED = {
     ],
 )
 def test_neither_pyarrow_nor_pandas_nor_polars_is_imported(code: str) -> None:
+    assert heavy_after(code) == []
+
+
+def test_help_lists_every_command_without_them() -> None:
+    code = (
+        "import contextlib, io\n"
+        "from tickindex.cli.main import main\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):\n"
+        "    main(['--help'])\n"
+        "assert 'record' in out.getvalue() and 'replay' in out.getvalue()\n"
+    )
     assert heavy_after(code) == []
 
 
