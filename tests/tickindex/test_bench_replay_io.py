@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -27,8 +28,19 @@ def test_three_ways_give_the_same_levels() -> None:
 
 
 def test_command_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["bench", "--replay-io", "--ticks", "5000", "--all-cores", "--json"]
+    argv = ["bench", "--replay-io", "--ticks", "5000", "--json"]
     assert main(argv) == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["ticks"] == 5000 and payload["same_levels"] is True
     assert len(payload["ways"]) == 3
+    assert payload["cpu_core"] is None  # a replay's level writer has a thread of its own
+
+
+def test_one_core_pins_the_process(capsys: pytest.CaptureFixture[str]) -> None:
+    before = os.sched_getaffinity(0)
+    try:
+        assert main(["bench", "--replay-io", "--ticks", "2000", "--one-core", "--json"]) == 0
+        payload = json.loads(capsys.readouterr().out)
+        assert os.sched_getaffinity(0) == {payload["cpu_core"]}
+    finally:
+        os.sched_setaffinity(0, before)

@@ -88,7 +88,14 @@ def register(subcommands: Subcommands) -> None:
     parser.add_argument(
         "--all-cores",
         action="store_true",
-        help="do not pin the process to one CPU core (default: pinned, on Linux)",
+        help="do not pin the process to one CPU core (default: pinned, on Linux; "
+        "--replay-io runs on all cores unless --one-core)",
+    )
+    parser.add_argument(
+        "--one-core",
+        action="store_true",
+        help="--replay-io: pin the process to one CPU core, so the level writer's thread "
+        "shares the engine's core (default: all cores, as a replay runs)",
     )
     parser.add_argument(
         "--no-analytics",
@@ -102,7 +109,7 @@ def register(subcommands: Subcommands) -> None:
         action="store_true",
         help="replay the same --ticks seeded ticks three ways in one run: engine only (in "
         "memory), Parquet in -> Parquet levels out, CSV in -> Parquet levels out; ticks/s and "
-        "ratios to engine-only",
+        "ratios to engine-only, wall time and CPU time (on all cores unless --one-core)",
     )
     add_scale_arguments(parser)
     _add_partial_sum_arguments(parser)

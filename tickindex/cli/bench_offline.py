@@ -1,5 +1,7 @@
 """The offline benchmarks' options and commands: ``--scale`` and ``--replay-io``; and pinning
-the process to one core, as every offline benchmark does unless ``--all-cores``.
+the process to one core, as every offline benchmark does unless ``--all-cores``, but
+``--replay-io``: a replay writes its level file on a thread of its own, so that benchmark runs
+on all cores unless ``--one-core`` (its CPU-time ratios are there for the one-core cost).
 
 ``--replay-io`` writes and reads Parquet: its benchmark (and pyarrow) is imported when it runs.
 """
@@ -69,7 +71,7 @@ def replay_io_command(args: argparse.Namespace) -> int:
         run_replay_io_benchmark,
     )
 
-    core = None if args.all_cores else pin_to_one_core()
+    core = pin_to_one_core() if args.one_core else None
     result = run_replay_io_benchmark(universe_from_args(args), args.ticks, args.seed)
     if args.json:
         print(json.dumps(dataclasses.asdict(result) | {"cpu_core": core}))
