@@ -7,6 +7,9 @@ and lower case are accepted) and ``rate`` units of the variant currency per unit
 currency. Rows that cannot be used (wrong number of columns, bad JSON, bad timestamp, a pair no
 variant uses, a rate that is not a number in (0, 1e12]) are skipped, counted and reported as
 ``FILE:LINE: reason: detail``; with ``strict=True`` the first one raises ``InputFileError``.
+Rows it passes on can still be rejected by the currency step (a rate outside [1e-9, 1e9]:
+``rate_out_of_range``, ``engine.currency.fx_ticks``); ``tickindex replay`` reports those by
+line too (``producers.reject_log.FxLineRejects``, through ``origin``).
 
 """
 
@@ -124,7 +127,8 @@ class FxFileReader(ChunkedFileReader[FxColumns]):
         rate = parse_floats(rates)
         reasons = np.zeros(len(ts), dtype=np.uint8)
         reasons[~(rate > 0.0)] = FxRejectReason.NON_POSITIVE_RATE
-        reasons[~np.isfinite(rate) | (rate > MAX_FX_RATE)] = FxRejectReason.NON_FINITE_RATE
+        reasons[rate > MAX_FX_RATE] = FxRejectReason.RATE_OUT_OF_RANGE
+        reasons[~np.isfinite(rate)] = FxRejectReason.NON_FINITE_RATE
         reasons[pair < 0] = FxRejectReason.UNKNOWN_PAIR
         reasons[stamps < 0] = FxRejectReason.BAD_TIMESTAMP
         unknown = np.flatnonzero(reasons == FxRejectReason.UNKNOWN_PAIR).tolist()

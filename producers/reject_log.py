@@ -3,8 +3,13 @@
 Every skipped row is written to the optional rejects file; the first ``shown`` are kept for the
 command's summary and the rest only counted. In strict mode the first row the reader skips is
 fatal. Ticks the engine rejects after the reader (``outside_session``...) are reported through
-``LineRejects`` by the file line they came from (``TickColumns.origin``); they never stop a
-strict run, as they are not bad rows of the file.
+``LineRejects`` by the file line they came from (``TickColumns.origin``), FX ticks the currency
+step rejects (``rate_out_of_range``) through ``FxLineRejects`` (``FxColumns.origin``); they never
+stop a strict run, as they are not bad rows of the file.
+
+Order. Lines come as the replay meets the rows, the same on every run: a tick batch's rows the
+reader skips, then those of the batch the engine rejects; an FX batch's skipped rows when the
+currency merge reads it, then its rejected ones as the merge reaches their event time.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from numpy.typing import NDArray
 
 from engine.calendar.sessions import HKT_OFFSET_NS
 from engine.core.errors import InputFileError
+from engine.currency.fx_ticks import FxColumns, FxRejectReason
 from engine.kernel.columns import TickColumns
 from engine.kernel.screening import RejectReason
 
@@ -139,3 +145,36 @@ class LineRejects:
             ticks.origin.tolist(), reasons.tolist(), codes, when, strict=True
         ):
             self.log.report(line, RejectReason(reason).label, f"{clip(code)!r} at {at}")
+
+
+class FxLineRejects:
+    """A currency ``FxRejectSink`` reporting each rejected FX tick as ``FILE:LINE: reason:
+    detail``, like ``LineRejects`` for ticks.
+
+    The line is the FX tick's ``origin`` (``FxFileReader`` sets it); FX ticks without one are
+    only counted, by the translator. The detail is the pair, the event time and the rate.
+
+    Parameters
+    ----------
+    log : RejectLog
+        The FX file's log (``FxFileReader.rejects``).
+    pairs : sequence of str
+        Pair name per pair id (``CurrencyTranslator.pairs``).
+    """
+
+    def __init__(self, log: RejectLog, pairs: Sequence[str]) -> None:
+        self.log = log
+        self.pairs = np.array([*pairs, "?"], dtype=object)
+
+    def reject(self, fx: FxColumns, reasons: NDArray[np.uint8]) -> None:
+        """Report one batch of rejected FX ticks."""
+        if fx.origin is None or len(fx) == 0:
+            return
+        ids = np.where((fx.pair >= 0) & (fx.pair < self.pairs.size - 1), fx.pair, -1)
+        pairs = self.pairs[ids].tolist()
+        when = hong_kong_times(fx.ts_event)
+        for line, reason, pair, at, rate in zip(
+            fx.origin.tolist(), reasons.tolist(), pairs, when, fx.rate.tolist(), strict=True
+        ):
+            detail = f"{clip(pair)!r} at {at}, rate {rate!r}"
+            self.log.report(line, FxRejectReason(reason).label, detail)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.currency.translator import CurrencyStats
+from engine.currency.translator import CurrencyStats, FxRejectReason
 from engine.kernel.screening import RejectReason
 from engine.pipeline.chain import PipelineStats
 from producers.fxfile import FxReadStats
@@ -28,11 +29,13 @@ class ReplayReport:
     elapsed_s : float
         Wall time of the replay.
     fx : FxReadStats, optional
-        FX rows read and skipped, when there were currency variants.
+        FX rows read and skipped (by reason) by the FX file reader, when there were currency
+        variants.
     rolled : tuple of Path
         Folders that received the next day's reference files (``eod_dir``).
     currency : CurrencyStats, optional
-        Variant levels out and FX ticks used, when there were currency variants.
+        Variant levels out, FX ticks applied and rejected (by reason) by the currency step,
+        when there were currency variants.
     """
 
     read: ReadStats
@@ -53,10 +56,7 @@ class ReplayReport:
         out = [f"next day's files: {folder}" for folder in self.rolled]
         if self.currency is not None:
             fx = self.currency
-            out.append(
-                f"currency variants: {fx.levels_out} levels from {fx.fx_applied} FX ticks "
-                f"({sum(fx.fx_rejected.values())} FX ticks rejected)"
-            )
+            out.append(f"currency variants: {fx.levels_out} levels from {fx.fx_applied} FX ticks")
         return out
 
     def lines(self) -> list[str]:
@@ -81,13 +81,23 @@ class ReplayReport:
             )
         out.extend(f"  {line}" for line in self.read.log.summary())
         if self.fx is not None:
-            fx = self.fx
-            out.append(
-                f"FX rows read {fx.rows}, used {fx.used}, skipped {sum(fx.skipped.values())}"
-            )
-            out.extend(f"  skipped {n} {r.label}" for r, n in sorted(fx.skipped.items()))
-            out.extend(f"  {line}" for line in fx.log.summary())
+            out.extend(self._fx_lines(self.fx))
         if p.events_applied or p.events_failed:
             out.append(f"events applied {p.events_applied}, failed {len(p.events_failed)}")
             out.extend(f"  failed: {failure}" for failure in p.events_failed)
+        return out
+
+    def _fx_lines(self, fx: FxReadStats) -> list[str]:
+        """The FX part of the summary: read = applied + skipped, the reader's skips and the
+        currency step's rejects counted by reason alike."""
+        skipped = fx.skipped + (self.currency.fx_rejected if self.currency else Counter())
+        applied = self.currency.fx_applied if self.currency else fx.used
+        out = [f"FX rows read {fx.rows}, applied {applied}, skipped {sum(skipped.values())}"]
+        for reason, count in sorted(skipped.items()):
+            detail = ""
+            if reason is FxRejectReason.UNKNOWN_PAIR:
+                top = ", ".join(clip(c) for c, _ in fx.unknown_pairs.most_common(5))
+                detail = f" (pairs: {top})"
+            out.append(f"  skipped {count} {reason.label}{detail}")
+        out.extend(f"  {line}" for line in fx.log.summary())
         return out

@@ -37,7 +37,7 @@ from engine.pipeline.trading_day import SessionDriver
 from engine.refdata.reference_text import read_reference_text
 from engine.refdata.universe import Universe
 from producers.fxfile import FxFileReader
-from producers.reject_log import LineRejects
+from producers.reject_log import FxLineRejects, LineRejects
 from producers.tickfile import ReadStats
 from tickindex.analytics_setup import analytics_config, attach_analytics
 from tickindex.index_engine import conflation_ns
@@ -159,6 +159,7 @@ def run_replay(
             fx_reader = FxFileReader(
                 settings.fx, translator, strict=settings.strict, rejects=rejects
             )
+            translator.rejects = FxLineRejects(fx_reader.rejects, translator.pairs)
             # Variants need every base level: conflation moves behind the translation.
             currency = CurrencySink(translator, writer, FxFeed(fx_reader), conflate_ns=conflate_ns)
             sink, conflate_ns = currency, None
