@@ -32,6 +32,7 @@ from engine.currency.translator import (
     FxRejectReason,
     normalise_pair,
 )
+from engine.pipeline.fx_merge import FxFeed
 from producers.chunked_file import (
     BadRows,
     ChunkedFileReader,
@@ -140,3 +141,36 @@ class FxFileReader(ChunkedFileReader[FxColumns]):
         good = reasons == FxRejectReason.ACCEPTED
         origin = np.array(lines, dtype=np.int64)
         return FxColumns(stamps, pair, rate, origin).take(good)
+
+
+class FxFileFeed(FxFeed):
+    """The ``FxFeed`` of an FX file, whose skipped rows are reported in line order.
+
+    The file's log is held (``RejectLog.hold``): the rows the reader skips and those the
+    currency step rejects (``FxLineRejects``) go out together, up to the last row handed out,
+    at the next hand-out (the translator has taken that row in by then). ``release()`` sends
+    the rest at the end.
+
+    Parameters
+    ----------
+    reader : FxFileReader
+        The FX file.
+    """
+
+    def __init__(self, reader: FxFileReader) -> None:
+        super().__init__(reader)
+        self.log = reader.rejects
+        self.log.hold()
+        self._through = 0
+
+    def take_until(self, ts: int) -> FxColumns:
+        """``FxFeed.take_until``, after the lines of the rows handed out before go out."""
+        self.log.release(self._through)
+        fx = super().take_until(ts)
+        if len(fx) and fx.origin is not None:
+            self._through = int(fx.origin[-1])
+        return fx
+
+    def release(self) -> None:
+        """End of the replay: every held line goes out, in line order."""
+        self.log.release()

@@ -7,15 +7,19 @@ fatal. Ticks the engine rejects after the reader (``outside_session``...) are re
 step rejects (``rate_out_of_range``) through ``FxLineRejects`` (``FxColumns.origin``); they never
 stop a strict run, as they are not bad rows of the file.
 
-Order. Lines come as the replay meets the rows, the same on every run: a tick batch's rows the
-reader skips, then those of the batch the engine rejects; an FX batch's skipped rows when the
-currency merge reads it, then its rejected ones as the merge reaches their event time.
+Order. A log may ``hold`` its lines and ``release`` them in line order once no earlier row can
+be reported any more: a tick file's lines go out after each batch the engine has processed
+(``in_line_order``), an FX file's once the currency step has taken in their rows
+(``producers.fxfile.FxFileFeed``). So each file's lines are in line order, the reader's skips
+and the engine's rejects together, and the files' lines interleave as the replay reaches them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TextIO
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator, Sequence
+from operator import itemgetter
+from typing import TextIO, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -25,6 +29,8 @@ from engine.core.errors import InputFileError
 from engine.currency.fx_ticks import FxColumns, FxRejectReason
 from engine.kernel.columns import TickColumns
 from engine.kernel.screening import RejectReason
+
+BatchT = TypeVar("BatchT")
 
 SHOWN_REJECTS = 20
 MAX_DETAIL_CHARS = 80
@@ -72,6 +78,7 @@ class RejectLog:
         self.shown = shown
         self.first: list[str] = []
         self.hidden = 0
+        self._held: list[tuple[int, str]] | None = None
 
     def note(self, line: int, reason: str, detail: str) -> None:
         """Report one skipped row (or raise, when strict).
@@ -88,6 +95,30 @@ class RejectLog:
     def report(self, line: int, reason: str, detail: str) -> None:
         """Report one skipped row, strict or not."""
         text = f"{self.path}:{line}: {reason}: {detail}"
+        if self._held is not None:
+            self._held.append((line, text))
+        else:
+            self._emit(text)
+
+    def hold(self) -> None:
+        """Keep report lines back until ``release``, which sends them on in line order."""
+        if self._held is None:
+            self._held = []
+
+    def release(self, through: int | None = None) -> None:
+        """Send on the held lines of rows up to line ``through`` (all when None), in line
+        order; lines of the same row keep the order they were reported in."""
+        if not self._held:
+            return
+        self._held.sort(key=itemgetter(0))
+        cut = len(self._held)
+        if through is not None:
+            cut = bisect_right(self._held, through, key=itemgetter(0))
+        ready, self._held = self._held[:cut], self._held[cut:]
+        for _, text in ready:
+            self._emit(text)
+
+    def _emit(self, text: str) -> None:
         if self.sink is not None:
             self.sink.write(text + "\n")
         if len(self.first) < self.shown:
@@ -101,6 +132,20 @@ class RejectLog:
             return list(self.first)
         where = " (all in the --rejects file)" if self.sink is not None else ""
         return [*self.first, f"... and {self.hidden:,d} more skipped rows{where}"]
+
+
+def in_line_order(batches: Iterable[BatchT], log: RejectLog) -> Iterator[BatchT]:
+    """``batches`` with ``log`` held: after each batch is processed (the consumer asks for the
+    next) and at the end, the lines so far go out in line order.
+
+    For a reader that reports a batch's rows before yielding it and a consumer (the engine)
+    that reports the batch's rejects before asking for the next: every later line is greater.
+    """
+    log.hold()
+    for batch in batches:
+        yield batch
+        log.release()
+    log.release()
 
 
 def hong_kong_times(ts_ns: NDArray[np.int64]) -> list[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,12 +32,12 @@ from engine.maintenance.event_files import load_sourced_events
 from engine.maintenance.event_queue import PendingEvent
 from engine.maintenance.events import securities_named
 from engine.pipeline.chain import IndexPipeline, LevelSink, PipelineStats
-from engine.pipeline.fx_merge import CurrencySink, FxFeed
+from engine.pipeline.fx_merge import CurrencySink
 from engine.pipeline.trading_day import SessionDriver
 from engine.refdata.reference_text import read_reference_text
 from engine.refdata.universe import Universe
-from producers.fxfile import FxFileReader
-from producers.reject_log import FxLineRejects, LineRejects
+from producers.fxfile import FxFileFeed, FxFileReader
+from producers.reject_log import FxLineRejects, LineRejects, in_line_order
 from producers.tickfile import ReadStats
 from tickindex.analytics_setup import analytics_config, attach_analytics
 from tickindex.index_engine import conflation_ns
@@ -144,6 +144,7 @@ def run_replay(
     currency: CurrencySink | None = None
     rolled: list[Path] = []
     with ExitStack() as stack:
+        stack.callback(reader.stats.log.release)  # lines still held when a replay fails
         audit = stack.enter_context(AuditFileWriter(settings.audit)) if settings.audit else None
         sink: LevelSink
         if settings.variants and settings.fx is not None:
@@ -161,7 +162,9 @@ def run_replay(
             )
             translator.rejects = FxLineRejects(fx_reader.rejects, translator.pairs)
             # Variants need every base level: conflation moves behind the translation.
-            currency = CurrencySink(translator, writer, FxFeed(fx_reader), conflate_ns=conflate_ns)
+            feed = FxFileFeed(fx_reader)
+            stack.callback(feed.release)
+            currency = CurrencySink(translator, writer, feed, conflate_ns=conflate_ns)
             sink, conflate_ns = currency, None
         else:
             sink = stack.enter_context(open_levels(universe.index_codes, universe.securities))
@@ -173,16 +176,17 @@ def run_replay(
             audit=audit,
         )
         pipeline.schedule(events)
+        batches = in_line_order(reader, reader.stats.log)
         if settings.analytics:
             driver = _session_driver(pipeline, settings, stack)
-            stats = _run_with_analytics(reader, driver, settings, stack)
+            stats = _run_with_analytics(batches, driver, settings, stack)
             rolled = driver.rolled
         elif settings.uses_sessions:
             driver = _session_driver(pipeline, settings, stack)
-            stats = driver.run(reader)
+            stats = driver.run(batches)
             rolled = driver.rolled
         else:
-            stats = pipeline.run(reader)
+            stats = pipeline.run(batches)
         if currency is not None:
             currency.close()
     return ReplayReport(
@@ -196,7 +200,10 @@ def run_replay(
 
 
 def _run_with_analytics(
-    reader: TickSource, driver: SessionDriver, settings: ReplaySettings, stack: ExitStack
+    batches: Iterable[TickColumns],
+    driver: SessionDriver,
+    settings: ReplaySettings,
+    stack: ExitStack,
 ) -> PipelineStats:
     """``SessionDriver.run`` with analytics records written to ``settings.analytics``, from the
     state of ``settings.analytics_state`` when given (the daily files' ``analytics-state.msgpack``).
@@ -213,7 +220,7 @@ def _run_with_analytics(
     analytics = attach_analytics(driver, config, writer, state=state)
     pipeline, calendar = driver.pipeline, driver.calendar
     last_ts: int | None = None
-    for batch in reader:
+    for batch in batches:
         analytics.process(batch)
         if len(batch):
             last_ts = max(int(batch.ts_event.max()), last_ts or int(batch.ts_event.max()))

@@ -4,13 +4,21 @@ every other skipped row, and the FX summary adds up (read = applied + skipped by
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import re
+from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from engine.refdata.builtin import load_builtin_universe as load_universe
+from producers.fxfile import FxFileReader
+from producers.tickfile import TickFileReader
 from tickindex.cli.main import main
+from tickindex.levels import LevelCollector
+from tickindex.replaying import ReplaySettings, run_replay
 
 DAY = "2026-01-05T"  # a Monday, a trading day
 VARIANTS = (
@@ -57,7 +65,7 @@ def replay(folder: Path, fx: Path, *extra: str) -> list[str]:
     return Path(f"{out}.rejects").read_text().splitlines()
 
 
-def test_currency_step_rejects_are_listed_by_line_after_the_tick_rejects(
+def test_currency_step_rejects_are_listed_by_line_with_the_readers(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fx = tmp_path / "fx.csv"
@@ -66,9 +74,9 @@ def test_currency_step_rejects_are_listed_by_line_after_the_tick_rejects(
     assert lines == [
         f"{ticks}:3: unknown_security: 'XXXX'",
         f"{ticks}:5: outside_session: '0700' at {DAY}12:30:00+08:00",
+        f"{fx}:3: rate_out_of_range: 'HKDUSD' at {DAY}09:30:02+08:00, rate 2000000000.0",
         f"{fx}:4: non_finite_rate: 'abc'",
         f"{fx}:5: unknown_pair: 'EURUSD'",
-        f"{fx}:3: rate_out_of_range: 'HKDUSD' at {DAY}09:30:02+08:00, rate 2000000000.0",
         f"{fx}:6: rate_out_of_range: 'HKDUSD' at {DAY}09:30:06+08:00, rate 5e-10",
         f"{fx}:8: rate_out_of_range: 'HKDUSD' at {DAY}13:00:01+08:00, rate 10000000000.0",
     ]
@@ -94,9 +102,9 @@ def test_fx_json_lines_rejects_name_their_lines_too(tmp_path: Path) -> None:
     # JSON Lines have no header: the line that is not JSON takes the CSV header's place
     assert [line.split(": ", 2)[0:2] for line in lines] == [
         [f"{fx}:1", "undecodable"],
+        [f"{fx}:3", "rate_out_of_range"],
         [f"{fx}:4", "non_finite_rate"],
         [f"{fx}:5", "unknown_pair"],
-        [f"{fx}:3", "rate_out_of_range"],
         [f"{fx}:6", "rate_out_of_range"],
         [f"{fx}:8", "rate_out_of_range"],
     ]
@@ -132,3 +140,55 @@ def test_no_rejects_file_when_no_fx_row_is_skipped(
     assert "FX rows read 2, applied 2, skipped 0" in err
     assert "every skipped row" not in err
     assert not stale.exists()
+
+
+def line_numbers(lines: list[str], path: Path) -> list[int]:
+    prefix = f"{path}:"
+    return [int(line[len(prefix) :].split(":")[0]) for line in lines if line.startswith(prefix)]
+
+
+@pytest.mark.parametrize("chunk_bytes", [40, 200, 1 << 20])
+def test_each_files_rejects_are_in_line_order_however_the_files_are_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk_bytes: int
+) -> None:
+    """Reader skips and engine rejects of a tick file, reader skips and currency-step rejects
+    of an FX file: each file's lines ascend, and they are the same lines for any chunk size."""
+    start = 1_767_576_600  # 2026-01-05 09:30 HKT, in seconds
+    ticks, fx = tmp_path / "ticks.csv", tmp_path / "fx.csv"
+    tick_rows = []
+    for i in range(60):
+        kind = i % 4  # a row to apply, one the reader skips, one outside the sessions
+        ts = start + i if kind != 2 else start + 3 * 3600 + i  # 12:30, lunch
+        tick_rows.append(f"{ts * 10**9},{'XXXX' if kind == 1 else '0700'},{400 + i / 10}")
+    ticks.write_text("ts,security,price\n" + "\n".join(tick_rows) + "\n")
+    fx_rows = []
+    for i in range(60):
+        rate = ("0.1285", "abc", "2e9", "1e-10", "0.1286")[i % 5]  # reader, then currency step
+        fx_rows.append(f"{(start + i) * 10**9 + 5},HKDUSD,{rate}")
+    fx.write_text("ts,pair,rate\n" + "\n".join(fx_rows) + "\n")
+    variants = tmp_path / "variants.csv"
+    variants.write_text(VARIANTS)
+    real_reader = FxFileReader.__init__
+
+    def small_chunks(self: FxFileReader, *args: Any, **kwargs: Any) -> None:
+        real_reader(self, *args, **{**kwargs, "chunk_bytes": chunk_bytes})
+
+    monkeypatch.setattr(FxFileReader, "__init__", small_chunks)
+    rejects = io.StringIO()
+    settings = ReplaySettings(fx=str(fx), variants=str(variants), sessions=True)
+    report = run_replay(
+        load_universe(),
+        lambda universe: TickFileReader(ticks, universe, chunk_bytes=chunk_bytes, rejects=rejects),
+        lambda codes, securities: nullcontext(LevelCollector(codes, securities)),
+        settings,
+        rejects=rejects,
+    )
+    lines = rejects.getvalue().splitlines()
+    tick_lines, fx_lines = line_numbers(lines, ticks), line_numbers(lines, fx)
+    assert tick_lines == [i + 2 for i in range(60) if i % 4 in (1, 2)]
+    assert fx_lines == [i + 2 for i in range(60) if i % 5 in (1, 2, 3)]
+    assert len(lines) == len(tick_lines) + len(fx_lines)
+    assert report.fx is not None and report.currency is not None
+    assert report.fx.rows == report.currency.fx_applied + 36
+    shown = report.read.log.summary()  # the first 20 on stderr, in the same order
+    assert shown[:20] == [line for line in lines if line.startswith(f"{ticks}:")][:20]
