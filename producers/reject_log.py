@@ -5,7 +5,8 @@ command's summary and the rest only counted. In strict mode the first row the re
 fatal. Ticks the engine rejects after the reader (``outside_session``...) are reported through
 ``LineRejects`` by the file line they came from (``TickColumns.origin``), FX ticks the currency
 step rejects (``rate_out_of_range``) through ``FxLineRejects`` (``FxColumns.origin``); they never
-stop a strict run, as they are not bad rows of the file.
+stop a strict run, as they are not bad rows of the file. Events that fail to apply are reported
+by ``report_failed_events`` (``FailedEvent.origin``).
 
 Order. A log may ``hold`` its lines and ``release`` them in line order once no earlier row can
 be reported any more: a tick file's lines go out after each batch the engine has processed
@@ -29,6 +30,8 @@ from engine.core.errors import InputFileError
 from engine.currency.fx_ticks import FxColumns, FxRejectReason
 from engine.kernel.columns import TickColumns
 from engine.kernel.screening import RejectReason
+from engine.maintenance.adjustments import describe
+from engine.maintenance.event_queue import FailedEvent
 
 BatchT = TypeVar("BatchT")
 
@@ -223,3 +226,21 @@ class FxLineRejects:
         ):
             detail = f"{clip(pair)!r} at {at}, rate {rate!r}"
             self.log.report(line, FxRejectReason(reason).label, detail)
+
+
+def report_failed_events(path: str, failed: Sequence[FailedEvent], sink: TextIO | None) -> None:
+    """Report each event of the events file ``path`` that failed to apply as ``FILE:LINE:
+    event_failed: event at time: error``, in line order (events without a file line are not).
+    """
+    log = RejectLog(path, sink=sink)
+    log.hold()
+    for failure in failed:
+        if failure.origin is None:
+            continue
+        where, _, line = failure.origin.source.rpartition(":")
+        if not where or not line.isdigit():
+            continue
+        effective = np.array([failure.event.effective], dtype=np.int64)
+        what = f"{describe(failure.event)} at {hong_kong_times(effective)[0]}"
+        log.report(int(line), "event_failed", f"{what}: {failure.error}")
+    log.release()

@@ -36,6 +36,9 @@ class ReplayReport:
     currency : CurrencyStats, optional
         Variant levels out, FX ticks applied and rejected (by reason) by the currency step,
         when there were currency variants.
+    events_read, events_pending : int
+        Events in the events file, and those not reached: effective after the last tick, so
+        neither applied nor failed.
     """
 
     read: ReadStats
@@ -44,12 +47,22 @@ class ReplayReport:
     fx: FxReadStats | None = None
     rolled: tuple[Path, ...] = ()
     currency: CurrencyStats | None = None
+    events_read: int = 0
+    events_pending: int = 0
 
     @property
     def skipped(self) -> dict[str, int]:
         """Ticks not applied, by reason label, whether the source or the engine left them out."""
         counts = self.read.skipped + self.pipeline.rejected
         return {reason.label: count for reason, count in sorted(counts.items())}
+
+    @property
+    def rows_skipped(self) -> int:
+        """Rows of every input file left out: ticks, FX ticks and events that failed."""
+        fx = sum(self.fx.skipped.values()) if self.fx is not None else 0
+        currency = sum(self.currency.fx_rejected.values()) if self.currency is not None else 0
+        ticks = sum(self.read.skipped.values()) + self.pipeline.ticks_rejected
+        return ticks + fx + currency + len(self.pipeline.events_failed)
 
     def notes(self) -> list[str]:
         """Lines about the day files written and the currency variants made, if any."""
@@ -82,8 +95,12 @@ class ReplayReport:
         out.extend(f"  {line}" for line in self.read.log.summary())
         if self.fx is not None:
             out.extend(self._fx_lines(self.fx))
-        if p.events_applied or p.events_failed:
-            out.append(f"events applied {p.events_applied}, failed {len(p.events_failed)}")
+        if self.events_read or p.events_applied or p.events_failed:
+            later = " (effective after the last tick)" if self.events_pending else ""
+            out.append(
+                f"events read {self.events_read}, applied {p.events_applied}, failed "
+                f"{len(p.events_failed)}, not reached {self.events_pending}{later}"
+            )
             out.extend(f"  failed: {failure}" for failure in p.events_failed)
         return out
 

@@ -37,7 +37,12 @@ from engine.pipeline.trading_day import SessionDriver
 from engine.refdata.reference_text import read_reference_text
 from engine.refdata.universe import Universe
 from producers.fxfile import FxFileFeed, FxFileReader
-from producers.reject_log import FxLineRejects, LineRejects, in_line_order
+from producers.reject_log import (
+    FxLineRejects,
+    LineRejects,
+    in_line_order,
+    report_failed_events,
+)
 from producers.tickfile import ReadStats
 from tickindex.analytics_setup import analytics_config, attach_analytics
 from tickindex.index_engine import conflation_ns
@@ -189,6 +194,8 @@ def run_replay(
             stats = pipeline.run(batches)
         if currency is not None:
             currency.close()
+        if settings.events:
+            report_failed_events(settings.events, stats.events_failed, rejects)
     return ReplayReport(
         reader.stats,
         stats,
@@ -196,6 +203,8 @@ def run_replay(
         fx_reader.stats if fx_reader is not None else None,
         rolled=tuple(rolled),
         currency=currency.translator.stats if currency is not None else None,
+        events_read=len(events),
+        events_pending=len(pipeline.pending),
     )
 
 

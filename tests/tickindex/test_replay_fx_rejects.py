@@ -121,7 +121,9 @@ def test_strict_stops_at_a_bad_fx_row_but_not_at_a_currency_step_reject(
     argv = ["replay", "--ticks", str(ticks), "--out", str(out), "--no-progress", "--strict"]
     assert main([*argv, "--fx", str(fx), "--variants", str(variants)]) == 0
     assert Path(f"{out}.rejects").read_text().startswith(f"{fx}:3: rate_out_of_range: ")
-    assert "FX rows read 2, applied 1, skipped 1" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "FX rows read 2, applied 1, skipped 1" in err
+    assert f"every skipped row: {out}.rejects" in err  # no tick skipped, an FX row was
 
 
 def test_no_rejects_file_when_no_fx_row_is_skipped(

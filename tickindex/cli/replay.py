@@ -216,6 +216,6 @@ def _replay(args: argparse.Namespace, rejects: TextIO | None, rejects_path: str 
         bar.finish()
     for line in report.lines():
         print(line, file=sys.stderr)
-    if rejects_path is not None and report.skipped:
+    if rejects_path is not None and report.rows_skipped:
         print(f"every skipped row: {rejects_path}", file=sys.stderr)
     return 0
