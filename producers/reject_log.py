@@ -18,6 +18,7 @@ and the engine's rejects together, and the files' lines interleave as the replay
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from operator import itemgetter
 from typing import TextIO, TypeVar
@@ -81,6 +82,8 @@ class RejectLog:
         self.shown = shown
         self.first: list[str] = []
         self.hidden = 0
+        self.counts: Counter[str] = Counter()
+        """Rows reported, by reason label."""
         self._held: list[tuple[int, str]] | None = None
 
     def note(self, line: int, reason: str, detail: str) -> None:
@@ -97,6 +100,7 @@ class RejectLog:
 
     def report(self, line: int, reason: str, detail: str) -> None:
         """Report one skipped row, strict or not."""
+        self.counts[reason] += 1
         text = f"{self.path}:{line}: {reason}: {detail}"
         if self._held is not None:
             self._held.append((line, text))
