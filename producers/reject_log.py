@@ -12,7 +12,8 @@ Order. A log may ``hold`` its lines and ``release`` them in line order once no e
 be reported any more: a tick file's lines go out after each batch the engine has processed
 (``in_line_order``), an FX file's once the currency step has taken in their rows
 (``producers.fxfile.FxFileFeed``). So each file's lines are in line order, the reader's skips
-and the engine's rejects together, and the files' lines interleave as the replay reaches them.
+and the engine's rejects together, and the files' lines interleave as the replay reaches them
+(unless ``MAX_HELD`` lines wait at once: they go out then, to bound memory).
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ from engine.maintenance.event_queue import FailedEvent
 BatchT = TypeVar("BatchT")
 
 SHOWN_REJECTS = 20
+MAX_HELD = 65_536
+"""Held report lines (``RejectLog.hold``) that go out at once, in line order, to bound memory
+(a file of nothing but bad rows yields no batch to release them after)."""
 MAX_DETAIL_CHARS = 80
 
 
@@ -102,10 +106,12 @@ class RejectLog:
         """Report one skipped row, strict or not."""
         self.counts[reason] += 1
         text = f"{self.path}:{line}: {reason}: {detail}"
-        if self._held is not None:
-            self._held.append((line, text))
-        else:
+        if self._held is None:
             self._emit(text)
+            return
+        self._held.append((line, text))
+        if len(self._held) >= MAX_HELD:
+            self.release()
 
     def hold(self) -> None:
         """Keep report lines back until ``release``, which sends them on in line order."""

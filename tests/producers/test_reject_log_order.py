@@ -5,6 +5,9 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 
+import pytest
+
+from producers import reject_log
 from producers.reject_log import RejectLog, in_line_order
 
 
@@ -40,3 +43,16 @@ def test_in_line_order_releases_after_each_batch_and_at_the_end() -> None:
     assert seen == [0, 2]  # out once the batch before was processed
     lines = sink.getvalue().splitlines()
     assert [line.split(":")[1] for line in lines] == ["2", "4", "5", "7", "9"]
+
+
+def test_held_lines_go_out_at_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file of nothing but bad rows yields no batch: memory stays bounded all the same."""
+    monkeypatch.setattr(reject_log, "MAX_HELD", 3)
+    sink = io.StringIO()
+    log = RejectLog("f.csv", sink=sink)
+    log.hold()
+    for line in (7, 5, 6, 9):
+        log.report(line, "bad", "x")
+    assert [text.split(":")[1] for text in sink.getvalue().splitlines()] == ["5", "6", "7"]
+    log.release()
+    assert sink.getvalue().splitlines()[-1] == "f.csv:9: bad: x"
