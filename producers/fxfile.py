@@ -7,6 +7,9 @@ and lower case are accepted) and ``rate`` units of the variant currency per unit
 currency. Rows that cannot be used (wrong number of columns, bad JSON, bad timestamp, a pair no
 variant uses, a rate that is not a number in (0, 1e12]) are skipped, counted and reported as
 ``FILE:LINE: reason: detail``; with ``strict=True`` the first one raises ``InputFileError``.
+Rows it passes on can still be rejected by the currency step (a rate outside [1e-9, 1e9]:
+``rate_out_of_range``, ``engine.currency.fx_ticks``); ``tickindex replay`` reports those by
+line too (``producers.reject_log.FxLineRejects``, through ``origin``).
 
 """
 
@@ -29,6 +32,7 @@ from engine.currency.translator import (
     FxRejectReason,
     normalise_pair,
 )
+from engine.pipeline.fx_merge import FxFeed
 from producers.chunked_file import (
     BadRows,
     ChunkedFileReader,
@@ -124,7 +128,8 @@ class FxFileReader(ChunkedFileReader[FxColumns]):
         rate = parse_floats(rates)
         reasons = np.zeros(len(ts), dtype=np.uint8)
         reasons[~(rate > 0.0)] = FxRejectReason.NON_POSITIVE_RATE
-        reasons[~np.isfinite(rate) | (rate > MAX_FX_RATE)] = FxRejectReason.NON_FINITE_RATE
+        reasons[rate > MAX_FX_RATE] = FxRejectReason.RATE_OUT_OF_RANGE
+        reasons[~np.isfinite(rate)] = FxRejectReason.NON_FINITE_RATE
         reasons[pair < 0] = FxRejectReason.UNKNOWN_PAIR
         reasons[stamps < 0] = FxRejectReason.BAD_TIMESTAMP
         unknown = np.flatnonzero(reasons == FxRejectReason.UNKNOWN_PAIR).tolist()
@@ -136,3 +141,36 @@ class FxFileReader(ChunkedFileReader[FxColumns]):
         good = reasons == FxRejectReason.ACCEPTED
         origin = np.array(lines, dtype=np.int64)
         return FxColumns(stamps, pair, rate, origin).take(good)
+
+
+class FxFileFeed(FxFeed):
+    """The ``FxFeed`` of an FX file, whose skipped rows are reported in line order.
+
+    The file's log is held (``RejectLog.hold``): the rows the reader skips and those the
+    currency step rejects (``FxLineRejects``) go out together, up to the last row handed out,
+    at the next hand-out (the translator has taken that row in by then). ``release()`` sends
+    the rest at the end.
+
+    Parameters
+    ----------
+    reader : FxFileReader
+        The FX file.
+    """
+
+    def __init__(self, reader: FxFileReader) -> None:
+        super().__init__(reader)
+        self.log = reader.rejects
+        self.log.hold()
+        self._through = 0
+
+    def take_until(self, ts: int) -> FxColumns:
+        """``FxFeed.take_until``, after the lines of the rows handed out before go out."""
+        self.log.release(self._through)
+        fx = super().take_until(ts)
+        if len(fx) and fx.origin is not None:
+            self._through = int(fx.origin[-1])
+        return fx
+
+    def release(self) -> None:
+        """End of the replay: every held line goes out, in line order."""
+        self.log.release()

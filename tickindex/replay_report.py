@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.currency.translator import CurrencyStats
+from engine.currency.translator import CurrencyStats, FxRejectReason
 from engine.kernel.screening import RejectReason
 from engine.pipeline.chain import PipelineStats
 from producers.fxfile import FxReadStats
@@ -28,11 +29,16 @@ class ReplayReport:
     elapsed_s : float
         Wall time of the replay.
     fx : FxReadStats, optional
-        FX rows read and skipped, when there were currency variants.
+        FX rows read and skipped (by reason) by the FX file reader, when there were currency
+        variants.
     rolled : tuple of Path
         Folders that received the next day's reference files (``eod_dir``).
     currency : CurrencyStats, optional
-        Variant levels out and FX ticks used, when there were currency variants.
+        Variant levels out, FX ticks applied and rejected (by reason) by the currency step,
+        when there were currency variants.
+    events_read, events_pending : int
+        Events in the events file, and those not reached: effective after the last tick, so
+        neither applied nor failed.
     """
 
     read: ReadStats
@@ -41,6 +47,8 @@ class ReplayReport:
     fx: FxReadStats | None = None
     rolled: tuple[Path, ...] = ()
     currency: CurrencyStats | None = None
+    events_read: int = 0
+    events_pending: int = 0
 
     @property
     def skipped(self) -> dict[str, int]:
@@ -48,15 +56,20 @@ class ReplayReport:
         counts = self.read.skipped + self.pipeline.rejected
         return {reason.label: count for reason, count in sorted(counts.items())}
 
+    @property
+    def rows_skipped(self) -> int:
+        """Rows of every input file left out: ticks, FX ticks and events that failed."""
+        fx = sum(self.fx.skipped.values()) if self.fx is not None else 0
+        currency = sum(self.currency.fx_rejected.values()) if self.currency is not None else 0
+        ticks = sum(self.read.skipped.values()) + self.pipeline.ticks_rejected
+        return ticks + fx + currency + len(self.pipeline.events_failed)
+
     def notes(self) -> list[str]:
         """Lines about the day files written and the currency variants made, if any."""
         out = [f"next day's files: {folder}" for folder in self.rolled]
         if self.currency is not None:
             fx = self.currency
-            out.append(
-                f"currency variants: {fx.levels_out} levels from {fx.fx_applied} FX ticks "
-                f"({sum(fx.fx_rejected.values())} FX ticks rejected)"
-            )
+            out.append(f"currency variants: {fx.levels_out} levels from {fx.fx_applied} FX ticks")
         return out
 
     def lines(self) -> list[str]:
@@ -81,13 +94,27 @@ class ReplayReport:
             )
         out.extend(f"  {line}" for line in self.read.log.summary())
         if self.fx is not None:
-            fx = self.fx
+            out.extend(self._fx_lines(self.fx))
+        if self.events_read or p.events_applied or p.events_failed:
+            later = " (effective after the last tick)" if self.events_pending else ""
             out.append(
-                f"FX rows read {fx.rows}, used {fx.used}, skipped {sum(fx.skipped.values())}"
+                f"events read {self.events_read}, applied {p.events_applied}, failed "
+                f"{len(p.events_failed)}, not reached {self.events_pending}{later}"
             )
-            out.extend(f"  skipped {n} {r.label}" for r, n in sorted(fx.skipped.items()))
-            out.extend(f"  {line}" for line in fx.log.summary())
-        if p.events_applied or p.events_failed:
-            out.append(f"events applied {p.events_applied}, failed {len(p.events_failed)}")
             out.extend(f"  failed: {failure}" for failure in p.events_failed)
+        return out
+
+    def _fx_lines(self, fx: FxReadStats) -> list[str]:
+        """The FX part of the summary: read = applied + skipped, the reader's skips and the
+        currency step's rejects counted by reason alike."""
+        skipped = fx.skipped + (self.currency.fx_rejected if self.currency else Counter())
+        applied = self.currency.fx_applied if self.currency else fx.used
+        out = [f"FX rows read {fx.rows}, applied {applied}, skipped {sum(skipped.values())}"]
+        for reason, count in sorted(skipped.items()):
+            detail = ""
+            if reason is FxRejectReason.UNKNOWN_PAIR:
+                top = ", ".join(clip(c) for c, _ in fx.unknown_pairs.most_common(5))
+                detail = f" (pairs: {top})"
+            out.append(f"  skipped {count} {reason.label}{detail}")
+        out.extend(f"  {line}" for line in fx.log.summary())
         return out

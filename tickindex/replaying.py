@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,12 +32,17 @@ from engine.maintenance.event_files import load_sourced_events
 from engine.maintenance.event_queue import PendingEvent
 from engine.maintenance.events import securities_named
 from engine.pipeline.chain import IndexPipeline, LevelSink, PipelineStats
-from engine.pipeline.fx_merge import CurrencySink, FxFeed
+from engine.pipeline.fx_merge import CurrencySink
 from engine.pipeline.trading_day import SessionDriver
 from engine.refdata.reference_text import read_reference_text
 from engine.refdata.universe import Universe
-from producers.fxfile import FxFileReader
-from producers.reject_log import LineRejects
+from producers.fxfile import FxFileFeed, FxFileReader
+from producers.reject_log import (
+    FxLineRejects,
+    LineRejects,
+    in_line_order,
+    report_failed_events,
+)
 from producers.tickfile import ReadStats
 from tickindex.analytics_setup import analytics_config, attach_analytics
 from tickindex.index_engine import conflation_ns
@@ -144,6 +149,7 @@ def run_replay(
     currency: CurrencySink | None = None
     rolled: list[Path] = []
     with ExitStack() as stack:
+        stack.callback(reader.stats.log.release)  # lines still held when a replay fails
         audit = stack.enter_context(AuditFileWriter(settings.audit)) if settings.audit else None
         sink: LevelSink
         if settings.variants and settings.fx is not None:
@@ -159,8 +165,11 @@ def run_replay(
             fx_reader = FxFileReader(
                 settings.fx, translator, strict=settings.strict, rejects=rejects
             )
+            translator.rejects = FxLineRejects(fx_reader.rejects, translator.pairs)
             # Variants need every base level: conflation moves behind the translation.
-            currency = CurrencySink(translator, writer, FxFeed(fx_reader), conflate_ns=conflate_ns)
+            feed = FxFileFeed(fx_reader)
+            stack.callback(feed.release)
+            currency = CurrencySink(translator, writer, feed, conflate_ns=conflate_ns)
             sink, conflate_ns = currency, None
         else:
             sink = stack.enter_context(open_levels(universe.index_codes, universe.securities))
@@ -172,18 +181,21 @@ def run_replay(
             audit=audit,
         )
         pipeline.schedule(events)
+        batches = in_line_order(reader, reader.stats.log)
         if settings.analytics:
             driver = _session_driver(pipeline, settings, stack)
-            stats = _run_with_analytics(reader, driver, settings, stack)
+            stats = _run_with_analytics(batches, driver, settings, stack)
             rolled = driver.rolled
         elif settings.uses_sessions:
             driver = _session_driver(pipeline, settings, stack)
-            stats = driver.run(reader)
+            stats = driver.run(batches)
             rolled = driver.rolled
         else:
-            stats = pipeline.run(reader)
+            stats = pipeline.run(batches)
         if currency is not None:
             currency.close()
+        if settings.events:
+            report_failed_events(settings.events, stats.events_failed, rejects)
     return ReplayReport(
         reader.stats,
         stats,
@@ -191,11 +203,16 @@ def run_replay(
         fx_reader.stats if fx_reader is not None else None,
         rolled=tuple(rolled),
         currency=currency.translator.stats if currency is not None else None,
+        events_read=len(events),
+        events_pending=len(pipeline.pending),
     )
 
 
 def _run_with_analytics(
-    reader: TickSource, driver: SessionDriver, settings: ReplaySettings, stack: ExitStack
+    batches: Iterable[TickColumns],
+    driver: SessionDriver,
+    settings: ReplaySettings,
+    stack: ExitStack,
 ) -> PipelineStats:
     """``SessionDriver.run`` with analytics records written to ``settings.analytics``, from the
     state of ``settings.analytics_state`` when given (the daily files' ``analytics-state.msgpack``).
@@ -212,7 +229,7 @@ def _run_with_analytics(
     analytics = attach_analytics(driver, config, writer, state=state)
     pipeline, calendar = driver.pipeline, driver.calendar
     last_ts: int | None = None
-    for batch in reader:
+    for batch in batches:
         analytics.process(batch)
         if len(batch):
             last_ts = max(int(batch.ts_event.max()), last_ts or int(batch.ts_event.max()))

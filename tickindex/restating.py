@@ -25,6 +25,7 @@ from engine.maintenance.event_queue import PendingEvent
 from engine.maintenance.events import securities_named
 from engine.pipeline.chain import IndexPipeline
 from engine.refdata.universe import Universe
+from producers.reject_log import LineRejects, in_line_order
 from tickindex.levels import LevelCollector, Levels
 from tickindex.replaying import OpenTicks
 from tickindex.restate_diff import IndexDiff, compare_index, empty_levels, split_by_index
@@ -96,9 +97,11 @@ def run_scenario(
     reader = open_ticks(universe)
     collector = LevelCollector(universe.index_codes, universe.securities)
     calculator = IndexCalculator(universe)
-    pipeline = IndexPipeline(calculator, collector)
+    pipeline = IndexPipeline(
+        calculator, collector, rejects=LineRejects(reader.stats.log, universe.securities)
+    )
     pipeline.schedule(events)
-    stats = pipeline.run(reader)
+    stats = pipeline.run(in_line_order(reader, reader.stats.log))
     final = calculator.universe
     return ScenarioRun(
         levels=collector.take(),

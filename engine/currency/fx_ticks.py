@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -58,6 +59,14 @@ class FxColumns(Columnar):
     pair: NDArray[np.int64]
     rate: NDArray[np.float64]
     origin: NDArray[np.int64] | None = None
+
+
+class FxRejectSink(Protocol):
+    """Receives the FX ticks the currency step rejects, with an ``FxRejectReason`` code per
+    tick (their ``origin`` says where each came from)."""
+
+    def reject(self, fx: FxColumns, reasons: NDArray[np.uint8]) -> None:
+        """Take one batch of rejected FX ticks."""
 
 
 def screen_fx(n_pairs: int, pair: NDArray[np.int64], rate: _Floats) -> NDArray[np.uint8]:

@@ -43,6 +43,7 @@ from engine.currency.fx_ticks import (
     MIN_RATE,
     FxColumns,
     FxRejectReason,
+    FxRejectSink,
     normalise_pair,
     screen_fx,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "CurrencyVariant",
     "FxColumns",
     "FxRejectReason",
+    "FxRejectSink",
     "normalise_pair",
     "screen_fx",
 ]
@@ -135,6 +137,9 @@ class CurrencyTranslator:
     prev_close_levels : sequence of float
         The base indices' previous closes by id: the base levels until levels arrive (rates
         likewise start at ``fx_prev_close``).
+    rejects : FxRejectSink, optional
+        Receives the FX ticks it rejects with their reasons; they are always counted in
+        ``stats``.
 
     Raises
     ------
@@ -153,7 +158,10 @@ class CurrencyTranslator:
         variants: Sequence[CurrencyVariant],
         index_codes: Sequence[str],
         prev_close_levels: Sequence[float] | NDArray[np.float64],
+        *,
+        rejects: FxRejectSink | None = None,
     ) -> None:
+        self.rejects = rejects
         self.base_codes = tuple(index_codes)
         self.variants = tuple(variants)
         base_prev = np.asarray(prev_close_levels, dtype=np.float64)
@@ -292,6 +300,8 @@ class CurrencyTranslator:
             self.stats.fx_rejected.update(
                 {FxRejectReason(r): c for r, c in enumerate(counts) if r and c}
             )
+            if self.rejects is not None:
+                self.rejects.reject(fx.take(~accepted), reasons[~accepted])
             fx = fx.take(accepted)
         clock = np.maximum.accumulate(np.maximum(base.ts_event, self._base_clock))
         f_clock = np.maximum.accumulate(np.maximum(fx.ts_event, self._fx_clock))

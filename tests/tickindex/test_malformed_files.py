@@ -24,7 +24,7 @@ from tests.support.malformed_corpus import (
 from tickindex.cli.main import main
 
 SUMMARY = re.compile(r"ticks read (\d+), applied (\d+), skipped (\d+)")
-FX_SUMMARY = re.compile(r"FX rows read (\d+), used (\d+), skipped (\d+)")
+FX_SUMMARY = re.compile(r"FX rows read (\d+), applied (\d+), skipped (\d+)")
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:

@@ -49,10 +49,12 @@ def register(subcommands: Subcommands) -> None:
         description="Replay historical ticks (CSV or JSON Lines, optionally .gz or .zst; Parquet; "
         "Arrow IPC .arrow/.feather/.arrows) offline and "
         "write one level per (tick, affected index) in tick order. " + BAD_ROWS_HELP + " "
-        "Ticks the engine itself rejects (outside the trading sessions) are reported by line "
-        f"the same way. Without --rejects, every skipped row is listed in OUT{REJECTS_SUFFIX} "
-        "(written only when a row was skipped). The summary adds up: ticks read = applied + "
-        "skipped, each reason counted.",
+        "Ticks the engine itself rejects (outside the trading sessions), FX ticks the currency "
+        "step rejects (a rate outside [1e-9, 1e9]) and events that fail to apply are reported "
+        "by line the same way. Without --rejects, every skipped row is listed in "
+        f"OUT{REJECTS_SUFFIX} (written only when a row was skipped; each file's rows in line "
+        "order). The summary adds up: ticks read = applied + skipped and FX rows read = "
+        "applied + skipped, each reason counted; events read = applied + failed + not reached.",
         examples=[
             (
                 "the built-in Hang Seng family, Parquet ticks to Parquet levels (or .csv.gz, "
@@ -220,6 +222,6 @@ def _replay(args: argparse.Namespace, rejects: TextIO | None, rejects_path: str 
         bar.finish()
     for line in report.lines():
         print(line, file=sys.stderr)
-    if rejects_path is not None and report.skipped:
+    if rejects_path is not None and report.rows_skipped:
         print(f"every skipped row: {rejects_path}", file=sys.stderr)
     return 0

@@ -12,9 +12,12 @@ from engine.refdata.universe import Universe
 from producers.tickfile import TickFileReader
 from tickindex.cli.command import Subcommands, add_command
 from tickindex.cli.common import (
+    BAD_ROWS_HELP,
+    add_bad_row_arguments,
     add_universe_arguments,
     int_from_0_to,
     positive_float,
+    rejects_file,
     universe_from_args,
 )
 from tickindex.replaying import load_events
@@ -47,8 +50,8 @@ def register(subcommands: Subcommands) -> None:
         "before and after, and the close. With --what-if, compare the replay with hypothetical "
         "events added on top of --events against the one without, and show how constituent "
         "weights move (at the day's last prices, with the composition and cap factors at the "
-        "end of the replay). " + MATCHING_HELP + " A missing or bad file stops "
-        "with one line and exit code 2.",
+        "end of the replay). " + MATCHING_HELP + " " + BAD_ROWS_HELP + " A missing or bad "
+        "file stops with one line and exit code 2.",
         examples=[
             (
                 "levels published with a wrong split ratio, against the corrected events",
@@ -65,6 +68,7 @@ def register(subcommands: Subcommands) -> None:
         handler=restate_command,
     )
     add_universe_arguments(parser)
+    add_bad_row_arguments(parser)
     parser.add_argument(
         "--ticks", required=True, metavar="FILE", help="the day's tick file, as for replay"
     )
@@ -145,25 +149,32 @@ def restate_command(args: argparse.Namespace) -> int:
         raise TickInputError("--weights-out needs --what-if")
     universe = universe_from_args(args)
     events = load_events(args.events) if args.events else []
+    readers: list[TickFileReader] = []
 
     def open_ticks(final: Universe) -> TickFileReader:
-        return TickFileReader(args.ticks, final)
+        # Every replay reads the same ticks: the first reports the rows it skips.
+        sink = rejects if not readers else None
+        readers.append(TickFileReader(args.ticks, final, strict=args.strict, rejects=sink))
+        return readers[-1]
 
     weights: list[WeightChange] | None = None
-    if args.what_if:
-        hypothetical = [pending for path in args.what_if for pending in load_events(path)]
-        outcome = what_if(universe, open_ticks, events, hypothetical, tolerance=args.tolerance)
-        restatement, weights = outcome.restatement, outcome.weights
-    else:
-        restatement = restate_published(
-            read_level_file(args.published),
-            universe,
-            open_ticks,
-            events,
-            original=_original(args, universe),
-            tolerance=args.tolerance,
-            published_name=args.published,
-        )
+    with rejects_file(args.rejects) as rejects:
+        if args.what_if:
+            hypothetical = [pending for path in args.what_if for pending in load_events(path)]
+            outcome = what_if(universe, open_ticks, events, hypothetical, tolerance=args.tolerance)
+            restatement, weights = outcome.restatement, outcome.weights
+        else:
+            restatement = restate_published(
+                read_level_file(args.published),
+                universe,
+                open_ticks,
+                events,
+                original=_original(args, universe),
+                tolerance=args.tolerance,
+                published_name=args.published,
+            )
+    for line in _skipped_rows(readers[0]) if readers else []:
+        print(line, file=sys.stderr)
     for failure in restatement.events_failed:
         print(f"tickindex restate: event not applied: {failure}", file=sys.stderr)
     print("\n".join(table_lines(restatement)))
@@ -175,6 +186,21 @@ def restate_command(args: argparse.Namespace) -> int:
     if args.out:
         write_diff(args.out, restatement, weights)
     return 0
+
+
+def _skipped_rows(reader: TickFileReader) -> list[str]:
+    """What the first replay left out of the tick file (each replay leaves out the same rows),
+    when anything: read = applied + skipped, each reason, the first rows by line."""
+    log = reader.stats.log
+    skipped = sum(log.counts.values())
+    if not skipped:
+        return []
+    rows = reader.stats.rows
+    return [
+        f"tickindex restate: ticks read {rows}, applied {rows - skipped}, skipped {skipped}",
+        *(f"  skipped {count} {reason}" for reason, count in sorted(log.counts.items())),
+        *(f"  {line}" for line in log.summary()),
+    ]
 
 
 def _original(args: argparse.Namespace, universe: Universe) -> Original | None:
