@@ -82,20 +82,43 @@ class IndexDiff:
 
 
 def split_by_index(levels: Levels) -> dict[str, Levels]:
-    """Each index's rows, in tick order (one sort for all indices, not a pass per index)."""
-    order = np.argsort(levels.index, kind="stable")
-    codes, starts = np.unique(levels.index[order], return_index=True)
-    ends = [*starts[1:].tolist(), len(levels)] if len(levels) else []
+    """Each index's rows, in tick order (one sort of integer ids for all indices, not a pass
+    per index), by index code."""
+    found, ids = factorize(levels.index)
+    order = np.argsort(ids, kind="stable")
+    ends = np.cumsum(np.bincount(ids, minlength=found.size)).tolist()
+    starts = [0, *ends[:-1]][: len(ends)]
     return {
-        code: _rows(levels, order[start:end])
-        for code, start, end in zip(codes.tolist(), starts.tolist(), ends, strict=True)
+        code: _rows(levels, order[start:end], code)
+        for code, start, end in zip(found.tolist(), starts, ends, strict=True)
     }
 
 
-def _rows(levels: Levels, rows: NDArray[np.intp]) -> Levels:
+def factorize(values: NDArray[np.str_]) -> tuple[NDArray[np.str_], NDArray[np.intp]]:
+    """The distinct values, sorted, and the position of each value among them: what
+    ``np.unique(values, return_inverse=True)`` gives, by hashing instead of sorting strings
+    (8.6M codes: 1 s, not 10 s)."""
+    if not values.size:
+        return np.empty(0, np.str_), np.empty(0, np.intp)
+    import pyarrow as pa  # noqa: PLC0415  (restate's parser, like every command's, loads none)
+    import pyarrow.compute as pc  # noqa: PLC0415
+
+    strings = pa.array(values, type=pa.string())
+    if isinstance(strings, pa.ChunkedArray):  # pyarrow converts a large array in chunks
+        strings = strings.combine_chunks()
+    encoded = pc.dictionary_encode(strings)
+    found = np.array(encoded.dictionary.to_pylist(), dtype=np.str_)
+    rank = np.argsort(found, kind="stable")
+    position = np.empty(found.size, np.intp)
+    position[rank] = np.arange(found.size)
+    return found[rank], position[encoded.indices.to_numpy()]
+
+
+def _rows(levels: Levels, rows: NDArray[np.intp], code: str) -> Levels:
+    """``rows`` of ``levels``, all of index ``code`` (a read-only view repeats it)."""
     return Levels(
         levels.ts_event[rows],
-        levels.index[rows],
+        np.broadcast_to(np.array(code, dtype=levels.index.dtype), rows.shape),
         levels.level[rows],
         levels.seq[rows],
         levels.security[rows],
@@ -127,7 +150,7 @@ def match_rows(
         return same, same
     n_a = a_ts.size
     ts = np.concatenate([a_ts, b_ts])
-    _, security = np.unique(np.concatenate([a_security, b_security]), return_inverse=True)
+    _, security = factorize(np.concatenate([a_security, b_security]))
     side = np.repeat(np.array([0, 1], dtype=np.int8), [n_a, b_ts.size])
     position = np.arange(ts.size)
     # Occurrence of each (ts, security) within its run: rank within the group of equal keys.

@@ -18,6 +18,7 @@ import numpy as np
 from consumers.levelfile import CSV_HEADER, LevelRecord, open_output_file
 from engine.calendar.sessions import HKT_OFFSET_NS
 from engine.core.errors import InputFileError
+from engine.core.file_formats import columnar_format
 from tickindex.levels import Levels
 from tickindex.restate_diff import IndexDiff, LevelPoint, empty_levels
 from tickindex.restating import Restatement
@@ -36,7 +37,8 @@ __all__ = [
 
 def read_level_file(path: str) -> Levels:
     """A level file as ``tickindex replay`` writes it: CSV ``ts,index,level,seq,security`` or
-    JSON Lines with those keys, optionally gzipped.
+    JSON Lines with those keys, optionally gzipped; or Parquet or Arrow IPC with those columns
+    (``tickindex.columnar_level_file``; a bad level is then named by ``FILE:ROW``).
 
     A well-formed CSV file is parsed column by column; only a file with a problem is read
     again row by row, to name the line.
@@ -46,17 +48,30 @@ def read_level_file(path: str) -> Levels:
     InputFileError
         When the file is missing or unreadable, or a row is not a level (``FILE:LINE: ...``).
     """
-    text = _text(path)
-    jsonl = path.lower().removesuffix(".gz").endswith((".jsonl", ".ndjson"))
-    levels = None if jsonl else _csv_columns(path, text)
-    if levels is None:
-        levels = _from_records(_jsonl_records(path, text) if jsonl else _csv_records(path, text))
+    columnar = columnar_format(path)
+    first_line: int | None = 1
+    if columnar is not None:
+        from tickindex.columnar_level_file import read_columnar_levels  # noqa: PLC0415
+
+        levels = read_columnar_levels(path, columnar)
+    else:
+        levels, first_line = _text_levels(path)
     bad = np.flatnonzero(~(np.isfinite(levels.level) & (levels.level > 0)))
     if bad.size:
-        line = int(bad[0]) + 1 if jsonl else int(bad[0]) + 2
+        line = None if first_line is None else int(bad[0]) + first_line
         problem = f"level must be positive and finite: {levels.level[bad[0]]}"
-        raise InputFileError(path, None if jsonl else line, problem)
+        raise InputFileError(path, line, problem)
     return levels
+
+
+def _text_levels(path: str) -> tuple[Levels, int | None]:
+    """The rows of a CSV or JSON Lines level file, and the line of its first row (None for
+    JSON Lines, whose blank lines make rows and lines differ)."""
+    text = _text(path)
+    if path.lower().removesuffix(".gz").endswith((".jsonl", ".ndjson")):
+        return _from_records(_jsonl_records(path, text)), None
+    levels = _csv_columns(path, text)
+    return (levels if levels is not None else _from_records(_csv_records(path, text))), 2
 
 
 def _text(path: str) -> str:

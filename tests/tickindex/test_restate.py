@@ -28,10 +28,12 @@ def day(tmp_path: Path) -> Day:
     return make_day(tmp_path, split=(SECURITY, SPLIT_AT, 2.0))
 
 
-def _restate(day: Day, tmp_path: Path, *extra: str) -> dict[str, Any]:
+def _restate(
+    day: Day, tmp_path: Path, *extra: str, published_name: str = "published.csv"
+) -> dict[str, Any]:
     wrong = write_events(tmp_path / "wrong.jsonl", _split(3.0))
     right = write_events(tmp_path / "right.jsonl", _split(2.0))
-    published = tmp_path / "published.csv"
+    published = tmp_path / published_name
     args = ["--ticks", str(day.ticks), *day.universe_args()]
     assert main(["replay", *args, "--events", str(wrong), "--out", str(published)]) == 0
     out = tmp_path / "diff.json"
@@ -134,7 +136,9 @@ def test_the_csv_diff_holds_the_same_numbers_as_the_json(day: Day, tmp_path: Pat
         assert float(row["close_corrected"]) == expected["close_corrected"]
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".csv.gz", ".jsonl.gz"])
+@pytest.mark.parametrize(
+    "suffix", [".csv", ".jsonl", ".csv.gz", ".jsonl.gz", ".parquet", ".arrow", ".arrows"]
+)
 def test_published_levels_equal_to_the_replay_differ_nowhere(
     day: Day, tmp_path: Path, capsys: pytest.CaptureFixture[str], suffix: str
 ) -> None:
@@ -221,3 +225,10 @@ def test_conflated_published_levels_match_the_replays_level_of_the_same_tick(
         assert row["first_diff_seq"] == int(rows.seq[first])
         assert row["max_abs_diff"] == float(diff.max())
         assert row["close_corrected"] == float(every.level[-1])
+
+
+def test_published_levels_in_parquet_give_the_report_of_the_csv(day: Day, tmp_path: Path) -> None:
+    from_csv = _restate(day, tmp_path)
+    from_parquet = _restate(day, tmp_path, published_name="published.parquet")
+    assert from_parquet["indices"] == from_csv["indices"]
+    assert any(row["differing_rows"] for row in from_parquet["indices"])

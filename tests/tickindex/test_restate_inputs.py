@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from tests.support.restate_day import DAY_NS, Day, make_day, write_events
 from tickindex.cli.main import main
-from tickindex.restate_diff import match_rows
+from tickindex.restate_diff import factorize, match_rows
 
 
 @pytest.fixture
@@ -117,3 +119,67 @@ def test_a_published_file_without_levels(
 ) -> None:
     (tmp_path / "published.csv").write_text("ts,index,level,seq,security\n")
     assert "no published levels in it" in _fails(capsys, _restate(day, tmp_path))
+
+
+def _published_parquet(day: Day, tmp_path: Path, table: pa.Table) -> list[str]:
+    path = tmp_path / "published.parquet"
+    pq.write_table(table, path)
+    argv = _restate(day, tmp_path)
+    argv[argv.index("--published") + 1] = str(path)
+    return argv
+
+
+def test_a_parquet_level_file_without_a_column(
+    day: Day, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = pa.table({"ts": [1], "index": ["HSI"], "level": [1.0], "security": ["0005.HK"]})
+    err = _fails(capsys, _published_parquet(day, tmp_path, table))
+    assert "published.parquet: not a level file: no column seq" in err
+
+
+def test_a_parquet_level_file_with_text_levels(
+    day: Day, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = pa.table(
+        {"ts": [1], "index": ["HSI"], "level": ["1.0"], "seq": [1], "security": ["0005.HK"]}
+    )
+    err = _fails(capsys, _published_parquet(day, tmp_path, table))
+    assert "column level must be float64, not string" in err
+
+
+def test_a_bad_level_in_a_parquet_file_is_named_by_row(
+    day: Day, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = {
+        "ts": [1, 2, 3],
+        "index": ["HSI"] * 3,
+        "level": [1.0, float("nan"), 2.0],
+        "seq": [1, 2, 3],
+        "security": ["0005.HK"] * 3,
+    }
+    err = _fails(capsys, _published_parquet(day, tmp_path, pa.table(rows)))
+    assert "published.parquet:2: level must be positive and finite: nan" in err
+
+
+def test_a_truncated_parquet_file(
+    day: Day, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    command = ["replay", "--ticks", str(day.ticks), *day.universe_args()]
+    path = tmp_path / "published.parquet"
+    assert main([*command, "--out", str(path)]) == 0
+    path.write_bytes(path.read_bytes()[:-100])
+    argv = _restate(day, tmp_path)
+    argv[argv.index("--published") + 1] = str(path)
+    assert "published.parquet: cannot read the level file" in _fails(capsys, argv)
+
+
+def test_factorize_is_np_unique_with_inverse() -> None:
+    seed = 20261207
+    print(f"seed {seed}")
+    rng = np.random.default_rng(seed)
+    codes = np.array(["HSI", "HSCEI", "HS_TECH", "0005.HK", "", "Ω", "HSI2"], dtype=np.str_)
+    values = codes[rng.integers(0, codes.size, 5_000)]
+    found, position = factorize(values)
+    expected, inverse = np.unique(values, return_inverse=True)
+    assert np.array_equal(found, expected) and np.array_equal(position, inverse)
+    assert factorize(np.empty(0, np.str_))[1].size == 0
