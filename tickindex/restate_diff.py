@@ -7,9 +7,18 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from tickindex.levels import Levels
+from tickindex.coded_levels import CodedLevels
 
-__all__ = ["IndexDiff", "LevelPoint", "compare_index", "match_rows", "split_by_index"]
+__all__ = [
+    "NO_ROWS",
+    "IndexDiff",
+    "IndexRows",
+    "LevelPoint",
+    "SplitRuns",
+    "compare_index",
+    "match_rows",
+    "split_runs",
+]
 
 
 @dataclass(frozen=True)
@@ -81,61 +90,62 @@ class IndexDiff:
     close_corrected: float
 
 
-def split_by_index(levels: Levels) -> dict[str, Levels]:
-    """Each index's rows, in tick order (one sort of integer ids for all indices, not a pass
-    per index), by index code."""
-    found, ids = factorize(levels.index)
-    order = np.argsort(ids, kind="stable")
-    ends = np.cumsum(np.bincount(ids, minlength=found.size)).tolist()
+@dataclass(frozen=True)
+class IndexRows:
+    """One index's rows of a run, in tick order, with each tick's security as a position in
+    the table of securities of both runs compared (``SplitRuns.securities``)."""
+
+    ts_event: NDArray[np.int64]
+    level: NDArray[np.float64]
+    seq: NDArray[np.int64]
+    security: NDArray[np.intp]
+
+    def __len__(self) -> int:
+        return int(self.ts_event.size)
+
+
+NO_ROWS = IndexRows(
+    np.empty(0, np.int64), np.empty(0, np.float64), np.empty(0, np.int64), np.empty(0, np.intp)
+)
+
+
+@dataclass(frozen=True)
+class SplitRuns:
+    """Two runs' rows by index code, their securities in one table."""
+
+    published: dict[str, IndexRows]
+    corrected: dict[str, IndexRows]
+    securities: NDArray[np.str_]
+
+
+def split_runs(published: CodedLevels, corrected: CodedLevels) -> SplitRuns:
+    """Each run's rows by index, in tick order, securities renumbered into one table for
+    both runs (so rows are matched on integers)."""
+    securities = np.union1d(published.security_codes, corrected.security_codes)
+    return SplitRuns(_by_index(published, securities), _by_index(corrected, securities), securities)
+
+
+def _by_index(levels: CodedLevels, securities: NDArray[np.str_]) -> dict[str, IndexRows]:
+    """Each index's rows with securities as positions in ``securities``: one sort of
+    integer ids for all indices, then a view per index with rows."""
+    security = np.searchsorted(securities, levels.security_codes)[levels.security]
+    order = np.argsort(levels.index, kind="stable")
+    ts, level, seq = levels.ts_event[order], levels.level[order], levels.seq[order]
+    by_security = security[order]
+    ends = np.cumsum(np.bincount(levels.index, minlength=levels.index_codes.size)).tolist()
     starts = [0, *ends[:-1]][: len(ends)]
     return {
-        code: _rows(levels, order[start:end], code)
-        for code, start, end in zip(found.tolist(), starts, ends, strict=True)
+        code: IndexRows(ts[start:end], level[start:end], seq[start:end], by_security[start:end])
+        for code, start, end in zip(levels.index_codes.tolist(), starts, ends, strict=True)
+        if end > start
     }
-
-
-def factorize(values: NDArray[np.str_]) -> tuple[NDArray[np.str_], NDArray[np.intp]]:
-    """The distinct values, sorted, and the position of each value among them: what
-    ``np.unique(values, return_inverse=True)`` gives, by hashing instead of sorting strings
-    (8.6M codes: 1 s, not 10 s)."""
-    if not values.size:
-        return np.empty(0, np.str_), np.empty(0, np.intp)
-    import pyarrow as pa  # noqa: PLC0415  (restate's parser, like every command's, loads none)
-    import pyarrow.compute as pc  # noqa: PLC0415
-
-    strings = pa.array(values, type=pa.string())
-    if isinstance(strings, pa.ChunkedArray):  # pyarrow converts a large array in chunks
-        strings = strings.combine_chunks()
-    encoded = pc.dictionary_encode(strings)
-    found = np.array(encoded.dictionary.to_pylist(), dtype=np.str_)
-    rank = np.argsort(found, kind="stable")
-    position = np.empty(found.size, np.intp)
-    position[rank] = np.arange(found.size)
-    return found[rank], position[encoded.indices.to_numpy()]
-
-
-def _rows(levels: Levels, rows: NDArray[np.intp], code: str) -> Levels:
-    """``rows`` of ``levels``, all of index ``code`` (a read-only view repeats it)."""
-    return Levels(
-        levels.ts_event[rows],
-        np.broadcast_to(np.array(code, dtype=levels.index.dtype), rows.shape),
-        levels.level[rows],
-        levels.seq[rows],
-        levels.security[rows],
-    )
-
-
-def empty_levels() -> Levels:
-    """No rows."""
-    no_ints, no_codes = np.empty(0, np.int64), np.empty(0, np.str_)
-    return Levels(no_ints, no_codes, np.empty(0, np.float64), no_ints, no_codes)
 
 
 def match_rows(
     a_ts: NDArray[np.int64],
-    a_security: NDArray[np.str_],
+    a_security: NDArray[np.intp],
     b_ts: NDArray[np.int64],
-    b_security: NDArray[np.str_],
+    b_security: NDArray[np.intp],
 ) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
     """Positions of the rows of ``a`` and ``b`` (one index each, tick order) moved by the same
     tick: the same event time, security and occurrence of that pair; in ``a``'s order.
@@ -150,7 +160,7 @@ def match_rows(
         return same, same
     n_a = a_ts.size
     ts = np.concatenate([a_ts, b_ts])
-    _, security = factorize(np.concatenate([a_security, b_security]))
+    security = np.concatenate([a_security, b_security])
     side = np.repeat(np.array([0, 1], dtype=np.int8), [n_a, b_ts.size])
     position = np.arange(ts.size)
     # Occurrence of each (ts, security) within its run: rank within the group of equal keys.
@@ -178,14 +188,15 @@ def match_rows(
 
 def compare_index(
     code: str,
-    published: Levels,
-    corrected: Levels,
+    published: IndexRows,
+    corrected: IndexRows,
+    securities: NDArray[np.str_],
     *,
     divisor_before: float,
     divisor_after: float,
     tolerance: float,
 ) -> IndexDiff:
-    """Compare one index's rows of two runs (``Levels.of(code)`` of each).
+    """Compare one index's rows of two runs (``split_runs``; ``securities`` their table).
 
     Two levels differ when ``|corrected - published| > tolerance x |published|``.
     """
@@ -201,7 +212,7 @@ def compare_index(
         return LevelPoint(
             int(published.ts_event[a[row]]),
             int(published.seq[a[row]]),
-            str(published.security[a[row]]),
+            str(securities[published.security[a[row]]]),
             float(old[row]),
             float(new[row]),
         )

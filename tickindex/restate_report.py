@@ -19,8 +19,9 @@ from consumers.levelfile import CSV_HEADER, LevelRecord, open_output_file
 from engine.calendar.sessions import HKT_OFFSET_NS
 from engine.core.errors import InputFileError
 from engine.core.file_formats import columnar_format
+from tickindex.coded_levels import CodedLevels
 from tickindex.levels import Levels
-from tickindex.restate_diff import IndexDiff, LevelPoint, empty_levels
+from tickindex.restate_diff import IndexDiff, LevelPoint
 from tickindex.restating import Restatement
 from tickindex.what_if import WeightChange
 
@@ -35,12 +36,12 @@ __all__ = [
 ]
 
 
-def read_level_file(path: str) -> Levels:
+def read_level_file(path: str) -> CodedLevels:
     """A level file as ``tickindex replay`` writes it: CSV ``ts,index,level,seq,security`` or
     JSON Lines with those keys, optionally gzipped; or Parquet or Arrow IPC with those columns
     (``tickindex.columnar_level_file``; a bad level is then named by ``FILE:ROW``).
 
-    A well-formed CSV file is parsed column by column; only a file with a problem is read
+    A well-formed CSV file is parsed by Arrow's CSV reader; only a file with a problem is read
     again row by row, to name the line.
 
     Raises
@@ -64,14 +65,31 @@ def read_level_file(path: str) -> Levels:
     return levels
 
 
-def _text_levels(path: str) -> tuple[Levels, int | None]:
+def _text_levels(path: str) -> tuple[CodedLevels, int | None]:
     """The rows of a CSV or JSON Lines level file, and the line of its first row (None for
-    JSON Lines, whose blank lines make rows and lines differ)."""
-    text = _text(path)
+    JSON Lines, whose blank lines make rows and lines differ). A well-formed CSV file goes
+    through Arrow's CSV reader; only a file with a problem is read row by row, to name the
+    line."""
     if path.lower().removesuffix(".gz").endswith((".jsonl", ".ndjson")):
-        return _from_records(_jsonl_records(path, text)), None
-    levels = _csv_columns(path, text)
-    return (levels if levels is not None else _from_records(_csv_records(path, text))), 2
+        return CodedLevels.from_levels(_from_records(_jsonl_records(path, _text(path)))), None
+    _check_header(path)
+    from tickindex.columnar_level_file import read_csv_levels  # noqa: PLC0415
+
+    levels = read_csv_levels(path)
+    if levels is None:
+        levels = CodedLevels.from_levels(_from_records(_csv_records(path, _text(path))))
+    return levels, 2
+
+
+def _check_header(path: str) -> None:
+    try:
+        with gzip.open(path) if path.lower().endswith(".gz") else open(path, "rb") as handle:
+            first = handle.readline(len(CSV_HEADER) + 3).decode("utf-8")
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        problem = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InputFileError(path, None, f"cannot read the level file: {problem}") from None
+    if first.rstrip("\r\n") != CSV_HEADER:
+        raise InputFileError(path, 1, f"the header must be {CSV_HEADER}")
 
 
 def _text(path: str) -> str:
@@ -81,34 +99,6 @@ def _text(path: str) -> str:
     except (OSError, EOFError, UnicodeDecodeError) as exc:
         problem = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise InputFileError(path, None, f"cannot read the level file: {problem}") from None
-
-
-_NUMBERS = np.dtype([("ts", np.int64), ("level", np.float64), ("seq", np.int64)])
-
-
-def _csv_columns(path: str, text: str) -> Levels | None:
-    """The columns of a CSV level file, parsed by numpy (no Python step per row); None when a
-    row is not plain ``int,code,float,int,code`` (read it row by row then)."""
-    if not text.startswith(CSV_HEADER + "\n") and text.rstrip("\r\n") != CSV_HEADER:
-        raise InputFileError(path, 1, f"the header must be {CSV_HEADER}")
-    if '"' in text:
-        return None
-    if not text[len(CSV_HEADER) :].strip():
-        return empty_levels()
-    options: dict[str, Any] = {"delimiter": ",", "skiprows": 1, "comments": None, "ndmin": 1}
-    try:
-        numbers = np.loadtxt(io.StringIO(text), usecols=(0, 2, 3), dtype=_NUMBERS, **options)
-        codes = np.loadtxt(io.StringIO(text), usecols=(1, 4), dtype=np.str_, **options)
-    except ValueError:
-        return None
-    codes = codes.reshape(-1, 2)
-    return Levels(
-        ts_event=numbers["ts"],
-        index=np.ascontiguousarray(codes[:, 0]),
-        level=numbers["level"],
-        seq=numbers["seq"],
-        security=np.ascontiguousarray(codes[:, 1]),
-    )
 
 
 def _from_records(records: Iterator[LevelRecord]) -> Levels:

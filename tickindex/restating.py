@@ -26,9 +26,9 @@ from engine.maintenance.events import securities_named
 from engine.pipeline.chain import IndexPipeline
 from engine.refdata.universe import Universe
 from producers.reject_log import LineRejects, in_line_order
-from tickindex.levels import LevelCollector, Levels
+from tickindex.coded_levels import CodedLevelCollector, CodedLevels
 from tickindex.replaying import OpenTicks
-from tickindex.restate_diff import IndexDiff, compare_index, empty_levels, split_by_index
+from tickindex.restate_diff import NO_ROWS, IndexDiff, compare_index, split_runs
 
 __all__ = [
     "DEFAULT_TOLERANCE",
@@ -53,7 +53,7 @@ class ScenarioRun:
 
     Attributes
     ----------
-    levels : Levels
+    levels : CodedLevels
         Every level, in tick order.
     divisors : dict of str to float
         Each index's divisor at the end of the replay.
@@ -65,7 +65,7 @@ class ScenarioRun:
         Events that could not be applied, each as ``SOURCE: event at EFFECTIVE: error``.
     """
 
-    levels: Levels
+    levels: CodedLevels
     divisors: dict[str, float]
     universe: Universe
     prices: NDArray[np.float64]
@@ -95,7 +95,7 @@ def run_scenario(
     named = [code for pending in events for code in securities_named(pending.event)]
     universe = universe.with_securities(named)
     reader = open_ticks(universe)
-    collector = LevelCollector(universe.index_codes, universe.securities)
+    collector = CodedLevelCollector(universe.index_codes, universe.securities)
     calculator = IndexCalculator(universe)
     pipeline = IndexPipeline(
         calculator, collector, rejects=LineRejects(reader.stats.log, universe.securities)
@@ -145,7 +145,7 @@ class Restatement:
 
 
 def restate(
-    published: Levels,
+    published: CodedLevels,
     corrected: ScenarioRun,
     divisors_before: dict[str, float],
     *,
@@ -157,7 +157,7 @@ def restate(
 
     Parameters
     ----------
-    published : Levels
+    published : CodedLevels
         The levels as published (a level file's rows).
     corrected : ScenarioRun
         The replay with corrected events or reference data.
@@ -181,7 +181,8 @@ def restate(
         When the published levels name indices the corrected run does not know, or when no
         published row matches a corrected one (other ticks, another day).
     """
-    old, new = split_by_index(published), split_by_index(corrected.levels)
+    runs = split_runs(published, corrected.levels)
+    old, new = runs.published, runs.corrected
     codes = corrected.universe.index_codes
     unknown = sorted(set(old) - set(codes))
     if unknown:
@@ -194,8 +195,9 @@ def restate(
     diffs = tuple(
         compare_index(
             code,
-            old.get(code, empty_levels()),
-            new.get(code, empty_levels()),
+            old.get(code, NO_ROWS),
+            new.get(code, NO_ROWS),
+            runs.securities,
             divisor_before=divisors_before.get(code, float("nan")),
             divisor_after=corrected.divisors[code],
             tolerance=tolerance,
@@ -230,7 +232,7 @@ class Original:
 
 
 def restate_published(
-    published: Levels,
+    published: CodedLevels,
     universe: Universe,
     open_ticks: OpenTicks,
     events: Sequence[PendingEvent],
@@ -245,7 +247,7 @@ def restate_published(
 
     Parameters
     ----------
-    published : Levels
+    published : CodedLevels
         The levels as published.
     universe : Universe
         The (corrected) reference data at the start of the day.

@@ -232,3 +232,16 @@ def test_published_levels_in_parquet_give_the_report_of_the_csv(day: Day, tmp_pa
     from_parquet = _restate(day, tmp_path, published_name="published.parquet")
     assert from_parquet["indices"] == from_csv["indices"]
     assert any(row["differing_rows"] for row in from_parquet["indices"])
+
+
+def test_published_csv_with_quotes_and_crlf_gives_the_same_report(day: Day, tmp_path: Path) -> None:
+    plain = _restate(day, tmp_path)
+    published = tmp_path / "published.csv"
+    rows = published.read_text().splitlines()
+    quoted = [rows[0], *(",".join(f'"{cell}"' for cell in row.split(",")) for row in rows[1:])]
+    (tmp_path / "quoted.csv").write_bytes("\r\n".join(quoted).encode() + b"\r\n")
+    out = tmp_path / "quoted.json"
+    command = ["restate", "--ticks", str(day.ticks), *day.universe_args(), "--out", str(out)]
+    command += ["--published", str(tmp_path / "quoted.csv")]
+    assert main([*command, "--events", str(tmp_path / "right.jsonl")]) == 0
+    assert json.loads(out.read_text())["indices"] == plain["indices"]

@@ -11,7 +11,8 @@ import pytest
 
 from tests.support.restate_day import DAY_NS, Day, make_day, write_events
 from tickindex.cli.main import main
-from tickindex.restate_diff import factorize, match_rows
+from tickindex.coded_levels import factorize
+from tickindex.restate_diff import match_rows
 
 
 @pytest.fixture
@@ -106,9 +107,10 @@ def test_arguments_that_do_not_go_together(
 
 def test_rows_are_matched_by_tick_time_security_and_occurrence() -> None:
     a_ts = np.array([1, 2, 2, 3, 5], dtype=np.int64)
-    a_security = np.array(["X", "Y", "Y", "Z", "X"], dtype=np.str_)
     b_ts = np.array([1, 2, 4, 5], dtype=np.int64)
-    b_security = np.array(["X", "Y", "Z", "X"], dtype=np.str_)
+    x, y, z = 0, 1, 2  # security numbers
+    a_security = np.array([x, y, y, z, x], dtype=np.intp)
+    b_security = np.array([x, y, z, x], dtype=np.intp)
     a, b = match_rows(a_ts, a_security, b_ts, b_security)
     assert a.tolist() == [0, 1, 4]  # the second (2, Y) of a has no partner; (3, Z) neither
     assert b.tolist() == [0, 1, 3]
