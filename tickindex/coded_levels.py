@@ -8,16 +8,14 @@ tables of codes; the engine's own ids and a Parquet file's dictionaries give the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
-from engine.kernel.columns import LevelColumns
-from tickindex.levels import Levels
+from tickindex.levels import LevelCollector, Levels
 
-__all__ = ["CodedLevelCollector", "CodedLevels", "factorize", "renumber"]
+__all__ = ["CodedLevels", "factorize", "renumber"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +43,21 @@ class CodedLevels:
             levels.ts_event, index, levels.level, levels.seq, security, index_codes, security_codes
         )
 
+    @classmethod
+    def taken_from(cls, collector: LevelCollector) -> CodedLevels:
+        """The levels ``collector`` kept (then forgotten there), with its code tables: the
+        engine's ids are the positions."""
+        columns = collector.take_columns()
+        return cls(
+            columns.ts_event,
+            columns.index.astype(np.intp),
+            columns.level,
+            columns.seq,
+            columns.security.astype(np.intp),
+            collector.index_codes,
+            collector.security_codes,
+        )
+
     def to_levels(self) -> Levels:
         """The rows with their codes as strings."""
         return Levels(
@@ -53,34 +66,6 @@ class CodedLevels:
             self.level,
             self.seq,
             self.security_codes[self.security],
-        )
-
-
-class CodedLevelCollector:
-    """A level sink keeping the engine's batches; ``take`` gives them as ``CodedLevels`` with
-    the universe's code tables (the engine's ids are the positions)."""
-
-    def __init__(self, index_codes: Sequence[str], security_codes: Sequence[str]) -> None:
-        self._index_codes = np.array(index_codes, dtype=np.str_)
-        self._security_codes = np.array(security_codes, dtype=np.str_)
-        self._batches: list[LevelColumns] = []
-
-    def write(self, levels: LevelColumns) -> None:
-        """Keep one batch of levels."""
-        self._batches.append(levels)
-
-    def take(self) -> CodedLevels:
-        """Every level kept since the last call; then forget them."""
-        columns = LevelColumns.concat(self._batches)
-        self._batches = []
-        return CodedLevels(
-            columns.ts_event,
-            columns.index.astype(np.intp),
-            columns.level,
-            columns.seq,
-            columns.security.astype(np.intp),
-            self._index_codes,
-            self._security_codes,
         )
 
 

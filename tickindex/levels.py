@@ -121,22 +121,27 @@ class LevelCollector:
     """
 
     def __init__(self, index_codes: Sequence[str], security_codes: Sequence[str]) -> None:
-        self._index_codes = np.array(index_codes, dtype=np.str_)
-        self._security_codes = np.array(security_codes, dtype=np.str_)
+        self.index_codes = np.array(index_codes, dtype=np.str_)
+        self.security_codes = np.array(security_codes, dtype=np.str_)
         self._batches: list[LevelColumns] = []
 
     def write(self, levels: LevelColumns) -> None:
         """Keep one batch of levels."""
         self._batches.append(levels)
 
-    def take(self) -> Levels:
-        """Every level kept since the last call, with codes for ids; then forget them."""
+    def take_columns(self) -> LevelColumns:
+        """Every level kept since the last call, with the engine's ids; then forget them."""
         columns = LevelColumns.concat(self._batches)
         self._batches = []
+        return columns
+
+    def take(self) -> Levels:
+        """Every level kept since the last call, with codes for ids; then forget them."""
+        columns = self.take_columns()
         return Levels(
             ts_event=columns.ts_event,
-            index=self._index_codes[columns.index],
+            index=self.index_codes[columns.index],
             level=columns.level,
             seq=columns.seq,
-            security=self._security_codes[columns.security],
+            security=self.security_codes[columns.security],
         )

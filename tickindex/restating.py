@@ -26,7 +26,8 @@ from engine.maintenance.events import securities_named
 from engine.pipeline.chain import IndexPipeline
 from engine.refdata.universe import Universe
 from producers.reject_log import LineRejects, in_line_order
-from tickindex.coded_levels import CodedLevelCollector, CodedLevels
+from tickindex.coded_levels import CodedLevels
+from tickindex.levels import LevelCollector
 from tickindex.replaying import OpenTicks
 from tickindex.restate_diff import NO_ROWS, IndexDiff, compare_index, split_runs
 
@@ -95,7 +96,7 @@ def run_scenario(
     named = [code for pending in events for code in securities_named(pending.event)]
     universe = universe.with_securities(named)
     reader = open_ticks(universe)
-    collector = CodedLevelCollector(universe.index_codes, universe.securities)
+    collector = LevelCollector(universe.index_codes, universe.securities)
     calculator = IndexCalculator(universe)
     pipeline = IndexPipeline(
         calculator, collector, rejects=LineRejects(reader.stats.log, universe.securities)
@@ -104,7 +105,7 @@ def run_scenario(
     stats = pipeline.run(in_line_order(reader, reader.stats.log))
     final = calculator.universe
     return ScenarioRun(
-        levels=collector.take(),
+        levels=CodedLevels.taken_from(collector),
         divisors=dict(zip(final.index_codes, calculator.divisors.tolist(), strict=True)),
         universe=final,
         prices=calculator.prices.copy(),
