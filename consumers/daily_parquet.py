@@ -32,13 +32,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from consumers.columnar_levels import LEVEL_SCHEMA, PARQUET_LAYOUT
-from consumers.day_files import MAX_OPEN_FILES
+from consumers.day_files import MAX_OPEN_FILES, PART_SECONDS
 from consumers.level_batch import LevelBatch
 
 GROUP_ROWS = 65_536
 """Levels per row group of a part."""
-PART_SECONDS = 60.0
-"""Open parts are finished once the oldest is this old (seconds)."""
 PART_ROWS = 1_000_000
 """Open parts are finished once one holds this many levels."""
 PARTIAL_SUFFIX = ".partial"

@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import IO
 
 MAX_OPEN_FILES = 3
+PART_SECONDS = 60.0
+"""Parquet recordings: open parts are finished once the oldest is this old (seconds;
+``consumers.daily_parquet``)."""
 
 
 class DayFiles:

@@ -25,7 +25,7 @@ import msgspec
 import numpy as np
 
 from consumers.closing import ClosingSink
-from consumers.day_files import DayFiles
+from consumers.day_files import PART_SECONDS, DayFiles
 from consumers.level_batch import LevelBatch
 from consumers.levelfile import CSV_HEADER, LevelRecord
 from engine.calendar.sessions import TradingCalendar, day_date
@@ -34,9 +34,6 @@ if TYPE_CHECKING:
     from consumers.daily_parquet import DailyParquetLevels
 
 log = logging.getLogger(__name__)
-
-PART_SECONDS = 60.0
-"""Default age at which Parquet parts are finished (``consumers.daily_parquet.PART_SECONDS``)."""
 
 RecordFormat = Literal["csv", "jsonl", "parquet"]
 

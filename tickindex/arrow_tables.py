@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from engine.analytics.records import AnalyticsRecord, IndexAnalytics, PairAnalytics, SignalEvent
@@ -26,6 +27,7 @@ __all__ = [
     "analytics_table",
     "bars_table",
     "codes_array",
+    "factorize",
     "levels_table",
     "time_array",
 ]
@@ -54,11 +56,28 @@ def time_array(ns: NDArray[np.int64]) -> pa.Array:
 
 
 def codes_array(codes: NDArray[np.str_]) -> pa.DictionaryArray:
-    """Codes as a dictionary-encoded string column (each distinct code stored once)."""
-    distinct, position = np.unique(codes, return_inverse=True)
+    """Codes as a dictionary-encoded string column (each distinct code stored once, sorted)."""
+    distinct, position = factorize(codes)
     return pa.DictionaryArray.from_arrays(
         pa.array(position.astype(np.int32)), pa.array(distinct.tolist(), type=pa.string())
     )
+
+
+def factorize(values: NDArray[np.str_]) -> tuple[NDArray[np.str_], NDArray[np.intp]]:
+    """The distinct values, sorted, and the position of each value among them: what
+    ``np.unique(values, return_inverse=True)`` gives, by hashing instead of sorting strings
+    (8.6M codes: 1 s, not 10 s)."""
+    if not values.size:
+        return np.empty(0, np.str_), np.empty(0, np.intp)
+    strings = pa.array(values, type=pa.string())
+    if isinstance(strings, pa.ChunkedArray):  # pyarrow converts a large array in chunks
+        strings = strings.combine_chunks()
+    encoded = pc.dictionary_encode(strings)
+    found = np.array(encoded.dictionary.to_pylist(), dtype=np.str_)
+    rank = np.argsort(found, kind="stable")
+    sorted_position = np.empty(found.size, np.intp)
+    sorted_position[rank] = np.arange(found.size)
+    return found[rank], sorted_position[encoded.indices.to_numpy()]
 
 
 def levels_table(

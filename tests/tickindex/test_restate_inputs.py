@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.support.restate_day import DAY_NS, Day, make_day, write_events
+from tickindex.arrow_tables import factorize
 from tickindex.cli.main import main
-from tickindex.coded_levels import factorize
 from tickindex.restate_diff import match_rows
 
 

@@ -37,15 +37,16 @@ from datetime import date
 from pathlib import Path
 
 from consumers.analyticsfile import DailyAnalyticsFiles
+from consumers.day_files import PART_SECONDS
 from consumers.level_client import AnalyticsSubscriber, LevelSubscriber, StartFrom
-from consumers.recorder import PART_SECONDS, DailyLevelRecorder, RecordFormat
+from consumers.recorder import DailyLevelRecorder, RecordFormat
 from consumers.seq_gaps import SeqGap, SeqGaps
 from consumers.topic_subscriber import ConnectionOptions
 from engine.core.errors import TickIndexError
 from engine.core.timestamps import parse_timestamp
 from producers.pacing import StopControl
 from tickindex.cli.command import Subcommands, add_command
-from tickindex.cli.common import add_duration_argument, add_kafka_arguments
+from tickindex.cli.common import add_duration_argument, add_kafka_arguments, positive_float
 from tickindex.cli.kafka_clients import POLL_S, next_levels
 from tickindex.cli.kafka_security import security_from_args
 
@@ -104,7 +105,7 @@ def register(subcommands: Subcommands) -> None:
     )
     parser.add_argument(
         "--part-seconds",
-        type=_positive_seconds,
+        type=positive_float,
         default=PART_SECONDS,
         metavar="S",
         help=f"--format parquet: finish the open parts at least every S seconds (default "
@@ -144,16 +145,6 @@ def register(subcommands: Subcommands) -> None:
 
 
 MAX_GAPS_LISTED = 20
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = float("nan")
-    if not seconds > 0 or seconds == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return seconds
 
 
 @dataclass(frozen=True)
