@@ -133,7 +133,7 @@ def _by_index(levels: CodedLevels, securities: NDArray[np.str_]) -> dict[str, In
     ts, level, seq = levels.ts_event[order], levels.level[order], levels.seq[order]
     by_security = security[order]
     ends = np.cumsum(np.bincount(levels.index, minlength=levels.index_codes.size)).tolist()
-    starts = [0, *ends[:-1]][: len(ends)]
+    starts = [0, *ends][:-1]
     return {
         code: IndexRows(ts[start:end], level[start:end], seq[start:end], by_security[start:end])
         for code, start, end in zip(levels.index_codes.tolist(), starts, ends, strict=True)
