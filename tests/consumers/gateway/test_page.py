@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from yarl import URL
 
 from consumers.gateway.page import STATIC_DIR, add_page_routes
+from tests.support.browser import require_chart_library
 from tests.support.gateway import running_gateway
 
 PAGE_MODULES = ("app.js", "chart.js", "format.js", "table.js")
@@ -37,9 +38,7 @@ async def test_the_page_and_its_files_are_served_with_their_types() -> None:
 
 
 async def test_the_vendored_chart_library_is_served_as_a_module_when_built() -> None:
-    library = STATIC_DIR / "vendor" / "lightweight-charts.mjs"
-    if not library.is_file():
-        pytest.skip("the chart library is not built (make vendor)")
+    require_chart_library(STATIC_DIR / "vendor" / "lightweight-charts.mjs")
     async with running_gateway(None, None) as (_, client):
         response = await client.get("/static/vendor/lightweight-charts.mjs")
         assert (response.status, response.content_type) == (200, "text/javascript")
