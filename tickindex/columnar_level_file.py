@@ -103,12 +103,14 @@ def _read(path: str, kind: ColumnarFormat) -> pa.Table:
 
 def _integers(path: str, column: pa.ChunkedArray, name: str) -> NDArray[np.int64]:
     kind = column.type
-    if pa.types.is_timestamp(kind) and kind.unit == "ns":
-        column = column.cast(pa.int64())
-    elif not pa.types.is_integer(kind):
+    if not (pa.types.is_integer(kind) or (pa.types.is_timestamp(kind) and kind.unit == "ns")):
         raise InputFileError(path, None, f"column {name} must be integers, not {kind}")
     _no_nulls(path, column, name)
-    return np.asarray(column.to_numpy(), dtype=np.int64)
+    try:
+        signed = column.cast(pa.int64())  # a safe cast: an unsigned value past int64 raises
+    except pa.ArrowInvalid:
+        raise InputFileError(path, None, f"column {name} has a value outside int64") from None
+    return np.asarray(signed.to_numpy(), dtype=np.int64)
 
 
 def _floats(path: str, column: pa.ChunkedArray) -> NDArray[np.float64]:

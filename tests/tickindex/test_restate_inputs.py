@@ -149,6 +149,20 @@ def test_a_parquet_level_file_with_text_levels(
     assert "column level must be float64, not string" in err
 
 
+def test_a_parquet_level_file_with_a_time_past_int64(
+    day: Day, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = {
+        "ts": pa.array([1, 2**63], type=pa.uint64()),
+        "index": ["HSI"] * 2,
+        "level": [1.0, 2.0],
+        "seq": [1, 2],
+        "security": ["0005.HK"] * 2,
+    }
+    err = _fails(capsys, _published_parquet(day, tmp_path, pa.table(rows)))
+    assert "published.parquet: column ts has a value outside int64" in err
+
+
 def test_a_bad_level_in_a_parquet_file_is_named_by_row(
     day: Day, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
